@@ -1,0 +1,34 @@
+//go:build !race
+
+// The race detector makes sync.Pool drop items at random, so allocation
+// counts are only meaningful without it.
+
+package record_test
+
+import (
+	"testing"
+
+	"github.com/strata-io/strata/internal/record"
+)
+
+// TestSteadyStateAllocs checks that pooled and shared codecs make Compress
+// and Decompress allocation-free once dst has room, so the broker's
+// recompression and validation paths do not churn the heap. (They measure 0;
+// the bound of 1 tolerates a GC emptying a pool mid-run.)
+func TestSteadyStateAllocs(t *testing.T) {
+	src := payloads()["text"][:256<<10]
+	for _, c := range record.Codecs {
+		comp, err := record.Compress(c, nil, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cdst := make([]byte, 0, 2*len(src))
+		ddst := make([]byte, 0, 2*len(src))
+		if n := testing.AllocsPerRun(20, func() { cdst, _ = record.Compress(c, cdst[:0], src) }); n > 1 {
+			t.Errorf("Compress %v: %.1f allocs", c, n)
+		}
+		if n := testing.AllocsPerRun(20, func() { ddst, _ = record.Decompress(c, ddst[:0], comp) }); n > 1 {
+			t.Errorf("Decompress %v: %.1f allocs", c, n)
+		}
+	}
+}
