@@ -1,0 +1,188 @@
+package log
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/strata-io/strata/internal/record"
+)
+
+// AppendInfo describes appended batches.
+type AppendInfo struct {
+	FirstOffset int64 // base offset of the first batch
+	LastOffset  int64 // last offset of the last batch
+	// MaxTimestamp is the largest batch max timestamp appended, and
+	// OffsetOfMaxTimestamp the last offset of the batch that has it.
+	MaxTimestamp         int64
+	OffsetOfMaxTimestamp int64
+	Batches              int
+	Bytes                int
+}
+
+// Append validates the batches in data (length, magic 2, CRC, record count),
+// gives them consecutive offsets from the log end offset, and writes them to
+// the active segment with one write. Offsets and leaderEpoch are patched into
+// data in place (those fields are outside the CRC): data is not copied, and
+// on return it holds the batches as stored.
+//
+// With flush.messages=1 Append returns once the batches are fsynced;
+// concurrent appends share fsyncs. A batch that fails validation fails the
+// whole call and nothing is written.
+func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
+	info, err := l.validate(data)
+	if err != nil {
+		return info, err
+	}
+	l.appendMu.Lock()
+	next, err := l.appendLocked(data, leaderEpoch, &info)
+	l.appendMu.Unlock()
+	if err != nil {
+		return info, err
+	}
+	cfg := l.cfg.Load()
+	if cfg.syncEveryAppend() || next-l.flusher.durableOffset() >= cfg.FlushMessages {
+		if err := l.waitDurable(next); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+// validate checks every batch, outside the append lock so that CRCs of
+// concurrent producers are computed in parallel.
+func (l *Log) validate(data []byte) (AppendInfo, error) {
+	info := AppendInfo{MaxTimestamp: -1, Bytes: len(data)}
+	segmentBytes := l.cfg.Load().SegmentBytes
+	var tooLarge int
+	err := record.Split(data, func(b record.Batch) bool {
+		if int64(len(b)) > segmentBytes {
+			tooLarge = len(b)
+			return false
+		}
+		info.Batches++
+		return true
+	})
+	switch {
+	case err != nil:
+		return info, err
+	case tooLarge > 0:
+		return info, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrBatchTooLarge, tooLarge, segmentBytes)
+	case info.Batches == 0:
+		return info, fmt.Errorf("%w: no record batch to append", record.ErrInvalidRecord)
+	}
+	return info, nil
+}
+
+// appendLocked assigns offsets, rolls if needed, and writes. It returns the
+// new log end offset.
+func (l *Log) appendLocked(data []byte, leaderEpoch int32, info *AppendInfo) (int64, error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := l.flusher.failed(); err != nil {
+		return 0, err
+	}
+	next := l.logEndOffset.Load()
+	info.FirstOffset = next
+	for rest := data; len(rest) > 0; {
+		b := record.Batch(rest)
+		b.SetBaseOffset(next)
+		b.SetPartitionLeaderEpoch(leaderEpoch)
+		if ts := b.MaxTimestamp(); ts > info.MaxTimestamp {
+			info.MaxTimestamp = ts
+			info.OffsetOfMaxTimestamp = b.LastOffset()
+		}
+		next = b.NextOffset()
+		rest = rest[b.Size():]
+	}
+	info.LastOffset = next - 1
+	if err := l.maybeRoll(len(data), info.MaxTimestamp, info.LastOffset); err != nil {
+		return 0, err
+	}
+	if err := l.activeSegment().appendBatches(data); err != nil {
+		return 0, l.flusher.fail(err)
+	}
+	l.logEndOffset.Store(next)
+	return next, nil
+}
+
+// maybeRoll starts a new segment at the log end offset when the active one
+// cannot take size more bytes, has a full index, cannot express lastOffset
+// as a 32-bit relative offset, or is older than segment.ms (Kafka's
+// UnifiedLog.maybeRoll). An empty segment never rolls.
+func (l *Log) maybeRoll(size int, maxTimestamp, lastOffset int64) error {
+	cfg := l.cfg.Load()
+	s := l.activeSegment()
+	cur := s.size.Load()
+	if cur == 0 {
+		return nil
+	}
+	switch {
+	case cur+int64(size) > cfg.SegmentBytes:
+	case s.indexFull():
+	case lastOffset-s.baseOffset > math.MaxInt32:
+	case l.segmentAge(s, maxTimestamp) > cfg.SegmentMs:
+	default:
+		return nil
+	}
+	return l.roll()
+}
+
+// segmentAge is how long the segment has been filling, measured the way
+// Kafka's LogSegment.timeWaitedForRoll does: from the first batch's
+// timestamp to the incoming batch's, or from the segment's creation by the
+// wall clock when there are no timestamps.
+func (l *Log) segmentAge(s *segment, incomingTimestamp int64) int64 {
+	if s.rollingTimestamp >= 0 && incomingTimestamp >= 0 {
+		return incomingTimestamp - s.rollingTimestamp
+	}
+	return l.now().UnixMilli() - s.created
+}
+
+// roll makes a new active segment at the log end offset, seals the old one,
+// and flushes it in the background (Kafka's flush-on-roll). Caller holds
+// appendMu.
+func (l *Log) roll() error {
+	base := l.logEndOffset.Load()
+	ns, err := createSegment(l.dir, base, l.cfg.Load())
+	if err != nil {
+		return l.flusher.fail(err)
+	}
+	ns.created = l.now().UnixMilli()
+	if err := syncDir(l.dir); err != nil {
+		ns.close()
+		return l.flusher.fail(err)
+	}
+	l.structMu.Lock()
+	old := l.activeSegment()
+	err = old.seal()
+	segs := append(slices.Clone(*l.segs.Load()), ns)
+	l.segs.Store(&segs)
+	l.structMu.Unlock()
+	if err != nil {
+		return l.flusher.fail(err)
+	}
+	l.logger.Debug("rolled segment", "segment", base)
+	l.bg.Add(1)
+	go func() {
+		defer l.bg.Done()
+		if err := l.flushTo(base); err != nil {
+			l.logger.Error("flush after roll failed; log is offline", "segment", old.baseOffset, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Roll starts a new segment now, if the active one is not empty.
+func (l *Log) Roll() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if l.activeSegment().size.Load() == 0 {
+		return nil
+	}
+	return l.roll()
+}

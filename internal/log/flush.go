@@ -1,0 +1,203 @@
+package log
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// flusher tracks what is on disk and runs fsyncs.
+//
+// Two levels of durable:
+//   - durable: offsets below it have their .log bytes fsynced. Appends with
+//     flush.messages=1 wait for it. Concurrent appends share fsyncs: while
+//     one fsync runs, later appenders wait, and the next fsync (run by one of
+//     them) covers every write that finished before it started.
+//   - recoveryPoint: offsets below it have data and indexes flushed, so
+//     recovery after a crash starts there (recovery-point-offset-checkpoint).
+//     It advances on roll (for the old segment), on flush.ms, on Flush and on
+//     Close, not per append, so indexes are not fsynced per append.
+type flusher struct {
+	// syncMu is held while an fsync runs. TruncateTo and Close take it so
+	// that no sync started before a truncation can mark truncated offsets
+	// durable after it.
+	syncMu sync.Mutex
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	running bool  // a group-commit fsync is in flight
+	durable int64 // guarded by mu
+	err     error // sticky: the first failed write or fsync, guarded by mu
+
+	recoveryPoint atomic.Int64
+	lastFlush     atomic.Int64 // unix ms of the last full flush
+
+	// syncs counts group-commit fsync rounds; syncHook, if set (tests
+	// only), runs inside each round to make it slow.
+	syncs    atomic.Int64
+	syncHook func()
+}
+
+func (f *flusher) init() { f.cond.L = &f.mu }
+
+func (f *flusher) setRecovered(offset int64, now time.Time) {
+	f.mu.Lock()
+	f.durable = offset
+	f.mu.Unlock()
+	f.recoveryPoint.Store(offset)
+	f.lastFlush.Store(now.UnixMilli())
+}
+
+// fail records the first storage error; the log refuses writes from then on
+// (never retry an fsync: its failure may have dropped dirty pages).
+func (f *flusher) fail(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = fmt.Errorf("%w: %w", ErrStorage, err)
+		f.cond.Broadcast()
+	}
+	return f.err
+}
+
+func (f *flusher) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *flusher) durableOffset() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.durable
+}
+
+// clamp lowers the durable offsets after a truncation to offset. Caller holds
+// syncMu.
+func (f *flusher) clamp(offset int64) {
+	f.mu.Lock()
+	f.durable = min(f.durable, offset)
+	f.mu.Unlock()
+	if f.recoveryPoint.Load() > offset {
+		f.recoveryPoint.Store(offset)
+	}
+}
+
+// waitDurable returns once offsets below target are fsynced, running the
+// fsync itself if none is in flight (group commit).
+func (l *Log) waitDurable(target int64) error {
+	f := &l.flusher
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.durable < target {
+		if f.err != nil {
+			return f.err
+		}
+		if f.running {
+			f.cond.Wait()
+			continue
+		}
+		f.running = true
+		f.mu.Unlock()
+		end, err := l.syncData()
+		f.mu.Lock()
+		f.running = false
+		if err != nil {
+			if f.err == nil {
+				f.err = fmt.Errorf("%w: %w", ErrStorage, err)
+			}
+		} else if end > f.durable {
+			f.durable = end
+		}
+		f.cond.Broadcast()
+	}
+	return nil
+}
+
+// syncData fdatasyncs the .log files holding offsets from durable to the
+// current end and returns that end.
+func (l *Log) syncData() (int64, error) {
+	l.flusher.syncMu.Lock()
+	defer l.flusher.syncMu.Unlock()
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	// Every write below end finished before this load; the fsync that
+	// follows covers them.
+	end := l.logEndOffset.Load()
+	from := l.flusher.durableOffset()
+	l.flusher.syncs.Add(1)
+	if l.flusher.syncHook != nil {
+		l.flusher.syncHook()
+	}
+	for _, s := range l.segmentsOverlapping(from, end) {
+		if err := s.syncData(); err != nil {
+			return 0, err
+		}
+	}
+	return end, nil
+}
+
+// Flush writes every appended byte and both indexes to disk and advances the
+// recovery point to the log end offset.
+func (l *Log) Flush() error { return l.flushTo(l.logEndOffset.Load()) }
+
+// flushTo flushes data and indexes of the segments holding offsets from the
+// recovery point up to upTo (exclusive), then advances the recovery point.
+func (l *Log) flushTo(upTo int64) error {
+	f := &l.flusher
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := f.failed(); err != nil {
+		return err
+	}
+	from := f.recoveryPoint.Load()
+	if upTo <= from {
+		return nil
+	}
+	for _, s := range l.segmentsOverlapping(from, upTo) {
+		if err := s.flush(); err != nil {
+			return f.fail(err)
+		}
+	}
+	f.recoveryPoint.Store(upTo)
+	f.lastFlush.Store(l.now().UnixMilli())
+	f.mu.Lock()
+	f.durable = max(f.durable, upTo)
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	return nil
+}
+
+// FlushIfDue flushes when flush.ms has passed since the last flush and
+// something is unflushed. The Manager's flusher calls it periodically.
+func (l *Log) FlushIfDue(now time.Time) error {
+	cfg := l.cfg.Load()
+	if now.UnixMilli()-l.flusher.lastFlush.Load() < cfg.FlushMs {
+		return nil
+	}
+	if l.flusher.recoveryPoint.Load() >= l.logEndOffset.Load() {
+		return nil
+	}
+	return l.Flush()
+}
+
+// segmentsOverlapping returns the segments holding any offset in [from, to).
+func (l *Log) segmentsOverlapping(from, to int64) []*segment {
+	segs := *l.segs.Load()
+	var out []*segment
+	for i, s := range segs {
+		if s.baseOffset >= to && i > 0 {
+			break
+		}
+		if i+1 < len(segs) && segs[i+1].baseOffset <= from {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package log
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroupCommit: with flush.messages=1 every Append returns only once its
+// batch is fsynced, and appends that arrive while an fsync runs share the
+// next one instead of each paying for its own.
+func TestGroupCommit(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.FlushMessages = 1
+	l := openLog(t, cfg)
+	l.flusher.syncHook = func() { time.Sleep(2 * time.Millisecond) } // a slow disk
+	const writers, perWriter = 8, 25
+	b := batchOf(t, "g", 2, 1)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				info, err := l.Append(append([]byte(nil), b...), 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d := l.flusher.durableOffset(); d <= info.LastOffset {
+					t.Errorf("Append of %d returned with durable offset %d", info.LastOffset, d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	appends, rounds := int64(writers*perWriter), l.flusher.syncs.Load()
+	t.Logf("%d appends, %d fsync rounds", appends, rounds)
+	if rounds == 0 || rounds > appends/2 {
+		t.Fatalf("%d fsync rounds for %d concurrent appends: group commit is not sharing fsyncs", rounds, appends)
+	}
+}
+
+func TestPageCacheModeDoesNotSyncPerAppend(t *testing.T) {
+	l := openLog(t, testConfig())
+	for i := 0; i < 20; i++ {
+		mustAppend(t, l, batchOf(t, "p", 1, 1))
+	}
+	if n := l.flusher.syncs.Load(); n != 0 {
+		t.Fatalf("%d fsync rounds with default flush.messages", n)
+	}
+	if l.RecoveryPoint() >= l.LogEndOffset() {
+		t.Fatal("recovery point advanced without a flush")
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if l.RecoveryPoint() != l.LogEndOffset() {
+		t.Fatalf("after Flush: recovery point %d, end %d", l.RecoveryPoint(), l.LogEndOffset())
+	}
+}
+
+func TestFlushMessagesAndFlushMs(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.FlushMessages = 10
+	clock := &fakeClock{now: time.UnixMilli(0)}
+	l := openAt(t, t.TempDir(), cfg, Options{CleanShutdown: true, Now: clock.Now})
+	for i := 0; i < 4; i++ { // 8 messages: under flush.messages
+		mustAppend(t, l, batchOf(t, "f", 2, 1))
+	}
+	if n := l.flusher.syncs.Load(); n != 0 {
+		t.Fatalf("synced after 8 of 10 messages")
+	}
+	mustAppend(t, l, batchOf(t, "f", 2, 1)) // 10
+	if d := l.flusher.durableOffset(); d != 10 {
+		t.Fatalf("durable %d after reaching flush.messages", d)
+	}
+	cfg.FlushMessages = DefaultConfig().FlushMessages
+	cfg.FlushMs = 1000
+	l.SetConfig(cfg)
+	mustAppend(t, l, batchOf(t, "f", 2, 1))
+	if err := l.FlushIfDue(clock.Now()); err != nil || l.RecoveryPoint() == l.LogEndOffset() {
+		t.Fatalf("flushed before flush.ms: %v", err)
+	}
+	clock.Set(time.UnixMilli(5000))
+	if err := l.FlushIfDue(clock.Now()); err != nil || l.RecoveryPoint() != l.LogEndOffset() {
+		t.Fatalf("not flushed after flush.ms: rp %d end %d err %v", l.RecoveryPoint(), l.LogEndOffset(), err)
+	}
+}

@@ -1,0 +1,445 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors a caller maps to Kafka error codes.
+var (
+	// ErrOffsetOutOfRange: OFFSET_OUT_OF_RANGE.
+	ErrOffsetOutOfRange = errors.New("log: offset out of range")
+	// ErrBatchTooLarge: RECORD_BATCH_TOO_LARGE (a batch larger than a segment).
+	ErrBatchTooLarge = errors.New("log: record batch larger than segment.bytes")
+	// ErrClosed is returned by operations on a closed log.
+	ErrClosed = errors.New("log: closed")
+	// ErrStorage wraps the sticky write error that took the log offline:
+	// KAFKA_STORAGE_ERROR.
+	ErrStorage = errors.New("log: storage error")
+)
+
+// Options are what the caller knows about a log before opening it: the
+// log-dir checkpoints and whether the last shutdown was clean.
+type Options struct {
+	// RecoveryPoint: offsets below it were flushed with their indexes
+	// (recovery-point-offset-checkpoint). Segments from the one holding it
+	// are scanned after an unclean shutdown.
+	RecoveryPoint int64
+	// LogStartOffset from log-start-offset-checkpoint (0 if unknown).
+	LogStartOffset int64
+	// HighWatermark from replication-offset-checkpoint (0 if unknown).
+	HighWatermark int64
+	// CleanShutdown skips recovery: the log was closed by Close.
+	CleanShutdown bool
+	Logger        *slog.Logger
+	// Now is the clock for time-based roll and retention (tests).
+	Now func() time.Time
+}
+
+// Log is one partition's log: a directory of segments. Offsets from
+// LogStartOffset up to LogEndOffset are readable; the broker drives the high
+// watermark.
+//
+// Concurrency: Append, TruncateTo, DeleteRecordsBefore and retention are
+// serialized by appendMu (one appender). Readers (Read, the offset lookups)
+// take no lock the appender holds while writing: they read the published
+// segment list and sizes through atomics and hold structMu for reading, which
+// only structural changes (roll, truncation, segment deletion) take for
+// writing. Lock order: appendMu, syncMu, structMu.
+type Log struct {
+	dir    string
+	cfg    atomic.Pointer[Config]
+	logger *slog.Logger
+	now    func() time.Time
+
+	appendMu sync.Mutex
+	// closed is set by Close while holding appendMu and flusher.syncMu, so
+	// holders of either can trust it.
+	closed atomic.Bool
+
+	structMu sync.RWMutex
+	segs     atomic.Pointer[[]*segment] // sorted by base offset, never empty
+
+	logEndOffset   atomic.Int64
+	logStartOffset atomic.Int64
+	highWatermark  atomic.Int64
+
+	flusher flusher
+
+	// Segments waiting for file.delete.delay.ms before removal.
+	deletesMu sync.Mutex
+	deletes   map[*segment]*time.Timer
+
+	bg sync.WaitGroup // background flushes started by roll
+}
+
+// Open loads (and if needed recovers) the log in dir, creating the directory
+// if it does not exist.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir %s: %w", dir, err)
+	}
+	l := &Log{
+		dir:     dir,
+		logger:  opts.Logger.With("log", filepath.Base(dir)),
+		now:     opts.Now,
+		deletes: make(map[*segment]*time.Timer),
+	}
+	l.cfg.Store(&cfg)
+	l.flusher.init()
+	if err := l.load(opts); err != nil {
+		l.closeSegments()
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// load finds the segments, recovers them if the shutdown was unclean, and
+// sets the offsets.
+func (l *Log) load(opts Options) error {
+	bases, err := l.scanDir()
+	if err != nil {
+		return err
+	}
+	cfg := l.cfg.Load()
+	var segs []*segment
+	for _, base := range bases {
+		s := newSegment(l.dir, base, cfg)
+		s.created = l.now().UnixMilli()
+		segs = append(segs, s)
+	}
+	if len(segs) == 0 {
+		s, err := createSegment(l.dir, max(opts.LogStartOffset, 0), cfg)
+		if err != nil {
+			return err
+		}
+		s.created = l.now().UnixMilli()
+		segs = append(segs, s)
+	}
+	l.segs.Store(&segs)
+
+	var leo int64
+	if opts.CleanShutdown {
+		leo, err = l.loadClean()
+	} else {
+		leo, err = l.recoverUnflushed(opts.RecoveryPoint)
+	}
+	if err != nil {
+		return err
+	}
+	segs = *l.segs.Load()
+	l.logEndOffset.Store(leo)
+	l.logStartOffset.Store(min(max(opts.LogStartOffset, segs[0].baseOffset), leo))
+	l.highWatermark.Store(min(max(opts.HighWatermark, l.logStartOffset.Load()), leo))
+	// Everything below the end is on disk: either the shutdown was clean
+	// (Close flushes) or recovery just flushed what it kept.
+	l.flusher.setRecovered(leo, l.now())
+	return nil
+}
+
+// scanDir lists segment base offsets and removes leftovers: files pending
+// deletion, compaction temporaries (strata writes none yet), and indexes
+// without a .log.
+func (l *Log) scanDir() ([]int64, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("read log dir: %w", err)
+	}
+	logs := map[int64]bool{}
+	var orphans []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, cleanedSuffix), strings.HasSuffix(name, swapSuffix):
+			orphans = append(orphans, name)
+		case strings.HasSuffix(name, logSuffix):
+			if base, ok := parseSegmentName(name, logSuffix); ok {
+				logs[base] = true
+			}
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			if base, ok := parseSegmentName(name, suffix); ok && !logs[base] {
+				orphans = append(orphans, name)
+			}
+		}
+	}
+	for _, name := range orphans {
+		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+		}
+	}
+	bases := make([]int64, 0, len(logs))
+	for base := range logs {
+		bases = append(bases, base)
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+// loadClean trusts the files after a clean shutdown: only the active segment
+// is opened, its next offset found by walking the headers after its last
+// index entry. Closed segments open lazily on first use.
+func (l *Log) loadClean() (int64, error) {
+	active := l.activeSegment()
+	if err := active.openForRecovery(); err != nil {
+		return 0, err
+	}
+	err := errors.New("index fails sanity check")
+	if active.indexesSane() {
+		var leo int64
+		if leo, err = active.scanTail(); err == nil {
+			if ts, off, ok := active.times.lastEntry(); ok && ts > active.maxTimestamp.Load() {
+				active.maxTimestamp.Store(ts)
+				active.offsetOfMaxTimestamp.Store(off)
+			}
+			return leo, nil
+		}
+	}
+	l.logger.Warn("active segment inconsistent after clean shutdown; recovering it", "segment", active.baseOffset, "err", err)
+	res, err := active.recover()
+	if err != nil {
+		return 0, err
+	}
+	l.logRecovery(active, res)
+	return res.nextOffset, nil
+}
+
+// recoverUnflushed scans every segment from the one holding recoveryPoint
+// on, truncating at the first invalid batch and deleting any segment after
+// it, as Kafka's LogLoader.recoverLog does. Then it flushes what it kept.
+func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
+	segs := *l.segs.Load()
+	first := 0
+	for i, s := range segs {
+		if s.baseOffset <= recoveryPoint {
+			first = i
+		}
+	}
+	next := segs[first].baseOffset
+	for i := first; i < len(segs); i++ {
+		s := segs[i]
+		last := i == len(segs)-1
+		if err := s.openForRecovery(); err != nil {
+			return 0, err
+		}
+		if s.baseOffset < next {
+			// A segment that starts inside the previous one's offsets
+			// cannot be trusted (a crash mid-roll after a truncation).
+			l.logger.Warn("segment overlaps the previous one; deleting it and the rest", "segment", s.baseOffset, "expected", next)
+			return next, l.dropFrom(i)
+		}
+		res, err := s.recover()
+		if err != nil {
+			return 0, err
+		}
+		l.logRecovery(s, res)
+		if res.batches > 0 || last {
+			next = max(res.nextOffset, s.baseOffset)
+		} else {
+			next = s.baseOffset
+		}
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
+		if res.truncatedBytes > 0 && !last {
+			l.logger.Warn("deleting segments after a corrupt one", "from", segs[i+1].baseOffset, "count", len(segs)-i-1)
+			if err := l.dropFrom(i + 1); err != nil {
+				return 0, err
+			}
+			last = true
+		}
+		if !last {
+			if err := s.seal(); err != nil {
+				return 0, err
+			}
+		}
+		if last {
+			break
+		}
+	}
+	return next, syncDir(l.dir)
+}
+
+func (l *Log) logRecovery(s *segment, res recoverResult) {
+	if res.truncatedBytes == 0 {
+		l.logger.Info("recovered segment", "segment", s.baseOffset, "batches", res.batches, "bytes", res.validBytes)
+		return
+	}
+	l.logger.Warn("recovered segment: truncated invalid tail",
+		"segment", s.baseOffset, "batches", res.batches, "valid_bytes", res.validBytes,
+		"truncated_bytes", res.truncatedBytes, "reason", res.reason)
+}
+
+// dropFrom deletes segments i.. during load (no readers exist yet).
+func (l *Log) dropFrom(i int) error {
+	segs := *l.segs.Load()
+	for _, s := range segs[i:] {
+		s.close()
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	kept := slices.Clone(segs[:i])
+	l.segs.Store(&kept)
+	return nil
+}
+
+// activeSegment is the last segment, the one appends go to.
+func (l *Log) activeSegment() *segment {
+	segs := *l.segs.Load()
+	return segs[len(segs)-1]
+}
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Config returns the current configuration.
+func (l *Log) Config() Config { return *l.cfg.Load() }
+
+// SetConfig changes the configuration (topic config updates). It applies to
+// new segments, rolls, retention and flushing from the next append on.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.cfg.Store(&cfg)
+	return nil
+}
+
+// LogEndOffset is the offset the next appended record gets.
+func (l *Log) LogEndOffset() int64 { return l.logEndOffset.Load() }
+
+// LogStartOffset is the first offset that may be read.
+func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
+
+// HighWatermark is the last offset the broker marked as committed, plus one.
+func (l *Log) HighWatermark() int64 { return l.highWatermark.Load() }
+
+// SetHighWatermark sets the high watermark, clamped to [LogStartOffset,
+// LogEndOffset], and returns the value set.
+func (l *Log) SetHighWatermark(hw int64) int64 {
+	hw = min(max(hw, l.logStartOffset.Load()), l.logEndOffset.Load())
+	l.highWatermark.Store(hw)
+	return hw
+}
+
+// RecoveryPoint is the offset below which data and indexes are flushed.
+func (l *Log) RecoveryPoint() int64 { return l.flusher.recoveryPoint.Load() }
+
+// Size is the total size of the segment files in bytes.
+func (l *Log) Size() (int64, error) {
+	var n int64
+	for _, s := range *l.segs.Load() {
+		if err := s.open(false); err != nil {
+			return 0, err
+		}
+		n += s.size.Load()
+	}
+	return n, nil
+}
+
+// NumSegments is the number of segments.
+func (l *Log) NumSegments() int { return len(*l.segs.Load()) }
+
+// Close flushes everything, trims the active segment's indexes, removes
+// segments pending deletion, and closes all files. After Close the log
+// directory is in the state a clean-shutdown open trusts.
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return nil
+	}
+	l.bg.Wait()
+	err := l.flushTo(l.logEndOffset.Load())
+	// No flush may touch the files while they close.
+	l.flusher.syncMu.Lock()
+	defer l.flusher.syncMu.Unlock()
+	l.closed.Store(true)
+	l.deletesMu.Lock()
+	for s, t := range l.deletes {
+		t.Stop()
+		if derr := s.removeDeleted(); err == nil && derr != nil {
+			err = derr
+		}
+	}
+	l.deletes = nil
+	l.deletesMu.Unlock()
+	l.structMu.Lock()
+	if cerr := l.closeSegments(); err == nil {
+		err = cerr
+	}
+	l.structMu.Unlock()
+	return err
+}
+
+func (l *Log) closeSegments() error {
+	var err error
+	if p := l.segs.Load(); p != nil {
+		for _, s := range *p {
+			if cerr := s.close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}
+	}
+	return err
+}
+
+// syncDir fsyncs a directory so that file creations and renames in it are
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// fdatasync syncs a file's data through the File's own descriptor reference,
+// so a concurrent Close cannot pull the descriptor away mid-call.
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = unix.Fdatasync(int(fd))
+			if serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}

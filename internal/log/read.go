@@ -1,0 +1,197 @@
+package log
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/strata-io/strata/internal/record"
+)
+
+// Region is a byte range of a segment file holding whole batches, for the
+// zero-copy writer to send with sendfile(2) at Pos. A deleted segment's file
+// stays open for file.delete.delay.ms, so a Region outlives the call that
+// returned it by that long.
+type Region struct {
+	File *os.File
+	Pos  int64
+	Len  int64
+}
+
+// Read returns the batches holding offset and the ones after it, up to
+// maxBytes and below maxOffset (the high watermark for consumers, the log end
+// offset for followers), ending on a batch boundary. The first batch is
+// returned whole even when it is larger than maxBytes (KIP-74), and may start
+// before offset: clients skip the records they did not ask for. A read never
+// spans two segments, as in Kafka. An empty Region means nothing is there yet.
+//
+// ErrOffsetOutOfRange: offset is below the log start offset or beyond the log
+// end offset.
+func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Region, error) {
+	leo := l.logEndOffset.Load()
+	if offset < l.logStartOffset.Load() || offset > leo {
+		return Region{}, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.logStartOffset.Load(), leo)
+	}
+	maxOffset = min(maxOffset, leo)
+	if offset >= maxOffset {
+		return Region{}, nil
+	}
+	var buf [record.HeaderSize]byte
+	l.structMu.RLock()
+	defer l.structMu.RUnlock()
+	segs := *l.segs.Load()
+	for i := segmentFor(segs, offset); i < len(segs) && segs[i].baseOffset < maxOffset; i++ {
+		s := segs[i]
+		if err := s.open(false); err != nil {
+			return Region{}, err
+		}
+		limit := s.size.Load()
+		if i+1 == len(segs) || segs[i+1].baseOffset > maxOffset {
+			// maxOffset falls in this segment: stop at its batch. This
+			// also keeps out batches appended after leo was loaded.
+			mpos, _, err := s.findBatch(maxOffset, limit, buf[:])
+			if err != nil {
+				return Region{}, err
+			}
+			if mpos >= 0 {
+				limit = mpos
+			}
+		}
+		pos, b, err := s.findBatch(offset, limit, buf[:])
+		if err != nil {
+			return Region{}, err
+		}
+		if pos < 0 {
+			continue // offset is in a gap at this segment's end
+		}
+		end := pos + int64(b.Size())
+		if want := pos + int64(maxBytes); want > end && end < limit {
+			if end, err = s.batchEnd(end, min(want, limit), buf[:]); err != nil {
+				return Region{}, err
+			}
+		}
+		return Region{File: s.file, Pos: pos, Len: end - pos}, nil
+	}
+	return Region{}, nil
+}
+
+// segmentFor returns the index of the segment holding offset: the last one
+// whose base offset is <= offset (0 if offset precedes them all).
+func segmentFor(segs []*segment, offset int64) int {
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })
+	return max(i-1, 0)
+}
+
+// TimestampOffset is a record found by a timestamp lookup.
+type TimestampOffset struct {
+	Offset    int64
+	Timestamp int64
+}
+
+// OffsetForTimestamp finds the first record, at or after the log start
+// offset, whose timestamp is >= ts: the first segment whose largest timestamp
+// reaches ts, then its time index, its offset index, a scan of batch headers
+// for the first batch whose max timestamp reaches ts, and the records of that
+// batch (Kafka's UnifiedLog.fetchOffsetByTimestamp). Timestamps need not grow
+// with offsets. ok is false when no record qualifies.
+func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
+	l.structMu.RLock()
+	defer l.structMu.RUnlock()
+	start := l.logStartOffset.Load()
+	segs := *l.segs.Load()
+	for i := segmentFor(segs, start); i < len(segs); i++ {
+		s := segs[i]
+		if err := s.open(false); err != nil {
+			return TimestampOffset{}, false, err
+		}
+		if s.maxTimestamp.Load() < ts {
+			continue
+		}
+		found, ok, err := s.findTimestamp(ts, start)
+		if err != nil || ok {
+			return found, ok, err
+		}
+	}
+	return TimestampOffset{}, false, nil
+}
+
+func (s *segment) findTimestamp(ts, startOffset int64) (TimestampOffset, bool, error) {
+	var hdr [record.HeaderSize]byte
+	limit := s.size.Load()
+	pos := s.offsets.lookup(max(s.times.lookup(ts), startOffset))
+	for pos < limit {
+		b, err := s.readHeader(pos, hdr[:])
+		if err != nil {
+			return TimestampOffset{}, false, err
+		}
+		size := b.Size()
+		if b.MaxTimestamp() >= ts && b.LastOffset() >= startOffset {
+			found, ok, err := s.firstRecordAtOrAfter(pos, size, func(r *record.Record) bool {
+				return r.Timestamp >= ts && r.Offset >= startOffset
+			})
+			if err != nil || ok {
+				return found, ok, err
+			}
+		}
+		pos += int64(size)
+	}
+	return TimestampOffset{}, false, nil
+}
+
+// firstRecordAtOrAfter reads the batch at pos and returns the first record
+// that match accepts.
+func (s *segment) firstRecordAtOrAfter(pos int64, size int, match func(*record.Record) bool) (TimestampOffset, bool, error) {
+	buf := make([]byte, size)
+	if _, err := s.file.ReadAt(buf, pos); err != nil {
+		return TimestampOffset{}, false, fmt.Errorf("read batch at %d of %s: %w", pos, s.path(logSuffix), err)
+	}
+	var found TimestampOffset
+	ok := false
+	err := record.Batch(buf).ForEachRecord(func(r *record.Record) bool {
+		if match(r) {
+			found, ok = TimestampOffset{Offset: r.Offset, Timestamp: r.Timestamp}, true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return TimestampOffset{}, false, fmt.Errorf("records of batch at %d of %s: %w", pos, s.path(logSuffix), err)
+	}
+	return found, ok, nil
+}
+
+// OffsetForMaxTimestamp returns the first record with the largest timestamp
+// in the log (ListOffsets timestamp -3, KIP-734). ok is false for an empty
+// log.
+func (l *Log) OffsetForMaxTimestamp() (TimestampOffset, bool, error) {
+	l.structMu.RLock()
+	defer l.structMu.RUnlock()
+	var best *segment
+	segs := *l.segs.Load()
+	for i := segmentFor(segs, l.logStartOffset.Load()); i < len(segs); i++ {
+		s := segs[i]
+		if err := s.open(false); err != nil {
+			return TimestampOffset{}, false, err
+		}
+		if ts := s.maxTimestamp.Load(); ts >= 0 && (best == nil || ts > best.maxTimestamp.Load()) {
+			best = s
+		}
+	}
+	if best == nil {
+		return TimestampOffset{}, false, nil
+	}
+	// The batch whose last offset is offsetOfMaxTimestamp holds the record.
+	var hdr [record.HeaderSize]byte
+	ts := best.maxTimestamp.Load()
+	pos, b, err := best.findBatch(best.offsetOfMaxTimestamp.Load(), best.size.Load(), hdr[:])
+	if err != nil || pos < 0 {
+		return TimestampOffset{}, false, err
+	}
+	found, ok, err := best.firstRecordAtOrAfter(pos, b.Size(), func(r *record.Record) bool { return r.Timestamp >= ts })
+	if err == nil && !ok {
+		// LogAppendTime batches, or a batch whose records disagree with
+		// its header: report the batch, as Kafka did before KAFKA-16310.
+		found, ok = TimestampOffset{Offset: best.offsetOfMaxTimestamp.Load(), Timestamp: ts}, true
+	}
+	return found, ok, err
+}
