@@ -163,13 +163,14 @@ func (x *index) trim() error {
 	return x.mapFile(size)
 }
 
-// flush writes dirty pages of the mapping to disk.
+// flush writes the index to disk. fsync of the file also writes pages
+// dirtied through a shared mapping, so it works whether the mapping is still
+// writable or was already trimmed and remapped read-only by a roll (the
+// flush after a roll runs after the seal). The *os.File holds a reference on
+// its descriptor during Sync, so a concurrent close cannot pull it away.
 func (x *index) flush() error {
-	if !x.writable || x.mmap == nil {
-		return nil
-	}
-	if err := unix.Msync(x.mmap, unix.MS_SYNC); err != nil {
-		return fmt.Errorf("msync index %s: %w", x.path, err)
+	if err := x.file.Sync(); err != nil {
+		return fmt.Errorf("fsync index %s: %w", x.path, err)
 	}
 	return nil
 }

@@ -443,3 +443,13 @@ func fdatasync(f *os.File) error {
 	}
 	return serr
 }
+
+// SegmentBaseOffsets returns the base offsets of the segments, oldest first.
+func (l *Log) SegmentBaseOffsets() []int64 {
+	segs := *l.segs.Load()
+	out := make([]int64, len(segs))
+	for i, s := range segs {
+		out[i] = s.baseOffset
+	}
+	return out
+}
