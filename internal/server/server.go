@@ -1,0 +1,229 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults, named after the Kafka broker settings they mirror.
+const (
+	// DefaultMaxRequestSize is socket.request.max.bytes.
+	DefaultMaxRequestSize = 100 << 20
+	// DefaultMaxInFlightPerConn bounds pipelining per connection. Kafka
+	// clients send at most max.in.flight.requests.per.connection (5 by
+	// default) requests ahead; acks=0 producers send more. 32 leaves them
+	// room while keeping a connection's buffered requests bounded.
+	DefaultMaxInFlightPerConn = 32
+	// DefaultIdleTimeout is connections.max.idle.ms.
+	DefaultIdleTimeout = 10 * time.Minute
+)
+
+// Config configures a Server. Zero values take the defaults.
+type Config struct {
+	// MaxRequestSize is socket.request.max.bytes: a frame whose size
+	// prefix is negative or larger closes the connection before any of
+	// its body is read or allocated.
+	MaxRequestSize int32
+	// MaxInFlightPerConn bounds the requests of one connection that are
+	// being handled or waiting for their response to be written. At the
+	// bound the reader stops reading the socket, so a fast client is
+	// pushed back by TCP, as Kafka mutes a channel.
+	MaxInFlightPerConn int
+	// IdleTimeout is connections.max.idle.ms: a connection is closed
+	// when it sends nothing for this long with no request in flight, or
+	// when a response write makes no progress for this long (a client
+	// that stopped reading). Negative disables it.
+	IdleTimeout time.Duration
+	// Logger receives one line per closed-on-error connection; per
+	// request logs are at Debug. Nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.MaxInFlightPerConn <= 0 {
+		c.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server accepts connections and runs each one (see the package doc). It
+// is safe for concurrent use; Serve may be called for several listeners.
+type Server struct {
+	h   Handler
+	cfg Config
+	log *slog.Logger
+
+	// ctx is the parent of every connection's context. It is cancelled
+	// when Shutdown stops waiting for handlers to finish.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// closing is closed when shutdown starts: accept loops return and
+	// readers stop taking new requests.
+	closing chan struct{}
+	// conns counts connection goroutines (serveConn); each one owns its
+	// writer and handler goroutines and waits for them.
+	conns  sync.WaitGroup
+	nextID atomic.Uint64
+
+	mu struct {
+		sync.Mutex
+		closed    bool
+		listeners map[net.Listener]struct{}
+		conns     map[*conn]struct{}
+	}
+}
+
+// New returns a Server that answers requests with h.
+func New(h Handler, cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{h: h, cfg: cfg, log: cfg.Logger, closing: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.listeners = make(map[net.Listener]struct{})
+	s.mu.conns = make(map[*conn]struct{})
+	return s
+}
+
+// Serve accepts connections on ln until the server is closed, and then
+// returns nil; it closes ln. Any other accept error that is not temporary
+// is returned.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.mu.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.mu.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				return nil
+			default:
+			}
+			if !temporary(err) {
+				return err
+			}
+			// Out of descriptors or memory: back off as net/http does
+			// instead of spinning, and keep serving the connections we
+			// have.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.closing:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
+}
+
+// startConn registers nc and starts its goroutine, unless shutdown began:
+// the Add happens under mu before closed is set, so Shutdown's Wait sees
+// every connection.
+func (s *Server) startConn(nc net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc, s.nextID.Add(1))
+	s.mu.conns[c] = struct{}{}
+	s.conns.Add(1)
+	go c.serve()
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.mu.conns, c)
+	s.mu.Unlock()
+	s.conns.Done()
+}
+
+// Close shuts the server down gracefully and waits without a deadline:
+// see Shutdown.
+func (s *Server) Close() error {
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown stops accepting connections and stops reading requests; the
+// requests already read are handled and their responses written, in order,
+// before each connection is closed. If ctx ends first, the handlers'
+// contexts are cancelled and the connections closed at once; Shutdown then
+// still waits for the handlers to return (they must honour their context)
+// and returns ctx's error. Serve returns nil once Shutdown has started.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.mu.closed {
+		s.mu.closed = true
+		close(s.closing)
+		for ln := range s.mu.listeners {
+			ln.Close()
+		}
+		for c := range s.mu.conns {
+			c.stopReading()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { // owned: both paths below wait for done
+		s.conns.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.mu.conns {
+			c.fail()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+	return err
+}
