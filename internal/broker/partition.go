@@ -1,0 +1,268 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/record"
+)
+
+// Errors the kafka layer maps to error codes.
+var (
+	// ErrOutOfOrderSequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+	ErrOutOfOrderSequence = errors.New("broker: out of order sequence number")
+	// ErrInvalidProducerEpoch: INVALID_PRODUCER_EPOCH (an older epoch of a
+	// producer that has since been re-initialized).
+	ErrInvalidProducerEpoch = errors.New("broker: invalid producer epoch")
+	// ErrMessageTooLarge: MESSAGE_TOO_LARGE (batch over max.message.bytes).
+	ErrMessageTooLarge = errors.New("broker: batch larger than max.message.bytes")
+)
+
+// producerBatches is how many recent batches per producer are remembered
+// to answer retries with their original offsets (Kafka keeps 5, matching
+// max.in.flight.requests.per.connection).
+const producerBatches = 5
+
+type batchMeta struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	timestamp               int64
+}
+
+// producerState is what a partition remembers of one idempotent producer.
+type producerState struct {
+	epoch   int16
+	batches []batchMeta // oldest first, at most producerBatches
+}
+
+// Partition is one partition of this broker: its log, the high watermark
+// (on a single node, the log end offset after each append), producer state
+// for idempotence, and the fetchers waiting for data.
+type Partition struct {
+	TP  log.TopicPartition
+	Log *log.Log
+
+	// mu serializes appends with their idempotence check, so that the
+	// check and the append see the same producer state.
+	mu        sync.Mutex
+	producers map[int64]*producerState
+
+	waitMu  sync.Mutex
+	waiters map[chan struct{}]struct{}
+}
+
+func newPartition(tp log.TopicPartition, l *log.Log) *Partition {
+	return &Partition{TP: tp, Log: l, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+}
+
+// AppendResult is the outcome of a produce to one partition.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool
+}
+
+// Append appends a produce request's records to the partition. data holds
+// the batches exactly as the producer sent them; they are validated and
+// stored without a copy. For idempotent producers the sequence is checked
+// and a retried batch gets its original offsets back instead of being
+// written twice. maxMessageBytes is the topic's max.message.bytes;
+// logAppendTime, when true, stamps the broker's clock on the batch.
+func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	var batches []record.Batch
+	if err := record.Split(data, func(b record.Batch) bool { batches = append(batches, b); return true }); err != nil {
+		return res, err
+	}
+	if len(batches) == 0 {
+		return res, fmt.Errorf("%w: no record batch", record.ErrInvalidRecord)
+	}
+	for _, b := range batches {
+		if len(b) > maxMessageBytes {
+			return res, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(b), maxMessageBytes)
+		}
+	}
+	if logAppendTime {
+		res.LogAppendTime = time.Now().UnixMilli()
+		for _, b := range batches {
+			b.SetLogAppendTime(res.LogAppendTime)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := batches[0]
+	if first.HasProducerID() {
+		if dup, ok, err := p.checkSequence(first); err != nil {
+			return res, err
+		} else if ok {
+			res.BaseOffset, res.Duplicate = dup.firstOffset, true
+			res.LogStartOffset = p.Log.LogStartOffset()
+			if logAppendTime {
+				res.LogAppendTime = dup.timestamp
+			}
+			return res, nil
+		}
+	}
+	info, err := p.Log.Append(data, 0)
+	if err != nil {
+		return res, err
+	}
+	p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	for _, b := range batches {
+		if b.HasProducerID() {
+			p.recordBatch(b, res.LogAppendTime)
+		}
+	}
+	p.notify()
+	res.BaseOffset = info.FirstOffset
+	res.LogStartOffset = p.Log.LogStartOffset()
+	return res, nil
+}
+
+// checkSequence applies Kafka's ProducerStateManager rules to a batch of an
+// idempotent producer: a retry of one of the last batches is a duplicate
+// (ok=true, with its metadata); an older epoch is fenced; a new epoch must
+// start at sequence 0 (unless the producer is new to this partition); in the
+// same epoch the sequence must follow the last one, wrapping past MaxInt32.
+func (p *Partition) checkSequence(b record.Batch) (batchMeta, bool, error) {
+	st := p.producers[b.ProducerID()]
+	if st == nil {
+		return batchMeta{}, false, nil
+	}
+	epoch, firstSeq := b.ProducerEpoch(), b.BaseSequence()
+	switch {
+	case epoch < st.epoch:
+		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d, current %d", ErrInvalidProducerEpoch, b.ProducerID(), epoch, st.epoch)
+	case epoch > st.epoch:
+		if firstSeq != 0 {
+			return batchMeta{}, false, fmt.Errorf("%w: new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, epoch, firstSeq)
+		}
+		return batchMeta{}, false, nil
+	}
+	for _, m := range st.batches {
+		if m.firstSeq == firstSeq && m.lastSeq == b.LastSequence() {
+			return m, true, nil
+		}
+	}
+	if len(st.batches) > 0 {
+		last := st.batches[len(st.batches)-1].lastSeq
+		if firstSeq != record.IncrementSequence(last, 1) {
+			return batchMeta{}, false, fmt.Errorf("%w: producer %d expected sequence %d, got %d", ErrOutOfOrderSequence, b.ProducerID(), record.IncrementSequence(last, 1), firstSeq)
+		}
+	}
+	return batchMeta{}, false, nil
+}
+
+// recordBatch remembers an appended batch (offsets already assigned).
+func (p *Partition) recordBatch(b record.Batch, ts int64) {
+	st := p.producers[b.ProducerID()]
+	if st == nil || b.ProducerEpoch() != st.epoch {
+		st = &producerState{epoch: b.ProducerEpoch()}
+		p.producers[b.ProducerID()] = st
+	}
+	if len(st.batches) == producerBatches {
+		st.batches = append(st.batches[:0], st.batches[1:]...)
+	}
+	st.batches = append(st.batches, batchMeta{
+		firstSeq: b.BaseSequence(), lastSeq: b.LastSequence(),
+		firstOffset: b.BaseOffset(), lastOffset: b.LastOffset(), timestamp: ts,
+	})
+}
+
+// RebuildProducerState replays the batches of the last two segments into
+// producer state, so that a producer retrying a batch written just before a
+// restart gets its original offsets back. Kafka snapshots producer state at
+// each roll and replays from the snapshot; strata does not write snapshots
+// yet, and replays the recent segments instead: producers seen only in older
+// segments are treated as new (any sequence accepted), which never rejects a
+// valid producer and only forgets duplicates too old to be retried.
+func (p *Partition) RebuildProducerState() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.Log
+	bases := l.SegmentBaseOffsets()
+	from := l.LogStartOffset()
+	if len(bases) >= 2 {
+		from = max(from, bases[len(bases)-2])
+	}
+	for off := from; off < l.LogEndOffset(); {
+		r, err := l.Read(off, 1<<20, l.LogEndOffset())
+		if err != nil {
+			return err
+		}
+		if r.Len == 0 {
+			return nil
+		}
+		buf := make([]byte, r.Len)
+		if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
+			return err
+		}
+		if err := record.Split(buf, func(b record.Batch) bool {
+			if b.HasProducerID() && !b.IsControl() {
+				ts := int64(-1)
+				if b.TimestampType() == record.LogAppendTime {
+					ts = b.MaxTimestamp()
+				}
+				p.recordBatch(b, ts)
+			}
+			off = b.NextOffset()
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wait registers a channel that receives a signal after the next append.
+// The caller must call the returned function to unregister.
+func (p *Partition) Wait(ch chan struct{}) (cancel func()) {
+	p.waitMu.Lock()
+	p.waiters[ch] = struct{}{}
+	p.waitMu.Unlock()
+	return func() {
+		p.waitMu.Lock()
+		delete(p.waiters, ch)
+		p.waitMu.Unlock()
+	}
+}
+
+// notify signals every waiter without blocking (their channels have room
+// for one signal; one is enough to make them look again).
+func (p *Partition) notify() {
+	p.waitMu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// ProducerInfo describes an idempotent producer active on the partition.
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32
+	LastTimestamp int64
+}
+
+// Producers returns the producers the partition remembers.
+func (p *Partition) Producers() []ProducerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(p.producers))
+	for id, st := range p.producers {
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: -1}
+		if n := len(st.batches); n > 0 {
+			pi.LastSequence, pi.LastTimestamp = st.batches[n-1].lastSeq, st.batches[n-1].timestamp
+		}
+		out = append(out, pi)
+	}
+	return out
+}

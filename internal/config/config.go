@@ -1,0 +1,239 @@
+// Package config is the broker configuration: Kafka's broker property
+// names, their defaults, parsing from a properties file and overrides, and
+// validation. Every key is defined once, in Defs; documentation is
+// generated from the same table.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is the broker configuration. Field comments name the property.
+type Config struct {
+	NodeID                      int32    // node.id
+	Listeners                   string   // listeners
+	AdvertisedListeners         string   // advertised.listeners
+	LogDirs                     []string // log.dirs (log.dir)
+	NumPartitions               int32    // num.partitions
+	AutoCreateTopics            bool     // auto.create.topics.enable
+	MessageMaxBytes             int      // message.max.bytes
+	SocketRequestMaxBytes       int32    // socket.request.max.bytes
+	LogSegmentBytes             int64    // log.segment.bytes
+	LogRollMs                   int64    // log.roll.ms / log.roll.hours
+	LogRetentionMs              int64    // log.retention.ms / .minutes / .hours
+	LogRetentionBytes           int64    // log.retention.bytes
+	LogIndexIntervalBytes       int      // log.index.interval.bytes
+	LogIndexSizeMaxBytes        int      // log.index.size.max.bytes
+	LogFlushIntervalMessages    int64    // log.flush.interval.messages
+	LogFlushIntervalMs          int64    // log.flush.interval.ms
+	LogSegmentDeleteDelayMs     int64    // log.segment.delete.delay.ms
+	LogRetentionCheckIntervalMs int64    // log.retention.check.interval.ms
+	LogMessageTimestampType     string   // log.message.timestamp.type
+	CompressionType             string   // compression.type
+}
+
+// Default is the configuration of `strata serve` with no flags: Kafka's
+// defaults, listening on 127.0.0.1:9092 with data under ./strata-data.
+func Default() Config {
+	return Config{
+		NodeID:                      1,
+		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
+		LogDirs:                     []string{"./strata-data"},
+		NumPartitions:               1,
+		AutoCreateTopics:            true,
+		MessageMaxBytes:             1048588,
+		SocketRequestMaxBytes:       104857600,
+		LogSegmentBytes:             1 << 30,
+		LogRollMs:                   168 * 3600 * 1000,
+		LogRetentionMs:              168 * 3600 * 1000,
+		LogRetentionBytes:           -1,
+		LogIndexIntervalBytes:       4096,
+		LogIndexSizeMaxBytes:        10 << 20,
+		LogFlushIntervalMessages:    math.MaxInt64,
+		LogFlushIntervalMs:          math.MaxInt64,
+		LogSegmentDeleteDelayMs:     60000,
+		LogRetentionCheckIntervalMs: 300000,
+		LogMessageTimestampType:     "CreateTime",
+		CompressionType:             "producer",
+	}
+}
+
+// Def is one broker property.
+type Def struct {
+	Name    string
+	Doc     string
+	Default string
+	set     func(*Config, string) error
+}
+
+func intSetter[T int | int32 | int64](field func(*Config) *T, bits int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
+		if err != nil {
+			return err
+		}
+		*field(c) = T(n)
+		return nil
+	}
+}
+
+func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return err
+		}
+		if n < 0 {
+			*field(c) = -1
+		} else {
+			*field(c) = n * unitMs
+		}
+		return nil
+	}
+}
+
+// Defs lists every broker property strata reads.
+var Defs = []Def{
+	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
+	{"listeners", "address to listen on, PLAINTEXT://host:port", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
+	{"log.dirs", "comma-separated data directories", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
+	{"log.dir", "data directory, used when log.dirs is not set", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
+	{"num.partitions", "partitions of auto-created topics", "1", intSetter(func(c *Config) *int32 { return &c.NumPartitions }, 32)},
+	{"auto.create.topics.enable", "create unknown topics on metadata and produce requests", "true", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		c.AutoCreateTopics = b
+		return err
+	}},
+	{"message.max.bytes", "largest record batch accepted (topic: max.message.bytes)", "1048588", intSetter(func(c *Config) *int { return &c.MessageMaxBytes }, 32)},
+	{"socket.request.max.bytes", "largest request accepted; larger frames close the connection", "104857600", intSetter(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }, 32)},
+	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
+	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
+	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
+	{"log.retention.ms", "delete segments older than this, -1 never (topic: retention.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRetentionMs }, 64)},
+	{"log.retention.minutes", "log.retention.ms in minutes", "", scaled(func(c *Config) *int64 { return &c.LogRetentionMs }, 60*1000)},
+	{"log.retention.hours", "log.retention.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRetentionMs }, 3600*1000)},
+	{"log.retention.bytes", "delete old segments while a partition is larger, -1 no limit (topic: retention.bytes)", "-1", intSetter(func(c *Config) *int64 { return &c.LogRetentionBytes }, 64)},
+	{"log.index.interval.bytes", "bytes between index entries (topic: index.interval.bytes)", "4096", intSetter(func(c *Config) *int { return &c.LogIndexIntervalBytes }, 32)},
+	{"log.index.size.max.bytes", "preallocated index size (topic: segment.index.bytes)", "10485760", intSetter(func(c *Config) *int { return &c.LogIndexSizeMaxBytes }, 32)},
+	{"log.flush.interval.messages", "fsync after this many messages; 1 = fsync per append with group commit (topic: flush.messages)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogFlushIntervalMessages }, 64)},
+	{"log.flush.interval.ms", "fsync when the last flush is older than this (topic: flush.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogFlushIntervalMs }, 64)},
+	{"log.segment.delete.delay.ms", "delay before deleted segment files are removed (topic: file.delete.delay.ms)", "60000", intSetter(func(c *Config) *int64 { return &c.LogSegmentDeleteDelayMs }, 64)},
+	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
+	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
+	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Set applies one property. Unknown names are an error: a typo should not
+// pass silently.
+func (c *Config) Set(name, value string) error {
+	for _, d := range Defs {
+		if d.Name == name {
+			if err := d.set(c, value); err != nil {
+				return fmt.Errorf("config: %s=%q: %v", name, value, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("config: unknown property %q", name)
+}
+
+// Load applies a Java properties file (key=value or key: value lines, #
+// and ! comments).
+func (c *Config) Load(r io.Reader) error {
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		i := strings.IndexAny(line, "=:")
+		if i < 0 {
+			return fmt.Errorf("config: line %d: expected key=value, got %q", n, line)
+		}
+		if err := c.Set(strings.TrimSpace(line[:i]), strings.TrimSpace(line[i+1:])); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+	}
+	return sc.Err()
+}
+
+// LoadFile applies the properties file at path.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := c.Load(f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// ListenAddr returns host:port of the first PLAINTEXT listener.
+func (c *Config) ListenAddr() (string, error) { return listenerAddr(c.Listeners) }
+
+// AdvertisedAddr returns host:port of the advertised listener, defaulting to
+// the listener.
+func (c *Config) AdvertisedAddr() (string, error) {
+	if c.AdvertisedListeners == "" {
+		return c.ListenAddr()
+	}
+	return listenerAddr(c.AdvertisedListeners)
+}
+
+func listenerAddr(l string) (string, error) {
+	first := splitList(l)
+	if len(first) == 0 {
+		return "", errors.New("config: no listener")
+	}
+	addr := first[0]
+	if i := strings.Index(addr, "://"); i >= 0 {
+		if proto := addr[:i]; proto != "PLAINTEXT" {
+			return "", fmt.Errorf("config: listener %q: only PLAINTEXT is supported", addr)
+		}
+		addr = addr[i+3:]
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", fmt.Errorf("config: listener %q: %v", l, err)
+	}
+	return addr, nil
+}
+
+// Validate checks ranges Kafka enforces.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.LogDirs) == 0:
+		return errors.New("config: log.dirs is empty")
+	case c.NumPartitions < 1:
+		return fmt.Errorf("config: num.partitions %d must be at least 1", c.NumPartitions)
+	case c.SocketRequestMaxBytes < 1:
+		return fmt.Errorf("config: socket.request.max.bytes %d must be positive", c.SocketRequestMaxBytes)
+	case c.MessageMaxBytes < 0:
+		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
+	}
+	if _, err := c.ListenAddr(); err != nil {
+		return err
+	}
+	_, err := c.AdvertisedAddr()
+	return err
+}

@@ -1,0 +1,99 @@
+package kafka
+
+// CreateTopics: v0-7
+//
+// Behavior:
+//   - NumPartitions -1 takes num.partitions; ReplicationFactor -1 or 1 is
+//     accepted, more is INVALID_REPLICATION_FACTOR on a single node.
+//   - Manual replica assignments must name only this broker.
+//   - Topic names are validated as Kafka does (INVALID_TOPIC_EXCEPTION);
+//     configs by name and value (INVALID_CONFIG, with a message).
+//   - ValidateOnly (v1+) checks without creating.
+//   - v5+ returns the topic's partition count, replication factor and
+//     configs; v7+ its topic ID.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(19, 0, 7, (*Handler).handleCreateTopics) }
+
+func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(code int16, msg string) {
+			st.ErrorCode, st.ErrorMessage = code, &msg
+		}
+		partitions := rt.NumPartitions
+		if partitions == -1 {
+			partitions = h.cfg.NumPartitions
+		}
+		if len(rt.ReplicaAssignment) > 0 {
+			partitions = int32(len(rt.ReplicaAssignment))
+		}
+		configs := map[string]string{}
+		for _, c := range rt.Configs {
+			if c.Value != nil {
+				configs[c.Name] = *c.Value
+			}
+		}
+		if err := validTopicName(rt.Topic); err != nil {
+			fail(kerr.InvalidTopicException.Code, err.Error())
+		} else if partitions <= 0 {
+			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be positive, got %d", partitions))
+		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
+			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor))
+		} else if bad := badAssignment(rt.ReplicaAssignment, h.cfg.NodeID); bad != "" {
+			fail(kerr.InvalidReplicaAssignment.Code, bad)
+		} else if tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs); err != nil {
+			fail(kerr.InvalidConfig.Code, err.Error())
+		} else if h.meta.Image().Topic(rt.Topic) != nil {
+			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))
+		} else {
+			if !req.ValidateOnly {
+				t, err := h.createTopic(rt.Topic, partitions, configs)
+				if err != nil {
+					fail(errorCode(err), err.Error())
+					resp.Topics = append(resp.Topics, st)
+					continue
+				}
+				st.TopicID = t.ID
+				h.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions)
+			}
+			st.NumPartitions, st.ReplicationFactor = partitions, 1
+			for _, d := range broker.TopicConfigDefs {
+				v := d.Get(&tc)
+				_, set := configs[d.Name]
+				source := int8(5) // DEFAULT_CONFIG
+				if set {
+					source = 1 // DYNAMIC_TOPIC_CONFIG
+				}
+				st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{Name: d.Name, Value: &v, Source: source})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return encode(resp), nil
+}
+
+func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment, node int32) string {
+	for _, a := range as {
+		for _, r := range a.Replicas {
+			if r != node || len(a.Replicas) != 1 {
+				return fmt.Sprintf("partition %d assigned to replicas %v; this cluster has only broker %d", a.Partition, a.Replicas, node)
+			}
+		}
+	}
+	return ""
+}

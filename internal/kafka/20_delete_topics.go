@@ -1,0 +1,73 @@
+package kafka
+
+// DeleteTopics: v0-6
+//
+// Behavior:
+//   - The topic leaves the metadata first (a record in the metadata log),
+//     then its partition directories are renamed for deletion and removed
+//     in the background. A crash in between is finished at the next start.
+//   - v6+ may name topics by ID; unknown ones are UNKNOWN_TOPIC_ID.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(20, 0, 6, (*Handler).handleDeleteTopics) }
+
+func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: &n})
+		}
+	}
+	im := h.meta.Image()
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		var t *cluster.Topic
+		if tg.name != nil {
+			t = im.Topic(*tg.name)
+		} else {
+			t = im.ByID[cluster.TopicID(tg.id)]
+		}
+		if t == nil {
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if tg.name == nil {
+				st.ErrorCode = kerr.UnknownTopicID.Code
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		st.Topic, st.TopicID = &t.Name, t.ID
+		if _, err := h.meta.DeleteTopic(t.Name); err != nil {
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		} else {
+			for p := int32(0); p < t.Partitions; p++ {
+				if err := h.broker.DeletePartition(log.TopicPartition{Topic: t.Name, Partition: p}); err != nil {
+					h.logger.Error("delete partition files", "topic", t.Name, "partition", p, "err", err)
+				}
+			}
+			h.logger.Info("deleted topic", "topic", t.Name)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return encode(resp), nil
+}

@@ -1,0 +1,51 @@
+package kafka
+
+// DeleteRecords: v0-2
+//
+// Behavior:
+//   - Moves each partition's log start offset to the given offset (-1: the
+//     high watermark) and deletes segments wholly below it; the response
+//     carries the new low watermark.
+//   - An offset past the high watermark is OFFSET_OUT_OF_RANGE.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(21, 0, 2, (*Handler).handleDeleteRecords) }
+
+func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.DeleteRecordsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDeleteRecordsResponseTopic()
+		st.Topic = rt.Topic
+		t, code := h.topic(rt.Topic, false)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			sp.Partition, sp.LowWatermark = rp.Partition, -1
+			if code != 0 {
+				sp.ErrorCode = code
+			} else if p, _, pcode := h.partition(t, rp.Partition); pcode != 0 {
+				sp.ErrorCode = pcode
+			} else {
+				offset := rp.Offset
+				if offset == -1 {
+					offset = p.Log.HighWatermark()
+				}
+				low, err := p.Log.DeleteRecordsBefore(offset)
+				sp.ErrorCode, sp.LowWatermark = errorCode(err), low
+				if err != nil {
+					sp.LowWatermark = -1
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return encode(resp), nil
+}

@@ -1,0 +1,47 @@
+package kafka
+
+// DescribeProducers: v0
+//
+// Behavior: the idempotent producers each partition remembers, with their
+// epoch, last sequence and last timestamp (-1 unless LogAppendTime).
+// Transactions are not built, so no producer has an open transaction.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(61, 0, 0, (*Handler).handleDescribeProducers) }
+
+func (h *Handler) handleDescribeProducers(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.DescribeProducersRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDescribeProducersResponseTopic()
+		st.Topic = rt.Topic
+		t, code := h.topic(rt.Topic, false)
+		for _, pn := range rt.Partitions {
+			sp := kmsg.NewDescribeProducersResponseTopicPartition()
+			sp.Partition = pn
+			if code != 0 {
+				sp.ErrorCode = code
+			} else if p, _, pcode := h.partition(t, pn); pcode != 0 {
+				sp.ErrorCode = pcode
+			} else {
+				for _, pi := range p.Producers() {
+					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+					ap.ProducerID, ap.ProducerEpoch = pi.ProducerID, int32(pi.ProducerEpoch)
+					ap.LastSequence, ap.LastTimestamp = pi.LastSequence, pi.LastTimestamp
+					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, -1
+					sp.ActiveProducers = append(sp.ActiveProducers, ap)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return encode(resp), nil
+}

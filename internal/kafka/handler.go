@@ -1,0 +1,163 @@
+// Package kafka answers Kafka protocol requests: one file per API key, each
+// decoding a kmsg request, calling the broker and the metadata store, and
+// encoding a kmsg response. The versions each key serves are registered in
+// one table (apis), which also builds the ApiVersions response.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/record"
+	"github.com/strata-io/strata/internal/server"
+)
+
+// Config is what the handlers need to know about this broker.
+type Config struct {
+	NodeID    int32
+	ClusterID string
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// NumPartitions is num.partitions, for auto-created topics and
+	// CreateTopics with -1 partitions.
+	NumPartitions int32
+	// AutoCreateTopics is auto.create.topics.enable.
+	AutoCreateTopics bool
+	// TopicDefaults is the broker-level topic configuration (log.* keys).
+	TopicDefaults broker.TopicConfig
+	Logger        *slog.Logger
+}
+
+// Handler implements server.Handler over a broker and a metadata store.
+type Handler struct {
+	cfg    Config
+	broker *broker.Broker
+	meta   *cluster.Store
+	logger *slog.Logger
+}
+
+// New returns a Handler. It applies topic configs from the metadata store to
+// the partitions the broker loaded.
+func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger}
+	im := meta.Image()
+	for _, p := range b.Partitions() {
+		t := im.Topic(p.TP.Topic)
+		if t == nil || p.TP.Partition >= t.Partitions {
+			// Files of a topic the metadata no longer has (a delete
+			// interrupted by a crash): finish the delete.
+			h.logger.Warn("removing partition unknown to metadata", "partition", p.TP)
+			if err := b.DeletePartition(p.TP); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		tc, err := h.topicConfig(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Log.SetConfig(tc.Log); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// api is one registered API key: the versions served and the handler.
+type api struct {
+	key      int16
+	min, max int16
+	handle   func(h *Handler, ctx context.Context, r *server.Request, req kmsg.Request) (*server.Response, error)
+}
+
+// apis is the registration table, filled by each key's file in init.
+var apis = map[int16]api{}
+
+func register(key, min, max int16, handle func(h *Handler, ctx context.Context, r *server.Request, req kmsg.Request) (*server.Response, error)) {
+	apis[key] = api{key: key, min: min, max: max, handle: handle}
+}
+
+var errUnsupportedVersion = errors.New("kafka: unsupported api key or version")
+
+// Handle decodes the request and dispatches it. An unknown key, an
+// unsupported version (other than of ApiVersions, which has its own answer)
+// or a body that does not decode is an error: the connection closes, as
+// Kafka closes it when it cannot parse a request.
+func (h *Handler) Handle(ctx context.Context, r *server.Request) (*server.Response, error) {
+	a, ok := apis[r.APIKey]
+	if r.APIKey == apiVersionsKey && (!ok || r.APIVersion > a.max) {
+		return h.unsupportedAPIVersions(), nil
+	}
+	if !ok || r.APIVersion < a.min || r.APIVersion > a.max {
+		return nil, fmt.Errorf("%w: key %d version %d", errUnsupportedVersion, r.APIKey, r.APIVersion)
+	}
+	req := kmsg.RequestForKey(r.APIKey)
+	req.SetVersion(r.APIVersion)
+	if err := req.ReadFrom(r.Body); err != nil {
+		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(r.APIKey), r.APIVersion, err)
+	}
+	return a.handle(h, ctx, r, req)
+}
+
+// encode frames a kmsg response at the request's version.
+func encode(resp kmsg.Response) *server.Response {
+	return &server.Response{
+		HeaderFlexible: resp.IsFlexible() && resp.Key() != apiVersionsKey,
+		Parts:          []server.Part{{Bytes: resp.AppendTo(nil)}},
+	}
+}
+
+// errorCode maps a Go error from the broker, log or metadata store to the
+// Kafka error code a client understands.
+func errorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, record.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, record.ErrCorrupt):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, record.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, broker.ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, log.ErrBatchTooLarge):
+		return kerr.RecordListTooLarge.Code
+	case errors.Is(err, broker.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, broker.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrClosed):
+		return kerr.KafkaStorageError.Code
+	case errors.Is(err, broker.ErrInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, cluster.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, cluster.ErrUnknownTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the message to send with a code, nil for success.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

@@ -1,0 +1,105 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/log"
+)
+
+var errInvalidTopic = errors.New("kafka: invalid topic name")
+
+// validTopicName applies Kafka's Topic.validate: 1-249 characters from
+// [a-zA-Z0-9._-], and not "." or "..".
+func validTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > 249 {
+		return fmt.Errorf("%w %q: must be 1-249 characters and not '.' or '..'", errInvalidTopic, name)
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w %q: only ASCII letters, digits, '.', '_' and '-' are allowed", errInvalidTopic, name)
+		}
+	}
+	if name == cluster.MetadataTopic.Topic {
+		return fmt.Errorf("%w %q: reserved for the metadata log", errInvalidTopic, name)
+	}
+	return nil
+}
+
+func (h *Handler) topicConfig(t *cluster.Topic) (broker.TopicConfig, error) {
+	return broker.ParseTopicConfig(h.cfg.TopicDefaults, t.Configs)
+}
+
+// topic returns the named topic, creating it with the broker defaults when
+// autoCreate and auto.create.topics.enable allow. The code is
+// UNKNOWN_TOPIC_OR_PARTITION or INVALID_TOPIC_EXCEPTION on failure.
+func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
+	if t := h.meta.Image().Topic(name); t != nil {
+		return t, 0
+	}
+	if !autoCreate || !h.cfg.AutoCreateTopics {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	if err := validTopicName(name); err != nil {
+		return nil, kerr.InvalidTopicException.Code
+	}
+	t, err := h.createTopic(name, h.cfg.NumPartitions, nil)
+	if errors.Is(err, cluster.ErrTopicExists) { // created concurrently
+		t = h.meta.Image().Topic(name)
+	} else if err != nil {
+		h.logger.Error("auto-create topic", "topic", name, "err", err)
+		return nil, errorCode(err)
+	}
+	if t == nil {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	h.logger.Info("auto-created topic", "topic", name, "partitions", t.Partitions)
+	return t, 0
+}
+
+// createTopic records the topic in the metadata log, then creates its
+// partitions. A crash in between leaves a topic whose partitions are created
+// on first use (partition).
+func (h *Handler) createTopic(name string, partitions int32, configs map[string]string) (*cluster.Topic, error) {
+	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs)
+	if err != nil {
+		return nil, err
+	}
+	t, err := h.meta.CreateTopic(name, partitions, configs)
+	if err != nil {
+		return nil, err
+	}
+	for i := int32(0); i < partitions; i++ {
+		if _, err := h.broker.CreatePartition(log.TopicPartition{Topic: name, Partition: i}, tc.Log); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// partition returns a topic's partition, creating its log if the metadata
+// has it but the files do not exist yet. nil with a code when the partition
+// is outside the topic.
+func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broker.TopicConfig, int16) {
+	if p < 0 || p >= t.Partitions {
+		return nil, broker.TopicConfig{}, kerr.UnknownTopicOrPartition.Code
+	}
+	tc, err := h.topicConfig(t)
+	if err != nil {
+		return nil, tc, errorCode(err)
+	}
+	tp := log.TopicPartition{Topic: t.Name, Partition: p}
+	if part := h.broker.Partition(tp); part != nil {
+		return part, tc, 0
+	}
+	part, err := h.broker.CreatePartition(tp, tc.Log)
+	if err != nil {
+		return nil, tc, errorCode(err)
+	}
+	return part, tc, 0
+}

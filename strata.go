@@ -1,0 +1,226 @@
+// Package strata runs a Kafka-compatible broker in-process: the same broker
+// as `strata serve`, with its data on disk, for Go programs and tests.
+//
+//	b, err := strata.Start(strata.Options{Dir: t.TempDir()})
+//	...
+//	defer b.Close()
+//	client, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+package strata
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/kafka"
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/server"
+)
+
+// Options configure an embedded broker. The zero value listens on a free
+// loopback port with data in ./strata-data.
+type Options struct {
+	// Dir is the data directory (log.dirs); overrides Properties.
+	Dir string
+	// Addr is the listen address; default 127.0.0.1:0 (a free port).
+	Addr string
+	// Properties are Kafka broker properties (num.partitions,
+	// log.segment.bytes, ...) applied over the defaults.
+	Properties map[string]string
+	Logger     *slog.Logger
+}
+
+// Broker is a running broker.
+type Broker struct {
+	ln     net.Listener
+	srv    *server.Server
+	broker *broker.Broker
+	done   chan error
+	logger *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts a broker with opts.
+func Start(opts Options) (*Broker, error) {
+	cfg := config.Default()
+	cfg.Listeners = "PLAINTEXT://127.0.0.1:0"
+	if opts.Addr != "" {
+		cfg.Listeners = "PLAINTEXT://" + opts.Addr
+	}
+	for k, v := range opts.Properties {
+		if err := cfg.Set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Dir != "" {
+		cfg.LogDirs = []string{opts.Dir}
+	}
+	return StartConfig(cfg, opts.Logger)
+}
+
+// StartConfig starts a broker from a full configuration (`strata serve`).
+func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	listen, _ := cfg.ListenAddr()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	b, err := start(cfg, ln, logger)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, error) {
+	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	metaCfg := log.DefaultConfig()
+	metaCfg.FlushMessages = 1 // metadata changes are rare and must survive
+	metaCfg.RetentionMs, metaCfg.SegmentBytes = -1, 64<<20
+	bk, err := broker.Open(broker.Config{
+		LogDirs:  cfg.LogDirs,
+		Logger:   logger,
+		Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg},
+		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Broker, error) {
+		bk.Close()
+		return nil, err
+	}
+	metaLog, err := bk.Internal(cluster.MetadataTopic, metaCfg)
+	if err != nil {
+		return fail(err)
+	}
+	meta, err := cluster.Open(metaLog)
+	if err != nil {
+		return fail(err)
+	}
+	defaults, err := topicDefaults(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	advertised, _ := cfg.AdvertisedAddr()
+	host, port, _ := net.SplitHostPort(advertised)
+	if p, _ := strconv.Atoi(port); p == 0 {
+		// Listening on port 0: advertise the port actually bound.
+		_, port, _ = net.SplitHostPort(ln.Addr().String())
+	}
+	p, _ := strconv.Atoi(port)
+	h, err := kafka.New(kafka.Config{
+		NodeID:           cfg.NodeID,
+		ClusterID:        clusterID,
+		AdvertisedHost:   host,
+		AdvertisedPort:   int32(p),
+		NumPartitions:    cfg.NumPartitions,
+		AutoCreateTopics: cfg.AutoCreateTopics,
+		TopicDefaults:    defaults,
+		Logger:           logger,
+	}, bk, meta)
+	if err != nil {
+		return fail(err)
+	}
+	srv := server.New(h, server.Config{MaxRequestSize: cfg.SocketRequestMaxBytes, Logger: logger})
+	b := &Broker{ln: ln, srv: srv, broker: bk, done: make(chan error, 1), logger: logger}
+	go func() { b.done <- srv.Serve(ln) }()
+	return b, nil
+}
+
+// topicDefaults maps broker log.* properties to the default topic config.
+func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
+	tc := broker.DefaultTopicConfig()
+	tc.Log.SegmentBytes = cfg.LogSegmentBytes
+	tc.Log.SegmentMs = cfg.LogRollMs
+	tc.Log.RetentionMs = cfg.LogRetentionMs
+	tc.Log.RetentionBytes = cfg.LogRetentionBytes
+	tc.Log.IndexIntervalBytes = cfg.LogIndexIntervalBytes
+	tc.Log.SegmentIndexBytes = cfg.LogIndexSizeMaxBytes
+	tc.Log.FlushMessages = cfg.LogFlushIntervalMessages
+	tc.Log.FlushMs = cfg.LogFlushIntervalMs
+	tc.Log.FileDeleteDelayMs = cfg.LogSegmentDeleteDelayMs
+	tc.MaxMessageBytes = cfg.MessageMaxBytes
+	// Validate the broker-level values through the topic config parser.
+	return broker.ParseTopicConfig(tc, map[string]string{
+		"message.timestamp.type": cfg.LogMessageTimestampType,
+		"compression.type":       cfg.CompressionType,
+	})
+}
+
+// loadMetaProperties reads or creates <dir>/meta.properties (Kafka's
+// version=1 format) and returns the cluster id.
+func loadMetaProperties(dir string, nodeID int32) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "meta.properties")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
+				return v, nil
+			}
+		}
+		return "", fmt.Errorf("%s has no cluster.id", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	clusterID := base64.RawURLEncoding.EncodeToString(id[:])
+	content := fmt.Sprintf("#\n#strata\nversion=1\nnode.id=%d\ncluster.id=%s\n", nodeID, clusterID)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return "", err
+	}
+	return clusterID, os.Rename(tmp, path)
+}
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// Addr is the address the broker listens on (host:port).
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// Close stops accepting connections, lets in-flight requests finish, then
+// flushes and closes every log and writes the clean-shutdown marker, so the
+// next start skips recovery.
+// Close may be called more than once; later calls return the first result.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		err := b.srv.Close()
+		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
+			err = serr
+		}
+		if cerr := b.broker.Close(); err == nil {
+			err = cerr
+		}
+		b.closeErr = err
+	})
+	return b.closeErr
+}

@@ -1,0 +1,65 @@
+package strata_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata"
+)
+
+// startBroker starts an embedded broker in a temp dir, closed at cleanup.
+func startBroker(t *testing.T, dir string, props map[string]string) *strata.Broker {
+	t.Helper()
+	b, err := strata.Start(strata.Options{Dir: dir, Properties: props})
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestProduceConsumeSmoke(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p := newClient(t, b.Addr(), kgo.DefaultProduceTopic("smoke"), kgo.AllowAutoTopicCreation())
+	const n = 1000
+	for i := 0; i < n; i++ {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, b.Addr(), kgo.ConsumeTopics("smoke"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < n {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if want := fmt.Sprintf("v%d", got); string(r.Value) != want || r.Offset != int64(got) {
+				t.Fatalf("record %d: %q at %d", got, r.Value, r.Offset)
+			}
+			got++
+		})
+	}
+}
