@@ -50,8 +50,8 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 		}
 		if err := validTopicName(rt.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
-		} else if partitions <= 0 {
-			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be positive, got %d", partitions))
+		} else if partitions <= 0 || partitions > h.cfg.MaxPartitionsPerTopic {
+			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be between 1 and %d, got %d", h.cfg.MaxPartitionsPerTopic, partitions))
 		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor))
 		} else if bad := badAssignment(rt.ReplicaAssignment, h.cfg.NodeID); bad != "" {

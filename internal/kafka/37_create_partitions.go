@@ -31,6 +31,8 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 		switch {
 		case t == nil:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case rt.Count > h.cfg.MaxPartitionsPerTopic:
+			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("at most %d partitions per topic", h.cfg.MaxPartitionsPerTopic))
 		case rt.Count <= t.Partitions:
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count %d must be larger", t.Partitions, rt.Count))
 		case len(rt.Assignment) > 0 && len(rt.Assignment) != int(rt.Count-t.Partitions):

@@ -32,6 +32,10 @@ type Config struct {
 	NumPartitions int32
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
+	// MaxPartitionsPerTopic bounds CreateTopics and CreatePartitions
+	// (default 10000): every partition is a directory with preallocated,
+	// memory-mapped indexes, so an unbounded count is a denial of service.
+	MaxPartitionsPerTopic int32
 	// TopicDefaults is the broker-level topic configuration (log.* keys).
 	TopicDefaults broker.TopicConfig
 	Logger        *slog.Logger
@@ -50,6 +54,9 @@ type Handler struct {
 func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxPartitionsPerTopic <= 0 {
+		cfg.MaxPartitionsPerTopic = 10000
 	}
 	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger}
 	im := meta.Image()
