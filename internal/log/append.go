@@ -145,14 +145,9 @@ func (l *Log) segmentAge(s *segment, incomingTimestamp int64) int64 {
 // appendMu.
 func (l *Log) roll() error {
 	base := l.logEndOffset.Load()
-	ns, err := createSegment(l.dir, base, l.cfg.Load())
+	ns, err := l.newActiveSegment(base)
 	if err != nil {
-		return l.flusher.fail(err)
-	}
-	ns.created = l.now().UnixMilli()
-	if err := syncDir(l.dir); err != nil {
-		ns.close()
-		return l.flusher.fail(err)
+		return err
 	}
 	l.structMu.Lock()
 	old := l.activeSegment()
@@ -172,6 +167,22 @@ func (l *Log) roll() error {
 		}
 	}()
 	return nil
+}
+
+// newActiveSegment creates the files of a segment at base and makes their
+// directory entries durable (an fsync-per-append log may acknowledge data in
+// it right away). A failure takes the log offline.
+func (l *Log) newActiveSegment(base int64) (*segment, error) {
+	ns, err := createSegment(l.dir, base, l.cfg.Load())
+	if err != nil {
+		return nil, l.flusher.fail(err)
+	}
+	ns.created = l.now().UnixMilli()
+	if err := syncDir(l.dir); err != nil {
+		ns.close()
+		return nil, l.flusher.fail(err)
+	}
+	return ns, nil
 }
 
 // Roll starts a new segment now, if the active one is not empty.

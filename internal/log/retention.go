@@ -112,14 +112,9 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 			return l.flusher.fail(err)
 		}
 	}
-	ns, err := createSegment(l.dir, offset, l.cfg.Load())
+	ns, err := l.newActiveSegment(offset)
 	if err != nil {
-		return l.flusher.fail(err)
-	}
-	ns.created = l.now().UnixMilli()
-	if err := syncDir(l.dir); err != nil {
-		ns.close()
-		return l.flusher.fail(err)
+		return err
 	}
 	l.structMu.Lock()
 	segs := []*segment{ns}
