@@ -40,11 +40,19 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	slots      chan *slot    // reader -> writer, in arrival order; closed by the reader
-	sem        chan struct{} // one token per request read and not yet released
-	dead       chan struct{} // closed by fail
-	failOnce   sync.Once
-	writerDone chan struct{}
+	slots chan *slot // reader -> writer, in arrival order; closed by the reader
+	// work carries the same slots to the one handler goroutine, which runs
+	// them one at a time in arrival order: as in Kafka, where a connection
+	// is muted while its request is processed, two pipelined produce
+	// requests are applied in the order they were sent (ordering and
+	// idempotent sequences depend on it). Reading ahead and writing
+	// responses still overlap with handling.
+	work        chan *slot
+	handlerDone chan struct{}
+	sem         chan struct{} // one token per request read and not yet released
+	dead        chan struct{} // closed by fail
+	failOnce    sync.Once
+	writerDone  chan struct{}
 
 	// mu orders stopReading against the reader re-arming its deadline,
 	// so that a shutdown's past deadline is never overwritten.
@@ -78,14 +86,16 @@ var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
-		s:          s,
-		nc:         nc,
-		id:         id,
-		remote:     nc.RemoteAddr(),
-		slots:      make(chan *slot, s.cfg.MaxInFlightPerConn),
-		sem:        make(chan struct{}, s.cfg.MaxInFlightPerConn),
-		dead:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		s:           s,
+		nc:          nc,
+		id:          id,
+		remote:      nc.RemoteAddr(),
+		slots:       make(chan *slot, s.cfg.MaxInFlightPerConn),
+		work:        make(chan *slot, s.cfg.MaxInFlightPerConn),
+		handlerDone: make(chan struct{}),
+		sem:         make(chan struct{}, s.cfg.MaxInFlightPerConn),
+		dead:        make(chan struct{}),
+		writerDone:  make(chan struct{}),
 	}
 	if c.remote == nil {
 		c.remote = unknownAddr{}
@@ -109,8 +119,11 @@ func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	c.log.Debug("connection opened")
 	go c.writeLoop()
+	go c.handleLoop()
 	err := c.readLoop()
 	close(c.slots)
+	close(c.work)
+	<-c.handlerDone
 	<-c.writerDone
 	c.cancel()
 	c.nc.Close()
@@ -191,8 +204,9 @@ func (c *conn) readLoop() error {
 			<-c.sem
 			return err
 		}
-		c.slots <- s // never blocks: each queued slot holds one of cap(sem) tokens
-		go c.handle(s)
+		// Never block: each queued slot holds one of cap(sem) tokens.
+		c.slots <- s
+		c.work <- s
 	}
 }
 
@@ -283,6 +297,14 @@ func (c *conn) clientIDFor(h requestHeader) *string {
 		c.clientID = &id
 	}
 	return c.clientID
+}
+
+// handleLoop runs the connection's requests one at a time, in order.
+func (c *conn) handleLoop() {
+	defer close(c.handlerDone)
+	for s := range c.work {
+		c.handle(s)
+	}
 }
 
 // handle runs the handler for one request. A panic is contained here: it

@@ -47,17 +47,21 @@
 //	          +--------+  slots (arrival order)  +--------+
 //	socket -->| reader |------------------------>| writer |--> socket
 //	          +--------+                         +--------+
-//	               |  go handle(req)                 ^
-//	               +--> handler ... handler ---------+ done, per slot
+//	               |  work (arrival order)            ^
+//	               +--> handler loop: one at a time --+ done, per slot
 //
-// Each connection has one reader goroutine, one writer goroutine and one
-// goroutine per request being handled. The reader reads a frame, queues a
-// slot and starts the handler, so the requests a client pipelines run
-// concurrently. The writer takes slots in order and waits for each one's
-// handler, so responses leave in request order whatever order handlers
-// finish in; responses ready back to back share one writev. At most
-// MaxInFlightPerConn requests are read and not yet answered: the reader
-// then stops reading the socket, and TCP pushes back on the client.
+// Each connection has one reader goroutine, one handler goroutine and one
+// writer goroutine. The reader reads a frame and queues its slot for both
+// the handler loop and the writer. The handler loop runs the connection's
+// requests one at a time, in arrival order, as Kafka does by muting a
+// connection while its request is processed: two pipelined produce
+// requests for a partition are applied in the order they were sent, which
+// record order and idempotent sequence numbers depend on. Reading the next
+// requests and writing earlier responses overlap with handling; requests of
+// different connections run in parallel. The writer takes slots in order,
+// waits for each, and sends responses ready back to back in one writev. At
+// most MaxInFlightPerConn requests are read and not yet answered: the
+// reader then stops reading the socket, and TCP pushes back on the client.
 //
 // A handler error, a panic (recovered, logged with its stack) or a failed
 // write closes that connection only; the server keeps serving the others.

@@ -57,8 +57,8 @@ type Response struct {
 }
 
 // Handler answers requests. Handle is called concurrently for requests of
-// different connections, and for several in-flight requests of one
-// connection; the server writes responses in request order regardless.
+// different connections; the requests of one connection are handled one at a
+// time, in the order they arrived, and answered in that order.
 // A returned error means the request was malformed: the server logs one
 // line (address, api key, version) and closes the connection.
 type Handler interface {
