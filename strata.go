@@ -46,6 +46,7 @@ type Options struct {
 type Broker struct {
 	ln     net.Listener
 	srv    *server.Server
+	h      *kafka.Handler
 	broker *broker.Broker
 	done   chan error
 	logger *slog.Logger
@@ -147,7 +148,7 @@ func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, er
 		return fail(err)
 	}
 	srv := server.New(h, server.Config{MaxRequestSize: cfg.SocketRequestMaxBytes, Logger: logger})
-	b := &Broker{ln: ln, srv: srv, broker: bk, done: make(chan error, 1), logger: logger}
+	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, done: make(chan error, 1), logger: logger}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
 }
@@ -213,6 +214,7 @@ func (b *Broker) Addr() string { return b.ln.Addr().String() }
 // Close may be called more than once; later calls return the first result.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.h.Stop() // parked fetches answer now instead of at MaxWait
 		err := b.srv.Close()
 		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
 			err = serr

@@ -117,6 +117,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			continue
 		case <-timer.C:
 		case <-ctx.Done():
+		case <-h.stopping:
 		}
 		h.readPartitions(parts, maxBytes, replica)
 		break

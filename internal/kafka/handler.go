@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,7 +48,16 @@ type Handler struct {
 	broker *broker.Broker
 	meta   *cluster.Store
 	logger *slog.Logger
+
+	// stopping is closed by Stop: long-polling fetches answer at once, as
+	// Kafka completes its delayed operations at shutdown.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
+
+// Stop ends every long-poll in progress and makes later ones answer at
+// once. Called when the broker begins to shut down.
+func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
 
 // New returns a Handler. It applies topic configs from the metadata store to
 // the partitions the broker loaded.
@@ -58,7 +68,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if cfg.MaxPartitionsPerTopic <= 0 {
 		cfg.MaxPartitionsPerTopic = 10000
 	}
-	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger}
+	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger, stopping: make(chan struct{})}
 	im := meta.Image()
 	for _, p := range b.Partitions() {
 		t := im.Topic(p.TP.Topic)
