@@ -1,10 +1,7 @@
-// Package broker is the replica manager of one node: the partitions it
-// hosts over internal/log, their high watermarks, idempotent-producer state
-// and the fetchers long-polling them. It knows nothing of the wire protocol
-// or of where topic metadata comes from.
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -28,6 +25,10 @@ type Config struct {
 type Broker struct {
 	logger *slog.Logger
 	logs   *log.Manager
+
+	// createMu serializes CreatePartition, whose loading writes files,
+	// without holding mu (which produce and fetch take) across it.
+	createMu sync.Mutex
 
 	mu    sync.RWMutex
 	parts map[log.TopicPartition]*Partition
@@ -55,18 +56,52 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{logger: cfg.Logger, logs: logs, parts: map[log.TopicPartition]*Partition{}}
+	var parts []*Partition
 	for tp, l := range logs.Logs() {
 		if _, internal := cfg.Internal[tp]; internal {
 			continue
 		}
-		p := newPartition(tp, l)
-		if err := p.RebuildProducerState(); err != nil {
-			logs.Close()
-			return nil, fmt.Errorf("rebuild producer state of %s: %w", tp, err)
+		parts = append(parts, newPartition(tp, l, b.logger))
+	}
+	err = parallel(parts, func(p *Partition) error {
+		if err := p.open(); err != nil {
+			return fmt.Errorf("open partition %s: %w", p.TP, err)
 		}
-		b.parts[tp] = p
+		return nil
+	})
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	for _, p := range parts {
+		b.parts[p.TP] = p
 	}
 	return b, nil
+}
+
+// parallel runs fn on every partition, a few at a time: loading and
+// snapshotting partitions is mostly waiting for reads and fsyncs.
+func parallel(parts []*Partition, fn func(*Partition) error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, 8)
+	)
+	for _, p := range parts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(p); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Internal returns (creating if needed) an internal partition's log.
@@ -92,33 +127,55 @@ func (b *Broker) Partitions() []*Partition {
 	return out
 }
 
-// CreatePartition creates (or returns) the partition's log with cfg.
+// CreatePartition creates (or returns) the partition's log with cfg. A new
+// partition gets its leader-epoch-checkpoint (epoch 0 from the log start
+// offset); the caller records the topic id with Partition.WriteMetadata.
 func (b *Broker) CreatePartition(tp log.TopicPartition, cfg log.Config) (*Partition, error) {
 	if p := b.Partition(tp); p != nil {
 		return p, p.Log.SetConfig(cfg)
+	}
+	b.createMu.Lock()
+	defer b.createMu.Unlock()
+	if p := b.Partition(tp); p != nil {
+		return p, nil
 	}
 	l, err := b.logs.GetOrCreate(tp, cfg)
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if p := b.parts[tp]; p != nil {
-		return p, nil
+	p := newPartition(tp, l, b.logger)
+	if err := p.open(); err != nil {
+		return nil, fmt.Errorf("open partition %s: %w", tp, err)
 	}
-	p := newPartition(tp, l)
+	b.mu.Lock()
 	b.parts[tp] = p
+	b.mu.Unlock()
 	return p, nil
 }
 
 // DeletePartition removes the partition and its files.
 func (b *Broker) DeletePartition(tp log.TopicPartition) error {
 	b.mu.Lock()
+	p := b.parts[tp]
 	delete(b.parts, tp)
 	b.mu.Unlock()
+	if p != nil {
+		p.markDeleted()
+	}
 	return b.logs.Delete(tp)
 }
 
-// Close flushes and closes every log, leaving the dirs clean for a fast
-// start.
-func (b *Broker) Close() error { return b.logs.Close() }
+// Close snapshots every partition's producer state at its log end offset
+// (Kafka's clean-shutdown snapshot), then flushes and closes every log,
+// leaving the dirs clean for a fast start. A failed snapshot only costs
+// replay at the next start; it is reported but does not stop the close.
+func (b *Broker) Close() error {
+	err := parallel(b.Partitions(), func(p *Partition) error {
+		if err := p.Close(); err != nil {
+			b.logger.Error("close partition", "partition", p.TP, "err", err)
+			return fmt.Errorf("close partition %s: %w", p.TP, err)
+		}
+		return nil
+	})
+	return errors.Join(err, b.logs.Close())
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ const producerBatches = 5
 type batchMeta struct {
 	firstSeq, lastSeq       int32
 	firstOffset, lastOffset int64
-	timestamp               int64
+	timestamp               int64 // the batch's max timestamp (the log append time if stamped)
 }
 
 // producerState is what a partition remembers of one idempotent producer.
@@ -40,22 +41,95 @@ type producerState struct {
 
 // Partition is one partition of this broker: its log, the high watermark
 // (on a single node, the log end offset after each append), producer state
-// for idempotence, and the fetchers waiting for data.
+// for idempotence (snapshotted to disk), the leader epoch cache, and the
+// fetchers waiting for data. Safe for concurrent use.
 type Partition struct {
 	TP  log.TopicPartition
 	Log *log.Log
 
+	logger *slog.Logger
+
 	// mu serializes appends with their idempotence check, so that the
-	// check and the append see the same producer state.
+	// check and the append see the same producer state. It also
+	// serializes the writes of snapshots and leader-epoch-checkpoint.
 	mu        sync.Mutex
 	producers map[int64]*producerState
+	// activeBase is the active segment's base offset as of the last
+	// append: Append sees a roll when it changes.
+	activeBase int64
+	// snapOffset is the offset of the newest snapshot on disk known to
+	// match the state (written or loaded by this process), -1 if none.
+	snapOffset int64
+	// replayed counts the batches the last RebuildProducerState read
+	// from the log (tests check that a snapshot spared the replay).
+	replayed int
+	closed   bool
+
+	epochs epochCache
+
+	metaMu struct {
+		sync.Mutex
+		topicID    [16]byte
+		hasTopicID bool
+	}
 
 	waitMu  sync.Mutex
 	waiters map[chan struct{}]struct{}
 }
 
-func newPartition(tp log.TopicPartition, l *log.Log) *Partition {
-	return &Partition{TP: tp, Log: l, producers: map[int64]*producerState{}, waiters: map[chan struct{}]struct{}{}}
+func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Partition {
+	return &Partition{
+		TP: tp, Log: l,
+		logger:     logger.With("partition", tp.String()),
+		producers:  map[int64]*producerState{},
+		snapOffset: -1,
+		waiters:    map[chan struct{}]struct{}{},
+	}
+}
+
+// open loads what the partition keeps beside its log: it removes temporary
+// files a crash left, reads (or first writes) leader-epoch-checkpoint, reads
+// partition.metadata, and rebuilds producer state from the latest snapshot.
+// Called before the partition is shared.
+func (p *Partition) open() error {
+	if err := removeTempFiles(p.Log.Dir()); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	err := p.loadEpochsLocked()
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.loadMetadata()
+	// A leader whose in-sync replica set is itself alone moves the high
+	// watermark to its log end offset as it becomes leader (Kafka's
+	// Partition.makeLeader -> maybeIncrementLeaderHW). The checkpointed
+	// value may lag after a crash; on a single node everything in the log
+	// was acknowledged or may be, so it is all committed.
+	p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	return p.RebuildProducerState()
+}
+
+// Close writes a producer-state snapshot at the log end offset, so that the
+// next start replays nothing, and brings leader-epoch-checkpoint up to date.
+// Appends after Close fail with log.ErrClosed. It does not close the log:
+// the log manager does.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return errors.Join(p.takeSnapshotLocked(p.Log.LogEndOffset()), p.syncEpochsLocked())
+}
+
+// markDeleted stops appends to a partition whose files are being deleted.
+func (p *Partition) markDeleted() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 }
 
 // AppendResult is the outcome of a produce to one partition.
@@ -94,6 +168,9 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return res, log.ErrClosed
+	}
 	first := batches[0]
 	if first.HasProducerID() {
 		if dup, ok, err := p.checkSequence(first); err != nil {
@@ -112,9 +189,17 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 		return res, err
 	}
 	p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	if base := p.Log.ActiveSegmentBaseOffset(); base != p.activeBase {
+		p.activeBase = base
+		if base == info.FirstOffset {
+			// The log rolled before writing these batches: the state,
+			// not yet updated with them, is the state below base.
+			p.onRollLocked(base)
+		}
+	}
 	for _, b := range batches {
 		if b.HasProducerID() {
-			p.recordBatch(b, res.LogAppendTime)
+			p.recordBatch(b)
 		}
 	}
 	p.notify()
@@ -157,8 +242,21 @@ func (p *Partition) checkSequence(b record.Batch) (batchMeta, bool, error) {
 	return batchMeta{}, false, nil
 }
 
+// onRollLocked snapshots producer state at the new segment's base offset, as
+// Kafka's UnifiedLog.roll does, and follows the log start offset in the
+// epoch cache. The append already succeeded, so a failure is only logged:
+// the next start replays more.
+func (p *Partition) onRollLocked(base int64) {
+	if err := p.takeSnapshotLocked(base); err != nil {
+		p.logger.Error("write producer state snapshot", "offset", base, "err", err)
+	}
+	if err := p.syncEpochsLocked(); err != nil {
+		p.logger.Error("write leader-epoch-checkpoint", "err", err)
+	}
+}
+
 // recordBatch remembers an appended batch (offsets already assigned).
-func (p *Partition) recordBatch(b record.Batch, ts int64) {
+func (p *Partition) recordBatch(b record.Batch) {
 	st := p.producers[b.ProducerID()]
 	if st == nil || b.ProducerEpoch() != st.epoch {
 		st = &producerState{epoch: b.ProducerEpoch()}
@@ -169,53 +267,76 @@ func (p *Partition) recordBatch(b record.Batch, ts int64) {
 	}
 	st.batches = append(st.batches, batchMeta{
 		firstSeq: b.BaseSequence(), lastSeq: b.LastSequence(),
-		firstOffset: b.BaseOffset(), lastOffset: b.LastOffset(), timestamp: ts,
+		firstOffset: b.BaseOffset(), lastOffset: b.LastOffset(), timestamp: b.MaxTimestamp(),
 	})
 }
 
-// RebuildProducerState replays the batches of the last two segments into
-// producer state, so that a producer retrying a batch written just before a
-// restart gets its original offsets back. Kafka snapshots producer state at
-// each roll and replays from the snapshot; strata does not write snapshots
-// yet, and replays the recent segments instead: producers seen only in older
-// segments are treated as new (any sequence accepted), which never rejects a
+// RebuildProducerState loads producer state as Kafka's
+// ProducerStateManager does: from the newest usable snapshot (see doc.go),
+// then replaying the batches from its offset to the log end. Without one,
+// it replays the last two segments: producers seen only in older segments
+// are then treated as new (any sequence accepted), which never rejects a
 // valid producer and only forgets duplicates too old to be retried.
 func (p *Partition) RebuildProducerState() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := p.Log
-	bases := l.SegmentBaseOffsets()
-	from := l.LogStartOffset()
-	if len(bases) >= 2 {
-		from = max(from, bases[len(bases)-2])
+	p.activeBase = l.ActiveSegmentBaseOffset()
+	p.snapOffset = -1
+	clear(p.producers)
+	from, ok, err := p.loadSnapshotLocked()
+	if err != nil {
+		return err
 	}
-	for off := from; off < l.LogEndOffset(); {
-		r, err := l.Read(off, 1<<20, l.LogEndOffset())
+	if !ok {
+		bases := l.SegmentBaseOffsets()
+		from = l.LogStartOffset()
+		if len(bases) >= 2 {
+			from = max(from, bases[len(bases)-2])
+		}
+	}
+	n, err := p.replayLocked(from, l.LogEndOffset())
+	p.replayed = n
+	if err != nil {
+		return err
+	}
+	p.logger.Debug("rebuilt producer state", "snapshot", ok, "from", from, "batches_replayed", n, "producers", len(p.producers))
+	return nil
+}
+
+// replayLocked records the producer batches in [from, to) and returns how
+// many batches it read.
+func (p *Partition) replayLocked(from, to int64) (int, error) {
+	l := p.Log
+	n := 0
+	var buf []byte
+	for off := from; off < to; {
+		r, err := l.Read(off, 1<<20, to)
 		if err != nil {
-			return err
+			return n, err
 		}
 		if r.Len == 0 {
-			return nil
+			return n, nil
 		}
-		buf := make([]byte, r.Len)
+		if int64(cap(buf)) < r.Len {
+			buf = make([]byte, r.Len)
+		}
+		buf = buf[:r.Len]
 		if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
-			return err
+			return n, err
 		}
 		if err := record.Split(buf, func(b record.Batch) bool {
-			if b.HasProducerID() && !b.IsControl() {
-				ts := int64(-1)
-				if b.TimestampType() == record.LogAppendTime {
-					ts = b.MaxTimestamp()
-				}
-				p.recordBatch(b, ts)
+			n++
+			if b.HasProducerID() && !b.IsControl() && b.LastOffset() >= from {
+				p.recordBatch(b)
 			}
 			off = b.NextOffset()
 			return true
 		}); err != nil {
-			return err
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // Wait registers a channel that receives a signal after the next append.

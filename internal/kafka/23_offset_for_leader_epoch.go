@@ -3,15 +3,14 @@ package kafka
 // OffsetForLeaderEpoch: v0-4
 //
 // Behavior:
-//   - A single-node broker has led every partition since epoch 0, so the
-//     leader-epoch cache has one entry (0, log start): for epoch 0 the end
-//     offset is the log end offset; for a newer epoch than any known,
-//     (-1, -1), as Kafka's LeaderEpochFileCache.endOffsetFor answers.
+//   - Answers from the partition's leader-epoch cache (its
+//     leader-epoch-checkpoint file), as Kafka's
+//     LeaderEpochFileCache.endOffsetFor: for the latest epoch the log end
+//     offset, for an older one the start of the next, for a newer epoch
+//     than any known (-1, -1). A single node has led every partition since
+//     epoch 0.
 //   - CurrentLeaderEpoch (v2+) fences: newer than ours is
 //     UNKNOWN_LEADER_EPOCH, older FENCED_LEADER_EPOCH.
-//
-// Not built yet: the leader-epoch-checkpoint file (needed once leaders
-// change, with replication).
 
 import (
 	"context"
@@ -40,8 +39,8 @@ func (h *Handler) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Reques
 				sp.ErrorCode = pcode
 			} else if rp.CurrentLeaderEpoch > 0 {
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			} else if rp.LeaderEpoch == 0 {
-				sp.LeaderEpoch, sp.EndOffset = 0, p.Log.LogEndOffset()
+			} else {
+				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

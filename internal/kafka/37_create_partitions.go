@@ -49,7 +49,7 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 				if h.broker.Partition(log.TopicPartition{Topic: rt.Topic, Partition: p}) != nil {
 					break
 				}
-				_, err = h.broker.CreatePartition(log.TopicPartition{Topic: rt.Topic, Partition: p}, tc.Log)
+				_, err = h.createPartition(t, p, tc)
 			}
 			if err != nil {
 				fail(errorCode(err), err.Error())

@@ -3,7 +3,7 @@ package kafka
 // DescribeProducers: v0
 //
 // Behavior: the idempotent producers each partition remembers, with their
-// epoch, last sequence and last timestamp (-1 unless LogAppendTime).
+// epoch, last sequence and the max timestamp of its last batch.
 // Transactions are not built, so no producer has an open transaction.
 
 import (

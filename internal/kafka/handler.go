@@ -88,6 +88,10 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		if err := p.Log.SetConfig(tc.Log); err != nil {
 			return nil, err
 		}
+		// Directories from before partition.metadata existed get it.
+		if err := p.WriteMetadata(t.ID); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }

@@ -75,11 +75,21 @@ func (h *Handler) createTopic(name string, partitions int32, configs map[string]
 		return nil, err
 	}
 	for i := int32(0); i < partitions; i++ {
-		if _, err := h.broker.CreatePartition(log.TopicPartition{Topic: name, Partition: i}, tc.Log); err != nil {
+		if _, err := h.createPartition(t, i, tc); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// createPartition creates partition p of t and records the topic id in its
+// partition.metadata file, as Kafka does.
+func (h *Handler) createPartition(t *cluster.Topic, p int32, tc broker.TopicConfig) (*broker.Partition, error) {
+	part, err := h.broker.CreatePartition(log.TopicPartition{Topic: t.Name, Partition: p}, tc.Log)
+	if err != nil {
+		return nil, err
+	}
+	return part, part.WriteMetadata(t.ID)
 }
 
 // partition returns a topic's partition, creating its log if the metadata
@@ -97,7 +107,7 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	if part := h.broker.Partition(tp); part != nil {
 		return part, tc, 0
 	}
-	part, err := h.broker.CreatePartition(tp, tc.Log)
+	part, err := h.createPartition(t, p, tc)
 	if err != nil {
 		return nil, tc, errorCode(err)
 	}

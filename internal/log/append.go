@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -178,7 +179,7 @@ func (l *Log) newActiveSegment(base int64) (*segment, error) {
 		return nil, l.flusher.fail(err)
 	}
 	ns.created = l.now().UnixMilli()
-	if err := syncDir(l.dir); err != nil {
+	if err := fs.SyncDir(l.dir); err != nil {
 		ns.close()
 		return nil, l.flusher.fail(err)
 	}

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 // Checkpoint file names in each log dir, as Kafka's LogManager and
@@ -91,30 +92,5 @@ func writeCheckpoint(path string, entries map[TopicPartition]int64) error {
 	for _, tp := range tps {
 		fmt.Fprintf(&buf, "%s %d %d\n", tp.Topic, tp.Partition, entries[tp])
 	}
-	return writeFileAtomic(path, buf.Bytes())
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return fs.WriteAtomic(path, buf.Bytes())
 }

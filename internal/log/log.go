@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 // Errors a caller maps to Kafka error codes.
@@ -279,7 +281,7 @@ func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
 			break
 		}
 	}
-	return next, syncDir(l.dir)
+	return next, fs.SyncDir(l.dir)
 }
 
 func (l *Log) logRecovery(s *segment, res recoverResult) {
@@ -409,20 +411,6 @@ func (l *Log) closeSegments() error {
 	return err
 }
 
-// syncDir fsyncs a directory so that file creations and renames in it are
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 // fdatasync syncs a file's data through the File's own descriptor reference,
 // so a concurrent Close cannot pull the descriptor away mid-call.
 func fdatasync(f *os.File) error {
@@ -453,3 +441,9 @@ func (l *Log) SegmentBaseOffsets() []int64 {
 	}
 	return out
 }
+
+// ActiveSegmentBaseOffset is the base offset of the active segment, the one
+// appends go to. A caller serializing its appends detects a roll by seeing it
+// change across an Append (the broker snapshots producer state there, as
+// Kafka's UnifiedLog.roll does).
+func (l *Log) ActiveSegmentBaseOffset() int64 { return l.activeSegment().baseOffset }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 // TopicPartition names a partition; its directory is "<topic>-<partition>".
@@ -194,7 +196,7 @@ func (m *Manager) loadDir(dir string) error {
 	if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", marker, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fs.SyncDir(dir); err != nil {
 		return err
 	}
 	m.logger.Info("loaded logs", "dir", dir, "partitions", len(tps), "took", time.Since(start))
@@ -274,7 +276,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fs.SyncDir(dir); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -316,7 +318,7 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	if err := os.Rename(l.Dir(), dst); err != nil {
 		return fmt.Errorf("rename %s for deletion: %w", l.Dir(), err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fs.SyncDir(dir); err != nil {
 		return err
 	}
 	m.removeInBackground(dst)
@@ -429,7 +431,7 @@ func (m *Manager) Close() error {
 		if failedDirs[dir] {
 			continue
 		}
-		if werr := writeFileAtomic(filepath.Join(dir, CleanShutdownFile), []byte(`{"version":0,"brokerEpoch":-1}`)); werr != nil {
+		if werr := fs.WriteAtomic(filepath.Join(dir, CleanShutdownFile), []byte(`{"version":0,"brokerEpoch":-1}`)); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}
