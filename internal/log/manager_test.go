@@ -196,3 +196,10 @@ func TestParsePartitionDir(t *testing.T) {
 		}
 	}
 }
+
+func removeMarker(tb testing.TB, dir string) {
+	tb.Helper()
+	if err := os.Remove(filepath.Join(dir, CleanShutdownFile)); err != nil {
+		tb.Fatal(err)
+	}
+}
