@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check strata has: formatting, vet, the race-enabled test suite
-# (crash tests with real SIGKILLs included), and a short run of each fuzz
-# target over its committed seed corpus. Installs what the tests need.
+# (crash tests with real SIGKILLs included), interop checks with real
+# non-Go clients (interop/run.sh: kcat and python3-confluent-kafka), and a
+# short run of each fuzz target over its committed seed corpus. Installs
+# what the tests need.
 #
 #   ./test.sh                 everything
 #   FUZZTIME=60s ./test.sh    fuzz each target longer (default 10s)
@@ -9,6 +11,30 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl)"; exit 1; }
+
+# Install what the tests need: the interop checks use Debian's kcat and
+# python3-confluent-kafka (imported by /usr/bin/python3, not a pyenv one).
+missing=""
+command -v kcat >/dev/null || missing="$missing kcat"
+/usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || missing="$missing python3-confluent-kafka"
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		sudo=""
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo="sudo -n"
+	else
+		echo "test.sh: the interop checks need:$missing"
+		echo "test.sh: install them as root (apt-get install -y$missing) and run again"
+		exit 1
+	fi
+	command -v apt-get >/dev/null || { echo "test.sh: need$missing, and no apt-get to install them"; exit 1; }
+	echo "== installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086 # word splitting wanted
+	$sudo apt-get install -y -qq $missing
+fi
+
 go mod download
 
 echo "== gofmt"
@@ -22,6 +48,9 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== interop (kcat, python3-confluent-kafka)"
+bash interop/run.sh
 
 echo "== fuzz (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./...); do

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Interop checks: real non-Go Kafka clients from Debian against strata.
+#
+# Builds strata, starts it on a free 127.0.0.1 port with a fresh data dir,
+# drives it with kcat and with python3-confluent-kafka (both librdkafka),
+# stops it, and prints "interop: N passed, M failed" last. Every check
+# compares what it read back with what it wrote, item by item, and where
+# it matters looks at the batches on disk (interop/segments.py) to see what
+# the client really sent.
+#
+#   bash interop/run.sh
+#   INTEROP_TIMEOUT=300 bash interop/run.sh    # per client call, default 120 s
+#
+# Needs: go, kcat, /usr/bin/python3 with Debian's confluent_kafka (test.sh
+# installs them). Uses /usr/bin/python3 on purpose: a pyenv python3 first
+# on PATH cannot import Debian's module.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the tree
+TIMEOUT=${INTEROP_TIMEOUT:-120}
+N=2000 # lines per kcat codec check
+
+passed=0
+failed=0
+summary() { echo "interop: $passed passed, $failed failed"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/strata-interop.XXXXXX")
+broker_pid=""
+stop_broker() {
+	# SIGTERM, then wait; SIGKILL only if it does not stop in time.
+	[ -n "$broker_pid" ] || return 0
+	local pid=$broker_pid rc=0
+	broker_pid=""
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "interop: strata did not stop within 60s of SIGTERM; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+child="" # the check or client run in progress, stopped first on exit
+cleanup() {
+	if [ -n "$child" ]; then
+		pkill -TERM -P "$child" 2>/dev/null || true
+		kill -TERM "$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
+	stop_broker || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+missing=""
+command -v go >/dev/null || missing="$missing go"
+command -v kcat >/dev/null || missing="$missing kcat"
+[ -x "$PY" ] && "$PY" -c 'import confluent_kafka' 2>/dev/null || missing="$missing python3-confluent-kafka"
+if [ -n "$missing" ]; then
+	echo "interop: missing:$missing (apt-get install -y kcat python3-confluent-kafka; ./test.sh installs them)"
+	failed=1
+	summary
+	exit 1
+fi
+echo "interop: kcat $(kcat -V 2>&1 | grep -o 'Version [0-9.]*' | head -1 | cut -d' ' -f2)," \
+	"python3-confluent-kafka $("$PY" -c 'import confluent_kafka as c; print(c.version()[0], "with librdkafka", c.libversion()[0])')"
+
+echo "interop: building strata"
+go build -o "$work/strata" ./cmd/strata
+
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_broker starts strata on a free port over $work/data and sets BOOT.
+# A port taken between choosing and binding it is retried. Each start logs
+# to its own file; broker_logs prints them all, in order.
+BOOT=""
+starts=0
+broker_logs() { cat "$work"/strata.*.log; }
+start_broker() {
+	local port log
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		starts=$((starts + 1))
+		log="$work/strata.$starts.log"
+		"$work/strata" serve --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+			--set "log.dirs=$work/data" 2>"$log" &
+		broker_pid=$!
+		for _ in $(seq 1 600); do
+			if grep -q 'strata ready' "$log"; then
+				BOOT=$(grep -m1 'strata ready' "$log" | grep -o 'addr=[^ ]*' | cut -d= -f2)
+				echo "interop: strata ready at $BOOT"
+				return 0
+			fi
+			kill -0 "$broker_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		echo "interop: strata did not start (attempt $attempt):" >&2
+		tail -20 "$log" >&2
+		stop_broker || true
+	done
+	return 1
+}
+
+# check NAME FUNCTION [ARGS...] runs one check in a subshell with errexit
+# on (a function called from an if would run with errexit off), counts it
+# and shows its output only when it fails.
+check() {
+	local name=$1 rc=0 start=$SECONDS
+	shift
+	(
+		set -euo pipefail
+		"$@"
+	) >"$work/check.out" 2>&1 &
+	child=$!
+	wait "$child" || rc=$?
+	child=""
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "ok   $name ($((SECONDS - start))s)"
+		grep '^NOTE' "$work/check.out" | sed 's/^/     /' || true
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name ($((SECONDS - start))s, exit $rc)"
+		tail -40 "$work/check.out" | sed 's/^/     | /'
+	fi
+}
+
+kc() { timeout "$TIMEOUT" kcat -b "$BOOT" "$@"; }
+
+# Consumes partition 0 of a topic from the beginning to its end.
+consume_all() { kc -C -t "$1" -p 0 -o beginning -e -q "${@:2}"; }
+
+# The codec librdkafka really uses when asked for $1 against this broker:
+# it enables LZ4 only if the broker serves FindCoordinator v0.
+effective_codec() {
+	if [ "$1" = lz4 ] && ! "$PY" interop/apiversions.py "$BOOT" 10 0; then
+		echo "NOTE: strata does not serve FindCoordinator v0, so librdkafka sends lz4 uncompressed" >&2
+		echo none
+	else
+		echo "$1"
+	fi
+}
+
+# --- kcat -------------------------------------------------------------------
+
+kcat_metadata() {
+	echo hello | kc -P -t interop-meta -p 0
+	kc -L >"$work/meta.txt"
+	cat "$work/meta.txt"
+	grep -q "^ 1 brokers:" "$work/meta.txt"
+	grep -q "broker 1 at $BOOT" "$work/meta.txt"
+	grep -q 'topic "interop-meta" with 1 partitions:' "$work/meta.txt"
+	grep -q 'partition 0, leader 1, replicas: 1, isrs: 1' "$work/meta.txt"
+	[ "$(consume_all interop-meta)" = hello ]
+}
+
+kcat_codec() {
+	local codec=$1 topic="interop-kcat-$1" want
+	# Compressible lines of many lengths, some with UTF-8, none empty.
+	"$PY" -c '
+import sys
+codec, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    print("%s %06d %s" % (codec, i, ("payload-\u00e9\u4e2d " * (i % 37)) + "end"))
+' "$codec" "$N" >"$work/$codec.in"
+	kc -P -t "$topic" -p 0 -z "$codec" <"$work/$codec.in"
+	consume_all "$topic" >"$work/$codec.out"
+	echo "produced $(wc -l <"$work/$codec.in") lines, consumed $(wc -l <"$work/$codec.out")"
+	[ "$(wc -l <"$work/$codec.in")" -eq "$N" ]
+	cmp "$work/$codec.in" "$work/$codec.out"
+	# Offsets 0..N-1, each with its line.
+	consume_all "$topic" -f '%o %s\n' >"$work/$codec.offsets"
+	awk '{ print NR - 1 " " $0 }' "$work/$codec.in" | cmp - "$work/$codec.offsets"
+	# The batches on disk carry the codec kcat really sent.
+	want=$(effective_codec "$codec")
+	"$PY" interop/segments.py codecs "$work/data" "$topic" 0 | sort | uniq -c >"$work/$codec.codecs"
+	cat "$work/$codec.codecs"
+	[ "$(awk '{ print $2 }' "$work/$codec.codecs")" = "$want" ]
+}
+
+kcat_offsets() {
+	local topic=interop-kcat-none
+	consume_all_from() { kc -C -t "$topic" -p 0 -o "$1" -e -q; }
+	consume_all_from 1500 | cmp - <(tail -n +1501 "$work/none.in")
+	consume_all_from -10 | cmp - <(tail -n 10 "$work/none.in")
+	consume_all_from end | cmp - /dev/null
+	# -c caps the count.
+	kc -C -t "$topic" -p 0 -o 100 -c 5 -q | cmp - <(sed -n 101,105p "$work/none.in")
+}
+
+kcat_keys_and_headers() {
+	local topic=interop-kcat-keys
+	{
+		for i in $(seq 0 499); do echo "key-$i:value-$i"; done
+		echo 'k:value:with:colons'
+		echo ':value with an empty key'
+		echo 'key with spaces:v'
+	} >"$work/keys.in"
+	kc -P -t "$topic" -p 0 -K: -H trace=abc -H n=1 <"$work/keys.in"
+	consume_all "$topic" -K: >"$work/keys.out"
+	echo "produced $(wc -l <"$work/keys.in"), consumed $(wc -l <"$work/keys.out")"
+	cmp "$work/keys.in" "$work/keys.out"
+	kc -C -t "$topic" -p 0 -o beginning -c 3 -q -f '%k|%h|%s\n' >"$work/keys.fmt"
+	printf '%s\n' 'key-0|trace=abc,n=1|value-0' 'key-1|trace=abc,n=1|value-1' \
+		'key-2|trace=abc,n=1|value-2' | cmp - "$work/keys.fmt"
+}
+
+kcat_query_timestamps() {
+	local topic=interop-kcat-ts base
+	base=$(($(date +%s) * 1000 - 86400000)) # a day ago, within retention
+	# Batches: [b, b+1000, b+2000] [b+10000] [b+20000, b+20000 (dup), b+25000]
+	"$PY" interop/produce_timestamps.py "$BOOT" "$topic" 0 \
+		$base +$((base + 1000)) +$((base + 2000)) $((base + 10000)) \
+		$((base + 20000)) +$((base + 20000)) +$((base + 25000))
+	local cases=(
+		"$((base - 5000)) 0"  # before everything: the first offset
+		"$base 0"             # exact first
+		"$((base + 1)) 1"     # inside the first batch
+		"$((base + 2000)) 2"  # last of the first batch
+		"$((base + 2001)) 3"  # between batches: the next batch
+		"$((base + 10000)) 3" # a batch of one
+		"$((base + 20000)) 4" # first of two equal timestamps
+		"$((base + 20001)) 6" # inside the last batch
+		"$((base + 25000)) 6" # exact last
+		"$((base + 25001)) -1" # after everything: none
+	)
+	local c ts want got
+	for c in "${cases[@]}"; do
+		read -r ts want <<<"$c"
+		got=$(kc -Q -t "$topic:0:$ts")
+		echo "base+$((ts - base)): $got (want offset $want)"
+		[ "$got" = "$topic [0] offset $want" ]
+	done
+	# The records are there with those timestamps.
+	consume_all "$topic" -f '%o %T %s\n' >"$work/ts.out"
+	cat "$work/ts.out"
+	[ "$(wc -l <"$work/ts.out")" -eq 7 ]
+	awk '{ if ("ts-" $2 != $3) exit 1 }' "$work/ts.out"
+}
+
+# --- python3-confluent-kafka --------------------------------------------------
+
+confluent() {
+	local rc=0 total ran=0 bad=0 status name
+	STRATA_BOOTSTRAP=$BOOT STRATA_LOG_DIR="$work/data" INTEROP_TIMEOUT=$TIMEOUT \
+		timeout $((TIMEOUT * 20)) "$PY" interop/confluent_test.py \
+		>"$work/confluent.out" 2>"$work/confluent.err" &
+	child=$!
+	wait "$child" || rc=$?
+	child=""
+	total=$(awk '$1 == "interop-check" && $2 == "total" { print $3 }' "$work/confluent.out")
+	while read -r _ status name; do
+		[ "$status" = total ] && continue
+		ran=$((ran + 1))
+		if [ "$status" = ok ]; then
+			passed=$((passed + 1))
+			echo "ok   confluent $name"
+		else
+			bad=$((bad + 1))
+			failed=$((failed + 1))
+			echo "FAIL confluent $name"
+		fi
+	done < <(grep '^interop-check ' "$work/confluent.out")
+	grep '^NOTE' "$work/confluent.err" | sort -u | sed 's/^/     /' || true
+	# Not every test reported, or a failure exit with none failing: count
+	# the run itself as failed, so a crash cannot pass as "no failures".
+	if [ -z "$total" ] || [ "$ran" -ne "$total" ] || [ "$ran" -eq 0 ] ||
+		{ [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; }; then
+		failed=$((failed + 1))
+		echo "FAIL confluent_test.py: exit $rc, reported $ran of ${total:-?} tests"
+	fi
+	if [ "$rc" -ne 0 ]; then
+		sed 's/^/     | /' "$work/confluent.err" | tail -150
+	fi
+}
+
+# --- the run --------------------------------------------------------------------
+
+start=$SECONDS
+if ! start_broker; then
+	failed=$((failed + 1))
+	summary
+	exit 1
+fi
+
+check "kcat -L lists broker and topic" kcat_metadata
+for codec in none gzip snappy lz4 zstd; do
+	check "kcat produce/consume $N lines -z $codec" kcat_codec "$codec"
+done
+check "kcat -o offsets (absolute, from end, end, -c)" kcat_offsets
+check "kcat keys (-K:) and headers (-H)" kcat_keys_and_headers
+check "kcat -Q offsets by timestamp" kcat_query_timestamps
+confluent
+
+# A clean stop, nothing logged at ERROR, and the data still there after a
+# restart on the same log dir.
+restart_keeps_data() {
+	grep -q 'clean_shutdown=true' "$work/strata.$starts.log"
+	consume_all interop-kcat-zstd | cmp - "$work/zstd.in"
+	consume_all interop-kcat-keys -K: | cmp - "$work/keys.in"
+	consume_all interop-kcat-ts -f '%o %T %s\n' | cmp - "$work/ts.out"
+}
+stopped_rc=0
+stop_broker || stopped_rc=$?
+if [ "$stopped_rc" -eq 0 ] && ! broker_logs | grep 'level=ERROR'; then
+	passed=$((passed + 1))
+	echo "ok   strata stops cleanly on SIGTERM, no errors logged"
+else
+	failed=$((failed + 1))
+	echo "FAIL strata stops cleanly on SIGTERM, no errors logged (exit $stopped_rc)"
+fi
+if start_broker; then
+	check "restart keeps the data (kcat reads it back)" restart_keeps_data
+	stop_broker || true
+else
+	failed=$((failed + 1))
+	echo "FAIL restart keeps the data: strata did not start again"
+fi
+
+if [ "$failed" -ne 0 ]; then
+	echo "--- strata log (last 60 lines)"
+	broker_logs | tail -60
+fi
+echo "interop: took $((SECONDS - start))s"
+summary
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
