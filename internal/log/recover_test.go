@@ -225,8 +225,9 @@ func FuzzRecover(f *testing.F) {
 		}
 		defer l.Close()
 		// Batches wholly before the cut survive.
-		intact := 0
-		for pos := 0; intact < len(stored) && pos+len(stored[intact]) <= cut; pos += len(stored[intact]) {
+		intact, pos := 0, 0
+		for intact < len(stored) && pos+len(stored[intact]) <= cut {
+			pos += len(stored[intact])
 			intact++
 		}
 		if l.LogEndOffset() < int64(2*intact) {
