@@ -46,7 +46,7 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 	case CodecNone:
 		return append(dst, src...), nil
 	case CodecGzip:
-		w := gzipWriters.Get().(*gzipWriter)
+		w := gzipWriters.Get().(*streamWriter)
 		defer gzipWriters.Put(w)
 		return w.compress(dst, src)
 	case CodecSnappy:
@@ -59,7 +59,7 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 		enc := s2.EncodeSnappy(dst[len(dst):len(dst)+n], src)
 		return dst[:len(dst)+len(enc)], nil
 	case CodecLZ4:
-		w := lz4Writers.Get().(*lz4Writer)
+		w := lz4Writers.Get().(*streamWriter)
 		defer lz4Writers.Put(w)
 		return w.compress(dst, src)
 	case CodecZstd:
@@ -170,19 +170,25 @@ func readAppend(dst []byte, r io.Reader, hint, limit int) ([]byte, error) {
 
 var (
 	gzipWriters = sync.Pool{New: func() any {
-		w := new(gzipWriter)
+		w := &streamWriter{codec: CodecGzip}
 		w.w = gzip.NewWriter(&w.buf)
 		return w
 	}}
 	gzipReaders = sync.Pool{New: func() any { return new(gzipReader) }}
 )
 
-type gzipWriter struct {
-	w   *gzip.Writer
-	buf appendBuf
+// streamWriter compresses with a pooled stream encoder (gzip, lz4) into
+// the caller's buffer.
+type streamWriter struct {
+	w interface {
+		io.WriteCloser
+		Reset(io.Writer)
+	}
+	buf   appendBuf
+	codec Codec
 }
 
-func (w *gzipWriter) compress(dst, src []byte) ([]byte, error) {
+func (w *streamWriter) compress(dst, src []byte) ([]byte, error) {
 	w.buf.b = dst
 	w.w.Reset(&w.buf)
 	_, err := w.w.Write(src)
@@ -192,7 +198,7 @@ func (w *gzipWriter) compress(dst, src []byte) ([]byte, error) {
 	out := w.buf.b
 	w.buf.b = nil // do not pin the caller's buffer in the pool
 	if err != nil {
-		return dst, fmt.Errorf("record: compress gzip: %w", err)
+		return dst, fmt.Errorf("record: compress %s: %w", w.codec, err)
 	}
 	return out, nil
 }
@@ -225,11 +231,12 @@ func (r *gzipReader) decompress(dst, src []byte, limit int) ([]byte, error) {
 
 var (
 	lz4Writers = sync.Pool{New: func() any {
-		w := new(lz4Writer)
-		w.w = lz4.NewWriter(&w.buf)
-		if err := w.w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+		w := &streamWriter{codec: CodecLZ4}
+		lw := lz4.NewWriter(&w.buf)
+		if err := lw.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
 			panic(err) // constant options: a bug, not input
 		}
+		w.w = lw
 		return w
 	}}
 	lz4Readers = sync.Pool{New: func() any {
@@ -238,26 +245,6 @@ var (
 		return r
 	}}
 )
-
-type lz4Writer struct {
-	w   *lz4.Writer
-	buf appendBuf
-}
-
-func (w *lz4Writer) compress(dst, src []byte) ([]byte, error) {
-	w.buf.b = dst
-	w.w.Reset(&w.buf)
-	_, err := w.w.Write(src)
-	if cerr := w.w.Close(); err == nil {
-		err = cerr
-	}
-	out := w.buf.b
-	w.buf.b = nil
-	if err != nil {
-		return dst, fmt.Errorf("record: compress lz4: %w", err)
-	}
-	return out, nil
-}
 
 type lz4Reader struct {
 	r   *lz4.Reader
