@@ -29,15 +29,12 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
-		t, code := h.topic(rt.Topic, false)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			if code != 0 {
+			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if p, _, pcode := h.partition(t, rp.Partition); pcode != 0 {
-				sp.ErrorCode = pcode
 			} else if rp.CurrentLeaderEpoch > 0 {
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			} else {

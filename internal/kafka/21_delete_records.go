@@ -24,14 +24,11 @@ func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
-		t, code := h.topic(rt.Topic, false)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			if code != 0 {
+			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if p, _, pcode := h.partition(t, rp.Partition); pcode != 0 {
-				sp.ErrorCode = pcode
 			} else {
 				offset := rp.Offset
 				if offset == -1 {

@@ -29,14 +29,11 @@ func (h *Handler) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Reques
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t, code := h.topic(rt.Topic, false)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
-			if code != 0 {
+			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if p, _, pcode := h.partition(t, rp.Partition); pcode != 0 {
-				sp.ErrorCode = pcode
 			} else if rp.CurrentLeaderEpoch > 0 {
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			} else {

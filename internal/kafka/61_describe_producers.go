@@ -22,14 +22,11 @@ func (h *Handler) handleDescribeProducers(_ context.Context, _ *server.Request, 
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		t, code := h.topic(rt.Topic, false)
 		for _, pn := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = pn
-			if code != 0 {
+			if p, code := h.lookup(rt.Topic, pn); code != 0 {
 				sp.ErrorCode = code
-			} else if p, _, pcode := h.partition(t, pn); pcode != 0 {
-				sp.ErrorCode = pcode
 			} else {
 				for _, pi := range p.Producers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()

@@ -113,3 +113,15 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	}
 	return part, tc, 0
 }
+
+// lookup resolves a topic (never auto-creating it) and one of its
+// partitions, returning the error code a client gets when either is
+// missing.
+func (h *Handler) lookup(topic string, partition int32) (*broker.Partition, int16) {
+	t, code := h.topic(topic, false)
+	if code != 0 {
+		return nil, code
+	}
+	p, _, code := h.partition(t, partition)
+	return p, code
+}
