@@ -345,3 +345,48 @@ func TestApiVersionsUnknownVersion(t *testing.T) {
 		t.Fatalf("error %d, %d keys", resp.ErrorCode, len(resp.ApiKeys))
 	}
 }
+
+// TestProduceRejectsWhatKafkaRejects: Kafka's LogValidator checks on
+// produced batches, beyond their integrity. Nothing is stored for any of
+// them, and a crafted batch cannot claim billions of offsets.
+func TestProduceRejectsWhatKafkaRejects(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	c := newClient(t, b.Addr())
+	adm := kadm.NewClient(c)
+	adm.CreateTopic(ctxT(t), 1, 1, nil, "strict")
+	good, _ := record.Build(record.BuildOptions{}, record.NewRecord{Value: []byte("ok"), Timestamp: 1})
+	patched := func(f func(record.Batch)) []byte {
+		bt := record.Batch(append([]byte(nil), good...))
+		f(bt)
+		bt.UpdateCRC()
+		return bt
+	}
+	setCount := func(n int32) func(record.Batch) {
+		return func(bt record.Batch) { binary.BigEndian.PutUint32(bt[57:], uint32(n)) }
+	}
+	setDelta := func(d int32) func(record.Batch) {
+		return func(bt record.Batch) { binary.BigEndian.PutUint32(bt[23:], uint32(d)) }
+	}
+	huge := patched(func(bt record.Batch) { setCount(0)(bt); setDelta(1<<31 - 1)(bt) })
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+	}{
+		{"two batches", append(append([]byte(nil), good...), good...)},
+		{"two batches claiming 2^32 offsets", append(append([]byte(nil), huge...), huge...)},
+		{"zero records", patched(setCount(0))},
+		{"delta past count", patched(setDelta(5))},
+		{"control batch", patched(func(bt record.Batch) { bt[22] |= 0x20 })},
+	} {
+		if got := rawProduce(t, c, "strict", tc.batch); got.ErrorCode != kerr.InvalidRecord.Code {
+			t.Errorf("%s: %v, want INVALID_RECORD", tc.name, kerr.ErrorForCode(got.ErrorCode))
+		}
+	}
+	end, _ := adm.ListEndOffsets(ctxT(t), "strict")
+	if o, _ := end.Lookup("strict", 0); o.Offset != 0 {
+		t.Fatalf("end offset %d: something was stored", o.Offset)
+	}
+	if got := rawProduce(t, c, "strict", good); got.ErrorCode != 0 || got.BaseOffset != 0 {
+		t.Fatalf("good batch: %+v", got)
+	}
+}

@@ -243,45 +243,6 @@ func TestCompressionMaxMessageBytes(t *testing.T) {
 	}
 }
 
-// TestCompressionSeveralBatches: a partition's records with several batches
-// are recompressed batch by batch.
-func TestCompressionSeveralBatches(t *testing.T) {
-	dir := t.TempDir()
-	b := startBroker(t, dir, nil)
-	c := newClient(t, b.Addr())
-	createTopic(t, kadm.NewClient(c), "several", map[string]string{"compression.type": "lz4"})
-	one := build(t, record.BuildOptions{}, []byte("a"), []byte("b"))
-	two := build(t, record.BuildOptions{Codec: record.CodecLZ4}, []byte("c"))
-	three := build(t, record.BuildOptions{Codec: record.CodecSnappy}, []byte("d"), []byte("e"))
-	data := append(append(append([]byte(nil), one...), two...), three...)
-	if got := rawProduce(t, c, "several", data); got.ErrorCode != 0 || got.BaseOffset != 0 {
-		t.Fatalf("produce: %+v", got)
-	}
-	stored := storedBatches(t, dir, "several")
-	if len(stored) != 3 {
-		t.Fatalf("%d batches stored", len(stored))
-	}
-	if !bytes.Equal(stored[1][16:], two[16:]) { // from magic on: offset and leader epoch are assigned
-		t.Error("batch already in lz4 was not stored as produced")
-	}
-	var values []string
-	for i, sb := range stored {
-		if sb.Codec() != record.CodecLZ4 {
-			t.Errorf("batch %d stored with %v", i, sb.Codec())
-		}
-		recs, err := sb.Records()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			values = append(values, fmt.Sprintf("%d:%s", r.Offset, r.Value))
-		}
-	}
-	if got := fmt.Sprint(values); got != "[0:a 1:b 2:c 3:d 4:e]" {
-		t.Errorf("stored records %s", got)
-	}
-}
-
 // TestCompressionIdempotentRetry: a retried batch of an idempotent producer
 // is recognized after recompression (its producer fields are kept) and gets
 // its original offset.

@@ -152,8 +152,8 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 	if err := record.Split(data, func(b record.Batch) bool { batches = append(batches, b); return true }); err != nil {
 		return res, err
 	}
-	if len(batches) == 0 {
-		return res, fmt.Errorf("%w: no record batch", record.ErrInvalidRecord)
+	if err := validateProduced(batches); err != nil {
+		return res, err
 	}
 	for _, b := range batches {
 		if len(b) > maxMessageBytes {
@@ -206,6 +206,28 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 	res.BaseOffset = info.FirstOffset
 	res.LogStartOffset = p.Log.LogStartOffset()
 	return res, nil
+}
+
+// validateProduced applies the checks Kafka's LogValidator makes on what a
+// client produces, beyond the batch's own integrity: exactly one batch per
+// partition, at least one record, offset deltas 0..count-1, and no control
+// batches (those are the broker's to write). Without them a crafted batch
+// could claim billions of offsets and push a segment past what its 32-bit
+// relative offsets can index.
+func validateProduced(batches []record.Batch) error {
+	if len(batches) != 1 {
+		return fmt.Errorf("%w: a produce request must hold exactly one record batch per partition, got %d", record.ErrInvalidRecord, len(batches))
+	}
+	b := batches[0]
+	switch {
+	case b.IsControl():
+		return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
+	case b.RecordCount() <= 0:
+		return fmt.Errorf("%w: batch has %d records", record.ErrInvalidRecord, b.RecordCount())
+	case int64(b.LastOffsetDelta()) != int64(b.RecordCount())-1:
+		return fmt.Errorf("%w: %d records but last offset delta %d", record.ErrInvalidRecord, b.RecordCount(), b.LastOffsetDelta())
+	}
+	return nil
 }
 
 // checkSequence applies Kafka's ProducerStateManager rules to a batch of an

@@ -138,11 +138,10 @@ func checkProducedSizes(data []byte, maxMessageBytes int) error {
 }
 
 // recompress returns a partition's produced records as the topic stores
-// them: unchanged (not copied) when compression.type is "producer" or every
-// batch already has the topic's codec, else with each batch in another codec
-// re-encoded. A produce request normally holds one batch per partition;
-// several are recompressed one by one and concatenated. Invalid batches give
-// the errors Partition.Append would give for them.
+// them: unchanged (not copied) when compression.type is "producer" or the
+// batch already has the topic's codec, else re-encoded with that codec.
+// Anything but exactly one valid batch is returned unchanged, for
+// Partition.Append to refuse with the precise error.
 func recompress(data []byte, compression string) ([]byte, error) {
 	if compression == "producer" || compression == "" { // "": a zero TopicConfig
 		return data, nil
@@ -153,27 +152,9 @@ func recompress(data []byte, compression string) ([]byte, error) {
 		// as UNKNOWN_SERVER_ERROR.
 		return nil, fmt.Errorf("kafka: unknown compression.type %q", compression)
 	}
-	var (
-		batches []record.Batch
-		changed bool
-	)
-	if err := record.Split(data, func(b record.Batch) bool {
-		batches = append(batches, b)
-		changed = changed || (b.Codec() != to && !b.IsControl())
-		return true
-	}); err != nil || !changed {
-		return data, err
+	b, rest, err := record.Parse(data)
+	if err != nil || len(rest) > 0 || b.Codec() == to || b.IsControl() {
+		return data, nil
 	}
-	if len(batches) == 1 {
-		return record.Recompress(batches[0], to)
-	}
-	var out []byte
-	for _, b := range batches {
-		nb, err := record.Recompress(b, to)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, nb...)
-	}
-	return out, nil
+	return record.Recompress(b, to)
 }

@@ -56,11 +56,13 @@ func (l *Log) validate(data []byte) (AppendInfo, error) {
 	info := AppendInfo{MaxTimestamp: -1, Bytes: len(data)}
 	segmentBytes := l.cfg.Load().SegmentBytes
 	var tooLarge int
+	var span int64 // offsets the batches take
 	err := record.Split(data, func(b record.Batch) bool {
 		if int64(len(b)) > segmentBytes {
 			tooLarge = len(b)
 			return false
 		}
+		span += int64(b.LastOffsetDelta()) + 1
 		info.Batches++
 		return true
 	})
@@ -71,6 +73,10 @@ func (l *Log) validate(data []byte) (AppendInfo, error) {
 		return info, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrBatchTooLarge, tooLarge, segmentBytes)
 	case info.Batches == 0:
 		return info, fmt.Errorf("%w: no record batch to append", record.ErrInvalidRecord)
+	case span > math.MaxInt32:
+		// One append lands in one segment, whose indexes hold offsets
+		// relative to its base in 32 bits.
+		return info, fmt.Errorf("%w: batches span %d offsets, more than one segment can index", record.ErrInvalidRecord, span)
 	}
 	return info, nil
 }

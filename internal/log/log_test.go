@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -122,6 +123,7 @@ func TestAppendRejectsBadBatchesAndWritesNothing(t *testing.T) {
 		{"trailing garbage", append(append([]byte(nil), good...), 1, 2, 3), record.ErrCorrupt},
 		{"good then bad", append(append([]byte(nil), good...), corrupt(func(b []byte) []byte { b[30] ^= 1; return b })...), record.ErrBadCRC},
 		{"empty", nil, record.ErrInvalidRecord},
+		{"spans more offsets than a segment indexes", append(wideBatch(good), wideBatch(good)...), record.ErrInvalidRecord},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := l.Size()
@@ -266,4 +268,15 @@ func TestCloseReopenKeepsEverything(t *testing.T) {
 		}
 		end++
 	}
+}
+
+// wideBatch returns a copy of b claiming 2^31 offsets with no records, as
+// compaction could leave one; two of them in one append would pass the
+// 32-bit relative offsets of a segment.
+func wideBatch(b record.Batch) []byte {
+	w := record.Batch(append([]byte(nil), b...))
+	binary.BigEndian.PutUint32(w[57:], 0)       // record count
+	binary.BigEndian.PutUint32(w[23:], 1<<31-1) // last offset delta
+	w.UpdateCRC()
+	return w
 }
