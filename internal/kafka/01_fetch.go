@@ -153,6 +153,11 @@ func (h *Handler) readPartitions(parts []*fetchPartition, maxBytes int32, replic
 			continue
 		}
 		sp.ErrorCode = 0
+		if total > 0 && region.Len > limit {
+			// Only the first partition with data may overshoot (KIP-74):
+			// this one's first batch does not fit what is left.
+			continue
+		}
 		fp.region = region
 		total += region.Len
 	}

@@ -162,8 +162,12 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, log.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
-	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrClosed):
+	case errors.Is(err, log.ErrStorage):
 		return kerr.KafkaStorageError.Code
+	case errors.Is(err, log.ErrClosed):
+		// The partition was deleted or the broker is stopping: the
+		// client refreshes its metadata and finds out which.
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, broker.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, cluster.ErrTopicExists):

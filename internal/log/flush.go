@@ -100,15 +100,11 @@ func (l *Log) waitDurable(target int64) error {
 		}
 		f.running = true
 		f.mu.Unlock()
-		end, err := l.syncData()
+		err := l.syncData()
 		f.mu.Lock()
 		f.running = false
-		if err != nil {
-			if f.err == nil {
-				f.err = fmt.Errorf("%w: %w", ErrStorage, err)
-			}
-		} else if end > f.durable {
-			f.durable = end
+		if err != nil && f.err == nil {
+			f.err = fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		f.cond.Broadcast()
 	}
@@ -116,12 +112,14 @@ func (l *Log) waitDurable(target int64) error {
 }
 
 // syncData fdatasyncs the .log files holding offsets from durable to the
-// current end and returns that end.
-func (l *Log) syncData() (int64, error) {
+// current end and advances durable to that end. durable moves while syncMu
+// is still held, so a truncation (which takes syncMu) can never be
+// overtaken by a sync that started before it.
+func (l *Log) syncData() error {
 	l.flusher.syncMu.Lock()
 	defer l.flusher.syncMu.Unlock()
 	if l.closed.Load() {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	// Every write below end finished before this load; the fsync that
 	// follows covers them.
@@ -133,10 +131,13 @@ func (l *Log) syncData() (int64, error) {
 	}
 	for _, s := range l.segmentsOverlapping(from, end) {
 		if err := s.syncData(); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return end, nil
+	l.flusher.mu.Lock()
+	l.flusher.durable = max(l.flusher.durable, end)
+	l.flusher.mu.Unlock()
+	return nil
 }
 
 // Flush writes every appended byte and both indexes to disk and advances the
@@ -155,6 +156,9 @@ func (l *Log) flushTo(upTo int64) error {
 	if err := f.failed(); err != nil {
 		return err
 	}
+	// A flush scheduled before a truncation (the one after a roll) must
+	// not mark offsets the truncation removed as flushed.
+	upTo = min(upTo, l.logEndOffset.Load())
 	from := f.recoveryPoint.Load()
 	if upTo <= from {
 		return nil

@@ -354,6 +354,11 @@ func (l *Log) RecoveryPoint() int64 { return l.flusher.recoveryPoint.Load() }
 
 // Size is the total size of the segment files in bytes.
 func (l *Log) Size() (int64, error) {
+	l.structMu.RLock()
+	defer l.structMu.RUnlock()
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
 	var n int64
 	for _, s := range *l.segs.Load() {
 		if err := s.open(false); err != nil {

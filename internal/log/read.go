@@ -39,6 +39,14 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Region, error) 
 	var buf [record.HeaderSize]byte
 	l.structMu.RLock()
 	defer l.structMu.RUnlock()
+	if l.closed.Load() {
+		return Region{}, ErrClosed
+	}
+	// Retention may have moved the start while this call waited for the
+	// lock: reading from the new first segment would skip ahead silently.
+	if start := l.logStartOffset.Load(); offset < start {
+		return Region{}, fmt.Errorf("%w: %d is below the log start offset %d", ErrOffsetOutOfRange, offset, start)
+	}
 	segs := *l.segs.Load()
 	for i := segmentFor(segs, offset); i < len(segs) && segs[i].baseOffset < maxOffset; i++ {
 		s := segs[i]
@@ -97,6 +105,9 @@ type TimestampOffset struct {
 func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
 	l.structMu.RLock()
 	defer l.structMu.RUnlock()
+	if l.closed.Load() {
+		return TimestampOffset{}, false, ErrClosed
+	}
 	start := l.logStartOffset.Load()
 	segs := *l.segs.Load()
 	for i := segmentFor(segs, start); i < len(segs); i++ {
@@ -166,6 +177,9 @@ func (s *segment) firstRecordAtOrAfter(pos int64, size int, match func(*record.R
 func (l *Log) OffsetForMaxTimestamp() (TimestampOffset, bool, error) {
 	l.structMu.RLock()
 	defer l.structMu.RUnlock()
+	if l.closed.Load() {
+		return TimestampOffset{}, false, ErrClosed
+	}
 	var best *segment
 	segs := *l.segs.Load()
 	for i := segmentFor(segs, l.logStartOffset.Load()); i < len(segs); i++ {

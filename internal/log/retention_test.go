@@ -221,3 +221,48 @@ func TestRollOnSegmentMs(t *testing.T) {
 		t.Fatalf("segment.ms did not roll: %d segments", l.NumSegments())
 	}
 }
+
+// TestLateFlushAfterTruncate: a flush scheduled before a truncation (the
+// background flush after a roll) must not mark truncated offsets as
+// flushed, nor make later sync appends skip their fsync.
+func TestLateFlushAfterTruncate(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1024
+	l := openLog(t, cfg)
+	for i := 0; i < 30; i++ {
+		mustAppend(t, l, batchOf(t, "x", 2, 1))
+	}
+	l.bg.Wait()
+	oldEnd := l.LogEndOffset()
+	if err := l.TruncateTo(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.flushTo(oldEnd); err != nil { // the late flush
+		t.Fatal(err)
+	}
+	if rp, end := l.RecoveryPoint(), l.LogEndOffset(); rp > end || l.flusher.durableOffset() > end {
+		t.Fatalf("recovery point %d, durable %d past the log end %d", rp, l.flusher.durableOffset(), end)
+	}
+}
+
+func TestReadsAfterCloseFailCleanly(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1024
+	l := openLog(t, cfg)
+	for i := 0; i < 30; i++ {
+		mustAppend(t, l, batchOf(t, "x", 2, int64(i)))
+	}
+	l.Close()
+	if _, err := l.Read(0, 100, 60); !errors.Is(err, ErrClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+	if _, _, err := l.OffsetForTimestamp(3); !errors.Is(err, ErrClosed) {
+		t.Errorf("OffsetForTimestamp after Close: %v", err)
+	}
+	if _, _, err := l.OffsetForMaxTimestamp(); !errors.Is(err, ErrClosed) {
+		t.Errorf("OffsetForMaxTimestamp after Close: %v", err)
+	}
+	if _, err := l.Size(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Size after Close: %v", err)
+	}
+}

@@ -378,6 +378,7 @@ func (s *segment) close() error {
 	if ferr := s.file.Close(); err == nil {
 		err = ferr
 	}
+	s.opened.Store(false)
 	return err
 }
 
