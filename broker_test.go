@@ -147,9 +147,9 @@ func TestCreateDeleteTopicsErrors(t *testing.T) {
 		}
 	}
 	// Auto-creation off: producing to an unknown topic fails clearly.
-	p := newClient(t, b.Addr(), kgo.AllowAutoTopicCreation(), kgo.ProduceRequestTimeout(time.Second), kgo.RecordDeliveryTimeout(2*time.Second))
-	if err := p.ProduceSync(ctx, &kgo.Record{Topic: "missing", Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.UnknownTopicOrPartition) {
-		t.Errorf("produce to unknown topic with auto-create off: %v", err)
+	missing, _ := record.Build(record.BuildOptions{}, record.NewRecord{Value: []byte("x"), Timestamp: 1})
+	if got := rawProduce(t, newClient(t, b.Addr()), "missing", missing); got.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("produce to unknown topic with auto-create off: %v", kerr.ErrorForCode(got.ErrorCode))
 	}
 	dr, err := adm.DeleteTopics(ctx, "ok", "never-was")
 	if err != nil {
@@ -283,24 +283,23 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 	produceAll(t, c, "poll", "first")
 	cons := newClient(t, b.Addr(), kgo.ConsumeTopics("poll"), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(20*time.Second))
 	ctx := ctxT(t)
-	done := make(chan time.Duration, 1)
+	done := make(chan []*kgo.Record, 1)
 	go func() {
-		fs := cons.PollFetches(ctx)
-		start := time.Now()
-		_ = start
-		if len(fs.Records()) == 0 {
-			fs = cons.PollFetches(ctx)
-		}
-		done <- 0
+		// Starting at the end, the first poll parks in a long-poll fetch
+		// until "second" is appended.
+		done <- cons.PollFetches(ctx).Records()
 	}()
 	time.Sleep(300 * time.Millisecond) // let the consumer park in a long poll
 	sent := time.Now()
 	produceAll(t, c, "poll", "second")
 	select {
-	case <-done:
+	case recs := <-done:
 		// Woken by the append, long before the 20 s max wait.
 		if waited := time.Since(sent); waited > 10*time.Second {
 			t.Fatalf("woken after %v", waited)
+		}
+		if len(recs) != 1 || string(recs[0].Value) != "second" {
+			t.Fatalf("long poll returned %d records", len(recs))
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("long-poll fetch was not woken by the append")
