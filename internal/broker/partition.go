@@ -184,7 +184,8 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 			return res, nil
 		}
 	}
-	info, err := p.Log.Append(data, 0)
+	// record.Split above validated every CRC; the log need not again.
+	info, err := p.Log.AppendValidated(data, 0)
 	if err != nil {
 		return res, err
 	}

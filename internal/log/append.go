@@ -31,7 +31,19 @@ type AppendInfo struct {
 // concurrent appends share fsyncs. A batch that fails validation fails the
 // whole call and nothing is written.
 func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
-	info, err := l.validate(data)
+	return l.append(data, leaderEpoch, record.Split)
+}
+
+// AppendValidated is Append for callers that already validated every batch
+// in data with record.Parse or record.Split (the produce path, like Kafka's
+// LogValidator ahead of the log): framing, sizes and offset span are still
+// checked, the CRCs are not computed a second time.
+func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error) {
+	return l.append(data, leaderEpoch, splitFramed)
+}
+
+func (l *Log) append(data []byte, leaderEpoch int32, split func([]byte, func(record.Batch) bool) error) (AppendInfo, error) {
+	info, err := l.validate(data, split)
 	if err != nil {
 		return info, err
 	}
@@ -52,12 +64,12 @@ func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 
 // validate checks every batch, outside the append lock so that CRCs of
 // concurrent producers are computed in parallel.
-func (l *Log) validate(data []byte) (AppendInfo, error) {
+func (l *Log) validate(data []byte, split func([]byte, func(record.Batch) bool) error) (AppendInfo, error) {
 	info := AppendInfo{MaxTimestamp: -1, Bytes: len(data)}
 	segmentBytes := l.cfg.Load().SegmentBytes
 	var tooLarge int
 	var span int64 // offsets the batches take
-	err := record.Split(data, func(b record.Batch) bool {
+	err := split(data, func(b record.Batch) bool {
 		if int64(len(b)) > segmentBytes {
 			tooLarge = len(b)
 			return false
@@ -79,6 +91,25 @@ func (l *Log) validate(data []byte) (AppendInfo, error) {
 		return info, fmt.Errorf("%w: batches span %d offsets, more than one segment can index", record.ErrInvalidRecord, span)
 	}
 	return info, nil
+}
+
+// splitFramed walks the batches of data checking only what framing needs
+// (header, magic, length within data), not the CRC.
+func splitFramed(data []byte, fn func(record.Batch) bool) error {
+	for len(data) > 0 {
+		if err := record.CheckHeader(data); err != nil {
+			return err
+		}
+		size := int64(record.Batch(data).Length()) + record.LogOverhead
+		if size > int64(len(data)) {
+			return fmt.Errorf("%w: batch of %d bytes, have %d", record.ErrTruncated, size, len(data))
+		}
+		if !fn(record.Batch(data[:size])) {
+			return nil
+		}
+		data = data[size:]
+	}
+	return nil
 }
 
 // appendLocked assigns offsets, rolls if needed, and writes. It returns the

@@ -280,3 +280,30 @@ func wideBatch(b record.Batch) []byte {
 	w.UpdateCRC()
 	return w
 }
+
+// TestAppendValidatedChecksFraming: the produce path's append skips only
+// the CRC; framing errors are still refused and nothing is written.
+func TestAppendValidatedChecksFraming(t *testing.T) {
+	l := openLog(t, testConfig())
+	good := batchOf(t, "v", 3, 1)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"truncated", append([]byte(nil), good[:len(good)-1]...), record.ErrCorrupt},
+		{"magic 1", func() []byte { b := append([]byte(nil), good...); b[16] = 1; return b }(), record.ErrUnsupportedMagic},
+		{"too wide", append(wideBatch(good), wideBatch(good)...), record.ErrInvalidRecord},
+	} {
+		if _, err := l.AppendValidated(tc.data, 0); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if l.LogEndOffset() != 0 {
+		t.Fatalf("something was written: end %d", l.LogEndOffset())
+	}
+	info, err := l.AppendValidated(append([]byte(nil), good...), 0)
+	if err != nil || info.LastOffset != 2 {
+		t.Fatalf("valid batch: %+v %v", info, err)
+	}
+}
