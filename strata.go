@@ -24,6 +24,7 @@ import (
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
@@ -142,7 +143,18 @@ func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, er
 		NumPartitions:    cfg.NumPartitions,
 		AutoCreateTopics: cfg.AutoCreateTopics,
 		TopicDefaults:    defaults,
-		Logger:           logger,
+		Group: group.Config{
+			Partitions:              cfg.OffsetsTopicNumPartitions,
+			MinSessionTimeout:       msDuration(cfg.GroupMinSessionTimeoutMs),
+			MaxSessionTimeout:       msDuration(cfg.GroupMaxSessionTimeoutMs),
+			InitialRebalanceDelay:   msDuration(cfg.GroupInitialRebalanceDelayMs),
+			NoInitialRebalanceDelay: cfg.GroupInitialRebalanceDelayMs == 0,
+			MaxGroupSize:            cfg.GroupMaxSize,
+			OffsetsRetention:        msDuration(cfg.OffsetsRetentionMs),
+			RetentionCheckInterval:  msDuration(cfg.OffsetsRetentionCheckIntervalMs),
+			MaxMetadataSize:         cfg.OffsetMetadataMaxBytes,
+		},
+		Logger: logger,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)

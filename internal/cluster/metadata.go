@@ -14,6 +14,7 @@
 package cluster
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -87,34 +88,21 @@ type Store struct {
 func Open(l *log.Log) (*Store, error) {
 	s := &Store{log: l}
 	im := &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}}
-	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
-		r, err := l.Read(off, 1<<20, l.LogEndOffset())
-		if err != nil {
-			return nil, fmt.Errorf("replay metadata at %d: %w", off, err)
-		}
-		if r.Len == 0 {
-			break
-		}
-		buf := make([]byte, r.Len)
-		if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
-			return nil, fmt.Errorf("replay metadata at %d: %w", off, err)
-		}
-		err = record.Split(buf, func(b record.Batch) bool {
-			off = b.NextOffset()
-			err := b.ForEachRecord(func(rec *record.Record) bool {
-				var mr metaRecord
-				if jerr := json.Unmarshal(rec.Value, &mr); jerr != nil {
-					err = fmt.Errorf("metadata record at %d: %w", rec.Offset, jerr)
-					return false
-				}
-				im = apply(im, mr)
-				return true
-			})
-			return err == nil
+	err := l.Scan(0, func(b record.Batch) error {
+		var rerr error
+		err := b.ForEachRecord(func(rec *record.Record) bool {
+			var mr metaRecord
+			if err := json.Unmarshal(rec.Value, &mr); err != nil {
+				rerr = fmt.Errorf("metadata record at %d: %w", rec.Offset, err)
+				return false
+			}
+			im = apply(im, mr)
+			return true
 		})
-		if err != nil {
-			return nil, fmt.Errorf("replay metadata: %w", err)
-		}
+		return cmp.Or(err, rerr)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay metadata: %w", err)
 	}
 	s.image.Store(im)
 	// Ids of the last block may have been handed out before a restart:

@@ -38,6 +38,16 @@ type Config struct {
 	LogRetentionCheckIntervalMs int64    // log.retention.check.interval.ms
 	LogMessageTimestampType     string   // log.message.timestamp.type
 	CompressionType             string   // compression.type
+
+	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions
+	OffsetsTopicReplicationFactor   int16 // offsets.topic.replication.factor
+	OffsetsRetentionMs              int64 // offsets.retention.minutes
+	OffsetsRetentionCheckIntervalMs int64 // offsets.retention.check.interval.ms
+	OffsetMetadataMaxBytes          int   // offset.metadata.max.bytes
+	GroupMinSessionTimeoutMs        int64 // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs        int64 // group.max.session.timeout.ms
+	GroupInitialRebalanceDelayMs    int64 // group.initial.rebalance.delay.ms
+	GroupMaxSize                    int   // group.max.size
 }
 
 // Default is the configuration of `strata serve` with no flags: Kafka's
@@ -63,6 +73,16 @@ func Default() Config {
 		LogRetentionCheckIntervalMs: 300000,
 		LogMessageTimestampType:     "CreateTime",
 		CompressionType:             "producer",
+
+		OffsetsTopicNumPartitions:       50,
+		OffsetsTopicReplicationFactor:   3,
+		OffsetsRetentionMs:              7 * 24 * 3600 * 1000,
+		OffsetsRetentionCheckIntervalMs: 600000,
+		OffsetMetadataMaxBytes:          4096,
+		GroupMinSessionTimeoutMs:        6000,
+		GroupMaxSessionTimeoutMs:        1800000,
+		GroupInitialRebalanceDelayMs:    3000,
+		GroupMaxSize:                    math.MaxInt32,
 	}
 }
 
@@ -74,7 +94,7 @@ type Def struct {
 	set     func(*Config, string) error
 }
 
-func intSetter[T int | int32 | int64](field func(*Config) *T, bits int) func(*Config, string) error {
+func intSetter[T int | int16 | int32 | int64](field func(*Config) *T, bits int) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
 		if err != nil {
@@ -130,6 +150,15 @@ var Defs = []Def{
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
+	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
+	{"offsets.topic.replication.factor", "replicas of __consumer_offsets; a single node keeps one", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
+	{"offsets.retention.minutes", "keep an empty group's committed offsets this long", "10080", scaled(func(c *Config) *int64 { return &c.OffsetsRetentionMs }, 60*1000)},
+	{"offsets.retention.check.interval.ms", "how often expired offsets are removed", "600000", intSetter(func(c *Config) *int64 { return &c.OffsetsRetentionCheckIntervalMs }, 64)},
+	{"offset.metadata.max.bytes", "largest metadata string of a committed offset", "4096", intSetter(func(c *Config) *int { return &c.OffsetMetadataMaxBytes }, 32)},
+	{"group.min.session.timeout.ms", "smallest session timeout a group member may ask for", "6000", intSetter(func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }, 64)},
+	{"group.max.session.timeout.ms", "largest session timeout a group member may ask for", "1800000", intSetter(func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }, 64)},
+	{"group.initial.rebalance.delay.ms", "how long the first rebalance of an empty group waits for more members", "3000", intSetter(func(c *Config) *int64 { return &c.GroupInitialRebalanceDelayMs }, 64)},
+	{"group.max.size", "most members a group may have", "2147483647", intSetter(func(c *Config) *int { return &c.GroupMaxSize }, 32)},
 }
 
 func splitList(v string) []string {
@@ -230,6 +259,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: socket.request.max.bytes %d must be positive", c.SocketRequestMaxBytes)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
+	case c.OffsetsTopicNumPartitions < 1:
+		return fmt.Errorf("config: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicNumPartitions)
+	case c.OffsetsRetentionMs < 1 || c.OffsetsRetentionCheckIntervalMs < 1:
+		return errors.New("config: offsets.retention.minutes and offsets.retention.check.interval.ms must be positive")
+	case c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs:
+		return fmt.Errorf("config: group.min.session.timeout.ms %d must be between 0 and group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	case c.GroupInitialRebalanceDelayMs < 0:
+		return fmt.Errorf("config: group.initial.rebalance.delay.ms %d must not be negative", c.GroupInitialRebalanceDelayMs)
+	case c.GroupMaxSize < 1:
+		return fmt.Errorf("config: group.max.size %d must be at least 1", c.GroupMaxSize)
 	}
 	if _, err := c.ListenAddr(); err != nil {
 		return err

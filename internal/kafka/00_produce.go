@@ -62,6 +62,9 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		t, code := h.topic(rt.Topic, true)
+		if internalTopic(rt.Topic) {
+			code = kerr.InvalidTopicException.Code // Kafka: "Cannot append to internal topic"
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -71,7 +71,7 @@ func (h *Handler) topicMetadata(t *cluster.Topic, code int16, name string) kmsg.
 		return mt
 	}
 	mt.TopicID = t.ID
-	mt.IsInternal = false
+	mt.IsInternal = internalTopic(t.Name)
 	for p := int32(0); p < t.Partitions; p++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p

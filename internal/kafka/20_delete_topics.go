@@ -57,7 +57,10 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 			continue
 		}
 		st.Topic, st.TopicID = &t.Name, t.ID
-		if _, err := h.meta.DeleteTopic(t.Name); err != nil {
+		if internalTopic(t.Name) {
+			msg := "internal topics cannot be deleted"
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, &msg
+		} else if _, err := h.meta.DeleteTopic(t.Name); err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		} else {
 			for p := int32(0); p < t.Partitions; p++ {

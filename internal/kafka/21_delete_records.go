@@ -11,6 +11,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/server"
@@ -27,7 +28,9 @@ func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
+			if internalTopic(rt.Topic) {
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+			} else if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
 			} else {
 				offset := rp.Offset

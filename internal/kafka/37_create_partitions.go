@@ -31,6 +31,9 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 		switch {
 		case t == nil:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case internalTopic(t.Name):
+			// Groups are placed by the partition count.
+			fail(kerr.InvalidTopicException.Code, "the partition count of an internal topic cannot change")
 		case rt.Count > h.cfg.MaxPartitionsPerTopic:
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("at most %d partitions per topic", h.cfg.MaxPartitionsPerTopic))
 		case rt.Count <= t.Partitions:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
@@ -39,7 +40,10 @@ type Config struct {
 	MaxPartitionsPerTopic int32
 	// TopicDefaults is the broker-level topic configuration (log.* keys).
 	TopicDefaults broker.TopicConfig
-	Logger        *slog.Logger
+	// Group configures the group coordinator (offsets.*, group.*);
+	// Storage and Logger are set by New.
+	Group  group.Config
+	Logger *slog.Logger
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -49,6 +53,9 @@ type Handler struct {
 	meta   *cluster.Store
 	logger *slog.Logger
 
+	groups       *group.Coordinator
+	offsetsStore *offsetsStorage
+
 	// stopping is closed by Stop: long-polling fetches answer at once, as
 	// Kafka completes its delayed operations at shutdown.
 	stopping chan struct{}
@@ -57,7 +64,12 @@ type Handler struct {
 
 // Stop ends every long-poll in progress and makes later ones answer at
 // once. Called when the broker begins to shut down.
-func (h *Handler) Stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+func (h *Handler) Stop() {
+	h.stopOnce.Do(func() {
+		close(h.stopping)
+		h.groups.Close()
+	})
+}
 
 // New returns a Handler. It applies topic configs from the metadata store to
 // the partitions the broker loaded.
@@ -92,6 +104,9 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		if err := p.WriteMetadata(t.ID); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.startGroups(cfg.Group); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -174,6 +189,8 @@ func errorCode(err error) int16 {
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, cluster.ErrUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, errInternalTopic), errors.Is(err, errInvalidTopic):
+		return kerr.InvalidTopicException.Code
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -28,6 +28,9 @@ func validTopicName(name string) error {
 	if name == cluster.MetadataTopic.Topic {
 		return fmt.Errorf("%w %q: reserved for the metadata log", errInvalidTopic, name)
 	}
+	if internalTopic(name) {
+		return fmt.Errorf("%w %q: an internal topic, created by the broker", errInvalidTopic, name)
+	}
 	return nil
 }
 
@@ -44,6 +47,13 @@ func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 	}
 	if !autoCreate || !h.cfg.AutoCreateTopics {
 		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	if internalTopic(name) {
+		t, err := h.offsetsTopic()
+		if err != nil {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
+		return t, 0
 	}
 	if err := validTopicName(name); err != nil {
 		return nil, kerr.InvalidTopicException.Code

@@ -209,3 +209,40 @@ func (l *Log) OffsetForMaxTimestamp() (TimestampOffset, bool, error) {
 	}
 	return found, ok, err
 }
+
+// Scan calls fn with every batch from offset from to the log end offset, in
+// order, reading the segment files in chunks of about 1 MiB. It is how the
+// broker replays its internal logs (metadata, consumer offsets) at start; fn
+// must not keep the batch, whose buffer is reused.
+func (l *Log) Scan(from int64, fn func(record.Batch) error) error {
+	var buf []byte
+	for off := max(from, l.LogStartOffset()); off < l.LogEndOffset(); {
+		r, err := l.Read(off, 1<<20, l.LogEndOffset())
+		if err != nil {
+			return fmt.Errorf("scan at %d: %w", off, err)
+		}
+		if r.Len == 0 {
+			return nil
+		}
+		if int64(cap(buf)) < r.Len {
+			buf = make([]byte, r.Len)
+		}
+		buf = buf[:r.Len]
+		if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
+			return fmt.Errorf("scan at %d: %w", off, err)
+		}
+		var ferr error
+		err = record.Split(buf, func(b record.Batch) bool {
+			off = b.NextOffset()
+			ferr = fn(b)
+			return ferr == nil
+		})
+		if err != nil {
+			return fmt.Errorf("scan at %d: %w", off, err)
+		}
+		if ferr != nil {
+			return ferr
+		}
+	}
+	return nil
+}

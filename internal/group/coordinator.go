@@ -1,0 +1,264 @@
+package group
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Topic is the internal topic holding group metadata and offsets.
+const Topic = "__consumer_offsets"
+
+// Config configures a Coordinator. Zero durations and sizes take Kafka's
+// defaults (see withDefaults).
+type Config struct {
+	// Partitions is the partition count of __consumer_offsets
+	// (offsets.topic.num.partitions, 50).
+	Partitions int32
+	// MinSessionTimeout and MaxSessionTimeout bound a member's session
+	// timeout (group.min/max.session.timeout.ms, 6 s and 30 min).
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay is how long the first rebalance of an empty
+	// group waits for more members (group.initial.rebalance.delay.ms,
+	// 3 s). NoInitialRebalanceDelay sets it to zero.
+	InitialRebalanceDelay   time.Duration
+	NoInitialRebalanceDelay bool
+	// MaxGroupSize is group.max.size (unbounded).
+	MaxGroupSize int
+	// OffsetsRetention is offsets.retention.minutes (7 days): how long
+	// the offsets of an empty group are kept.
+	OffsetsRetention time.Duration
+	// RetentionCheckInterval is offsets.retention.check.interval.ms
+	// (10 min).
+	RetentionCheckInterval time.Duration
+	// MaxMetadataSize is offset.metadata.max.bytes (4096).
+	MaxMetadataSize int
+	// Storage persists records to __consumer_offsets.
+	Storage Storage
+	// PartitionExists reports whether a topic partition exists, for
+	// OffsetCommit's UNKNOWN_TOPIC_OR_PARTITION. Nil accepts all.
+	PartitionExists func(topic string, partition int32) bool
+	Clock           Clock
+	Logger          *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Partitions <= 0 {
+		c.Partitions = 50
+	}
+	if c.MinSessionTimeout <= 0 {
+		c.MinSessionTimeout = 6 * time.Second
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = 30 * time.Minute
+	}
+	if c.NoInitialRebalanceDelay {
+		c.InitialRebalanceDelay = 0
+	} else if c.InitialRebalanceDelay <= 0 {
+		c.InitialRebalanceDelay = 3 * time.Second
+	}
+	if c.MaxGroupSize <= 0 {
+		c.MaxGroupSize = math.MaxInt32
+	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = 10 * time.Minute
+	}
+	if c.MaxMetadataSize <= 0 {
+		c.MaxMetadataSize = 4096
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.PartitionExists == nil {
+		c.PartitionExists = func(string, int32) bool { return true }
+	}
+	return c
+}
+
+// Storage appends records to __consumer_offsets.
+type Storage interface {
+	// Append writes one record batch to the partition and returns once
+	// it is in the log (acknowledged as a produce with acks=all would
+	// be).
+	Append(partition int32, batch []byte) error
+}
+
+// errNotCoordinator is returned once the coordinator is closed.
+var errNotCoordinator = errors.New("group: coordinator is shutting down")
+
+// Coordinator runs every group of this broker.
+type Coordinator struct {
+	cfg    Config
+	clock  Clock
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+	expiry Timer
+}
+
+// New returns a coordinator with no groups; Load fills it from the log.
+func New(cfg Config) *Coordinator {
+	cfg = cfg.withDefaults()
+	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}}
+	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
+	return c
+}
+
+func (c *Coordinator) runExpiry() {
+	c.ExpireOffsets()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.expiry = c.clock.AfterFunc(c.cfg.RetentionCheckInterval, c.runExpiry)
+	}
+}
+
+// Partitions is the partition count of __consumer_offsets.
+func (c *Coordinator) Partitions() int32 { return c.cfg.Partitions }
+
+// PartitionFor returns the __consumer_offsets partition of a group, as
+// Kafka computes it: the Java String.hashCode of the id, made non-negative,
+// modulo the partition count. Using Kafka's function keeps a data directory
+// readable by the same layout rules.
+func PartitionFor(groupID string, partitions int32) int32 {
+	var h int32
+	for _, c := range utf16Units(groupID) {
+		h = 31*h + int32(c)
+	}
+	if h == math.MinInt32 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % partitions
+}
+
+func utf16Units(s string) []uint16 {
+	out := make([]uint16, 0, len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}
+
+// lockGroup returns the group locked, creating it (Empty) when create is
+// set. nil means no such group. A group that died while this call waited
+// for its lock is looked up again.
+func (c *Coordinator) lockGroup(id string, create bool) (*group, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, errNotCoordinator
+		}
+		g := c.groups[id]
+		if g == nil {
+			if !create {
+				c.mu.Unlock()
+				return nil, nil
+			}
+			g = newGroup(c, id)
+			c.groups[id] = g
+		}
+		c.mu.Unlock()
+		g.mu.Lock()
+		if g.state != Dead {
+			return g, nil
+		}
+		g.mu.Unlock()
+	}
+}
+
+// removeLocked makes g Dead and forgets it. The caller holds g.mu.
+func (c *Coordinator) removeLocked(g *group) {
+	g.transition(Dead)
+	g.stopTimers()
+	c.mu.Lock()
+	if c.groups[g.id] == g {
+		delete(c.groups, g.id)
+	}
+	c.mu.Unlock()
+}
+
+// groupsSnapshot returns the groups, sorted by id.
+func (c *Coordinator) groupsSnapshot() []*group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	slices.SortFunc(gs, func(a, b *group) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return gs
+}
+
+// Close answers every waiting JoinGroup and SyncGroup with NOT_COORDINATOR
+// (the client finds the coordinator again, as when Kafka moves a group)
+// and stops all timers. Later requests get NOT_COORDINATOR too.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	for _, g := range gs {
+		g.mu.Lock()
+		for _, m := range g.members {
+			g.answerJoin(m, kerr.NotCoordinator.Code)
+			g.answerSync(m, kerr.NotCoordinator.Code)
+		}
+		g.stopTimers()
+		g.mu.Unlock()
+	}
+}
+
+// codeFor maps a coordinator error to a Kafka error code.
+func codeFor(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errNotCoordinator):
+		return kerr.NotCoordinator.Code
+	}
+	// The log could not take the write: the client retries, and
+	// may find the coordinator elsewhere.
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// nowMs is the clock in Unix milliseconds, as records carry it.
+func (c *Coordinator) nowMs() int64 { return c.clock.Now().UnixMilli() }

@@ -1,0 +1,17 @@
+// Package group is the group coordinator of Kafka's classic consumer group
+// protocol: JoinGroup, SyncGroup, Heartbeat and LeaveGroup drive each
+// group's state machine (Empty, PreparingRebalance, CompletingRebalance,
+// Stable, Dead), and OffsetCommit and OffsetFetch keep committed offsets.
+//
+// Group metadata and offsets are persisted as records in the internal topic
+// __consumer_offsets with Kafka's key and value schemas (kmsg's
+// OffsetCommitKey/Value and GroupMetadataKey/Value), one partition per group
+// chosen by the hash of the group id as Kafka chooses it, and replayed at
+// start (Load). The package does not know about topics or the network: it is
+// given a Storage to append to and answers with kmsg responses through
+// callbacks, because a JoinGroup or SyncGroup response may wait for other
+// members' requests, as Kafka's delayed operations do.
+//
+// Time comes from a Clock so that tests can drive timeouts (session,
+// rebalance, initial delay) deterministically.
+package group

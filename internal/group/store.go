@@ -1,0 +1,253 @@
+package group
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/record"
+)
+
+// Record key versions in __consumer_offsets, as Kafka defines them: 0 and
+// 1 are offset commits, 2 is group metadata. Later versions (KIP-848's
+// records) are skipped on load.
+const (
+	offsetKeyVersion = 1
+	groupKeyVersion  = 2
+	// Values: OffsetCommitValue v3 (leader epoch) unless the commit
+	// carries an expire timestamp (v1); GroupMetadataValue v3 (static
+	// members' instance ids).
+	offsetValueVersion = 3
+	groupValueVersion  = 3
+)
+
+func offsetKey(group string, tp topicPartition) []byte {
+	k := kmsg.NewOffsetCommitKey()
+	k.Version = offsetKeyVersion
+	k.Group, k.Topic, k.Partition = group, tp.topic, tp.partition
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o committed) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = offsetValueVersion
+	if o.expireMs >= 0 {
+		v.Version = 1
+	}
+	v.Offset, v.LeaderEpoch, v.Metadata = o.offset, o.leaderEpoch, o.metadata
+	v.CommitTimestamp, v.ExpireTimestamp = o.commitMs, o.expireMs
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.NewGroupMetadataKey()
+	k.Version = groupKeyVersion
+	k.Group = group
+	return k.AppendTo(nil)
+}
+
+// metadataValue is the group as a GroupMetadataValue record.
+func (g *group) metadataValue() []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = groupValueVersion
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.protocol != "" {
+		p := g.protocol
+		v.Protocol = &p
+	}
+	if g.leader != "" {
+		l := g.leader
+		v.Leader = &l
+	}
+	v.CurrentStateTimestamp = g.stateTime.UnixMilli()
+	for _, id := range g.order {
+		m := g.members[id]
+		vm := kmsg.NewGroupMetadataValueMember()
+		vm.MemberID, vm.InstanceID = m.id, m.instanceID
+		vm.ClientID, vm.ClientHost = m.clientID, m.clientHost
+		vm.RebalanceTimeoutMillis = int32(m.rebalTime / time.Millisecond)
+		vm.SessionTimeoutMillis = int32(m.sessionTimeout / time.Millisecond)
+		vm.Subscription = m.metadata(g.protocol)
+		vm.Assignment = m.assignment
+		if vm.Assignment == nil {
+			vm.Assignment = []byte{}
+		}
+		v.Members = append(v.Members, vm)
+	}
+	return v.AppendTo(nil)
+}
+
+// store writes the group's metadata record.
+func (g *group) store() error {
+	return g.c.append(g.partition, record.NewRecord{Key: groupKey(g.id), Value: g.metadataValue()})
+}
+
+// append writes records to a __consumer_offsets partition as one batch,
+// so that the offsets of one commit land together or not at all.
+func (c *Coordinator) append(partition int32, recs ...record.NewRecord) error {
+	if c.cfg.Storage == nil {
+		return fmt.Errorf("group: no storage configured")
+	}
+	now := c.nowMs()
+	for i := range recs {
+		recs[i].Timestamp = now
+	}
+	b, err := record.Build(record.BuildOptions{}, recs...)
+	if err != nil {
+		return err
+	}
+	return c.cfg.Storage.Append(partition, b)
+}
+
+// loaded is what replaying a partition found about one group.
+type loaded struct {
+	meta    *kmsg.GroupMetadataValue // nil: no metadata record (or deleted)
+	offsets map[topicPartition]committed
+}
+
+// Load replays partition p of __consumer_offsets (its log l) into the
+// coordinator's groups. It is called at start, before requests are served.
+func (c *Coordinator) Load(p int32, l *log.Log) error {
+	found := map[string]*loaded{}
+	get := func(id string) *loaded {
+		if found[id] == nil {
+			found[id] = &loaded{offsets: map[topicPartition]committed{}}
+		}
+		return found[id]
+	}
+	var n int
+	err := l.Scan(0, func(b record.Batch) error {
+		if b.IsControl() {
+			return nil
+		}
+		var derr error
+		err := b.ForEachRecord(func(r *record.Record) bool {
+			n++
+			if derr = c.replay(r, get); derr != nil {
+				derr = fmt.Errorf("%s-%d offset %d: %w", Topic, p, r.Offset, derr)
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return derr
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, ld := range found {
+		if ld.meta == nil && len(ld.offsets) == 0 {
+			continue
+		}
+		g := newGroup(c, id)
+		g.offsets = ld.offsets
+		if ld.meta != nil {
+			g.restore(ld.meta)
+		}
+		c.groups[id] = g
+	}
+	if n > 0 {
+		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "groups", len(found))
+	}
+	return nil
+}
+
+// replay applies one record of __consumer_offsets.
+func (c *Coordinator) replay(r *record.Record, get func(string) *loaded) error {
+	if len(r.Key) < 2 {
+		return fmt.Errorf("record key of %d bytes", len(r.Key))
+	}
+	switch binary.BigEndian.Uint16(r.Key) {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("offset commit key: %w", err)
+		}
+		ld := get(k.Group)
+		tp := topicPartition{k.Topic, k.Partition}
+		if r.Value == nil {
+			delete(ld.offsets, tp)
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(r.Value); err != nil { // strings are copied
+			return fmt.Errorf("offset commit value: %w", err)
+		}
+		o := committed{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitMs: v.CommitTimestamp, expireMs: -1}
+		if v.Version >= 3 {
+			o.leaderEpoch = v.LeaderEpoch
+		}
+		if v.Version == 1 {
+			o.expireMs = v.ExpireTimestamp
+		}
+		ld.offsets[tp] = o
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(r.Key); err != nil {
+			return fmt.Errorf("group metadata key: %w", err)
+		}
+		ld := get(k.Group)
+		if r.Value == nil {
+			ld.meta = nil
+			return nil
+		}
+		v := new(kmsg.GroupMetadataValue)
+		// Byte fields would alias the scan buffer, which is reused.
+		if err := v.ReadFrom(slices.Clone(r.Value)); err != nil {
+			return fmt.Errorf("group metadata value: %w", err)
+		}
+		ld.meta = v
+	}
+	return nil
+}
+
+// restore sets a loaded group's state from its last metadata record: with
+// members it is Stable, and each member must heartbeat within its session
+// timeout to stay, as after a coordinator moves in Kafka.
+func (g *group) restore(v *kmsg.GroupMetadataValue) {
+	g.protocolType = v.ProtocolType
+	g.generation = v.Generation
+	if v.Protocol != nil {
+		g.protocol = *v.Protocol
+	}
+	if v.Leader != nil {
+		g.leader = *v.Leader
+	}
+	if v.CurrentStateTimestamp > 0 {
+		g.stateTime = time.UnixMilli(v.CurrentStateTimestamp)
+	}
+	for _, vm := range v.Members {
+		m := &member{
+			id:             vm.MemberID,
+			instanceID:     vm.InstanceID,
+			clientID:       vm.ClientID,
+			clientHost:     vm.ClientHost,
+			sessionTimeout: time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+			rebalTime:      time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+			protocolType:   v.ProtocolType,
+			protocols:      []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: vm.Subscription}},
+			assignment:     vm.Assignment,
+		}
+		if m.rebalTime <= 0 {
+			m.rebalTime = m.sessionTimeout
+		}
+		g.members[m.id] = m
+		g.order = append(g.order, m.id)
+		if m.instanceID != nil {
+			g.static[*m.instanceID] = m.id
+		}
+		g.scheduleExpiry(m)
+	}
+	if len(g.members) > 0 {
+		g.state = Stable
+	}
+}

@@ -1,0 +1,57 @@
+package kafka
+
+// OffsetFetch: v0-9
+//
+// Behavior:
+//   - Partitions without a committed offset get offset -1 and no error;
+//     null topics (v2+) return every committed partition.
+//   - v8+ fetch for a batch of groups (KIP-709), each with its own error.
+//   - RequireStable (v7+) has nothing to wait for: there are no
+//     transactional offsets yet.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(9, 0, 9, (*Handler).handleOffsetFetch) }
+
+func (h *Handler) handleOffsetFetch(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.OffsetFetchRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group = rg.Group
+			g.Topics, g.ErrorCode = h.groups.FetchOffsets(rg.Group, rg.Topics)
+			resp.Groups = append(resp.Groups, g)
+		}
+		return encode(resp), nil
+	}
+	var topics []kmsg.OffsetFetchRequestGroupTopic
+	if req.Topics != nil || req.Version < 2 {
+		topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(req.Topics))
+		for _, t := range req.Topics {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+	}
+	got, code := h.groups.FetchOffsets(req.Group, topics)
+	resp.ErrorCode = code
+	for _, t := range got {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata
+			if req.Version < 2 {
+				rp.ErrorCode = code // v0-1 have no group-level error
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return encode(resp), nil
+}

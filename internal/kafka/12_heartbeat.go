@@ -1,0 +1,24 @@
+package kafka
+
+// Heartbeat: v0-4
+//
+// Behavior: keeps a member's session; REBALANCE_IN_PROGRESS tells it to
+// rejoin, ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID that it was fenced,
+// FENCED_INSTANCE_ID that another member took its group.instance.id.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(12, 0, 4, (*Handler).handleHeartbeat) }
+
+func (h *Handler) handleHeartbeat(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.HeartbeatRequest)
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	resp.ErrorCode = h.groups.Heartbeat(req)
+	return encode(resp), nil
+}

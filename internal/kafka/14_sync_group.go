@@ -1,0 +1,31 @@
+package kafka
+
+// SyncGroup: v0-5
+//
+// Behavior: members wait for the leader's assignment, which is stored in
+// __consumer_offsets before anyone gets it; then the group is Stable.
+// Stale generations are ILLEGAL_GENERATION, a sync during a new join phase
+// REBALANCE_IN_PROGRESS, and (v5) a protocol other than the group's
+// INCONSISTENT_GROUP_PROTOCOL.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(14, 0, 5, (*Handler).handleSyncGroup) }
+
+func (h *Handler) handleSyncGroup(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.SyncGroupRequest)
+	ch := make(chan *kmsg.SyncGroupResponse, 1)
+	h.groups.Sync(req, func(resp *kmsg.SyncGroupResponse) { ch <- resp })
+	select {
+	case resp := <-ch:
+		return encode(resp), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

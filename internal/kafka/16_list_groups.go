@@ -1,0 +1,28 @@
+package kafka
+
+// ListGroups: v0-5
+//
+// Behavior: every group with its protocol type, state (v4+) and type (v5+,
+// always "classic"), filtered by state (v4+) and type (v5+) names without
+// regard to case.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(16, 0, 5, (*Handler).handleListGroups) }
+
+func (h *Handler) handleListGroups(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	groups, err := h.groups.List(req.StatesFilter, req.TypesFilter)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+	}
+	resp.Groups = groups
+	return encode(resp), nil
+}

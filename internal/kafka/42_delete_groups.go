@@ -1,0 +1,29 @@
+package kafka
+
+// DeleteGroups: v0-2
+//
+// Behavior: an empty group's metadata and offsets are deleted (tombstones
+// in __consumer_offsets); NON_EMPTY_GROUP while it has members,
+// GROUP_ID_NOT_FOUND when there is no such group.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/server"
+)
+
+func init() { register(42, 0, 2, (*Handler).handleDeleteGroups) }
+
+func (h *Handler) handleDeleteGroups(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.DeleteGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range req.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = id
+		g.ErrorCode = h.groups.DeleteGroup(id)
+		resp.Groups = append(resp.Groups, g)
+	}
+	return encode(resp), nil
+}

@@ -1,0 +1,124 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/group"
+	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/server"
+)
+
+// offsetsTopicConfigs are the topic configs __consumer_offsets is created
+// with: Kafka's offsets.topic.segment.bytes (100 MiB), and no time or size
+// retention, since its records are the groups' state. Kafka compacts the
+// topic; strata has no log compaction yet, so the log keeps every record
+// and is replayed in full at start.
+var offsetsTopicConfigs = map[string]string{
+	"segment.bytes": "104857600",
+	"retention.ms":  "-1",
+}
+
+// internalTopic reports whether clients may not write, create or delete
+// the topic directly, as Kafka guards its internal topics.
+func internalTopic(name string) bool { return name == group.Topic }
+
+var errInternalTopic = errors.New("kafka: internal topic")
+
+// offsetsStorage appends the coordinator's records to __consumer_offsets,
+// creating the topic on first use as Kafka does.
+type offsetsStorage struct {
+	h    *Handler
+	once sync.Mutex
+}
+
+func (s *offsetsStorage) Append(p int32, batch []byte) error {
+	t, err := s.h.offsetsTopic()
+	if err != nil {
+		return err
+	}
+	part, _, code := s.h.partition(t, p)
+	if code != 0 {
+		return fmt.Errorf("%s-%d: %s", group.Topic, p, kerr.ErrorForCode(code))
+	}
+	// The request was within socket.request.max.bytes; a large commit
+	// must not fail on max.message.bytes.
+	_, err = part.Append(batch, 1<<30, false)
+	return err
+}
+
+// offsetsTopic returns __consumer_offsets, creating it with
+// offsets.topic.num.partitions partitions if it does not exist.
+func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
+	if t := h.meta.Image().Topic(group.Topic); t != nil {
+		return t, nil
+	}
+	h.offsetsStore.once.Lock()
+	defer h.offsetsStore.once.Unlock()
+	if t := h.meta.Image().Topic(group.Topic); t != nil {
+		return t, nil
+	}
+	t, err := h.createTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
+	}
+	h.logger.Info("created internal topic", "topic", group.Topic, "partitions", t.Partitions)
+	return t, nil
+}
+
+// startGroups creates the group coordinator and loads the groups stored
+// in __consumer_offsets, if it exists.
+func (h *Handler) startGroups(cfg group.Config) error {
+	h.offsetsStore = &offsetsStorage{h: h}
+	cfg.Storage = h.offsetsStore
+	cfg.Logger = h.logger
+	cfg.PartitionExists = func(topic string, partition int32) bool {
+		t := h.meta.Image().Topic(topic)
+		return t != nil && partition >= 0 && partition < t.Partitions
+	}
+	if t := h.meta.Image().Topic(group.Topic); t != nil {
+		// The topic's partition count wins over the config: groups
+		// were placed by it.
+		cfg.Partitions = t.Partitions
+	}
+	h.groups = group.New(cfg)
+	t := h.meta.Image().Topic(group.Topic)
+	if t == nil {
+		return nil
+	}
+	for p := int32(0); p < t.Partitions; p++ {
+		part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p})
+		if part == nil {
+			continue
+		}
+		if err := h.groups.Load(p, part.Log); err != nil {
+			h.groups.Close()
+			return fmt.Errorf("load consumer groups: %w", err)
+		}
+	}
+	return nil
+}
+
+// groupClient is the coordinator's view of who sent a request.
+func groupClient(r *server.Request) group.Client {
+	cl := group.Client{}
+	if r.ClientID != nil {
+		cl.ID = *r.ClientID
+	}
+	if r.Remote != nil {
+		cl.Host = "/" + hostOf(r.Remote.String())
+	}
+	return cl
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
