@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,6 +39,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MaxMetadataSize is offset.metadata.max.bytes (4096).
 	MaxMetadataSize int
+	// CompactAfterRecords is how many records a partition of
+	// __consumer_offsets takes before it is compacted, when the Storage
+	// is a Compactor (10000; and at least twice its live records).
+	CompactAfterRecords int64
 	// Storage persists records to __consumer_offsets.
 	Storage Storage
 	// PartitionExists reports whether a topic partition exists, for
@@ -74,6 +79,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxMetadataSize <= 0 {
 		c.MaxMetadataSize = 4096
 	}
+	if c.CompactAfterRecords <= 0 {
+		c.CompactAfterRecords = 10000
+	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
 	}
@@ -107,13 +115,28 @@ type Coordinator struct {
 	groups map[string]*group
 	closed bool
 	expiry Timer
+
+	// Compaction (compact.go), per partition: records appended since the
+	// last compaction, live records after it, and whether one is queued.
+	compactCh  chan int32
+	closing    chan struct{}
+	appended   []atomic.Int64
+	live       []atomic.Int64
+	compacting []atomic.Bool
 }
 
 // New returns a coordinator with no groups; Load fills it from the log.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.withDefaults()
-	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}}
+	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}, closing: make(chan struct{})}
 	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
+	if comp, ok := cfg.Storage.(Compactor); ok {
+		c.compactCh = make(chan int32, cfg.Partitions)
+		c.appended = make([]atomic.Int64, cfg.Partitions)
+		c.live = make([]atomic.Int64, cfg.Partitions)
+		c.compacting = make([]atomic.Bool, cfg.Partitions)
+		go c.compactLoop(comp)
+	}
 	return c
 }
 
@@ -228,6 +251,7 @@ func (c *Coordinator) Close() {
 		return
 	}
 	c.closed = true
+	close(c.closing)
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}

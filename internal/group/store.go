@@ -101,7 +101,11 @@ func (c *Coordinator) append(partition int32, recs ...record.NewRecord) error {
 	if err != nil {
 		return err
 	}
-	return c.cfg.Storage.Append(partition, b)
+	if err := c.cfg.Storage.Append(partition, b); err != nil {
+		return err
+	}
+	c.noteAppended(partition, len(recs))
+	return nil
 }
 
 // loaded is what replaying a partition found about one group.
@@ -142,8 +146,8 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 	if err != nil {
 		return err
 	}
+	var live int
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for id, ld := range found {
 		if ld.meta == nil && len(ld.offsets) == 0 {
 			continue
@@ -152,11 +156,18 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 		g.offsets = ld.offsets
 		if ld.meta != nil {
 			g.restore(ld.meta)
+			live++
 		}
+		live += len(g.offsets)
 		c.groups[id] = g
 	}
+	c.mu.Unlock()
 	if n > 0 {
-		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "groups", len(found))
+		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "live_records", live, "groups", len(found))
+	}
+	if c.compactCh != nil && p < int32(len(c.live)) {
+		c.live[p].Store(int64(live))
+		c.noteAppended(p, n) // compacts a partition that grew large
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
@@ -38,18 +39,48 @@ type offsetsStorage struct {
 }
 
 func (s *offsetsStorage) Append(p int32, batch []byte) error {
-	t, err := s.h.offsetsTopic()
+	part, err := s.partition(p)
 	if err != nil {
 		return err
-	}
-	part, _, code := s.h.partition(t, p)
-	if code != 0 {
-		return fmt.Errorf("%s-%d: %s", group.Topic, p, kerr.ErrorForCode(code))
 	}
 	// The request was within socket.request.max.bytes; a large commit
 	// must not fail on max.message.bytes.
 	_, err = part.Append(batch, 1<<30, false)
 	return err
+}
+
+// Roll and DeleteBefore let the coordinator compact the topic
+// (group.Compactor).
+func (s *offsetsStorage) Roll(p int32) (int64, error) {
+	part, err := s.partition(p)
+	if err != nil {
+		return 0, err
+	}
+	if err := part.Log.Roll(); err != nil {
+		return 0, err
+	}
+	return part.Log.LogEndOffset(), nil
+}
+
+func (s *offsetsStorage) DeleteBefore(p int32, offset int64) error {
+	part, err := s.partition(p)
+	if err != nil {
+		return err
+	}
+	_, err = part.Log.DeleteRecordsBefore(offset)
+	return err
+}
+
+func (s *offsetsStorage) partition(p int32) (*broker.Partition, error) {
+	t, err := s.h.offsetsTopic()
+	if err != nil {
+		return nil, err
+	}
+	part, _, code := s.h.partition(t, p)
+	if code != 0 {
+		return nil, fmt.Errorf("%s-%d: %w", group.Topic, p, kerr.ErrorForCode(code))
+	}
+	return part, nil
 }
 
 // offsetsTopic returns __consumer_offsets, creating it with
