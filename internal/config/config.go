@@ -48,6 +48,8 @@ type Config struct {
 	GroupMaxSessionTimeoutMs        int64 // group.max.session.timeout.ms
 	GroupInitialRebalanceDelayMs    int64 // group.initial.rebalance.delay.ms
 	GroupMaxSize                    int   // group.max.size
+	GroupConsumerHeartbeatMs        int64 // group.consumer.heartbeat.interval.ms
+	GroupConsumerSessionTimeoutMs   int64 // group.consumer.session.timeout.ms
 }
 
 // Default is the configuration of `strata serve` with no flags: Kafka's
@@ -83,6 +85,8 @@ func Default() Config {
 		GroupMaxSessionTimeoutMs:        1800000,
 		GroupInitialRebalanceDelayMs:    3000,
 		GroupMaxSize:                    math.MaxInt32,
+		GroupConsumerHeartbeatMs:        5000,
+		GroupConsumerSessionTimeoutMs:   45000,
 	}
 }
 
@@ -159,6 +163,8 @@ var Defs = []Def{
 	{"group.max.session.timeout.ms", "largest session timeout a group member may ask for", "1800000", intSetter(func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }, 64)},
 	{"group.initial.rebalance.delay.ms", "how long the first rebalance of an empty group waits for more members", "3000", intSetter(func(c *Config) *int64 { return &c.GroupInitialRebalanceDelayMs }, 64)},
 	{"group.max.size", "most members a group may have", "2147483647", intSetter(func(c *Config) *int { return &c.GroupMaxSize }, 32)},
+	{"group.consumer.heartbeat.interval.ms", "heartbeat interval given to KIP-848 consumer group members", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerHeartbeatMs }, 64)},
+	{"group.consumer.session.timeout.ms", "session timeout of KIP-848 consumer group members", "45000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerSessionTimeoutMs }, 64)},
 }
 
 func splitList(v string) []string {
@@ -267,6 +273,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: group.min.session.timeout.ms %d must be between 0 and group.max.session.timeout.ms %d", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
 	case c.GroupInitialRebalanceDelayMs < 0:
 		return fmt.Errorf("config: group.initial.rebalance.delay.ms %d must not be negative", c.GroupInitialRebalanceDelayMs)
+	case c.GroupConsumerHeartbeatMs < 1 || c.GroupConsumerSessionTimeoutMs <= c.GroupConsumerHeartbeatMs:
+		return fmt.Errorf("config: group.consumer.session.timeout.ms %d must exceed group.consumer.heartbeat.interval.ms %d", c.GroupConsumerSessionTimeoutMs, c.GroupConsumerHeartbeatMs)
 	case c.GroupMaxSize < 1:
 		return fmt.Errorf("config: group.max.size %d must be at least 1", c.GroupMaxSize)
 	}

@@ -39,6 +39,12 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MaxMetadataSize is offset.metadata.max.bytes (4096).
 	MaxMetadataSize int
+	// ConsumerHeartbeatInterval and ConsumerSessionTimeout are
+	// group.consumer.heartbeat.interval.ms (5 s) and
+	// group.consumer.session.timeout.ms (45 s), for KIP-848 groups.
+	ConsumerHeartbeatInterval, ConsumerSessionTimeout time.Duration
+	// Topics resolves topic ids for KIP-848 assignments.
+	Topics Topics
 	// CompactAfterRecords is how many records a partition of
 	// __consumer_offsets takes before it is compacted, when the Storage
 	// is a Compactor (10000; and at least twice its live records).
@@ -79,6 +85,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxMetadataSize <= 0 {
 		c.MaxMetadataSize = 4096
 	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.Topics == nil {
+		c.Topics = noTopics{}
+	}
 	if c.CompactAfterRecords <= 0 {
 		c.CompactAfterRecords = 10000
 	}
@@ -93,6 +108,12 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+type noTopics struct{}
+
+func (noTopics) TopicByName(string) (TopicInfo, bool) { return TopicInfo{}, false }
+func (noTopics) TopicByID([16]byte) (TopicInfo, bool) { return TopicInfo{}, false }
+func (noTopics) AllTopics() []TopicInfo               { return nil }
 
 // Storage appends records to __consumer_offsets.
 type Storage interface {

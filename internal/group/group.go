@@ -121,6 +121,10 @@ type group struct {
 	syncSeq     int
 
 	offsets map[topicPartition]committed
+
+	// consumer is set while the group is a KIP-848 consumer group
+	// (consumer.go); the classic fields above are then unused.
+	consumer *consumerState
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -160,6 +164,14 @@ func (g *group) stopTimers() {
 	for id, t := range g.pending {
 		t.Stop()
 		delete(g.pending, id)
+	}
+	if g.consumer != nil {
+		for _, m := range g.consumer.members {
+			if m.timer != nil {
+				m.timer.Stop()
+				m.timer = nil
+			}
+		}
 	}
 }
 

@@ -56,6 +56,13 @@ func (c *Coordinator) Join(req *kmsg.JoinGroupRequest, cl Client, done func(*kms
 		protocols:      cloneProtocols(req.Protocols),
 		join:           w,
 	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			fail(kerr.InconsistentGroupProtocol.Code)
+			return
+		}
+		g.consumer = nil // an empty consumer group becomes classic again
+	}
 	if req.MemberID == "" {
 		g.joinNew(m, w)
 	} else {
@@ -270,7 +277,8 @@ func (g *group) checkMember(id string, instanceID *string) int16 {
 // removeIfUnused forgets a group that a failed request created and that
 // holds nothing: no members, no offsets, never a generation.
 func (g *group) removeIfUnused() {
-	if g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 {
+	if g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 &&
+		(g.consumer == nil || len(g.consumer.members) == 0) {
 		g.c.removeLocked(g)
 	}
 }

@@ -58,7 +58,19 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	}
 	defer g.mu.Unlock()
 	defer g.removeIfUnused()
-	if code := g.checkCommit(generation, memberID, req.InstanceID); code != 0 {
+	code := int16(0)
+	if g.consumer != nil {
+		var tps []topicPartition
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				tps = append(tps, topicPartition{t.Topic, p.Partition})
+			}
+		}
+		code = g.checkConsumerCommit(memberID, generation, req.Version, tps)
+	} else {
+		code = g.checkCommit(generation, memberID, req.InstanceID)
+	}
+	if code != 0 {
 		failAll(code)
 		return resp
 	}
@@ -222,6 +234,15 @@ func (c *Coordinator) Describe(groupID string, version int16) kmsg.DescribeGroup
 		return d
 	}
 	defer g.mu.Unlock()
+	if g.consumer != nil {
+		// Kafka: "Group X is not a classic group."
+		d.State = Dead.String()
+		if version >= 6 {
+			msg := "group " + groupID + " is a consumer group (KIP-848): use ConsumerGroupDescribe"
+			d.ErrorCode, d.ErrorMessage = kerr.GroupIDNotFound.Code, &msg
+		}
+		return d
+	}
 	d.State = g.state.String()
 	d.ProtocolType = g.protocolType
 	if g.state == Stable {
@@ -257,13 +278,16 @@ func (c *Coordinator) List(states, types []string) ([]kmsg.ListGroupsResponseGro
 	var out []kmsg.ListGroupsResponseGroup
 	for _, g := range c.groupsSnapshot() {
 		g.mu.Lock()
-		state, ptype := g.state, g.protocolType
+		state, ptype, stateName, kind := g.state, g.protocolType, g.state.String(), "classic"
+		if g.consumer != nil {
+			stateName, kind = g.consumerStateName(), "consumer"
+		}
 		g.mu.Unlock()
-		if state == Dead || !match(states, state.String()) || !match(types, "classic") {
+		if state == Dead || !match(states, stateName) || !match(types, kind) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, ptype, state.String(), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, ptype, stateName, kind
 		out = append(out, lg)
 	}
 	return out, nil
@@ -281,7 +305,7 @@ func (c *Coordinator) DeleteGroup(groupID string) int16 {
 		return kerr.GroupIDNotFound.Code
 	}
 	defer g.mu.Unlock()
-	if g.state != Empty || len(g.pending) > 0 {
+	if g.state != Empty || len(g.pending) > 0 || g.consumer != nil && len(g.consumer.members) > 0 {
 		return kerr.NonEmptyGroup.Code
 	}
 	recs := []record.NewRecord{}
@@ -313,7 +337,9 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetD
 	}
 	defer g.mu.Unlock()
 	var subscribed map[string]bool
-	if g.state != Empty {
+	if g.consumer != nil {
+		subscribed = g.consumerSubscriptions()
+	} else if g.state != Empty {
 		topics, ok := g.subscribedTopics()
 		if !ok {
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
@@ -380,6 +406,9 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	var base func(o committed) int64
 	var subscribed map[string]bool
 	switch {
+	case g.consumer != nil && len(g.consumer.members) > 0:
+		subscribed = g.consumerSubscriptions()
+		base = func(o committed) int64 { return o.commitMs }
 	case g.protocolType == "":
 		base = func(o committed) int64 { return o.commitMs }
 	case g.state == Empty:
@@ -410,7 +439,7 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 			gone = append(gone, tp)
 		}
 	}
-	deleteGroup := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(gone) == len(g.offsets)
+	deleteGroup := g.state == Empty && len(g.members) == 0 && (g.consumer == nil || len(g.consumer.members) == 0) && len(g.pending) == 0 && len(gone) == len(g.offsets)
 	if deleteGroup {
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
 	}

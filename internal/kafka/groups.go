@@ -112,6 +112,7 @@ func (h *Handler) startGroups(cfg group.Config) error {
 		t := h.meta.Image().Topic(topic)
 		return t != nil && partition >= 0 && partition < t.Partitions
 	}
+	cfg.Topics = groupTopics{h}
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		// The topic's partition count wins over the config: groups
 		// were placed by it.
@@ -133,6 +134,38 @@ func (h *Handler) startGroups(cfg group.Config) error {
 		}
 	}
 	return nil
+}
+
+// groupTopics resolves topics for KIP-848 assignments from the metadata
+// image.
+type groupTopics struct{ h *Handler }
+
+func topicInfo(t *cluster.Topic) group.TopicInfo {
+	return group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: t.Partitions}
+}
+
+func (g groupTopics) TopicByName(name string) (group.TopicInfo, bool) {
+	t := g.h.meta.Image().Topic(name)
+	if t == nil {
+		return group.TopicInfo{}, false
+	}
+	return topicInfo(t), true
+}
+
+func (g groupTopics) TopicByID(id [16]byte) (group.TopicInfo, bool) {
+	t := g.h.meta.Image().ByID[cluster.TopicID(id)]
+	if t == nil {
+		return group.TopicInfo{}, false
+	}
+	return topicInfo(t), true
+}
+
+func (g groupTopics) AllTopics() []group.TopicInfo {
+	var out []group.TopicInfo
+	for _, t := range g.h.meta.Image().Topics {
+		out = append(out, topicInfo(t))
+	}
+	return out
 }
 
 // groupClient is the coordinator's view of who sent a request.
