@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record/recordtest"
 )
 
@@ -539,6 +540,15 @@ func TestGroupProtocolErrors(t *testing.T) {
 	code("OffsetCommit unknown topic", commit(1, first.MemberID, "nope"), kerr.UnknownTopicOrPartition)
 	code("OffsetCommit without generation to an active group", commit(-1, "", "raw"), kerr.UnknownMemberID)
 	code("OffsetCommit", commit(1, first.MemberID, "raw"), nil)
+	big := kmsg.NewPtrOffsetCommitRequest()
+	big.Group, big.Generation, big.MemberID = "g1", 1, first.MemberID
+	meta := string(make([]byte, 4097))
+	big.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "raw", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 1, Offset: 3, Metadata: &meta}}}}
+	if r, err := big.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	} else {
+		code("OffsetCommit metadata over offset.metadata.max.bytes", r.Topics[0].Partitions[0].ErrorCode, kerr.OffsetMetadataTooLarge)
+	}
 
 	adm := kadm.NewClient(cl)
 	dr, err := adm.DeleteGroups(ctx, "g1")
@@ -580,4 +590,46 @@ func TestGroupProtocolErrors(t *testing.T) {
 	}
 	pr := rawProduce(t, cl, "__consumer_offsets", recordtest.Values(t, 1, "x"))
 	code("Produce to __consumer_offsets", pr.ErrorCode, kerr.InvalidTopicException)
+}
+
+// TestGroupSurvivesRestartWhileConsuming restarts the broker under a
+// running two-member group: the group is loaded back Stable with the same
+// members, who keep their partitions (no rebalance, no record twice).
+func TestGroupSurvivesRestartWhileConsuming(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := startBroker(t, dir, groupProps())
+	addr := b.Addr()
+	const topic, group = "rr", "rr-group"
+	createPartitioned(t, addr, topic, 4)
+	l := newLedger()
+	m1 := startMember(t, addr, group, topic, "m1", l)
+	startMember(t, addr, group, topic, "m2", l)
+	adm := kadm.NewClient(newClient(t, addr))
+	stableWith(t, adm, group, topic, 4, "m1", "m2")
+	produceSpread(t, addr, topic, "a", 200)
+	waitFor(t, 20*time.Second, "records before the restart", func() bool { return l.total() >= 200 })
+	member, generation := m1.client.GroupMetadata()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b2, err := strata.Start(strata.Options{Dir: dir, Addr: addr, Properties: groupProps()})
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	produceSpread(t, addr, topic, "b", 200)
+	waitFor(t, 30*time.Second, "records after the restart", func() bool { return l.total() >= 400 })
+	stableWith(t, adm, group, topic, 4, "m1", "m2")
+	if m, g := m1.client.GroupMetadata(); m != member || g != generation {
+		t.Fatalf("member went from %s generation %d to %s generation %d across the restart", member, generation, m, g)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, n := range l.seen {
+		if n != 1 {
+			t.Fatalf("record %s consumed %d times", k, n)
+		}
+	}
 }
