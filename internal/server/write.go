@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"syscall"
@@ -143,7 +145,13 @@ func responseSize(r *Response) (int64, error) {
 }
 
 func (c *conn) logRequest(s *slot, msg string, err error, attrs ...any) {
-	c.log.Warn(msg, append([]any{"api_key", s.req.APIKey, "api_version", s.req.APIVersion,
+	level := slog.LevelWarn
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// The client went away mid-response (a consumer closing while
+		// its fetch was answered): routine, as Kafka logs it at debug.
+		level = slog.LevelDebug
+	}
+	c.log.Log(context.Background(), level, msg, append([]any{"api_key", s.req.APIKey, "api_version", s.req.APIVersion,
 		"correlation_id", s.req.CorrelationID, "err", err}, attrs...)...)
 }
 
