@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check strata has: formatting, vet, the race-enabled test suite
 # (crash tests with real SIGKILLs included), interop checks with real
-# non-Go clients (interop/run.sh: kcat and python3-confluent-kafka), and a
+# non-Go clients (interop/run.sh: kcat and python3-confluent-kafka),
+# franz-go's own kgo integration tests (interop/franz-go.sh), and a
 # short run of each fuzz target over its committed seed corpus. Installs
 # what the tests need.
 #
@@ -51,6 +52,9 @@ go test -race -count=1 -timeout 20m ./...
 
 echo "== interop (kcat, python3-confluent-kafka)"
 bash interop/run.sh
+
+echo "== franz-go's own integration tests"
+bash interop/franz-go.sh
 
 echo "== fuzz (${FUZZTIME:-10s} per target)"
 for pkg in $(go list ./...); do

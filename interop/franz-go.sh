@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs franz-go's own integration tests (its kgo package: group consumers
+# classic and KIP-848, static members, regex subscriptions, produce and
+# consume edge cases from its issue tracker) against a fresh strata broker.
+# franz-go is built at the version go.mod pins; the tests listed are the
+# ones that need no transactions or share groups, which strata lacks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tests='TestGroupETL|TestGroupSimple|TestConsumeRegex|Test848RegexBrokerResolves|TestIssue325|TestConsumeTopicRetrieval|TestConsumeTopicRetrieval_Many|TestIssue337|TestDirectPartitionPurge|TestIssue434|TestAddRemovePartitions|TestPauseIssue489|TestPauseIssueOct2023|TestIssue523|TestIssue648|TestIssue810|TestIssue865|TestUnknownGroupOffsetFetchPinned|TestClient_Produce|TestIssue769|TestIssue831|TestClient_ProduceLargeMessages|TestIssueFetchLargerThanBrokerMaxReadBytes|TestPing|TestIssue1034|TestIssue1377'
+
+work=$(mktemp -d)
+broker_pid=""
+cleanup() {
+	if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+version=$(go list -m -f '{{.Version}}' github.com/twmb/franz-go)
+mkdir "$work/mod"
+cat > "$work/mod/go.mod" <<MOD
+module franzgosuite
+
+go 1.26.0
+
+require github.com/twmb/franz-go $version
+MOD
+echo 'package franzgosuite' > "$work/mod/x.go"
+(cd "$work/mod" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 && GOFLAGS=-mod=mod go test -c -o "$work/kgo.test" github.com/twmb/franz-go/pkg/kgo 2>&1 | grep -v "^go: finding module" || true)
+[ -x "$work/kgo.test" ] || { echo "franz-go.sh: building franz-go's kgo tests failed"; exit 1; }
+go build -o "$work/strata" ./cmd/strata
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$work/strata" serve --set "log.dirs=$work/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+	--set group.initial.rebalance.delay.ms=0 >"$work/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 50); do
+	grep -q "strata ready" "$work/broker.log" && break
+	sleep 0.1
+done
+
+echo "franz-go $version kgo integration tests against strata on 127.0.0.1:$port"
+if ! (cd "$work" && KGO_SEEDS="127.0.0.1:$port" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 KGO_LOG_LEVEL=warn \
+	timeout 600 ./kgo.test -test.v -test.run "^($tests)\$" -test.timeout 9m >"$work/tests.log" 2>&1); then
+	grep -E -- '^(--- FAIL|FAIL|panic)|_test.go:[0-9]+:' "$work/tests.log" | head -50
+	echo "franz-go suite failed; broker log tail:"; tail -20 "$work/broker.log"
+	exit 1
+fi
+passed=$(grep -c -- '^--- PASS' "$work/tests.log" || true)
+skipped=$(grep -c -- '--- SKIP' "$work/tests.log" || true)
+echo "franz-go suite: PASS ($passed top-level tests passed, $skipped skipped)"
