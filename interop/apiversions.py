@@ -4,8 +4,8 @@
 The interop checks need it for one librdkafka rule: librdkafka enables LZ4
 only when the broker serves FindCoordinator v0 (a 0.8.2-era heuristic in
 its rdkafka_feature.c) and otherwise sends lz4-configured batches
-uncompressed. Until strata serves FindCoordinator the lz4 checks expect
-uncompressed batches on disk, and say so.
+uncompressed. strata serves FindCoordinator since it has consumer groups,
+so the lz4 checks require it and then expect lz4 batches on disk.
 
     python3 apiversions.py HOST:PORT KEY VERSION   # exit 0 if served, 1 if not
 """

@@ -18,14 +18,17 @@ line per test on stdout for run.sh to count:
 Every check compares what was consumed with what was produced, message by
 message, so an empty topic or a consumer that read nothing fails.
 
-Consumers here assign partitions themselves and never join a group: strata
-has no group coordinator yet. librdkafka still wants a group.id to build a
-Consumer; offsets are neither committed nor stored.
+Most consumers here assign partitions themselves and never join a group
+(librdkafka still wants a group.id to build a Consumer; those offsets are
+neither committed nor stored). The Groups tests are the exception: their
+consumers subscribe, share a group's partitions and commit.
 """
 
 import hashlib
 import os
+import struct
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -489,6 +492,12 @@ class Produce(Case):
 
 def make_codec_test(codec):
     def test(self):
+        if codec == "lz4":
+            # librdkafka's rule (apiversions.py): lz4 only against a broker
+            # serving FindCoordinator v0, which strata does since it has groups.
+            self.assertTrue(apiversions.librdkafka_lz4(BOOTSTRAP),
+                            "strata does not serve FindCoordinator v0: librdkafka "
+                            "would send lz4 batches uncompressed")
         topic = unique("codec-%s" % codec)
         create_topic(topic, 1)
         # Repetitive text so every codec really shrinks every batch, even one
@@ -504,15 +513,11 @@ def make_codec_test(codec):
                        [(i, m["key"], m["value"]) for i, m in enumerate(msgs)])
         self.assertEqual(sorted(o for _, o, _, _ in reports), list(range(len(msgs))))
         if LOG_DIR:
-            want = codec
-            if codec == "lz4" and not apiversions.librdkafka_lz4(BOOTSTRAP):
-                # librdkafka's rule, not strata's choice: see apiversions.py.
-                want = "none"
-                sys.stderr.write("NOTE: strata does not serve FindCoordinator v0, so "
-                                 "librdkafka sends lz4 batches uncompressed\n")
             codecs = [b["codec"] for b in segments.batches(LOG_DIR, topic, 0)]
             self.assertTrue(codecs)
-            self.assertEqual(set(codecs), {want}, "batch codecs on disk")
+            self.assertEqual(set(codecs), {codec}, "batch codecs on disk")
+            if codec == "lz4":
+                sys.stderr.write("NOTE: lz4: %d batches on disk, all lz4\n" % len(codecs))
     test.__name__ = "test_compression_%s" % codec
     return test
 
@@ -523,6 +528,209 @@ class Compression(Case):
 
 for _codec in ("none", "gzip", "snappy", "lz4", "zstd"):
     setattr(Compression, "test_compression_%s" % _codec, make_codec_test(_codec))
+
+
+def decode_assignment(data):
+    """A consumer protocol Assignment (as DescribeGroups returns it for each
+    member) -> {topic: sorted partitions}."""
+    _version, n = struct.unpack_from(">hi", data, 0)
+    pos, out = 6, {}
+    for _ in range(n):
+        (size,) = struct.unpack_from(">h", data, pos)
+        topic = data[pos + 2:pos + 2 + size].decode()
+        pos += 2 + size
+        (count,) = struct.unpack_from(">i", data, pos)
+        out[topic] = sorted(struct.unpack_from(">%di" % count, data, pos + 4))
+        pos += 4 + 4 * count
+    return out
+
+
+class Member(threading.Thread):
+    """One group member: a subscribed Consumer polled by its own thread.
+
+    It records every message and its assignment as the rebalance callbacks
+    report it. stop() ends the poll loop; the thread then commits (when
+    commit_on_stop) and closes the consumer, which leaves the group.
+    """
+
+    def __init__(self, group, topic, name, commit_on_stop, **conf):
+        super().__init__(name=name, daemon=True)
+        cfg = {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": group,
+            "client.id": name,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            # Notice a rebalance quickly (the default is 3 s).
+            "heartbeat.interval.ms": 300,
+        }
+        cfg.update(conf)
+        self.consumer = Consumer(cfg)
+        self.topic = topic
+        self.commit_on_stop = commit_on_stop
+        self.lock = threading.Lock()
+        self.assigned = set()
+        self.rebalances = 0  # assign and revoke callbacks
+        self.msgs = []       # (partition, offset, value)
+        self.errors = []
+        self._halt = threading.Event()
+
+    # Both kinds of rebalance: eager revokes everything and then assigns
+    # the whole new set; cooperative revokes and assigns only what moves.
+    def _on_assign(self, _consumer, parts):
+        with self.lock:
+            self.assigned |= {tp.partition for tp in parts}
+            self.rebalances += 1
+
+    def _on_revoke(self, _consumer, parts):
+        with self.lock:
+            self.assigned -= {tp.partition for tp in parts}
+            self.rebalances += 1
+
+    def run(self):
+        try:
+            self.consumer.subscribe([self.topic], on_assign=self._on_assign,
+                                    on_revoke=self._on_revoke)
+            while not self._halt.is_set():
+                for m in self.consumer.consume(num_messages=500, timeout=0.1):
+                    with self.lock:
+                        if m.error():
+                            self.errors.append(m.error())
+                        else:
+                            self.msgs.append((m.partition(), m.offset(), m.value()))
+            if self.commit_on_stop:
+                # Commits the offsets of the messages consume() returned.
+                self.consumer.commit(asynchronous=False)
+        except Exception as e:  # reported by the test
+            with self.lock:
+                self.errors.append(e)
+        finally:
+            self.consumer.close()
+
+    def state(self):
+        with self.lock:
+            return set(self.assigned), self.rebalances, list(self.msgs), list(self.errors)
+
+    def stop(self):
+        self._halt.set()
+        self.join(TIMEOUT)
+        assert not self.is_alive(), "%s did not close within %ss" % (self.name, TIMEOUT)
+
+
+def wait_until(what, cond, members=()):
+    deadline = time.time() + TIMEOUT
+    while not cond():
+        for m in members:
+            _, _, _, errors = m.state()
+            assert not errors, "%s: %r" % (m.name, errors)
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.05)
+
+
+class Groups(Case):
+
+    def describe_group(self, group):
+        gs = admin().list_groups(group=group, timeout=TIMEOUT)
+        self.assertEqual([g.id for g in gs], [group])
+        self.assertIsNone(gs[0].error)
+        return gs[0]
+
+    def test_two_members_share_partitions_exactly_once(self):
+        parts = 6
+        topic, group = unique("grp"), unique("grp")
+        create_topic(topic, parts)
+        everything = set(range(parts))
+        # m0 auto-commits (librdkafka commits on revoke and on close); m1
+        # commits explicitly before it leaves.
+        m0 = Member(group, topic, "interop-m0", commit_on_stop=False,
+                    **{"enable.auto.commit": True})
+        m1 = Member(group, topic, "interop-m1", commit_on_stop=True,
+                    **{"enable.auto.commit": False})
+        members = (m0, m1)
+        try:
+            # Alone, m0 gets every partition; m1 joining rebalances them.
+            m0.start()
+            wait_until("m0 to get all partitions", lambda: m0.state()[0] == everything, members)
+            m1.start()
+
+            def split():
+                a0, a1 = m0.state()[0], m1.state()[0]
+                return a0 and a1 and not a0 & a1 and a0 | a1 == everything
+            wait_until("m0 and m1 to split the partitions", split, members)
+            a0, r0, _, _ = m0.state()
+            a1, r1, _, _ = m1.state()
+            sys.stderr.write("NOTE: group of two: m0 got partitions %s, m1 got %s\n"
+                             % (sorted(a0), sorted(a1)))
+
+            # DescribeGroups agrees, member by member.
+            g = self.describe_group(group)
+            self.assertEqual(g.state, "Stable")
+            self.assertEqual(g.protocol_type, "consumer")
+            self.assertEqual(g.protocol, "range")  # librdkafka's first choice
+            got = {m.client_id: decode_assignment(m.assignment) for m in g.members}
+            self.assertEqual(got, {"interop-m0": {topic: sorted(a0)},
+                                   "interop-m1": {topic: sorted(a1)}})
+
+            # Produce only now, so each record goes to the member that owns
+            # its partition for good.
+            n = 600
+            msgs = [{"value": b"grp-%04d" % i, "partition": i % parts} for i in range(n)]
+            reports = produce(topic, msgs)
+            want = sorted((p, o, v) for p, o, _, v in reports)
+            wait_until("all %d records consumed" % n,
+                       lambda: len(m0.state()[2]) + len(m1.state()[2]) >= n, members)
+            time.sleep(0.5)  # room for duplicates to show up
+            s0, s1 = m0.state(), m1.state()
+            self.assertEqual((s0[0], s0[1]), (a0, r0), "m0 rebalanced while consuming")
+            self.assertEqual((s1[0], s1[1]), (a1, r1), "m1 rebalanced while consuming")
+            for name, (assigned, _, got_msgs, _) in (("m0", s0), ("m1", s1)):
+                self.assertTrue(got_msgs, name + " consumed nothing")
+                outside = {p for p, _, _ in got_msgs} - assigned
+                self.assertFalse(outside, "%s read partitions it was not assigned" % name)
+            self.assertSeq(sorted(s0[2] + s1[2]), want, "records consumed by the group")
+
+            # m1 commits and leaves: m0 takes over every partition and
+            # resumes m1's at its commits, so it reads nothing more.
+            m1.stop()
+            wait_until("m0 to take over all partitions", lambda: m0.state()[0] == everything,
+                       (m0,))
+            time.sleep(0.5)
+            self.assertEqual(len(m0.state()[2]), len(s0[2]), "m0 re-read records after m1 left")
+            self.assertEqual(m0.state()[3], [])
+            m0.stop()  # auto-commit on close
+        finally:
+            for m in members:
+                if m.is_alive():
+                    m.stop()
+        self.assertEqual(m0.state()[3] + m1.state()[3], [])
+        g = self.describe_group(group)
+        self.assertEqual((g.state, len(g.members)), ("Empty", 0))
+
+        # The commits are there: the end of every partition.
+        c = new_consumer(**{"group.id": group})
+        try:
+            committed = c.committed([TopicPartition(topic, p) for p in range(parts)],
+                                    timeout=TIMEOUT)
+        finally:
+            c.close()
+        self.assertEqual([(tp.partition, tp.offset, tp.error) for tp in committed],
+                         [(p, n // parts, None) for p in range(parts)])
+
+        # A new member resumes there: it gets exactly what came after.
+        more = [{"value": b"more-%04d" % i, "partition": i % parts} for i in range(60)]
+        reports = produce(topic, more)
+        want = sorted((p, o, v) for p, o, _, v in reports)
+        self.assertEqual({o for _, o, _ in want}, set(range(n // parts, n // parts + 10)))
+        m2 = Member(group, topic, "interop-m2", commit_on_stop=False,
+                    **{"enable.auto.commit": False})
+        try:
+            m2.start()
+            wait_until("m2 to read the new records", lambda: len(m2.state()[2]) >= len(more), (m2,))
+            time.sleep(0.5)
+        finally:
+            m2.stop()
+        self.assertEqual(m2.state()[3], [])
+        self.assertSeq(sorted(m2.state()[2]), want, "records after the commits")
 
 
 class Result(unittest.TextTestResult):
