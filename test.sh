@@ -57,9 +57,22 @@ echo "== franz-go's own integration tests"
 bash interop/franz-go.sh
 
 echo "== fuzz (${FUZZTIME:-10s} per target)"
+# A finding always writes its input to testdata/fuzz and fails. A bare
+# "context deadline exceeded" with no input written is Go's fuzz
+# coordinator racing its own -fuzztime deadline (golang/go#75804, fixed in
+# Go 1.27), not a finding: it is reported and tolerated.
+fuzzlog=$(mktemp)
+trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "-- $pkg $target"
-		go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg"
+		if go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZTIME:-10s}" "$pkg" 2>&1 | tee "$fuzzlog"; then
+			continue
+		fi
+		if grep -q 'context deadline exceeded' "$fuzzlog" && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$fuzzlog"; then
+			echo "-- $target: Go's fuzz deadline race (golang/go#75804), no failing input; not a finding"
+			continue
+		fi
+		exit 1
 	done
 done
