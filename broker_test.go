@@ -166,6 +166,13 @@ func TestCreateDeleteTopicsErrors(t *testing.T) {
 // rawProduce sends one Produce v9 request with the given batch bytes.
 func rawProduce(t *testing.T, c *kgo.Client, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return rawProducePartition(t, c, topic, 0, batch)
+}
+
+// rawProducePartition sends one batch to one partition with a raw Produce
+// v9 request and returns that partition's answer.
+func rawProducePartition(t *testing.T, c *kgo.Client, topic string, partition int32, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 9
 	req.Acks = -1
@@ -173,7 +180,7 @@ func rawProduce(t *testing.T, c *kgo.Client, topic string, batch []byte) kmsg.Pr
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
+	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctxT(t), c)

@@ -128,7 +128,8 @@ func (b *killBroker) start(pickPort bool) {
 		b.log = newKillLog()
 		b.cmd = exec.Command(b.bin, "serve",
 			"--set", "listeners=PLAINTEXT://"+b.addr(),
-			"--set", "log.dirs="+b.dir)
+			"--set", "log.dirs="+b.dir,
+			"--set", "http.listener=127.0.0.1:0")
 		b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 		if err := b.cmd.Start(); err != nil {
 			b.t.Fatalf("start broker: %v", err)

@@ -27,6 +27,7 @@ import (
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -51,6 +52,7 @@ type Broker struct {
 	broker *broker.Broker
 	done   chan error
 	logger *slog.Logger
+	http   *metrics.Endpoint
 
 	closeOnce sync.Once
 	closeErr  error
@@ -60,6 +62,7 @@ type Broker struct {
 func Start(opts Options) (*Broker, error) {
 	cfg := config.Default()
 	cfg.Listeners = "PLAINTEXT://127.0.0.1:0"
+	cfg.HTTPListener = "127.0.0.1:0" // embedded brokers must not collide on 9644
 	if opts.Addr != "" {
 		cfg.Listeners = "PLAINTEXT://" + opts.Addr
 	}
@@ -87,15 +90,26 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	b, err := start(cfg, ln, logger)
+	var httpLn net.Listener
+	if cfg.HTTPListener != "" {
+		if httpLn, err = net.Listen("tcp", cfg.HTTPListener); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http.listener %s: %w", cfg.HTTPListener, err)
+		}
+	}
+	b, err := start(cfg, ln, httpLn, logger)
 	if err != nil {
 		ln.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		return nil, err
 	}
 	return b, nil
 }
 
-func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, error) {
+func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Broker, error) {
+	m := metrics.New()
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -107,7 +121,7 @@ func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, er
 		LogDirs:  cfg.LogDirs,
 		Logger:   logger,
 		Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg},
-		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs)},
+		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs), OnSync: m.Synced},
 	})
 	if err != nil {
 		return nil, err
@@ -156,13 +170,23 @@ func start(cfg config.Config, ln net.Listener, logger *slog.Logger) (*Broker, er
 			ConsumerHeartbeatInterval: msDuration(cfg.GroupConsumerHeartbeatMs),
 			ConsumerSessionTimeout:    msDuration(cfg.GroupConsumerSessionTimeoutMs),
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: m,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
 	}
-	srv := server.New(h, server.Config{MaxRequestSize: cfg.SocketRequestMaxBytes, Logger: logger})
+	srv := server.New(h, server.Config{
+		MaxRequestSize: cfg.SocketRequestMaxBytes,
+		Logger:         logger,
+		OnConnOpen:     func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
+		OnConnClose:    m.ConnectionsActive.Dec,
+	})
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, done: make(chan error, 1), logger: logger}
+	if httpLn != nil {
+		b.http = metrics.Serve(httpLn, m)
+		b.http.SetReady(true)
+	}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
 }
@@ -222,12 +246,24 @@ func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millis
 // Addr is the address the broker listens on (host:port).
 func (b *Broker) Addr() string { return b.ln.Addr().String() }
 
+// HTTPAddr is the address of the /metrics, /healthz and /readyz endpoint
+// (http.listener), "" when it is disabled.
+func (b *Broker) HTTPAddr() string {
+	if b.http == nil {
+		return ""
+	}
+	return b.http.Addr()
+}
+
 // Close stops accepting connections, lets in-flight requests finish, then
 // flushes and closes every log and writes the clean-shutdown marker, so the
 // next start skips recovery.
 // Close may be called more than once; later calls return the first result.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		if b.http != nil {
+			b.http.SetReady(false) // load balancers stop sending work first
+		}
 		b.h.Stop() // parked fetches answer now instead of at MaxWait
 		err := b.srv.Close()
 		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
@@ -235,6 +271,9 @@ func (b *Broker) Close() error {
 		}
 		if cerr := b.broker.Close(); err == nil {
 			err = cerr
+		}
+		if b.http != nil {
+			b.http.Close()
 		}
 		b.closeErr = err
 	})

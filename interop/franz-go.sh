@@ -33,7 +33,7 @@ go build -o "$work/strata" ./cmd/strata
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$work/strata" serve --set "log.dirs=$work/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
-	--set group.initial.rebalance.delay.ms=0 >"$work/broker.log" 2>&1 &
+	--set group.initial.rebalance.delay.ms=0 --set http.listener=127.0.0.1:0 >"$work/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 50); do
 	grep -q "strata ready" "$work/broker.log" && break

@@ -97,7 +97,7 @@ start_broker() {
 		starts=$((starts + 1))
 		log="$work/strata.$starts.log"
 		"$work/strata" serve --set "listeners=PLAINTEXT://127.0.0.1:$port" \
-			--set "log.dirs=$work/data" \
+			--set "log.dirs=$work/data" --set http.listener=127.0.0.1:0 \
 			--set group.initial.rebalance.delay.ms=0 2>"$log" &
 		broker_pid=$!
 		for _ in $(seq 1 600); do

@@ -59,7 +59,7 @@ flushed, and the next start skips recovery.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("strata ready", "addr", b.Addr(), "log_dirs", strings.Join(cfg.LogDirs, ","))
+			logger.Info("strata ready", "addr", b.Addr(), "http", b.HTTPAddr(), "log_dirs", strings.Join(cfg.LogDirs, ","))
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 			s := <-sig

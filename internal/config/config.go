@@ -20,6 +20,7 @@ import (
 type Config struct {
 	NodeID                      int32    // node.id
 	Listeners                   string   // listeners
+	HTTPListener                string   // http.listener
 	AdvertisedListeners         string   // advertised.listeners
 	LogDirs                     []string // log.dirs (log.dir)
 	NumPartitions               int32    // num.partitions
@@ -58,6 +59,7 @@ func Default() Config {
 	return Config{
 		NodeID:                      1,
 		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
+		HTTPListener:                "127.0.0.1:9644",
 		LogDirs:                     []string{"./strata-data"},
 		NumPartitions:               1,
 		AutoCreateTopics:            true,
@@ -128,6 +130,7 @@ func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) erro
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
 	{"listeners", "address to listen on, PLAINTEXT://host:port", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
 	{"log.dirs", "comma-separated data directories", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"log.dir", "data directory, used when log.dirs is not set", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},

@@ -56,7 +56,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		return encode(resp), nil
+		return h.encode(resp), nil
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -100,6 +100,9 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 					h.logger.Error("produce failed", "partition", p.TP, "err", err)
 				}
 			} else {
+				if !res.Duplicate && len(records) >= record.HeaderSize {
+					h.cfg.Metrics.Produced(rt.Topic, len(records), int(record.Batch(records).RecordCount()))
+				}
 				sp.BaseOffset = res.BaseOffset
 				sp.LogAppendTime = res.LogAppendTime
 				sp.LogStartOffset = res.LogStartOffset
@@ -111,7 +114,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	if req.Acks == 0 {
 		return &server.Response{None: true}, nil
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 // topicCodecs maps a compression.type other than "producer" to its codec.

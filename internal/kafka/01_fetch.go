@@ -122,6 +122,12 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		h.readPartitions(parts, maxBytes, replica)
 		break
 	}
+	for _, fp := range parts {
+		if fp.p != nil {
+			h.cfg.Metrics.Fetched(fp.p.TP.Topic, fp.region.Len)
+		}
+	}
+	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
 }
 

@@ -71,5 +71,5 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -42,7 +42,7 @@ func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg
 		for _, name := range names {
 			resp.Topics = append(resp.Topics, h.topicMetadata(im.Topics[name], 0, name))
 		}
-		return encode(resp), nil
+		return h.encode(resp), nil
 	}
 	for _, rt := range req.Topics {
 		if rt.Topic == nil { // by ID (v12+)
@@ -60,7 +60,7 @@ func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg
 		t, code := h.topic(*rt.Topic, allowCreate)
 		resp.Topics = append(resp.Topics, h.topicMetadata(t, code, *rt.Topic))
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func (h *Handler) topicMetadata(t *cluster.Topic, code int16, name string) kmsg.MetadataResponseTopic {

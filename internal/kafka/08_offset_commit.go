@@ -26,5 +26,5 @@ import (
 func init() { register(8, 0, 9, (*Handler).handleOffsetCommit) }
 
 func (h *Handler) handleOffsetCommit(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	return encode(h.groups.Commit(kreq.(*kmsg.OffsetCommitRequest))), nil
+	return h.encode(h.groups.Commit(kreq.(*kmsg.OffsetCommitRequest))), nil
 }

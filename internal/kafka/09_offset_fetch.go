@@ -29,7 +29,7 @@ func (h *Handler) handleOffsetFetch(_ context.Context, _ *server.Request, kreq k
 			g.Topics, g.ErrorCode = h.groups.FetchOffsets(rg.Group, rg.Topics)
 			resp.Groups = append(resp.Groups, g)
 		}
-		return encode(resp), nil
+		return h.encode(resp), nil
 	}
 	var topics []kmsg.OffsetFetchRequestGroupTopic
 	if req.Topics != nil || req.Version < 2 {
@@ -53,5 +53,5 @@ func (h *Handler) handleOffsetFetch(_ context.Context, _ *server.Request, kreq k
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -34,12 +34,12 @@ func (h *Handler) handleFindCoordinator(_ context.Context, _ *server.Request, kr
 		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
-		return encode(resp), nil
+		return h.encode(resp), nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType))
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func (h *Handler) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {

@@ -28,7 +28,7 @@ func (h *Handler) handleJoinGroup(ctx context.Context, r *server.Request, kreq k
 	h.groups.Join(req, groupClient(r), func(resp *kmsg.JoinGroupResponse) { ch <- resp })
 	select {
 	case resp := <-ch:
-		return encode(resp), nil
+		return h.encode(resp), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

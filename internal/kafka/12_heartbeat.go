@@ -20,5 +20,5 @@ func (h *Handler) handleHeartbeat(_ context.Context, _ *server.Request, kreq kms
 	req := kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	resp.ErrorCode = h.groups.Heartbeat(req)
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

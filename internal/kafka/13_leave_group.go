@@ -17,5 +17,5 @@ import (
 func init() { register(13, 0, 5, (*Handler).handleLeaveGroup) }
 
 func (h *Handler) handleLeaveGroup(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	return encode(h.groups.Leave(kreq.(*kmsg.LeaveGroupRequest))), nil
+	return h.encode(h.groups.Leave(kreq.(*kmsg.LeaveGroupRequest))), nil
 }

@@ -24,7 +24,7 @@ func (h *Handler) handleSyncGroup(ctx context.Context, _ *server.Request, kreq k
 	h.groups.Sync(req, func(resp *kmsg.SyncGroupResponse) { ch <- resp })
 	select {
 	case resp := <-ch:
-		return encode(resp), nil
+		return h.encode(resp), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

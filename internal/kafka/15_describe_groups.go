@@ -32,5 +32,5 @@ func (h *Handler) handleDescribeGroups(_ context.Context, _ *server.Request, kre
 		}
 		resp.Groups = append(resp.Groups, d)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

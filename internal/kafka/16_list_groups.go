@@ -24,5 +24,5 @@ func (h *Handler) handleListGroups(_ context.Context, _ *server.Request, kreq km
 		resp.ErrorCode = errorCode(err)
 	}
 	resp.Groups = groups
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -37,7 +37,7 @@ func (h *Handler) handleAPIVersions(_ context.Context, _ *server.Request, kreq k
 	req := kreq.(*kmsg.ApiVersionsRequest)
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = apiKeys()
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func (h *Handler) unsupportedAPIVersions() *server.Response {
@@ -45,5 +45,5 @@ func (h *Handler) unsupportedAPIVersions() *server.Response {
 	resp.Version = 0
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
 	resp.ApiKeys = apiKeys()
-	return encode(resp)
+	return h.encode(resp)
 }

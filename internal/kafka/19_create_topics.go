@@ -84,7 +84,7 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment, node int32) string {

@@ -72,5 +72,5 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -47,5 +47,5 @@ func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -41,5 +41,5 @@ func (h *Handler) handleInitProducerID(_ context.Context, _ *server.Request, kre
 		}
 		resp.ProducerID, resp.ProducerEpoch = id, 0
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -43,5 +43,5 @@ func (h *Handler) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Reques
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

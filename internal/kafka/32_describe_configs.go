@@ -57,7 +57,7 @@ func (h *Handler) handleDescribeConfigs(_ context.Context, _ *server.Request, kr
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func describeTopicConfig(version int16, d broker.TopicConfigDef, tc *broker.TopicConfig, overrides map[string]string, doc bool) kmsg.DescribeConfigsResponseResourceConfig {

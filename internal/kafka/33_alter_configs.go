@@ -49,7 +49,7 @@ func (h *Handler) handleAlterConfigs(_ context.Context, _ *server.Request, kreq 
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func (h *Handler) handleIncrementalAlterConfigs(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
@@ -91,7 +91,7 @@ func (h *Handler) handleIncrementalAlterConfigs(_ context.Context, _ *server.Req
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 // alterTopicConfigs computes a topic's new overrides with change, validates

@@ -69,5 +69,5 @@ func (h *Handler) handleDescribeLogDirs(_ context.Context, _ *server.Request, kr
 	for _, dir := range order {
 		resp.Dirs = append(resp.Dirs, *dirs[dir])
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -60,7 +60,7 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }
 
 func onlyNode(as []kmsg.CreatePartitionsRequestTopicAssignment, node int32) bool {

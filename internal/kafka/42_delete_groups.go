@@ -25,5 +25,5 @@ func (h *Handler) handleDeleteGroups(_ context.Context, _ *server.Request, kreq 
 		g.ErrorCode = h.groups.DeleteGroup(id)
 		resp.Groups = append(resp.Groups, g)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

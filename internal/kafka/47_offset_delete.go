@@ -18,5 +18,5 @@ import (
 func init() { register(47, 0, 0, (*Handler).handleOffsetDelete) }
 
 func (h *Handler) handleOffsetDelete(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	return encode(h.groups.DeleteOffsets(kreq.(*kmsg.OffsetDeleteRequest))), nil
+	return h.encode(h.groups.DeleteOffsets(kreq.(*kmsg.OffsetDeleteRequest))), nil
 }

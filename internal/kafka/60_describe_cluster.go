@@ -24,5 +24,5 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = h.cfg.NodeID, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
 	resp.Brokers = append(resp.Brokers, b)
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

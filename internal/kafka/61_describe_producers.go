@@ -40,5 +40,5 @@ func (h *Handler) handleDescribeProducers(_ context.Context, _ *server.Request, 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -29,5 +29,5 @@ func (h *Handler) handleConsumerGroupHeartbeat(_ context.Context, r *server.Requ
 	if _, err := h.offsetsTopic(); err != nil {
 		h.logger.Error("consumer group heartbeat", "err", err)
 	}
-	return encode(h.groups.ConsumerHeartbeat(req, groupClient(r))), nil
+	return h.encode(h.groups.ConsumerHeartbeat(req, groupClient(r))), nil
 }

@@ -26,5 +26,5 @@ func (h *Handler) handleConsumerGroupDescribe(_ context.Context, _ *server.Reque
 		}
 		resp.Groups = append(resp.Groups, d)
 	}
-	return encode(resp), nil
+	return h.encode(resp), nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,6 +19,7 @@ import (
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
+	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
 )
@@ -44,6 +46,8 @@ type Config struct {
 	// Storage and Logger are set by New.
 	Group  group.Config
 	Logger *slog.Logger
+	// Metrics receives request, error and traffic counts; nil for none.
+	Metrics *metrics.Metrics
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -108,6 +112,11 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if err := h.startGroups(cfg.Group); err != nil {
 		return nil, err
 	}
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Registry.Register(newStateCollector(h)); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -132,6 +141,8 @@ var errUnsupportedVersion = errors.New("kafka: unsupported api key or version")
 // or a body that does not decode is an error: the connection closes, as
 // Kafka closes it when it cannot parse a request.
 func (h *Handler) Handle(ctx context.Context, r *server.Request) (*server.Response, error) {
+	start := time.Now()
+	defer func() { h.cfg.Metrics.Request(r.APIKey, time.Since(start)) }()
 	a, ok := apis[r.APIKey]
 	if r.APIKey == apiVersionsKey && (!ok || r.APIVersion > a.max) {
 		return h.unsupportedAPIVersions(), nil
@@ -145,6 +156,13 @@ func (h *Handler) Handle(ctx context.Context, r *server.Request) (*server.Respon
 		return nil, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(r.APIKey), r.APIVersion, err)
 	}
 	return a.handle(h, ctx, r, req)
+}
+
+// encode frames a kmsg response at the request's version, counting the
+// error codes it carries.
+func (h *Handler) encode(resp kmsg.Response) *server.Response {
+	h.countErrors(resp)
+	return encode(resp)
 }
 
 // encode frames a kmsg response at the request's version.

@@ -129,10 +129,14 @@ func (l *Log) syncData() error {
 	if l.flusher.syncHook != nil {
 		l.flusher.syncHook()
 	}
+	start := time.Now()
 	for _, s := range l.segmentsOverlapping(from, end) {
 		if err := s.syncData(); err != nil {
 			return err
 		}
+	}
+	if l.onSync != nil {
+		l.onSync(time.Since(start))
 	}
 	l.flusher.mu.Lock()
 	l.flusher.durable = max(l.flusher.durable, end)
@@ -163,10 +167,14 @@ func (l *Log) flushTo(upTo int64) error {
 	if upTo <= from {
 		return nil
 	}
+	start := time.Now()
 	for _, s := range l.segmentsOverlapping(from, upTo) {
 		if err := s.flush(); err != nil {
 			return f.fail(err)
 		}
+	}
+	if l.onSync != nil {
+		l.onSync(time.Since(start))
 	}
 	f.recoveryPoint.Store(upTo)
 	f.lastFlush.Store(l.now().UnixMilli())

@@ -46,6 +46,9 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the clock for time-based roll and retention (tests).
 	Now func() time.Time
+	// OnSync, if set, is told how long each fsync pass took (the
+	// broker's fsync latency metric).
+	OnSync func(time.Duration)
 }
 
 // Log is one partition's log: a directory of segments. Offsets from
@@ -83,6 +86,8 @@ type Log struct {
 	deletes   map[*segment]*time.Timer
 
 	bg sync.WaitGroup // background flushes started by roll
+	// onSync observes the duration of each fsync pass (Options.OnSync).
+	onSync func(time.Duration)
 }
 
 // Open loads (and if needed recovers) the log in dir, creating the directory
@@ -97,6 +102,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	onSync := opts.OnSync
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", dir, err)
 	}
@@ -104,6 +110,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		dir:     dir,
 		logger:  opts.Logger.With("log", filepath.Base(dir)),
 		now:     opts.Now,
+		onSync:  onSync,
 		deletes: make(map[*segment]*time.Timer),
 	}
 	l.cfg.Store(&cfg)

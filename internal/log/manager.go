@@ -69,6 +69,8 @@ type ManagerConfig struct {
 	ConfigFor func(TopicPartition) Config
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// OnSync is passed to every log (Options.OnSync).
+	OnSync func(time.Duration)
 }
 
 // Manager owns the partition logs of one broker across its log dirs: it
@@ -180,6 +182,7 @@ func (m *Manager) loadDir(dir string) error {
 			CleanShutdown: clean && ok,
 			Logger:        m.logger,
 			Now:           m.cfg.Now,
+			OnSync:        m.cfg.OnSync,
 		}
 	})
 	m.mu.Lock()
@@ -272,7 +275,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		return l, nil
 	}
 	dir := m.leastLoadedDirLocked()
-	l, err := Open(filepath.Join(dir, tp.String()), cfg, Options{CleanShutdown: true, Logger: m.logger, Now: m.cfg.Now})
+	l, err := Open(filepath.Join(dir, tp.String()), cfg, Options{CleanShutdown: true, Logger: m.logger, Now: m.cfg.Now, OnSync: m.cfg.OnSync})
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	// Logger receives one line per closed-on-error connection; per
 	// request logs are at Debug. Nil discards.
 	Logger *slog.Logger
+	// OnConnOpen and OnConnClose, if set, are called as connections
+	// start and end (the connection metrics).
+	OnConnOpen, OnConnClose func()
 }
 
 func (c *Config) setDefaults() {
@@ -168,6 +171,9 @@ func (s *Server) startConn(nc net.Conn) {
 		return
 	}
 	c := newConn(s, nc, s.nextID.Add(1))
+	if s.cfg.OnConnOpen != nil {
+		s.cfg.OnConnOpen()
+	}
 	s.mu.conns[c] = struct{}{}
 	s.conns.Add(1)
 	go c.serve()
@@ -177,6 +183,9 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.mu.conns, c)
 	s.mu.Unlock()
+	if s.cfg.OnConnClose != nil {
+		s.cfg.OnConnClose()
+	}
 	s.conns.Done()
 }
 

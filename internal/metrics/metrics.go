@@ -1,0 +1,143 @@
+// Package metrics holds the broker's Prometheus metrics: one registry per
+// broker (so embedded brokers in one process do not share counters), the
+// collectors the request path updates, and the HTTP endpoint that serves
+// them with /healthz and /readyz.
+//
+// Names follow Prometheus conventions with Kafka's meanings: bytes and
+// records in per topic (Kafka's BytesInPerSec, MessagesInPerSec), bytes out
+// per topic (BytesOutPerSec; records out are not counted, because fetch
+// sends file regions without parsing them), requests and their latency per
+// API (RequestsPerSec, TotalTimeMs), errors per API and code (ErrorsPerSec),
+// and fsync latency (LogFlushRateAndTimeMs).
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metrics are one broker's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	errors         *prometheus.CounterVec
+
+	ConnectionsActive prometheus.Gauge
+	ConnectionsTotal  prometheus.Counter
+
+	bytesIn, recordsIn, bytesOut *prometheus.CounterVec
+	syncSeconds                  prometheus.Histogram
+}
+
+// New returns a broker's metrics in a fresh registry, with the Go runtime
+// and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_requests_total", Help: "Kafka requests handled, by API.",
+		}, []string{"api"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_request_duration_seconds",
+			Help:    "Time from a request's arrival to its response being queued, by API (fetch includes its long-poll wait).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
+		}, []string{"api"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_errors_total", Help: "Error codes returned, by API and Kafka error name (per partition or member where the response has them).",
+		}, []string{"api", "error"}),
+		ConnectionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_connections_active", Help: "Open client connections.",
+		}),
+		ConnectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_connections_total", Help: "Client connections accepted.",
+		}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_topic_bytes_in_total", Help: "Record batch bytes appended, by topic, as produced (compressed).",
+		}, []string{"topic"}),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_topic_records_in_total", Help: "Records appended, by topic.",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_topic_bytes_out_total", Help: "Record batch bytes sent to consumers, by topic.",
+		}, []string{"topic"}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_log_fsync_duration_seconds",
+			Help:    "Duration of each fsync pass over a partition's segment files.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12), // 50µs .. 8.9s
+		}),
+	}
+	r.MustRegister(m.requests, m.requestSeconds, m.errors, m.ConnectionsActive, m.ConnectionsTotal,
+		m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// apiName is the label for an API key: kmsg's name (Produce, Fetch, ...).
+func apiName(key int16) string {
+	if n := kmsg.NameForKey(key); n != "" {
+		return n
+	}
+	return "Unknown" + strconv.Itoa(int(key))
+}
+
+// errorName is the label for an error code: Kafka's name
+// (NOT_LEADER_OR_FOLLOWER, ...).
+func errorName(code int16) string {
+	if err := kerr.ErrorForCode(code); err != nil {
+		if ke, ok := err.(*kerr.Error); ok {
+			return ke.Message
+		}
+	}
+	return "CODE_" + strconv.Itoa(int(code))
+}
+
+// Request records one handled request.
+func (m *Metrics) Request(key int16, took time.Duration) {
+	if m == nil {
+		return
+	}
+	name := apiName(key)
+	m.requests.WithLabelValues(name).Inc()
+	m.requestSeconds.WithLabelValues(name).Observe(took.Seconds())
+}
+
+// Error records an error code returned by an API.
+func (m *Metrics) Error(key int16, code int16) {
+	if m == nil || code == 0 {
+		return
+	}
+	m.errors.WithLabelValues(apiName(key), errorName(code)).Inc()
+}
+
+// Produced records a batch appended to a topic.
+func (m *Metrics) Produced(topic string, bytes, records int) {
+	if m == nil {
+		return
+	}
+	m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
+	m.recordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+// Fetched records bytes sent to a consumer.
+func (m *Metrics) Fetched(topic string, bytes int64) {
+	if m == nil || bytes == 0 {
+		return
+	}
+	m.bytesOut.WithLabelValues(topic).Add(float64(bytes))
+}
+
+// Synced records one fsync pass.
+func (m *Metrics) Synced(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.syncSeconds.Observe(d.Seconds())
+}

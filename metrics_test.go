@@ -1,0 +1,135 @@
+package strata_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata/internal/record/recordtest"
+)
+
+// scrape fetches /metrics and returns each sample line's value by its
+// name and labels as printed (`name{a="b"}`).
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// TestMetricsMoveWithTraffic produces and consumes known amounts and checks
+// that the counters moved by exactly those amounts.
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, t.TempDir(), groupProps())
+	if b.HTTPAddr() == "" {
+		t.Fatal("no HTTP endpoint")
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + b.HTTPAddr() + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	createPartitioned(t, b.Addr(), "m", 2)
+	before := scrape(t, b.HTTPAddr())
+
+	const n = 100
+	cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	var batchBytes int
+	for i := range n {
+		r := &kgo.Record{Topic: "m", Partition: int32(i % 2), Value: fmt.Appendf(nil, "value-%03d", i)}
+		if err := cl.ProduceSync(ctxT(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the batches occupy on disk is what was appended.
+	after := scrape(t, b.HTTPAddr())
+	for p := range 2 {
+		batchBytes += int(after[fmt.Sprintf(`strata_partition_log_size_bytes{partition="%d",topic="m"}`, p)])
+		if got := after[fmt.Sprintf(`strata_partition_log_end_offset{partition="%d",topic="m"}`, p)]; got != n/2 {
+			t.Fatalf("partition %d log end offset %v, want %d", p, got, n/2)
+		}
+	}
+	if got := after[`strata_topic_records_in_total{topic="m"}`] - before[`strata_topic_records_in_total{topic="m"}`]; got != n {
+		t.Fatalf("records in moved by %v, want %d", got, n)
+	}
+	if got := after[`strata_topic_bytes_in_total{topic="m"}`]; int(got) != batchBytes {
+		t.Fatalf("bytes in %v, want the %d bytes in the segment files", got, batchBytes)
+	}
+	if got := after[`strata_requests_total{api="Produce"}`] - before[`strata_requests_total{api="Produce"}`]; got < n {
+		t.Fatalf("Produce requests moved by %v, want at least %d", got, n)
+	}
+
+	// A consumer in a group reads everything: bytes out is every batch
+	// byte once, and the group's lag goes to zero after its commit.
+	l := newLedger()
+	m := startMember(t, b.Addr(), "mg", "m", "c", l)
+	waitFor(t, 20*time.Second, "consumed", func() bool { return l.total() >= n })
+	if err := m.client.CommitUncommittedOffsets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	final := scrape(t, b.HTTPAddr())
+	if got := final[`strata_topic_bytes_out_total{topic="m"}`]; int(got) != batchBytes {
+		t.Fatalf("bytes out %v, want %d", got, batchBytes)
+	}
+	for p := range 2 {
+		key := fmt.Sprintf(`strata_group_lag{group="mg",partition="%d",topic="m"}`, p)
+		if v, ok := final[key]; !ok || v != 0 {
+			t.Fatalf("%s = %v (present %v), want 0", key, v, ok)
+		}
+	}
+	if final["strata_connections_active"] < 1 || final["strata_connections_total"] < 2 {
+		t.Fatalf("connections: active %v total %v", final["strata_connections_active"], final["strata_connections_total"])
+	}
+
+	// Errors are counted by API and code.
+	pr7 := rawProducePartition(t, cl, "m", 7, recordtest.Values(t, 1, "x"))
+	if pr7.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce to partition 7: %v", kerr.ErrorForCode(pr7.ErrorCode))
+	}
+	if got := scrape(t, b.HTTPAddr())[`strata_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}`]; got != 1 {
+		t.Fatalf("Produce UNKNOWN_TOPIC_OR_PARTITION errors %v, want 1", got)
+	}
+
+	// A topic that fsyncs every append feeds the fsync histogram.
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctxT(t), 1, 1, map[string]*string{"flush.messages": kadm.StringPtr("1")}, "synced"); err != nil {
+		t.Fatal(err)
+	}
+	syncsBefore := scrape(t, b.HTTPAddr())["strata_log_fsync_duration_seconds_count"]
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "synced", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, b.HTTPAddr())["strata_log_fsync_duration_seconds_count"]; got <= syncsBefore {
+		t.Fatalf("fsync count %v did not move past %v after an fsync-per-append produce", got, syncsBefore)
+	}
+}
