@@ -205,13 +205,15 @@ func (g *group) maxRebalanceTimeout() time.Duration {
 }
 
 // supportsProtocols reports whether a member with these protocols may join:
-// an empty group takes any; otherwise the type must match and at least one
+// an Empty group takes any; otherwise the type must match and at least one
 // protocol must be one every member supports.
 func (g *group) supportsProtocols(protocolType string, protocols []kmsg.JoinGroupRequestProtocol) bool {
 	if protocolType == "" || len(protocols) == 0 {
 		return false
 	}
-	if len(g.members) == 0 {
+	if g.state == Empty {
+		// Not "no members": a rebalance whose members all left still
+		// has the group's protocol type, as in Kafka.
 		return true
 	}
 	if protocolType != g.protocolType {
@@ -336,7 +338,10 @@ func (g *group) prepareRebalance(reason string) {
 	if g.state == CompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
-			g.answerSync(m, kerr.RebalanceInProgress.Code)
+			if m.sync != nil {
+				g.answerSync(m, kerr.RebalanceInProgress.Code)
+				g.scheduleExpiry(m) // as Kafka's propagateAssignment
+			}
 		}
 	}
 	g.stopSyncTimer()

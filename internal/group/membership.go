@@ -131,14 +131,16 @@ func (g *group) joinNew(m *member, w *waitingJoin) {
 // joinKnown handles a JoinGroup from a member that has an id.
 func (g *group) joinKnown(req *member, w *waitingJoin) {
 	fail := func(code int16) { w.done(joinError(w.version, req.id, code)) }
+	// Kafka checks the protocols before the member id
+	// (classicGroupJoinExistingMember), so an unknown or fenced member
+	// the group could not take anyway gets INCONSISTENT_GROUP_PROTOCOL.
+	if !g.supportsProtocols(req.protocolType, req.protocols) {
+		fail(kerr.InconsistentGroupProtocol.Code)
+		return
+	}
 	if t, ok := g.pending[req.id]; ok {
 		t.Stop()
 		delete(g.pending, req.id)
-		if !g.supportsProtocols(req.protocolType, req.protocols) {
-			fail(kerr.InconsistentGroupProtocol.Code)
-			g.tryCompleteJoin()
-			return
-		}
 		if g.state == Empty {
 			g.protocolType = req.protocolType
 		}
@@ -147,10 +149,6 @@ func (g *group) joinKnown(req *member, w *waitingJoin) {
 	}
 	if code := g.checkMember(req.id, req.instanceID); code != 0 {
 		fail(code)
-		return
-	}
-	if !g.supportsProtocols(req.protocolType, req.protocols) {
-		fail(kerr.InconsistentGroupProtocol.Code)
 		return
 	}
 	m := g.members[req.id]
@@ -204,7 +202,8 @@ func (g *group) replaceStatic(old, m *member) {
 	g.members[m.id] = m
 	g.order[slices.Index(g.order, old.id)] = m.id
 	g.static[*m.instanceID] = m.id
-	if g.leader == old.id {
+	wasLeader := g.leader == old.id
+	if wasLeader {
 		g.leader = m.id
 	}
 	if g.pendingSync[old.id] {
@@ -222,15 +221,39 @@ func (g *group) replaceStatic(old, m *member) {
 		m.join = nil
 		if err := g.store(); err != nil {
 			g.c.logger.Error("store group metadata", "group", g.id, "err", err)
-			w.done(joinError(w.version, m.id, codeFor(err)))
+			// As Kafka: the replacement is undone, so the group
+			// stays what the log holds, and the member rejoins
+			// without an id.
+			if m.timer != nil {
+				m.timer.Stop()
+				m.timer = nil
+			}
+			delete(g.members, m.id)
+			g.members[old.id] = old
+			g.order[slices.Index(g.order, m.id)] = old.id
+			g.static[*old.instanceID] = old.id
+			if wasLeader {
+				g.leader = old.id
+			}
+			if g.pendingSync[m.id] {
+				delete(g.pendingSync, m.id)
+				g.pendingSync[old.id] = true
+			}
+			g.scheduleExpiry(old)
+			w.done(joinError(w.version, "", codeFor(err)))
 			return
 		}
 		// KIP-814: a static leader learns the members (to watch
-		// metadata) but must not reassign.
+		// metadata) but must not reassign. Before v9 Kafka names the
+		// previous leader id, so that the member does not act as
+		// leader with no members to assign.
 		leader := m.id == g.leader && w.version >= 9
 		resp := g.joinResponse(m, w.version, leader)
 		if !leader {
 			resp.Members = nil
+			if wasLeader {
+				resp.LeaderID = old.id
+			}
 		}
 		w.done(resp)
 	case CompletingRebalance:
@@ -264,7 +287,11 @@ func (g *group) addPending(id string, session time.Duration) {
 // UNKNOWN_MEMBER_ID.
 func (g *group) checkMember(id string, instanceID *string) int16 {
 	if instanceID != nil {
-		if cur, ok := g.static[*instanceID]; ok && cur != id {
+		cur, ok := g.static[*instanceID]
+		if !ok {
+			return kerr.UnknownMemberID.Code // as Kafka: the instance id must be mapped
+		}
+		if cur != id {
 			return kerr.FencedInstanceID.Code
 		}
 	}
@@ -361,14 +388,22 @@ func (g *group) applyAssignment(assignments []kmsg.SyncGroupRequestGroupAssignme
 		g.c.logger.Error("store group assignment", "group", g.id, "err", err)
 		for _, m := range g.members {
 			m.assignment = nil
-			g.answerSync(m, codeFor(err))
+			if m.sync != nil {
+				g.answerSync(m, codeFor(err))
+				g.scheduleExpiry(m) // as Kafka's propagateAssignment
+			}
 		}
 		g.prepareRebalance("storing the assignment failed")
 		return
 	}
 	g.transition(Stable)
 	for _, m := range g.members {
-		g.answerAssignment(m)
+		if m.sync != nil {
+			g.answerAssignment(m)
+			// As Kafka's propagateAssignment: the session restarts
+			// when the member gets its assignment, not when it asked.
+			g.scheduleExpiry(m)
+		}
 	}
 }
 
