@@ -155,3 +155,32 @@ func TestDescribeClusterLogDirsProducersEpochs(t *testing.T) {
 		t.Errorf("unknown newer epoch: %+v", ps[1])
 	}
 }
+
+// TestDescribeBrokerConfigs lists the broker's properties: what was set
+// (STATIC_BROKER_CONFIG) and the defaults, all read-only.
+func TestDescribeBrokerConfigs(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, t.TempDir(), map[string]string{"num.partitions": "3"})
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	rcs, err := adm.DescribeBrokerConfigs(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("1", nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe broker 1: %v %v", err, rc.Err)
+	}
+	found := map[string]kadm.Config{}
+	for _, c := range rc.Configs {
+		found[c.Key] = c
+	}
+	if c := found["num.partitions"]; c.MaybeValue() != "3" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+		t.Fatalf("num.partitions: %+v", c)
+	}
+	if c := found["log.segment.bytes"]; c.MaybeValue() != "1073741824" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("log.segment.bytes: %+v", c)
+	}
+	if _, err := adm.DescribeBrokerConfigs(ctxT(t), 7); err == nil {
+		t.Fatal("describing another broker id succeeded")
+	}
+}

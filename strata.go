@@ -170,8 +170,9 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 			ConsumerHeartbeatInterval: msDuration(cfg.GroupConsumerHeartbeatMs),
 			ConsumerSessionTimeout:    msDuration(cfg.GroupConsumerSessionTimeoutMs),
 		},
-		Logger:  logger,
-		Metrics: m,
+		Logger:        logger,
+		Metrics:       m,
+		BrokerConfigs: cfg.Properties(),
 	}, bk, meta)
 	if err != nil {
 		return fail(err)

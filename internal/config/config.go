@@ -51,6 +51,10 @@ type Config struct {
 	GroupMaxSize                    int   // group.max.size
 	GroupConsumerHeartbeatMs        int64 // group.consumer.heartbeat.interval.ms
 	GroupConsumerSessionTimeoutMs   int64 // group.consumer.session.timeout.ms
+
+	// explicit holds the properties set by Set (file or --set), by
+	// name, for DescribeConfigs.
+	explicit map[string]string
 }
 
 // Default is the configuration of `strata serve` with no flags: Kafka's
@@ -188,10 +192,41 @@ func (c *Config) Set(name, value string) error {
 			if err := d.set(c, value); err != nil {
 				return fmt.Errorf("config: %s=%q: %v", name, value, err)
 			}
+			if c.explicit == nil {
+				c.explicit = map[string]string{}
+			}
+			c.explicit[name] = value
 			return nil
 		}
 	}
 	return fmt.Errorf("config: unknown property %q", name)
+}
+
+// Property is one broker property as DescribeConfigs reports it.
+type Property struct {
+	Name string
+	// Value is what was set, or the default; nil when neither exists
+	// (a property derived from another, such as log.retention.ms).
+	Value *string
+	// Explicit: set in the properties file or with --set.
+	Explicit bool
+	Doc      string
+}
+
+// Properties lists every broker property with its value.
+func (c *Config) Properties() []Property {
+	out := make([]Property, 0, len(Defs))
+	for _, d := range Defs {
+		p := Property{Name: d.Name, Doc: d.Doc}
+		if v, ok := c.explicit[d.Name]; ok {
+			p.Value, p.Explicit = &v, true
+		} else if d.Default != "" {
+			v := d.Default
+			p.Value = &v
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Load applies a Java properties file (key=value or key: value lines, #

@@ -7,8 +7,11 @@ package kafka
 //     value; Source DYNAMIC_TOPIC_CONFIG for overrides, DEFAULT_CONFIG
 //     otherwise; documentation (v3+) from the same definitions.
 //   - ConfigNames filters; unknown topics are UNKNOWN_TOPIC_OR_PARTITION.
-//   - Broker resources (this node's id or "") list the broker properties
-//     that set topic defaults: not built yet, answered with an empty list.
+//   - Broker resources (this node's id, or "" for the cluster default) list
+//     every broker property: STATIC_BROKER_CONFIG for those set in the
+//     properties file or with --set, DEFAULT_CONFIG otherwise; all are
+//     read-only (broker configs are not alterable at run time). Another
+//     node id is INVALID_REQUEST.
 
 import (
 	"context"
@@ -19,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/config"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -51,6 +55,13 @@ func (h *Handler) handleDescribeConfigs(_ context.Context, _ *server.Request, kr
 		case kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(h.cfg.NodeID)) {
 				sr.ErrorCode = kerr.InvalidRequest.Code
+				break
+			}
+			for _, p := range h.cfg.BrokerConfigs {
+				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, p.Name) {
+					continue
+				}
+				sr.Configs = append(sr.Configs, describeBrokerConfig(req.Version, p, req.IncludeDocumentation))
 			}
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
@@ -58,6 +69,30 @@ func (h *Handler) handleDescribeConfigs(_ context.Context, _ *server.Request, kr
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return h.encode(resp), nil
+}
+
+func describeBrokerConfig(version int16, p config.Property, doc bool) kmsg.DescribeConfigsResponseResourceConfig {
+	c := kmsg.NewDescribeConfigsResponseResourceConfig()
+	c.Name, c.Value = p.Name, p.Value
+	c.ReadOnly, c.IsDefault = true, !p.Explicit
+	c.Source = kmsg.ConfigSourceDefaultConfig
+	if p.Explicit {
+		c.Source = kmsg.ConfigSourceStaticBrokerConfig
+		c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{
+			Name: p.Name, Value: p.Value, Source: kmsg.ConfigSourceStaticBrokerConfig,
+		})
+	}
+	c.ConfigType = kmsg.ConfigTypeString
+	if p.Value != nil {
+		if _, err := strconv.ParseInt(*p.Value, 10, 64); err == nil {
+			c.ConfigType = kmsg.ConfigTypeLong
+		}
+	}
+	if doc && version >= 3 {
+		d := p.Doc
+		c.Documentation = &d
+	}
+	return c
 }
 
 func describeTopicConfig(version int16, d broker.TopicConfigDef, tc *broker.TopicConfig, overrides map[string]string, doc bool) kmsg.DescribeConfigsResponseResourceConfig {

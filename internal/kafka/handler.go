@@ -17,6 +17,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/config"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/metrics"
@@ -48,6 +49,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives request, error and traffic counts; nil for none.
 	Metrics *metrics.Metrics
+	// BrokerConfigs are the broker's properties, for DescribeConfigs.
+	BrokerConfigs []config.Property
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
