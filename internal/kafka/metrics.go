@@ -18,7 +18,30 @@ func (h *Handler) countErrors(resp kmsg.Response) {
 		return
 	}
 	key := resp.Key()
-	walkErrorCodes(reflect.ValueOf(resp), func(code int16) { h.cfg.Metrics.Error(key, code) })
+	count := func(code int16) {
+		if code != 0 {
+			h.cfg.Metrics.Error(key, code)
+		}
+	}
+	// Produce and Fetch, the hot paths, are walked by hand; the rest
+	// by reflection.
+	switch r := resp.(type) {
+	case *kmsg.ProduceResponse:
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				count(r.Topics[i].Partitions[j].ErrorCode)
+			}
+		}
+	case *kmsg.FetchResponse:
+		count(r.ErrorCode)
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				count(r.Topics[i].Partitions[j].ErrorCode)
+			}
+		}
+	default:
+		walkErrorCodes(reflect.ValueOf(resp), count)
+	}
 }
 
 func walkErrorCodes(v reflect.Value, fn func(int16)) {
@@ -32,9 +55,7 @@ func walkErrorCodes(v reflect.Value, fn func(int16)) {
 		for i := range v.NumField() {
 			f := v.Field(i)
 			if t.Field(i).Name == "ErrorCode" && f.Kind() == reflect.Int16 {
-				if c := int16(f.Int()); c != 0 {
-					fn(c)
-				}
+				fn(int16(f.Int()))
 				continue
 			}
 			switch f.Kind() {
