@@ -133,3 +133,24 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		t.Fatalf("fsync count %v did not move past %v after an fsync-per-append produce", got, syncsBefore)
 	}
 }
+
+// TestPprofOnlyWhenEnabled: the profiler is served on the admin listener
+// with http.pprof.enable=true, and not by default.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
+	for _, enabled := range []bool{false, true} {
+		props := map[string]string{}
+		if enabled {
+			props["http.pprof.enable"] = "true"
+		}
+		b := startBroker(t, t.TempDir(), props)
+		resp, err := http.Get("http://" + b.HTTPAddr() + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
+			t.Fatalf("http.pprof.enable=%v: /debug/pprof/cmdline answered %d, want %d", enabled, resp.StatusCode, want)
+		}
+	}
+}

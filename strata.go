@@ -185,7 +185,7 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 	})
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
-		b.http = metrics.Serve(httpLn, m)
+		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
 		b.http.SetReady(true)
 	}
 	go func() { b.done <- srv.Serve(ln) }()

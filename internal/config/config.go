@@ -21,6 +21,7 @@ type Config struct {
 	NodeID                      int32    // node.id
 	Listeners                   string   // listeners
 	HTTPListener                string   // http.listener
+	HTTPPprof                   bool     // http.pprof.enable
 	AdvertisedListeners         string   // advertised.listeners
 	LogDirs                     []string // log.dirs (log.dir)
 	NumPartitions               int32    // num.partitions
@@ -115,6 +116,17 @@ func intSetter[T int | int16 | int32 | int64](field func(*Config) *T, bits int) 
 	}
 }
 
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return err
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
 func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -135,6 +147,7 @@ var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
 	{"listeners", "address to listen on, PLAINTEXT://host:port", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
+	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
 	{"log.dirs", "comma-separated data directories", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"log.dir", "data directory, used when log.dirs is not set", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},

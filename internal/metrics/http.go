@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +24,8 @@ type Endpoint struct {
 // Serve starts the endpoint on ln. /healthz answers 200 while the process
 // serves HTTP at all; /readyz answers 200 only between SetReady(true) and
 // SetReady(false) (the broker accepting Kafka requests), 503 otherwise.
-func Serve(ln net.Listener, m *Metrics) *Endpoint {
+// With withPprof it also serves Go's profiler under /debug/pprof/.
+func Serve(ln net.Listener, m *Metrics, withPprof bool) *Endpoint {
 	e := &Endpoint{ln: ln, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
@@ -37,6 +39,13 @@ func Serve(ln net.Listener, m *Metrics) *Endpoint {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	e.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(e.done)
