@@ -33,7 +33,9 @@ with --partitions (default: the broker's num.partitions) if it is missing.
 Records have no key; the value is --record-size bytes. With --payload random
 (default) values are incompressible and unique: random bytes that do not
 repeat within a batch, the record's sequence number in the first 8 bytes.
-With --payload zeros they are all zero bytes (compress very well).
+With --payload text they are random capital letters, as Kafka's
+kafka-producer-perf-test makes them (they compress to about 60%, like
+text). With --payload zeros they are all zero bytes (compress very well).
 
 Measured: records and bytes acknowledged (bytes = key+value bytes, no
 headers or batch overhead), time from the first send to the last
@@ -88,7 +90,7 @@ func (f *perfProduceFlags) register(cmd *cobra.Command, e2e bool) {
 	fs.Int32Var(&f.batchSize, "batch-size", 1000012, "maximum bytes of a record batch (kgo.ProducerBatchMaxBytes)")
 	fs.StringVar(&f.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.Int32Var(&f.partitions, "partitions", -1, "partitions of the topic if it has to be created (-1: broker default)")
-	fs.StringVar(&f.payload, "payload", "random", "record values: random (incompressible, unique) or zeros")
+	fs.StringVar(&f.payload, "payload", "random", "record values: random (incompressible, unique), text (random capital letters) or zeros")
 	fs.DurationVar(&f.reportInterval, "report-interval", time.Second, "progress line on stderr this often (0: none)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 2*time.Minute, "fail a record not acknowledged within this time (Kafka's delivery.timeout.ms)")
 }
@@ -112,8 +114,8 @@ func (f *perfProduceFlags) validate(e2e bool) error {
 	if f.batchSize <= 0 {
 		return errors.New("--batch-size must be positive")
 	}
-	if f.payload != "random" && f.payload != "zeros" {
-		return fmt.Errorf("--payload %q: want random or zeros", f.payload)
+	if f.payload != "random" && f.payload != "text" && f.payload != "zeros" {
+		return fmt.Errorf("--payload %q: want random, text or zeros", f.payload)
 	}
 	if _, err := perfAcks(f.acks); err != nil {
 		return err
@@ -334,12 +336,17 @@ type perfProducer struct {
 func newPerfProducer(cl *kgo.Client, f *perfProduceFlags, stamp bool) *perfProducer {
 	p := &perfProducer{cl: cl, f: f, stamp: stamp, base: time.Now(), wake: make(chan struct{}, 1)}
 	switch {
-	case f.payload == "random":
+	case f.payload == "random" || f.payload == "text":
 		// The values must not repeat within a batch, or compression
 		// codecs would find the repeats.
 		p.period = max(4<<20, int(f.batchSize))
 		p.random = make([]byte, p.period+f.recordSize)
 		rand.Read(p.random)
+		if f.payload == "text" {
+			for i, b := range p.random {
+				p.random[i] = 'A' + b%26
+			}
+		}
 	case !stamp:
 		p.zeros = make([]byte, f.recordSize)
 	}
