@@ -2,7 +2,8 @@
 # Runs every check strata has: formatting, vet, the race-enabled test suite
 # (crash tests with real SIGKILLs included), interop checks with real
 # non-Go clients (interop/run.sh: kcat and python3-confluent-kafka),
-# franz-go's own kgo integration tests (interop/franz-go.sh), and a
+# franz-go's own kgo integration tests (interop/franz-go.sh), a smoke run
+# of the benchmark harness (bench/run.sh -smoke), and a
 # short run of each fuzz target over its committed seed corpus. Installs
 # what the tests need.
 #
@@ -55,6 +56,11 @@ bash interop/run.sh
 
 echo "== franz-go's own integration tests"
 bash interop/franz-go.sh
+
+echo "== benchmark harness smoke run (bench/run.sh -smoke: proves it works, measures nothing)"
+(cd bench && go vet ./... && unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt: $unformatted"; exit 1; })
+bash bench/run.sh -smoke >/dev/null
+(cd bench && go test -count=1 ./...)
 
 echo "== fuzz (${FUZZTIME:-10s} per target)"
 # A finding always writes its input to testdata/fuzz and fails. A bare

@@ -163,5 +163,8 @@ func (b *bench) printStartup() {
 	b.printf("| Idle RSS, fresh broker | %.1f MiB |\n", s.IdleRSSMiB)
 	b.printf("| Data | %d partitions, %.2f GiB |\n", s.Partitions, float64(s.DataBytes)/(1<<30))
 	b.printf("| Start-up after clean shutdown (median of %d) | %.3f s |\n", len(s.StartSecondsAll), s.StartSeconds)
+	if s.ColdStartSeconds >= 0 {
+		b.printf("| Start-up after clean shutdown, page cache dropped | %.3f s |\n", s.ColdStartSeconds)
+	}
 	b.printf("| RSS after that start, idle | %.1f MiB |\n\n", s.RSSAfterStartMiB)
 }
