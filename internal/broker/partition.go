@@ -148,32 +148,37 @@ type AppendResult struct {
 // logAppendTime, when true, stamps the broker's clock on the batch.
 func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
-	var batches []record.Batch
-	if err := record.Split(data, func(b record.Batch) bool { batches = append(batches, b); return true }); err != nil {
-		return res, err
-	}
-	if err := validateProduced(batches); err != nil {
-		return res, err
-	}
-	for _, b := range batches {
-		if len(b) > maxMessageBytes {
-			return res, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(b), maxMessageBytes)
+	// Validate every batch (CRC included) with a plain loop: a callback
+	// collecting them would cost allocations on every produce.
+	var b record.Batch
+	n := 0
+	for rest := data; len(rest) > 0; n++ {
+		next, r, err := record.Parse(rest)
+		if err != nil {
+			return res, err
 		}
+		if n == 0 {
+			b = next
+		}
+		rest = r
+	}
+	if err := validateProduced(b, n); err != nil {
+		return res, err
+	}
+	if len(b) > maxMessageBytes {
+		return res, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(b), maxMessageBytes)
 	}
 	if logAppendTime {
 		res.LogAppendTime = time.Now().UnixMilli()
-		for _, b := range batches {
-			b.SetLogAppendTime(res.LogAppendTime)
-		}
+		b.SetLogAppendTime(res.LogAppendTime)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return res, log.ErrClosed
 	}
-	first := batches[0]
-	if first.HasProducerID() {
-		if dup, ok, err := p.checkSequence(first); err != nil {
+	if b.HasProducerID() {
+		if dup, ok, err := p.checkSequence(b); err != nil {
 			return res, err
 		} else if ok {
 			res.BaseOffset, res.Duplicate = dup.firstOffset, true
@@ -184,7 +189,7 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 			return res, nil
 		}
 	}
-	// record.Split above validated every CRC; the log need not again.
+	// record.Parse above validated the CRC; the log need not again.
 	info, err := p.Log.AppendValidated(data, 0)
 	if err != nil {
 		return res, err
@@ -198,10 +203,8 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 			p.onRollLocked(base)
 		}
 	}
-	for _, b := range batches {
-		if b.HasProducerID() {
-			p.recordBatch(b)
-		}
+	if b.HasProducerID() {
+		p.recordBatch(b)
 	}
 	p.notify()
 	res.BaseOffset = info.FirstOffset
@@ -211,15 +214,14 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 
 // validateProduced applies the checks Kafka's LogValidator makes on what a
 // client produces, beyond the batch's own integrity: exactly one batch per
-// partition, at least one record, offset deltas 0..count-1, and no control
-// batches (those are the broker's to write). Without them a crafted batch
-// could claim billions of offsets and push a segment past what its 32-bit
-// relative offsets can index.
-func validateProduced(batches []record.Batch) error {
-	if len(batches) != 1 {
-		return fmt.Errorf("%w: a produce request must hold exactly one record batch per partition, got %d", record.ErrInvalidRecord, len(batches))
+// partition (n is how many data holds, b the first), at least one record,
+// offset deltas 0..count-1, and no control batches (those are the broker's
+// to write). Without them a crafted batch could claim billions of offsets
+// and push a segment past what its 32-bit relative offsets can index.
+func validateProduced(b record.Batch, n int) error {
+	if n != 1 {
+		return fmt.Errorf("%w: a produce request must hold exactly one record batch per partition, got %d", record.ErrInvalidRecord, n)
 	}
-	b := batches[0]
 	switch {
 	case b.IsControl():
 		return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
@@ -362,17 +364,21 @@ func (p *Partition) replayLocked(from, to int64) (int, error) {
 	return n, nil
 }
 
-// Wait registers a channel that receives a signal after the next append.
-// The caller must call the returned function to unregister.
-func (p *Partition) Wait(ch chan struct{}) (cancel func()) {
+// AddWaiter registers a channel that receives a signal after each append
+// until RemoveWaiter. (A pair of calls rather than a returned cancel func:
+// a fetch registers with every partition it reads, and a closure per
+// partition would be an allocation each.)
+func (p *Partition) AddWaiter(ch chan struct{}) {
 	p.waitMu.Lock()
 	p.waiters[ch] = struct{}{}
 	p.waitMu.Unlock()
-	return func() {
-		p.waitMu.Lock()
-		delete(p.waiters, ch)
-		p.waitMu.Unlock()
-	}
+}
+
+// RemoveWaiter unregisters a channel from AddWaiter.
+func (p *Partition) RemoveWaiter(ch chan struct{}) {
+	p.waitMu.Lock()
+	delete(p.waiters, ch)
+	p.waitMu.Unlock()
 }
 
 // notify signals every waiter without blocking (their channels have room

@@ -58,9 +58,11 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		}
 		return h.encode(resp), nil
 	}
+	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		t, code := h.topic(rt.Topic, true)
 		if internalTopic(rt.Topic) {
 			code = kerr.InvalidTopicException.Code // Kafka: "Cannot append to internal topic"
@@ -112,7 +114,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		resp.Topics = append(resp.Topics, st)
 	}
 	if req.Acks == 0 {
-		return &server.Response{None: true}, nil
+		return noResponse, nil
 	}
 	return h.encode(resp), nil
 }

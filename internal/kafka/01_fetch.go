@@ -54,7 +54,11 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
-	var parts []*fetchPartition
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	parts := make([]fetchPartition, 0, n)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
@@ -87,7 +91,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				parts = append(parts, &fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
 			}
 		}
 	}
@@ -101,16 +105,28 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		// Register before the first read so no append is missed
 		// between reading and waiting.
 		wake = make(chan struct{}, 1)
-		for _, fp := range parts {
-			defer fp.p.Wait(wake)()
+		for i := range parts {
+			parts[i].p.AddWaiter(wake)
 		}
+		defer func() {
+			for i := range parts {
+				parts[i].p.RemoveWaiter(wake)
+			}
+		}()
 	}
-	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-	defer timer.Stop()
+	var timer *time.Timer // only a fetch that waits needs one
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		total, failed := h.readPartitions(parts, maxBytes, replica)
 		if wake == nil || failed || total >= int64(req.MinBytes) {
 			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		}
 		select {
 		case <-wake:
@@ -122,10 +138,8 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		h.readPartitions(parts, maxBytes, replica)
 		break
 	}
-	for _, fp := range parts {
-		if fp.p != nil {
-			h.cfg.Metrics.Fetched(fp.p.TP.Topic, fp.region.Len)
-		}
+	for i := range parts {
+		h.cfg.Metrics.Fetched(parts[i].p.TP.Topic, parts[i].region.Len)
 	}
 	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
@@ -134,10 +148,11 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 // readPartitions reads every partition's region, filling the response's
 // offsets and errors. It returns the bytes found and whether any partition
 // failed (which answers the fetch at once, as Kafka does).
-func (h *Handler) readPartitions(parts []*fetchPartition, maxBytes int32, replica bool) (int64, bool) {
+func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica bool) (int64, bool) {
 	var total int64
 	failed := false
-	for _, fp := range parts {
+	for i := range parts {
+		fp := &parts[i]
 		l := fp.p.Log
 		sp := fp.resp
 		sp.HighWatermark = l.HighWatermark()
@@ -180,46 +195,69 @@ var markerTag = func() [16]byte {
 
 const markerLen = 20
 
-func marker(i int) []byte {
-	m := make([]byte, markerLen)
-	copy(m, markerTag[:])
-	binary.BigEndian.PutUint32(m[16:], uint32(i))
-	return m
-}
-
 // zeroCopyParts encodes resp with a marker as the records of each partition
 // that has a region, then cuts the encoding at each marker: the bytes before
 // it (minus the marker's length prefix), a length prefix for the region,
 // the region itself, and on from after the marker. The records field is the
-// last of a partition before its tagged fields, so nothing else moves.
-func zeroCopyParts(resp *kmsg.FetchResponse, parts []*fetchPartition) *server.Response {
-	var withData []*fetchPartition
-	for _, fp := range parts {
-		if fp.region.Len > 0 {
-			fp.resp.RecordBatches = marker(len(withData))
-			withData = append(withData, fp)
+// last of a partition before its tagged fields, so nothing else moves. The
+// encoding, markers, prefixes and parts live in a pooled response, so the
+// cost of a fetch does not grow with its partitions (beyond kmsg's structs).
+func zeroCopyParts(resp *kmsg.FetchResponse, parts []fetchPartition) *server.Response {
+	pr := getResponse()
+	withData := 0
+	for i := range parts {
+		if parts[i].region.Len > 0 {
+			withData++
 		}
 	}
-	buf := resp.AppendTo(nil)
+	// Markers first, then the length prefixes (at most 5 bytes each, a
+	// uvarint of an int32 + 1): sized up front so that the sub-slices
+	// taken below are never moved by a later append.
+	const maxPrefix = binary.MaxVarintLen32
+	need := withData * (markerLen + maxPrefix)
+	if cap(pr.scratch) < need {
+		pr.scratch = make([]byte, 0, need)
+	}
+	markers := pr.scratch[:withData*markerLen]
+	k := 0
+	for i := range parts {
+		if parts[i].region.Len > 0 {
+			m := markers[k*markerLen : (k+1)*markerLen : (k+1)*markerLen]
+			copy(m, markerTag[:])
+			binary.BigEndian.PutUint32(m[16:], uint32(k))
+			parts[i].resp.RecordBatches = m
+			k++
+		}
+	}
+	prefixes := pr.scratch[len(markers):len(markers)]
+	pr.buf = resp.AppendTo(pr.buf[:0])
+	buf := pr.buf
 	flexible := resp.IsFlexible()
-	out := &server.Response{HeaderFlexible: flexible}
+	pr.resp.HeaderFlexible = flexible
 	from := 0
-	for i, fp := range withData {
-		at := from + bytes.Index(buf[from:], marker(i))
+	k = 0
+	for i := range parts {
+		fp := &parts[i]
+		if fp.region.Len <= 0 {
+			continue
+		}
+		m := markers[k*markerLen : (k+1)*markerLen]
+		k++
+		at := from + bytes.Index(buf[from:], m)
 		prefix := 4 // int32 length of nullable bytes
 		if flexible {
 			prefix = 1 // uvarint(markerLen+1) fits one byte
 		}
-		out.Parts = append(out.Parts, server.Part{Bytes: buf[from : at-prefix]})
-		var lenBuf []byte
+		pr.parts = append(pr.parts, server.Part{Bytes: buf[from : at-prefix]})
+		n := len(prefixes)
 		if flexible {
-			lenBuf = binary.AppendUvarint(nil, uint64(fp.region.Len)+1)
+			prefixes = binary.AppendUvarint(prefixes, uint64(fp.region.Len)+1)
 		} else {
-			lenBuf = binary.BigEndian.AppendUint32(nil, uint32(fp.region.Len))
+			prefixes = binary.BigEndian.AppendUint32(prefixes, uint32(fp.region.Len))
 		}
-		out.Parts = append(out.Parts, server.Part{Bytes: lenBuf}, server.Part{Region: fp.region})
+		pr.parts = append(pr.parts, server.Part{Bytes: prefixes[n:len(prefixes):len(prefixes)]}, server.Part{Region: fp.region})
 		from = at + markerLen
 	}
-	out.Parts = append(out.Parts, server.Part{Bytes: buf[from:]})
-	return out
+	pr.parts = append(pr.parts, server.Part{Bytes: buf[from:]})
+	return pr.response()
 }

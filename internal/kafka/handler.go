@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,6 +63,8 @@ type Handler struct {
 
 	groups       *group.Coordinator
 	offsetsStore *offsetsStorage
+
+	topicConfigs atomic.Pointer[topicConfigCache]
 
 	// stopping is closed by Stop: long-polling fetches answer at once, as
 	// Kafka completes its delayed operations at shutdown.
@@ -168,12 +171,14 @@ func (h *Handler) encode(resp kmsg.Response) *server.Response {
 	return encode(resp)
 }
 
-// encode frames a kmsg response at the request's version.
+// encode frames a kmsg response at the request's version, into a pooled
+// buffer that the server returns with Release once it is written.
 func encode(resp kmsg.Response) *server.Response {
-	return &server.Response{
-		HeaderFlexible: resp.IsFlexible() && resp.Key() != apiVersionsKey,
-		Parts:          []server.Part{{Bytes: resp.AppendTo(nil)}},
-	}
+	pr := getResponse()
+	pr.buf = resp.AppendTo(pr.buf[:0])
+	pr.parts = append(pr.parts, server.Part{Bytes: pr.buf})
+	pr.resp.HeaderFlexible = resp.IsFlexible() && resp.Key() != apiVersionsKey
+	return pr.response()
 }
 
 // errorCode maps a Go error from the broker, log or metadata store to the

@@ -3,6 +3,7 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -34,8 +35,40 @@ func validTopicName(name string) error {
 	return nil
 }
 
+// topicConfig returns t's effective config: the broker defaults with t's
+// overrides. Produce and Fetch ask for every partition they touch, so the
+// parsed config is cached (see topicConfigCache).
 func (h *Handler) topicConfig(t *cluster.Topic) (broker.TopicConfig, error) {
-	return broker.ParseTopicConfig(h.cfg.TopicDefaults, t.Configs)
+	im := h.meta.Image()
+	c := h.topicConfigs.Load()
+	if c == nil || c.image != im {
+		nc := &topicConfigCache{image: im}
+		if h.topicConfigs.CompareAndSwap(c, nc) {
+			c = nc
+		} else {
+			c = h.topicConfigs.Load()
+		}
+	}
+	if tc, ok := c.configs.Load(t); ok {
+		return tc.(broker.TopicConfig), nil
+	}
+	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, t.Configs)
+	if err != nil {
+		return tc, err
+	}
+	c.configs.Store(t, tc)
+	return tc, nil
+}
+
+// topicConfigCache holds parsed topic configs by topic. A *cluster.Topic is
+// never modified (a config change makes a new one) and the broker defaults
+// are fixed, so an entry can never be stale; the cache starts over with
+// each new metadata image only so that entries of deleted and altered
+// topics do not pile up. (An entry for a topic of an older image may land
+// in a newer cache; it is still right, and goes with the next image.)
+type topicConfigCache struct {
+	image   *cluster.Image
+	configs sync.Map // *cluster.Topic -> broker.TopicConfig
 }
 
 // topic returns the named topic, creating it with the broker defaults when

@@ -31,7 +31,7 @@ type AppendInfo struct {
 // concurrent appends share fsyncs. A batch that fails validation fails the
 // whole call and nothing is written.
 func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
-	return l.append(data, leaderEpoch, record.Split)
+	return l.append(data, leaderEpoch, true)
 }
 
 // AppendValidated is Append for callers that already validated every batch
@@ -39,11 +39,11 @@ func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 // LogValidator ahead of the log): framing, sizes and offset span are still
 // checked, the CRCs are not computed a second time.
 func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error) {
-	return l.append(data, leaderEpoch, splitFramed)
+	return l.append(data, leaderEpoch, false)
 }
 
-func (l *Log) append(data []byte, leaderEpoch int32, split func([]byte, func(record.Batch) bool) error) (AppendInfo, error) {
-	info, err := l.validate(data, split)
+func (l *Log) append(data []byte, leaderEpoch int32, checkCRC bool) (AppendInfo, error) {
+	info, err := l.validate(data, checkCRC)
 	if err != nil {
 		return info, err
 	}
@@ -63,26 +63,30 @@ func (l *Log) append(data []byte, leaderEpoch int32, split func([]byte, func(rec
 }
 
 // validate checks every batch, outside the append lock so that CRCs of
-// concurrent producers are computed in parallel.
-func (l *Log) validate(data []byte, split func([]byte, func(record.Batch) bool) error) (AppendInfo, error) {
+// concurrent producers are computed in parallel. It walks the batches with
+// a plain loop, not a callback, so that an append allocates nothing here.
+func (l *Log) validate(data []byte, checkCRC bool) (AppendInfo, error) {
 	info := AppendInfo{MaxTimestamp: -1, Bytes: len(data)}
 	segmentBytes := l.cfg.Load().SegmentBytes
-	var tooLarge int
 	var span int64 // offsets the batches take
-	err := split(data, func(b record.Batch) bool {
+	for rest := data; len(rest) > 0; {
+		var b record.Batch
+		var err error
+		if checkCRC {
+			b, rest, err = record.Parse(rest)
+		} else {
+			b, rest, err = parseFramed(rest)
+		}
+		if err != nil {
+			return info, err
+		}
 		if int64(len(b)) > segmentBytes {
-			tooLarge = len(b)
-			return false
+			return info, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrBatchTooLarge, len(b), segmentBytes)
 		}
 		span += int64(b.LastOffsetDelta()) + 1
 		info.Batches++
-		return true
-	})
+	}
 	switch {
-	case err != nil:
-		return info, err
-	case tooLarge > 0:
-		return info, fmt.Errorf("%w: %d bytes, segment.bytes is %d", ErrBatchTooLarge, tooLarge, segmentBytes)
 	case info.Batches == 0:
 		return info, fmt.Errorf("%w: no record batch to append", record.ErrInvalidRecord)
 	case span > math.MaxInt32:
@@ -93,23 +97,17 @@ func (l *Log) validate(data []byte, split func([]byte, func(record.Batch) bool) 
 	return info, nil
 }
 
-// splitFramed walks the batches of data checking only what framing needs
-// (header, magic, length within data), not the CRC.
-func splitFramed(data []byte, fn func(record.Batch) bool) error {
-	for len(data) > 0 {
-		if err := record.CheckHeader(data); err != nil {
-			return err
-		}
-		size := int64(record.Batch(data).Length()) + record.LogOverhead
-		if size > int64(len(data)) {
-			return fmt.Errorf("%w: batch of %d bytes, have %d", record.ErrTruncated, size, len(data))
-		}
-		if !fn(record.Batch(data[:size])) {
-			return nil
-		}
-		data = data[size:]
+// parseFramed is record.Parse checking only what framing needs (header,
+// magic, length within data), not the CRC.
+func parseFramed(data []byte) (record.Batch, []byte, error) {
+	if err := record.CheckHeader(data); err != nil {
+		return nil, data, err
 	}
-	return nil
+	size := int64(record.Batch(data).Length()) + record.LogOverhead
+	if size > int64(len(data)) {
+		return nil, data, fmt.Errorf("%w: batch of %d bytes, have %d", record.ErrTruncated, size, len(data))
+	}
+	return record.Batch(data[:size:size]), data[size:], nil
 }
 
 // appendLocked assigns offsets, rolls if needed, and writes. It returns the
