@@ -2,7 +2,7 @@ module github.com/strata-io/strata
 
 go 1.26.0
 
-require github.com/twmb/franz-go/pkg/kmsg v1.15.0
+require github.com/twmb/franz-go/pkg/kmsg v1.15.1
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
