@@ -78,13 +78,28 @@ type Partition struct {
 }
 
 func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Partition {
-	return &Partition{
+	p := &Partition{
 		TP: tp, Log: l,
 		logger:     logger.With("partition", tp.String()),
 		producers:  map[int64]*producerState{},
 		snapOffset: -1,
 		waiters:    map[chan struct{}]struct{}{},
 	}
+	l.SetOnDurable(p.advanceDurable)
+	return p
+}
+
+// advanceDurable moves the high watermark up to the durable offset. With
+// flush.messages set, appends that must be fsynced before they are
+// acknowledged become visible to consumers only then, as in Kafka, where
+// the flush happens inside the append, before the high watermark moves.
+func (p *Partition) advanceDurable() {
+	p.mu.Lock()
+	if d := p.Log.DurableOffset(); d > p.Log.HighWatermark() {
+		p.Log.SetHighWatermark(d)
+		p.notify()
+	}
+	p.mu.Unlock()
 }
 
 // open loads what the partition keeps beside its log: it removes temporary
@@ -138,6 +153,10 @@ type AppendResult struct {
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
 	Duplicate      bool
+	// SyncTo, from AppendNoWait, is the offset to WaitDurable for before
+	// acknowledging; 0 when the append is already as durable as the
+	// topic's flush.messages asks.
+	SyncTo int64
 }
 
 // Append appends a produce request's records to the partition. data holds
@@ -147,6 +166,26 @@ type AppendResult struct {
 // written twice. maxMessageBytes is the topic's max.message.bytes;
 // logAppendTime, when true, stamps the broker's clock on the batch.
 func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
+	res, err := p.AppendNoWait(data, maxMessageBytes, logAppendTime)
+	if err == nil && res.SyncTo > 0 {
+		err = p.WaitDurable(res.SyncTo)
+	}
+	return res, err
+}
+
+// WaitDurable waits until offsets below syncTo are fsynced and visible.
+func (p *Partition) WaitDurable(syncTo int64) error {
+	if err := p.Log.WaitDurable(syncTo); err != nil {
+		return err
+	}
+	p.advanceDurable()
+	return nil
+}
+
+// AppendNoWait is Append that returns before the fsync flush.messages
+// calls for: res.SyncTo says what to WaitDurable for before acknowledging.
+// The partition takes further appends meanwhile, which share the fsync.
+func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	// Validate every batch (CRC included) with a plain loop: a callback
 	// collecting them would cost allocations on every produce.
@@ -183,6 +222,11 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 		} else if ok {
 			res.BaseOffset, res.Duplicate = dup.firstOffset, true
 			res.LogStartOffset = p.Log.LogStartOffset()
+			if p.Log.HighWatermark() <= dup.firstOffset {
+				// The original is written but not yet fsynced: the
+				// retry is acknowledged no sooner than it would be.
+				res.SyncTo = p.Log.LogEndOffset()
+			}
 			if logAppendTime {
 				res.LogAppendTime = dup.timestamp
 			}
@@ -190,11 +234,16 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 		}
 	}
 	// record.Parse above validated the CRC; the log need not again.
-	info, err := p.Log.AppendValidated(data, 0)
+	info, err := p.Log.AppendValidatedNoWait(data, 0)
 	if err != nil {
 		return res, err
 	}
-	p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	if info.SyncTo > 0 {
+		// Visible once durable (advanceDurable).
+		res.SyncTo = info.SyncTo
+	} else {
+		p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	}
 	if base := p.Log.ActiveSegmentBaseOffset(); base != p.activeBase {
 		p.activeBase = base
 		if base == info.FirstOffset {

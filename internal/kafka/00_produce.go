@@ -59,6 +59,11 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		return h.encode(resp), nil
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
+	// Partitions whose appends must be fsynced before the answer
+	// (flush.messages): every partition is written first, so their fsyncs
+	// run at once, and the wait happens on the connection's writer, so
+	// the next request is appended meanwhile and shares the fsync.
+	var syncs []durableWait
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -93,7 +98,10 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 			}
 			var res broker.AppendResult
 			if err == nil {
-				res, err = p.Append(records, tc.MaxMessageBytes, tc.LogAppendTime)
+				res, err = p.AppendNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
+			}
+			if err == nil && res.SyncTo > 0 {
+				syncs = append(syncs, durableWait{p, res.SyncTo})
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -114,9 +122,29 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		resp.Topics = append(resp.Topics, st)
 	}
 	if req.Acks == 0 {
+		// Nobody waits: the fsyncs run anyway, and the records become
+		// visible when they are done.
 		return noResponse, nil
 	}
-	return h.encode(resp), nil
+	r := h.encode(resp)
+	if len(syncs) > 0 {
+		r.Wait = func() error {
+			for _, w := range syncs {
+				if err := w.p.WaitDurable(w.syncTo); err != nil {
+					h.logger.Error("produce not durable", "partition", w.p.TP, "err", err)
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return r, nil
+}
+
+// durableWait is an append to fsync before acknowledging.
+type durableWait struct {
+	p      *broker.Partition
+	syncTo int64
 }
 
 // topicCodecs maps a compression.type other than "producer" to its codec.

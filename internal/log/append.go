@@ -19,6 +19,10 @@ type AppendInfo struct {
 	OffsetOfMaxTimestamp int64
 	Batches              int
 	Bytes                int
+	// SyncTo, from AppendValidatedNoWait, is the offset the caller must
+	// WaitDurable for before acknowledging (flush.messages reached); 0
+	// when nothing needs to wait.
+	SyncTo int64
 }
 
 // Append validates the batches in data (length, magic 2, CRC, record count),
@@ -31,7 +35,11 @@ type AppendInfo struct {
 // concurrent appends share fsyncs. A batch that fails validation fails the
 // whole call and nothing is written.
 func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
-	return l.append(data, leaderEpoch, true)
+	info, err := l.append(data, leaderEpoch, true)
+	if err == nil && info.SyncTo > 0 {
+		err = l.WaitDurable(info.SyncTo)
+	}
+	return info, err
 }
 
 // AppendValidated is Append for callers that already validated every batch
@@ -39,7 +47,25 @@ func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 // LogValidator ahead of the log): framing, sizes and offset span are still
 // checked, the CRCs are not computed a second time.
 func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error) {
-	return l.append(data, leaderEpoch, false)
+	info, err := l.append(data, leaderEpoch, false)
+	if err == nil && info.SyncTo > 0 {
+		err = l.WaitDurable(info.SyncTo)
+	}
+	return info, err
+}
+
+// AppendValidatedNoWait is AppendValidated that returns once the batches
+// are written, before any fsync flush.messages calls for: it starts that
+// fsync in the background and sets info.SyncTo, which the caller passes to
+// WaitDurable before acknowledging. The produce path uses it so that a
+// partition takes the next append (from the same pipelined connection or
+// another producer) while the previous one syncs, and they share fsyncs.
+func (l *Log) AppendValidatedNoWait(data []byte, leaderEpoch int32) (AppendInfo, error) {
+	info, err := l.append(data, leaderEpoch, false)
+	if err == nil && info.SyncTo > 0 {
+		l.kickSync()
+	}
+	return info, err
 }
 
 func (l *Log) append(data []byte, leaderEpoch int32, checkCRC bool) (AppendInfo, error) {
@@ -55,9 +81,7 @@ func (l *Log) append(data []byte, leaderEpoch int32, checkCRC bool) (AppendInfo,
 	}
 	cfg := l.cfg.Load()
 	if cfg.syncEveryAppend() || next-l.flusher.durableOffset() >= cfg.FlushMessages {
-		if err := l.waitDurable(next); err != nil {
-			return info, err
-		}
+		info.SyncTo = next
 	}
 	return info, nil
 }

@@ -84,9 +84,10 @@ func (f *flusher) clamp(offset int64) {
 	}
 }
 
-// waitDurable returns once offsets below target are fsynced, running the
-// fsync itself if none is in flight (group commit).
-func (l *Log) waitDurable(target int64) error {
+// WaitDurable returns once offsets below target are fsynced (or the log
+// failed), starting a group-commit round if none is running. Producers
+// that appended with AppendValidatedNoWait call it before acknowledging.
+func (l *Log) WaitDurable(target int64) error {
 	f := &l.flusher
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -94,22 +95,66 @@ func (l *Log) waitDurable(target int64) error {
 		if f.err != nil {
 			return f.err
 		}
-		if f.running {
-			f.cond.Wait()
-			continue
+		if !f.running {
+			f.running = true
+			go l.syncRounds()
 		}
-		f.running = true
-		f.mu.Unlock()
-		err := l.syncData()
-		f.mu.Lock()
-		f.running = false
-		if err != nil && f.err == nil {
-			f.err = fmt.Errorf("%w: %w", ErrStorage, err)
-		}
-		f.cond.Broadcast()
+		f.cond.Wait()
 	}
 	return nil
 }
+
+// kickSync starts a group-commit round unless one is running, without
+// waiting for it.
+func (l *Log) kickSync() {
+	f := &l.flusher
+	f.mu.Lock()
+	if !f.running && f.err == nil {
+		f.running = true
+		go l.syncRounds()
+	}
+	f.mu.Unlock()
+}
+
+// syncRounds runs fsyncs until every byte appended so far is durable (the
+// group commit: each round covers every write that finished before it
+// started, so appends that arrive during a round share the next one),
+// then tells the log's durable observer. It runs on its own goroutine, so
+// appenders never wait for a sync to write the next batch.
+func (l *Log) syncRounds() {
+	f := &l.flusher
+	for {
+		err := l.syncData()
+		f.mu.Lock()
+		if err != nil && f.err == nil {
+			f.err = fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+		// With flush.messages=1 every append wants its sync, waited for
+		// or not (acks=0): keep going until caught up. Otherwise one round
+		// serves the appender that crossed flush.messages.
+		done := err != nil || f.durable >= l.logEndOffset.Load() || !l.cfg.Load().syncEveryAppend()
+		if done {
+			f.running = false
+		}
+		f.cond.Broadcast()
+		f.mu.Unlock()
+		if err == nil {
+			if fn := l.onDurable.Load(); fn != nil {
+				(*fn)()
+			}
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// DurableOffset is the offset below which the .log data is fsynced.
+func (l *Log) DurableOffset() int64 { return l.flusher.durableOffset() }
+
+// SetOnDurable registers fn to run (on the syncing goroutine, with no log
+// lock held) after each group-commit fsync advances the durable offset.
+func (l *Log) SetOnDurable(fn func()) { l.onDurable.Store(&fn) }
 
 // syncData fdatasyncs the .log files holding offsets from durable to the
 // current end and advances durable to that end. durable moves while syncMu

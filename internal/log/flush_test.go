@@ -89,3 +89,64 @@ func TestFlushMessagesAndFlushMs(t *testing.T) {
 		t.Fatalf("not flushed after flush.ms: rp %d end %d err %v", l.RecoveryPoint(), l.LogEndOffset(), err)
 	}
 }
+
+// TestNoWaitAppendsShareFsync: one appender that does not wait for each
+// fsync before writing the next batch (a pipelined producer connection)
+// gets its batches fsynced in shared rounds, and every batch becomes
+// durable even when nobody waits for it (acks=0).
+func TestNoWaitAppendsShareFsync(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.FlushMessages = 1
+	l := openLog(t, cfg)
+	l.flusher.syncHook = func() { time.Sleep(2 * time.Millisecond) } // a slow disk
+	b := batchOf(t, "n", 2, 1)
+	const appends = 100
+	var last AppendInfo
+	for range appends {
+		info, err := l.AppendValidatedNoWait(append([]byte(nil), b...), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.SyncTo != info.LastOffset+1 {
+			t.Fatalf("SyncTo %d for an append ending at %d", info.SyncTo, info.LastOffset)
+		}
+		last = info
+	}
+	if err := l.WaitDurable(last.SyncTo); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.DurableOffset(); d < last.SyncTo {
+		t.Fatalf("WaitDurable(%d) returned with durable %d", last.SyncTo, d)
+	}
+	rounds := l.flusher.syncs.Load()
+	t.Logf("%d appends, %d fsync rounds", appends, rounds)
+	if rounds == 0 || rounds > appends/2 {
+		t.Fatalf("%d fsync rounds for %d pipelined appends: they do not share fsyncs", rounds, appends)
+	}
+
+	// Nobody waits: the rounds still run until the log is durable.
+	info, err := l.AppendValidatedNoWait(append([]byte(nil), b...), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.DurableOffset() < info.SyncTo {
+		if time.Now().After(deadline) {
+			t.Fatalf("an append nobody waits for was not fsynced: durable %d, want %d", l.DurableOffset(), info.SyncTo)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestNoWaitPageCacheMode: without flush.messages nothing waits.
+func TestNoWaitPageCacheMode(t *testing.T) {
+	l := openLog(t, testConfig())
+	info, err := l.AppendValidatedNoWait(batchOf(t, "p", 1, 1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.SyncTo != 0 || l.flusher.syncs.Load() != 0 {
+		t.Fatalf("page-cache append: SyncTo %d, %d fsync rounds", info.SyncTo, l.flusher.syncs.Load())
+	}
+}

@@ -88,6 +88,8 @@ type Log struct {
 	bg sync.WaitGroup // background flushes started by roll
 	// onSync observes the duration of each fsync pass (Options.OnSync).
 	onSync func(time.Duration)
+	// onDurable runs after a group-commit fsync (SetOnDurable).
+	onDurable atomic.Pointer[func()]
 }
 
 // Open loads (and if needed recovers) the log in dir, creating the directory

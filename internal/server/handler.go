@@ -54,6 +54,12 @@ type Response struct {
 	// Release, if set, is called once the response was written (or the
 	// connection failed), to return pooled buffers.
 	Release func()
+	// Wait, if set, is called on the connection's writer before the
+	// response is written: a produce waiting for its fsync (flush.messages)
+	// holds back only its own response, in order, while the handler takes
+	// the connection's next request. An error closes the connection with a
+	// log line, and nothing is written for the request.
+	Wait func() error
 }
 
 // Handler answers requests. Handle is called concurrently for requests of

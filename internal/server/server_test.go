@@ -484,3 +484,56 @@ func TestServeAfterClose(t *testing.T) {
 		t.Error("listener left open")
 	}
 }
+
+// TestResponseWait: a response's Wait holds back that response (and the
+// ones after it, which keep their order) but not the handling of the
+// connection's next requests; a failed Wait closes the connection after
+// the responses before it, with one log line.
+func TestResponseWait(t *testing.T) {
+	gate := make(chan struct{})
+	handled := make(chan string, 10)
+	h := HandlerFunc(func(ctx context.Context, req *Request) (*Response, error) {
+		handled <- string(req.Body)
+		r := &Response{Parts: []Part{{Bytes: req.Body}}}
+		switch string(req.Body) {
+		case "slow":
+			r.Wait = func() error { <-gate; return nil }
+		case "fails":
+			r.Wait = func() error { return errors.New("fsync failed") }
+		}
+		return r, nil
+	})
+	ts := startServer(t, h, Config{})
+	c := dial(t, ts.addr)
+	c.Write(append(append(echoFrame(1, []byte("slow")), echoFrame(2, []byte("next"))...), echoFrame(3, []byte("after"))...))
+	// All three are handled while the first response waits.
+	for _, want := range []string{"slow", "next", "after"} {
+		select {
+		case got := <-handled:
+			if got != want {
+				t.Fatalf("handled %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q was not handled while an earlier response waited", want)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := readResponse(c, false); err == nil {
+		t.Fatal("a response was written before the waiting one")
+	}
+	c.SetReadDeadline(time.Time{})
+	close(gate)
+	for i, want := range []string{"slow", "next", "after"} {
+		if corr, body, err := readResponse(c, false); err != nil || corr != int32(i+1) || string(body) != want {
+			t.Fatalf("response (%d, %q, %v), want (%d, %q)", corr, body, err, i+1, want)
+		}
+	}
+
+	c2 := dial(t, ts.addr)
+	c2.Write(append(append(echoFrame(1, []byte("ok")), echoFrame(2, []byte("fails"))...), echoFrame(3, []byte("late"))...))
+	if corr, body, err := readResponse(c2, false); err != nil || corr != 1 || string(body) != "ok" {
+		t.Fatalf("first response (%d, %q, %v)", corr, body, err)
+	}
+	expectClosed(t, c2)
+	ts.logs.waitFor(t, "response not acknowledged")
+}

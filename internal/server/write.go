@@ -64,6 +64,18 @@ func (c *conn) writeLoop() {
 	c.flush()
 }
 
+// waitResponse runs the response's Wait, letting the responses before it
+// out first; false means the connection failed.
+func (c *conn) waitResponse(s *slot) bool {
+	c.flush()
+	if err := s.resp.Wait(); err != nil {
+		c.logRequest(s, "closing connection: response not acknowledged", err)
+		c.fail()
+		return false
+	}
+	return !c.failed()
+}
+
 // writeResponse puts s's response in the iov, sending its file regions on
 // the way (after the bytes before them), or fails the connection.
 func (c *conn) writeResponse(s *slot) {
@@ -84,6 +96,11 @@ func (c *conn) writeResponse(s *slot) {
 		return
 	}
 	r := s.resp
+	if r.Wait != nil {
+		if !c.waitResponse(s) {
+			return
+		}
+	}
 	if r.None {
 		return
 	}
