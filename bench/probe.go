@@ -20,6 +20,9 @@ type probeResult struct {
 	SendfileMBps    float64 // sendfile(2) from a page-cached file to a loopback socket
 	FdatasyncMBps   float64 // sequential 1 MiB writes, each followed by fdatasync
 	Fdatasync16KOps float64 // 16 KiB write + fdatasync per second (one writer)
+	// A 1 KiB ping-pong over loopback TCP at 10,000 round trips per second
+	// between two goroutines: the floor of end-to-end latency here.
+	PingP50Ms, PingP99Ms, PingP999Ms float64
 }
 
 // probe measures each ceiling for d.
@@ -38,7 +41,64 @@ func probe(dir string, d time.Duration, fileBytes int64) (probeResult, error) {
 	if _, r.Fdatasync16KOps, err = probeFdatasync(dir, d, 16<<10); err != nil {
 		return r, fmt.Errorf("fdatasync: %w", err)
 	}
+	if r.PingP50Ms, r.PingP99Ms, r.PingP999Ms, err = probePing(max(d, time.Second), 10000); err != nil {
+		return r, fmt.Errorf("ping: %w", err)
+	}
 	return r, nil
+}
+
+// probePing sends 1 KiB messages at rate per second over loopback TCP to
+// an echo goroutine for d and returns round-trip percentiles in ms. A
+// record's end-to-end trip through a broker takes at least two such
+// one-way hops plus the wake-ups, so this is what the machine's scheduler
+// and network stack alone add to e2e latency.
+func probePing(d time.Duration, rate int) (p50, p99, p999 float64, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 1024)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, 1024)
+	interval := time.Second / time.Duration(rate)
+	var rtts sample
+	start := time.Now()
+	for i := 0; time.Since(start) < d; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		t0 := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			return 0, 0, 0, err
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return 0, 0, 0, err
+		}
+		rtts = append(rtts, float64(time.Since(t0))/1e6)
+	}
+	s := rtts.sorted()
+	q := func(p float64) float64 { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	return q(0.50), q(0.99), q(0.999), nil
 }
 
 // probeLoopback streams for d from a writer to a reader that discards,

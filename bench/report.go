@@ -66,7 +66,8 @@ func (b *bench) printProbe() {
 	b.printf("| Loopback TCP, one stream, 256 KiB writes | %.0f MB/s |\n", p.LoopbackMBps)
 	b.printf("| sendfile(2) from page cache to loopback TCP | %.0f MB/s |\n", p.SendfileMBps)
 	b.printf("| Sequential 1 MiB write + fdatasync | %.0f MB/s |\n", p.FdatasyncMBps)
-	b.printf("| 16 KiB write + fdatasync, one writer | %.0f syncs/s |\n\n", p.Fdatasync16KOps)
+	b.printf("| 16 KiB write + fdatasync, one writer | %.0f syncs/s |\n", p.Fdatasync16KOps)
+	b.printf("| 1 KiB loopback TCP ping-pong at 10k/s, round trip p50 / p99 / p99.9 | %.3f / %.3f / %.3f ms |\n\n", p.PingP50Ms, p.PingP99Ms, p.PingP999Ms)
 }
 
 // printKafka prints a workload's per-target table and strata's ratios.
