@@ -222,10 +222,10 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 		} else if ok {
 			res.BaseOffset, res.Duplicate = dup.firstOffset, true
 			res.LogStartOffset = p.Log.LogStartOffset()
-			if p.Log.HighWatermark() <= dup.firstOffset {
+			if p.Log.HighWatermark() <= dup.lastOffset {
 				// The original is written but not yet fsynced: the
 				// retry is acknowledged no sooner than it would be.
-				res.SyncTo = p.Log.LogEndOffset()
+				res.SyncTo = dup.lastOffset + 1
 			}
 			if logAppendTime {
 				res.LogAppendTime = dup.timestamp

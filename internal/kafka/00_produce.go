@@ -101,7 +101,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 				res, err = p.AppendNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
 			}
 			if err == nil && res.SyncTo > 0 {
-				syncs = append(syncs, durableWait{p, res.SyncTo})
+				syncs = append(syncs, durableWait{p, res.SyncTo, len(resp.Topics), len(st.Partitions)})
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -126,25 +126,36 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		// visible when they are done.
 		return noResponse, nil
 	}
-	r := h.encode(resp)
-	if len(syncs) > 0 {
-		r.Wait = func() error {
-			for _, w := range syncs {
-				if err := w.p.WaitDurable(w.syncTo); err != nil {
-					h.logger.Error("produce not durable", "partition", w.p.TP, "err", err)
-					return err
-				}
+	if len(syncs) == 0 {
+		return h.encode(resp), nil
+	}
+	// The answer is encoded once the fsyncs are done, on the connection's
+	// writer, so that a partition whose fsync failed answers
+	// KAFKA_STORAGE_ERROR while the others succeed.
+	r := &server.Response{}
+	r.Wait = func() error {
+		for _, w := range syncs {
+			if err := w.p.WaitDurable(w.syncTo); err != nil {
+				h.logger.Error("produce failed", "partition", w.p.TP, "err", err)
+				sp := &resp.Topics[w.topic].Partitions[w.partition]
+				sp.ErrorCode = errorCode(err)
+				sp.ErrorMessage = errorMessage(err)
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			}
-			return nil
 		}
+		enc := h.encode(resp)
+		r.HeaderFlexible, r.Parts, r.Release = enc.HeaderFlexible, enc.Parts, enc.Release
+		return nil
 	}
 	return r, nil
 }
 
-// durableWait is an append to fsync before acknowledging.
+// durableWait is an append to fsync before acknowledging, and where its
+// answer is in the response.
 type durableWait struct {
-	p      *broker.Partition
-	syncTo int64
+	p                *broker.Partition
+	syncTo           int64
+	topic, partition int
 }
 
 // topicCodecs maps a compression.type other than "producer" to its codec.

@@ -63,7 +63,7 @@ func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error
 func (l *Log) AppendValidatedNoWait(data []byte, leaderEpoch int32) (AppendInfo, error) {
 	info, err := l.append(data, leaderEpoch, false)
 	if err == nil && info.SyncTo > 0 {
-		l.kickSync()
+		l.kickSync(info.SyncTo)
 	}
 	return info, err
 }

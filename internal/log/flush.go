@@ -28,6 +28,7 @@ type flusher struct {
 	cond    sync.Cond
 	running bool  // a group-commit fsync is in flight
 	durable int64 // guarded by mu
+	want    int64 // rounds run until durable reaches it (or the log end); guarded by mu
 	err     error // sticky: the first failed write or fsync, guarded by mu
 
 	recoveryPoint atomic.Int64
@@ -78,6 +79,7 @@ func (f *flusher) durableOffset() int64 {
 func (f *flusher) clamp(offset int64) {
 	f.mu.Lock()
 	f.durable = min(f.durable, offset)
+	f.cond.Broadcast() // waiters for truncated offsets give up
 	f.mu.Unlock()
 	if f.recoveryPoint.Load() > offset {
 		f.recoveryPoint.Store(offset)
@@ -91,9 +93,15 @@ func (l *Log) WaitDurable(target int64) error {
 	f := &l.flusher
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.want = max(f.want, target)
 	for f.durable < target {
 		if f.err != nil {
 			return f.err
+		}
+		if end := l.logEndOffset.Load(); target > end {
+			// Truncated below target while waiting (TruncateTo
+			// broadcasts): those offsets will never be durable.
+			return fmt.Errorf("%w: offsets up to %d were truncated to %d before they were fsynced", ErrStorage, target, end)
 		}
 		if !f.running {
 			f.running = true
@@ -104,11 +112,12 @@ func (l *Log) WaitDurable(target int64) error {
 	return nil
 }
 
-// kickSync starts a group-commit round unless one is running, without
-// waiting for it.
-func (l *Log) kickSync() {
+// kickSync makes sure offsets below target get fsynced, starting a
+// group-commit round unless one is running, without waiting for it.
+func (l *Log) kickSync(target int64) {
 	f := &l.flusher
 	f.mu.Lock()
+	f.want = max(f.want, target)
 	if !f.running && f.err == nil {
 		f.running = true
 		go l.syncRounds()
@@ -129,10 +138,10 @@ func (l *Log) syncRounds() {
 		if err != nil && f.err == nil {
 			f.err = fmt.Errorf("%w: %w", ErrStorage, err)
 		}
-		// With flush.messages=1 every append wants its sync, waited for
-		// or not (acks=0): keep going until caught up. Otherwise one round
-		// serves the appender that crossed flush.messages.
-		done := err != nil || f.durable >= l.logEndOffset.Load() || !l.cfg.Load().syncEveryAppend()
+		// Every append that asked for a sync gets one, waited for or
+		// not (acks=0), whatever flush.messages says by now; a
+		// truncation can leave want above the log end.
+		done := err != nil || f.durable >= min(f.want, l.logEndOffset.Load())
 		if done {
 			f.running = false
 		}
@@ -227,6 +236,11 @@ func (l *Log) flushTo(upTo int64) error {
 	f.durable = max(f.durable, upTo)
 	f.cond.Broadcast()
 	f.mu.Unlock()
+	if fn := l.onDurable.Load(); fn != nil {
+		// Not inline: callers may hold the observer's own lock (a
+		// partition closing its log).
+		go (*fn)()
+	}
 	return nil
 }
 

@@ -150,3 +150,33 @@ func TestNoWaitPageCacheMode(t *testing.T) {
 		t.Fatalf("page-cache append: SyncTo %d, %d fsync rounds", info.SyncTo, l.flusher.syncs.Load())
 	}
 }
+
+// TestNoWaitFlushMessagesAboveOne: with flush.messages=3, an append that
+// crosses the threshold while a round for an earlier one is running still
+// gets fsynced though nobody waits for it (acks=0).
+func TestNoWaitFlushMessagesAboveOne(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.FlushMessages = 3
+	l := openLog(t, cfg)
+	started := make(chan struct{}, 100)
+	release := make(chan struct{})
+	l.flusher.syncHook = func() { started <- struct{}{}; <-release }
+	a, err := l.AppendValidatedNoWait(batchOf(t, "a", 3, 1), 0)
+	if err != nil || a.SyncTo != 3 {
+		t.Fatalf("first append: SyncTo %d, %v", a.SyncTo, err)
+	}
+	<-started // the round for offsets < 3 is running
+	b, err := l.AppendValidatedNoWait(batchOf(t, "b", 1, 1), 0)
+	if err != nil || b.SyncTo != 4 {
+		t.Fatalf("second append: SyncTo %d, %v", b.SyncTo, err)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.DurableOffset() < b.SyncTo {
+		if time.Now().After(deadline) {
+			t.Fatalf("durable %d, want %d: an append that crossed flush.messages during a round was never fsynced", l.DurableOffset(), b.SyncTo)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
