@@ -174,82 +174,82 @@ func produceArgs(w workload, topic string, n int64, extra ...string) []string {
 // back (checking count and checksum) and stops t.
 func (b *bench) runOnce(t target, w workload, rep int) (run, error) {
 	r := run{Target: t.name, Workload: w.String(), Rep: rep}
+	err := b.withServer(t, func(s *server) error { return b.produceConsume(s, t, w, &r) })
+	return r, err
+}
+
+// withServer starts t fresh in a new directory, runs fn, and stops t and
+// removes the directory.
+func (b *bench) withServer(t target, fn func(s *server) error) error {
 	dir, err := os.MkdirTemp(b.work, t.name+"-")
 	if err != nil {
-		return r, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	s, err := t.start(b, dir)
 	if err != nil {
-		return r, err
+		return err
 	}
 	defer s.stop()
+	return fn(s)
+}
 
+// produceConsume produces w.records records to s, consumes them all back
+// (checking count, bytes and checksum), and records both phases in r.
+func (b *bench) produceConsume(s *server, t target, w workload, r *run) error {
+	var err error
 	c0 := s.cpu()
 	r.Produce, err = b.perf("produce", s.addr, produceArgs(w, "bench", w.records)...)
 	r.ProduceCPU = s.cpu() - c0
 	if err != nil {
-		return r, fmt.Errorf("%s %s: %w", t.name, w, err)
+		return fmt.Errorf("%s %s: %w", t.name, w, err)
 	}
 	if r.Produce.Records != w.records {
-		return r, fmt.Errorf("%s %s: produced %d records, want %d", t.name, w, r.Produce.Records, w.records)
+		return fmt.Errorf("%s %s: produced %d records, want %d", t.name, w, r.Produce.Records, w.records)
 	}
 	if !t.canConsume {
-		return r, nil
+		return nil
 	}
 	c0 = s.cpu()
 	cr, err := b.perf("consume", s.addr, "--topic", "bench", "--num-records", fmt.Sprint(w.records))
 	r.ConsumeCPU = s.cpu() - c0
 	if err != nil {
-		return r, fmt.Errorf("%s %s: %w", t.name, w, err)
+		return fmt.Errorf("%s %s: %w", t.name, w, err)
 	}
 	if cr.Records != r.Produce.Records || cr.Bytes != r.Produce.Bytes || cr.Checksum != r.Produce.Checksum {
-		return r, fmt.Errorf("%s %s: consumed %d records, %d bytes, checksum %s; produced %d, %d, %s",
+		return fmt.Errorf("%s %s: consumed %d records, %d bytes, checksum %s; produced %d, %d, %s",
 			t.name, w, cr.Records, cr.Bytes, cr.Checksum, r.Produce.Records, r.Produce.Bytes, r.Produce.Checksum)
 	}
 	r.Consume = &cr
-	return r, nil
+	return nil
 }
 
 // runE2E starts t fresh and measures end-to-end latency at a fixed rate.
 func (b *bench) runE2E(t target, w workload, rate int, d time.Duration, rep int) (run, error) {
 	r := run{Target: t.name, Workload: w.String(), Rep: rep}
-	dir, err := os.MkdirTemp(b.work, t.name+"-")
-	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
-	s, err := t.start(b, dir)
-	if err != nil {
-		return r, err
-	}
-	defer s.stop()
-	e, err := b.perf("e2e", s.addr, produceArgs(w, "e2e", 0,
-		"--throughput", fmt.Sprint(rate), "--duration", d.String())...)
-	if err != nil {
-		return r, fmt.Errorf("%s e2e %s: %w", t.name, w, err)
-	}
-	if e.ChecksumOK != nil && !*e.ChecksumOK {
-		return r, fmt.Errorf("%s e2e %s: checksum mismatch", t.name, w)
-	}
-	r.E2E = &e
-	return r, nil
+	err := b.withServer(t, func(s *server) error {
+		e, err := b.perf("e2e", s.addr, produceArgs(w, "e2e", 0,
+			"--throughput", fmt.Sprint(rate), "--duration", d.String())...)
+		if err != nil {
+			return fmt.Errorf("%s e2e %s: %w", t.name, w, err)
+		}
+		if e.ChecksumOK != nil && !*e.ChecksumOK {
+			return fmt.Errorf("%s e2e %s: checksum mismatch", t.name, w)
+		}
+		r.E2E = &e
+		return nil
+	})
+	return r, err
 }
 
 // profileOnce runs w against a fresh strata with pprof on, saving CPU and
 // allocation profiles of the broker for each phase into b.profile. The
 // profile lengths come from the phases' measured durations.
 func (b *bench) profileOnce(t target, w workload, produceSecs, consumeSecs float64) error {
-	dir, err := os.MkdirTemp(b.work, t.name+"-prof-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	s, err := t.start(b, dir)
-	if err != nil {
-		return err
-	}
-	defer s.stop()
+	return b.withServer(t, func(s *server) error { return b.profilePhases(s, t, w, produceSecs, consumeSecs) })
+}
+
+func (b *bench) profilePhases(s *server, t target, w workload, produceSecs, consumeSecs float64) error {
 	base := filepath.Join(b.profile, strings.ReplaceAll(t.name+"-"+w.String(), "/", "-"))
 	phase := func(name string, secs float64, fn func() error) error {
 		sec := max(1, int(secs*0.8))

@@ -221,16 +221,13 @@ func (b *bench) e2eSection() {
 		d = time.Second
 	}
 	targets := []target{strata, kfake}
-	for rep := range b.reps {
-		for i := range targets {
-			t := targets[(i+rep)%len(targets)]
-			b.logf("%s e2e %s rep %d", t.name, w, rep+1)
-			r, err := b.runE2E(t, w, 10000, d, rep)
-			check(err)
-			r.Workload = "e2e " + r.Workload
-			b.Runs = append(b.Runs, r)
-		}
-	}
+	b.interleave(targets, func(t target, rep int) {
+		b.logf("%s e2e %s rep %d", t.name, w, rep+1)
+		r, err := b.runE2E(t, w, 10000, d, rep)
+		check(err)
+		r.Workload = "e2e " + r.Workload
+		b.Runs = append(b.Runs, r)
+	})
 	b.printE2E(w, targets)
 }
 
@@ -240,17 +237,13 @@ func (b *bench) fsyncSection() {
 	for _, parts := range []int{1, 8} {
 		w := workload{size: 1024, partitions: parts}
 		w.records = b.calibrate(w)
-		targets := []target{strata, strataFsync}
-		for rep := range b.reps {
-			for i := range targets {
-				t := targets[(i+rep)%len(targets)]
-				b.logf("%s fsync %s rep %d", t.name, w, rep+1)
-				r, err := b.runOnce(t, w, rep)
-				check(err)
-				r.Workload = "fsync " + r.Workload
-				b.Runs = append(b.Runs, r)
-			}
-		}
+		b.interleave([]target{strata, strataFsync}, func(t target, rep int) {
+			b.logf("%s fsync %s rep %d", t.name, w, rep+1)
+			r, err := b.runOnce(t, w, rep)
+			check(err)
+			r.Workload = "fsync " + r.Workload
+			b.Runs = append(b.Runs, r)
+		})
 		b.printFsync(w)
 	}
 }
@@ -260,18 +253,24 @@ func (b *bench) compressionSection() {
 	for _, codec := range []string{"snappy", "lz4", "zstd"} {
 		w := workload{size: 1024, partitions: 8, compression: codec, payload: "text"}
 		w.records = b.calibrate(w)
-		targets := []target{strata, kfake}
-		for rep := range b.reps {
-			for i := range targets {
-				t := targets[(i+rep)%len(targets)]
-				b.logf("%s %s rep %d", t.name, w, rep+1)
-				r, err := b.runOnce(t, w, rep)
-				check(err)
-				b.Runs = append(b.Runs, r)
-			}
-		}
+		b.interleave([]target{strata, kfake}, func(t target, rep int) {
+			b.logf("%s %s rep %d", t.name, w, rep+1)
+			r, err := b.runOnce(t, w, rep)
+			check(err)
+			b.Runs = append(b.Runs, r)
+		})
 		b.printKafka(w)
 		b.profileWorkload(strata, w)
+	}
+}
+
+// interleave calls fn for every target in every repetition, rotating the
+// order of the targets from one repetition to the next (A B, B A, ...).
+func (b *bench) interleave(targets []target, fn func(t target, rep int)) {
+	for rep := range b.reps {
+		for i := range targets {
+			fn(targets[(i+rep)%len(targets)], rep)
+		}
 	}
 }
 
