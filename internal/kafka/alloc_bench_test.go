@@ -12,7 +12,6 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
-	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
@@ -48,30 +47,9 @@ type allocBroker struct {
 
 func newAllocBroker(tb testing.TB, partitions int) *allocBroker {
 	tb.Helper()
-	dir := tb.TempDir()
-	metaCfg := log.DefaultConfig()
-	b, err := broker.Open(broker.Config{LogDirs: []string{dir}, Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ml, err := b.Internal(cluster.MetadataTopic, metaCfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	meta, err := cluster.Open(ml)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := New(Config{NodeID: 1, ClusterID: "alloc", AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092,
+	h := newTestHandler(tb, tb.TempDir(), Config{NodeID: 1, ClusterID: "alloc", AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092,
 		NumPartitions: 1, TopicDefaults: broker.DefaultTopicConfig(), Logger: slog.New(slog.DiscardHandler),
-		Metrics: metrics.New()}, b, meta)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		h.Stop()
-		b.Close()
-	})
+		Metrics: metrics.New()})
 	// Segments of 256 MiB: a long run rolls now and then, as a broker
 	// does, without one segment growing to the default 1 GiB.
 	t, err := h.createTopic("alloc", int32(partitions), map[string]string{"segment.bytes": strconv.Itoa(256 << 20)})

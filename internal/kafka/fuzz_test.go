@@ -16,28 +16,34 @@ import (
 	"github.com/strata-io/strata/internal/server"
 )
 
-// newTestHandler wires a real broker, metadata store and handler over dir.
-func newTestHandler(tb testing.TB, dir string) *Handler {
+// newTestHandler wires a real broker, metadata store and handler with cfg
+// over dir, and stops them when the test ends.
+func newTestHandler(tb testing.TB, dir string, cfg Config) *Handler {
 	tb.Helper()
 	metaCfg := log.DefaultConfig()
 	b, err := broker.Open(broker.Config{LogDirs: []string{dir}, Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { b.Close() })
 	ml, err := b.Internal(cluster.MetadataTopic, metaCfg)
 	if err != nil {
+		b.Close()
 		tb.Fatal(err)
 	}
 	meta, err := cluster.Open(ml)
 	if err != nil {
+		b.Close()
 		tb.Fatal(err)
 	}
-	h, err := New(Config{NodeID: 1, ClusterID: "fuzz", AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092,
-		NumPartitions: 2, AutoCreateTopics: true, MaxPartitionsPerTopic: 16, TopicDefaults: broker.DefaultTopicConfig(), Logger: slog.New(slog.DiscardHandler)}, b, meta)
+	h, err := New(cfg, b, meta)
 	if err != nil {
+		b.Close()
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() {
+		h.Stop()
+		b.Close()
+	})
 	return h
 }
 
@@ -107,7 +113,8 @@ func FuzzHandler(f *testing.F) {
 	}
 	// One broker for the whole run: building one per input would drown
 	// the fuzzer in setup.
-	h := newTestHandler(f, f.TempDir())
+	h := newTestHandler(f, f.TempDir(), Config{NodeID: 1, ClusterID: "fuzz", AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092,
+		NumPartitions: 2, AutoCreateTopics: true, MaxPartitionsPerTopic: 16, TopicDefaults: broker.DefaultTopicConfig(), Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
 		keys := make([]int16, 0, len(apis))
 		for k := range apis {
