@@ -110,6 +110,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 
 func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Broker, error) {
 	m := metrics.New()
+	checkResourceLimits(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -150,13 +151,14 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 	}
 	p, _ := strconv.Atoi(port)
 	h, err := kafka.New(kafka.Config{
-		NodeID:           cfg.NodeID,
-		ClusterID:        clusterID,
-		AdvertisedHost:   host,
-		AdvertisedPort:   int32(p),
-		NumPartitions:    cfg.NumPartitions,
-		AutoCreateTopics: cfg.AutoCreateTopics,
-		TopicDefaults:    defaults,
+		NodeID:              cfg.NodeID,
+		ClusterID:           clusterID,
+		AdvertisedHost:      host,
+		AdvertisedPort:      int32(p),
+		NumPartitions:       cfg.NumPartitions,
+		AutoCreateTopics:    cfg.AutoCreateTopics,
+		MaxBrokerPartitions: cfg.MaxBrokerPartitions,
+		TopicDefaults:       defaults,
 		Group: group.Config{
 			Partitions:                cfg.OffsetsTopicNumPartitions,
 			MinSessionTimeout:         msDuration(cfg.GroupMinSessionTimeoutMs),

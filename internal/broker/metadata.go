@@ -80,13 +80,17 @@ func (p *Partition) TopicID() (id [16]byte, ok bool) {
 	return p.metaMu.topicID, p.metaMu.hasTopicID
 }
 
+// ErrInconsistentTopicID: INCONSISTENT_TOPIC_ID. A partition directory
+// holds another topic's data.
+var ErrInconsistentTopicID = errors.New("broker: partition.metadata names another topic id")
+
 // WriteMetadata records the partition's topic id in partition.metadata
 // (Kafka's PartitionMetadataFile), writing the file atomically when it is
-// missing or holds another id; when it already holds topicID it does
-// nothing, so calling it on every partition creation or load is cheap. A
-// different id on disk means the directory outlived an earlier topic of the
-// same name; it is logged and replaced (Kafka would refuse the partition with
-// INCONSISTENT_TOPIC_ID).
+// missing; when it already holds topicID it does nothing, so calling it on
+// every partition creation or load is cheap. A different id on disk means
+// the directory outlived an earlier topic of the same name: its records are
+// not the new topic's, so the partition is refused with
+// ErrInconsistentTopicID, as Kafka's UnifiedLog.assignTopicId does.
 func (p *Partition) WriteMetadata(topicID [16]byte) error {
 	if topicID == ([16]byte{}) {
 		return errors.New("broker: partition.metadata needs a non-zero topic id")
@@ -97,9 +101,9 @@ func (p *Partition) WriteMetadata(topicID [16]byte) error {
 		return nil
 	}
 	if p.metaMu.hasTopicID {
-		p.logger.Warn("replacing the topic id in partition.metadata",
-			"old", base64.RawURLEncoding.EncodeToString(p.metaMu.topicID[:]),
-			"new", base64.RawURLEncoding.EncodeToString(topicID[:]))
+		return fmt.Errorf("%w: %s holds topic id %s, the topic's is %s", ErrInconsistentTopicID, p.TP,
+			base64.RawURLEncoding.EncodeToString(p.metaMu.topicID[:]),
+			base64.RawURLEncoding.EncodeToString(topicID[:]))
 	}
 	if err := writeFileAtomic(p.Log.Dir(), partitionMetadataFile, encodePartitionMetadata(topicID)); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,12 +57,17 @@ func TestPartitionMetadataFile(t *testing.T) {
 	if exists(t, tmp) {
 		t.Fatal("temporary file left after open")
 	}
+	// Another topic's id: the directory holds an older topic's records,
+	// which the new topic must not inherit (Kafka's INCONSISTENT_TOPIC_ID).
 	other := [16]byte{15: 1}
-	if err := p.WriteMetadata(other); err != nil {
-		t.Fatal(err)
+	if err := p.WriteMetadata(other); !errors.Is(err, ErrInconsistentTopicID) {
+		t.Fatalf("another topic id: %v, want ErrInconsistentTopicID", err)
 	}
-	if data, _ := os.ReadFile(path); string(data) != "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ\n" {
-		t.Fatalf("replaced partition.metadata %q", data)
+	if got, ok := p.TopicID(); !ok || got != id {
+		t.Fatalf("topic id after refused write: %x %v", got, ok)
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(encodePartitionMetadata(id)) {
+		t.Fatalf("partition.metadata changed by a refused write: %q", data)
 	}
 	if got, err := decodePartitionMetadata([]byte("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ\n")); err != nil || got != other {
 		t.Fatalf("decode: %x, %v", got, err)

@@ -141,9 +141,22 @@ func (p *Partition) Close() error {
 }
 
 // markDeleted stops appends to a partition whose files are being deleted.
-func (p *Partition) markDeleted() {
+func (p *Partition) markDeleted() { p.Fence() }
+
+// Fence stops appends: once it returns, no append is in progress and later
+// ones fail with log.ErrClosed. A topic being deleted is fenced before the
+// delete is recorded, so that no write lands, and is acknowledged, after
+// the topic is gone.
+func (p *Partition) Fence() {
 	p.mu.Lock()
 	p.closed = true
+	p.mu.Unlock()
+}
+
+// Unfence undoes Fence when the delete it prepared for failed.
+func (p *Partition) Unfence() {
+	p.mu.Lock()
+	p.closed = false
 	p.mu.Unlock()
 }
 

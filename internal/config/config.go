@@ -40,6 +40,10 @@ type Config struct {
 	LogRetentionCheckIntervalMs int64    // log.retention.check.interval.ms
 	LogMessageTimestampType     string   // log.message.timestamp.type
 	CompressionType             string   // compression.type
+	MaxBrokerPartitions         int32    // max.broker.partitions
+
+	ProducerIDExpirationMs              int64 // producer.id.expiration.ms
+	ProducerIDExpirationCheckIntervalMs int64 // producer.id.expiration.check.interval.ms
 
 	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor   int16 // offsets.topic.replication.factor
@@ -82,6 +86,10 @@ func Default() Config {
 		LogRetentionCheckIntervalMs: 300000,
 		LogMessageTimestampType:     "CreateTime",
 		CompressionType:             "producer",
+		MaxBrokerPartitions:         4000,
+
+		ProducerIDExpirationMs:              86400000,
+		ProducerIDExpirationCheckIntervalMs: 600000,
 
 		OffsetsTopicNumPartitions:       50,
 		OffsetsTopicReplicationFactor:   3,
@@ -152,7 +160,7 @@ var Defs = []Def{
 	{"log.dirs", "comma-separated data directories", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"log.dir", "data directory, used when log.dirs is not set", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"num.partitions", "partitions of auto-created topics", "1", intSetter(func(c *Config) *int32 { return &c.NumPartitions }, 32)},
-	{"auto.create.topics.enable", "create unknown topics on metadata and produce requests", "true", func(c *Config, v string) error {
+	{"auto.create.topics.enable", "create unknown topics named in metadata requests (produce never creates topics, as in Kafka)", "true", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		c.AutoCreateTopics = b
 		return err
@@ -174,6 +182,9 @@ var Defs = []Def{
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
+	{"max.broker.partitions", "most partitions this broker hosts, internal topics included (KIP-578's name; 4000 is the per-broker figure Kafka's operators are advised to stay under); creating more is POLICY_VIOLATION. Each partition holds at least 3 open files and 2 memory maps: the start-up log says what ulimit -n allows", "4000", intSetter(func(c *Config) *int32 { return &c.MaxBrokerPartitions }, 32)},
+	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
+	{"producer.id.expiration.check.interval.ms", "how often expired producer state is removed", "600000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationCheckIntervalMs }, 64)},
 	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
 	{"offsets.topic.replication.factor", "replicas of __consumer_offsets; a single node keeps one", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
 	{"offsets.retention.minutes", "keep an empty group's committed offsets this long", "10080", scaled(func(c *Config) *int64 { return &c.OffsetsRetentionMs }, 60*1000)},
@@ -326,6 +337,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: group.initial.rebalance.delay.ms %d must not be negative", c.GroupInitialRebalanceDelayMs)
 	case c.GroupConsumerHeartbeatMs < 1 || c.GroupConsumerSessionTimeoutMs <= c.GroupConsumerHeartbeatMs:
 		return fmt.Errorf("config: group.consumer.session.timeout.ms %d must exceed group.consumer.heartbeat.interval.ms %d", c.GroupConsumerSessionTimeoutMs, c.GroupConsumerHeartbeatMs)
+	case c.MaxBrokerPartitions < 1:
+		return fmt.Errorf("config: max.broker.partitions %d must be at least 1", c.MaxBrokerPartitions)
+	case c.ProducerIDExpirationMs < 1 || c.ProducerIDExpirationCheckIntervalMs < 1:
+		return errors.New("config: producer.id.expiration.ms and producer.id.expiration.check.interval.ms must be positive")
 	case c.GroupMaxSize < 1:
 		return fmt.Errorf("config: group.max.size %d must be at least 1", c.GroupMaxSize)
 	}

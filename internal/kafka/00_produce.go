@@ -22,12 +22,21 @@ package kafka
 //   - Errors are per partition; one bad partition does not fail the others.
 //   - Idempotent producers: duplicates of the last 5 batches are answered
 //     with their original offsets; gaps are OUT_OF_ORDER_SEQUENCE_NUMBER.
-//   - Unknown topics are auto-created when auto.create.topics.enable is on.
+//   - Unknown topics are UNKNOWN_TOPIC_OR_PARTITION: as in Kafka, only
+//     Metadata (auto.create.topics.enable) and CreateTopics create topics,
+//     so a produce racing a delete cannot bring the topic back.
+//   - acks other than -1, 0 and 1 are INVALID_REQUIRED_ACKS for every
+//     partition, nothing appended (Kafka's ReplicaManager.appendRecords).
+//   - Batches with the transactional bit are INVALID_TXN_STATE: no
+//     transaction can have been begun (transactions are not built), which
+//     is what Kafka answers a producer writing to a partition outside its
+//     transaction (KIP-890 verification).
 //
 // Not built yet: transactions.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -45,18 +54,10 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
 		// Transactions are not built; answer every partition clearly.
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return h.encode(resp), nil
+		return h.encode(produceError(req, kerr.TransactionalIDAuthorizationFailed.Code)), nil
+	}
+	if req.Acks != -1 && req.Acks != 0 && req.Acks != 1 {
+		return h.encode(produceError(req, kerr.InvalidRequiredAcks.Code)), nil
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	// Partitions whose appends must be fsynced before the answer
@@ -68,7 +69,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
-		t, code := h.topic(rt.Topic, true)
+		t, code := h.topic(rt.Topic, false)
 		if internalTopic(rt.Topic) {
 			code = kerr.InvalidTopicException.Code // Kafka: "Cannot append to internal topic"
 		}
@@ -92,6 +93,9 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 			// The batches as produced must fit, and (checked by Append)
 			// so must what is stored after any recompression.
 			err := checkProducedSizes(rp.Records, tc.MaxMessageBytes)
+			if err == nil && len(rp.Records) >= record.HeaderSize && record.Batch(rp.Records).IsTransactional() {
+				err = errTransactionalBatch
+			}
 			records := rp.Records
 			if err == nil {
 				records, err = recompress(rp.Records, tc.Compression)
@@ -149,6 +153,27 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	}
 	return r, nil
 }
+
+// produceError answers every partition of req with code, appending nothing.
+func produceError(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = code
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// errTransactionalBatch: INVALID_TXN_STATE.
+var errTransactionalBatch = errors.New("kafka: transactional batch outside a transaction (transactions are not supported)")
 
 // durableWait is an append to fsync before acknowledging, and where its
 // answer is in the response.

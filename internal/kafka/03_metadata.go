@@ -9,6 +9,9 @@ package kafka
 //   - Unknown topics are auto-created when the request allows it (always
 //     before v4, AllowAutoTopicCreation from v4, KIP-204) and
 //     auto.create.topics.enable is on; otherwise UNKNOWN_TOPIC_OR_PARTITION.
+//     The answer that creates a topic is LEADER_NOT_AVAILABLE without
+//     partitions, as Kafka's: clients retry (and a Metadata request after
+//     DeleteTopics does not look like a delete that failed).
 //   - v10+ carries topic IDs; v12+ may name topics by ID only.
 
 import (
@@ -67,7 +70,7 @@ func (h *Handler) topicMetadata(t *cluster.Topic, code int16, name string) kmsg.
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = &name
 	mt.ErrorCode = code
-	if t == nil {
+	if t == nil || code != 0 {
 		return mt
 	}
 	mt.TopicID = t.ID

@@ -9,6 +9,10 @@ package kafka
 //   - Topic names are validated as Kafka does (INVALID_TOPIC_EXCEPTION);
 //     configs by name and value (INVALID_CONFIG, with a message).
 //   - ValidateOnly (v1+) checks without creating.
+//   - A name given twice is INVALID_REQUEST for each of its entries.
+//   - One request creates at most 10000 partitions in total
+//     (INVALID_PARTITIONS past that), and the broker hosts at most
+//     max.broker.partitions (POLICY_VIOLATION past that).
 //   - v5+ returns the topic's partition count, replication factor and
 //     configs; v7+ its topic ID.
 
@@ -28,6 +32,11 @@ func init() { register(19, 0, 7, (*Handler).handleCreateTopics) }
 func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	var total int64 // partitions this request has created or validated so far
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -42,6 +51,13 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 		if len(rt.ReplicaAssignment) > 0 {
 			partitions = int32(len(rt.ReplicaAssignment))
 		}
+		if seen[rt.Topic] > 1 {
+			// Kafka answers every entry of a repeated name this way
+			// and creates none of them.
+			fail(kerr.InvalidRequest.Code, fmt.Sprintf("topic %q appears more than once in the request", rt.Topic))
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		configs := map[string]string{}
 		for _, c := range rt.Configs {
 			if c.Value != nil {
@@ -52,6 +68,8 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 			fail(kerr.InvalidTopicException.Code, err.Error())
 		} else if partitions <= 0 || partitions > h.cfg.MaxPartitionsPerTopic {
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be between 1 and %d, got %d", h.cfg.MaxPartitionsPerTopic, partitions))
+		} else if total+int64(partitions) > int64(h.cfg.MaxPartitionsPerRequest) {
+			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may create at most %d partitions in total; this topic's %d would make %d", h.cfg.MaxPartitionsPerRequest, partitions, total+int64(partitions)))
 		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
 			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor))
 		} else if bad := badAssignment(rt.ReplicaAssignment, h.cfg.NodeID); bad != "" {
@@ -61,6 +79,7 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 		} else if h.meta.Image().Topic(rt.Topic) != nil {
 			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))
 		} else {
+			total += int64(partitions)
 			if !req.ValidateOnly {
 				t, err := h.createTopic(rt.Topic, partitions, configs)
 				if err != nil {

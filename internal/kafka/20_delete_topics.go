@@ -3,7 +3,9 @@ package kafka
 // DeleteTopics: v0-6
 //
 // Behavior:
-//   - The topic leaves the metadata first (a record in the metadata log),
+//   - Appends to the topic's partitions are stopped first (a produce in
+//     flight gets NOT_LEADER_OR_FOLLOWER, retries, and then finds the topic
+//     unknown), then the topic leaves the metadata (a record in the metadata log),
 //     then its partition directories are renamed for deletion and removed
 //     in the background. A crash in between is finished at the next start.
 //   - v6+ may name topics by ID; unknown ones are UNKNOWN_TOPIC_ID.
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
@@ -60,17 +63,40 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 		if internalTopic(t.Name) {
 			msg := "internal topics cannot be deleted"
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, &msg
-		} else if _, err := h.meta.DeleteTopic(t.Name); err != nil {
+		} else if err := h.deleteTopic(t); err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		} else {
-			for p := int32(0); p < t.Partitions; p++ {
-				if err := h.broker.DeletePartition(log.TopicPartition{Topic: t.Name, Partition: p}); err != nil {
-					h.logger.Error("delete partition files", "topic", t.Name, "partition", p, "err", err)
-				}
-			}
 			h.logger.Info("deleted topic", "topic", t.Name)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return h.encode(resp), nil
+}
+
+// deleteTopic fences t's partitions against appends, records the delete,
+// then removes the files. Fencing first means no produce is acknowledged
+// after the delete is decided; topicMu keeps a concurrent request from
+// re-creating a partition's files from an image read before the delete.
+func (h *Handler) deleteTopic(t *cluster.Topic) error {
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	var fenced []*broker.Partition
+	for p := int32(0); p < t.Partitions; p++ {
+		if part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}); part != nil {
+			part.Fence()
+			fenced = append(fenced, part)
+		}
+	}
+	if _, err := h.meta.DeleteTopic(t.Name); err != nil {
+		for _, part := range fenced {
+			part.Unfence()
+		}
+		return err
+	}
+	for p := int32(0); p < t.Partitions; p++ {
+		if err := h.broker.DeletePartition(log.TopicPartition{Topic: t.Name, Partition: p}); err != nil {
+			h.logger.Error("delete partition files", "topic", t.Name, "partition", p, "err", err)
+		}
+	}
+	return nil
 }

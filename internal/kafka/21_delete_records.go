@@ -6,7 +6,8 @@ package kafka
 //   - Moves each partition's log start offset to the given offset (-1: the
 //     high watermark) and deletes segments wholly below it; the response
 //     carries the new low watermark.
-//   - An offset past the high watermark is OFFSET_OUT_OF_RANGE.
+//   - An offset past the high watermark, or below -1, is
+//     OFFSET_OUT_OF_RANGE (Kafka's UnifiedLog.deleteRecords checks both).
 
 import (
 	"context"
@@ -37,10 +38,12 @@ func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq
 				if offset == -1 {
 					offset = p.Log.HighWatermark()
 				}
-				low, err := p.Log.DeleteRecordsBefore(offset)
-				sp.ErrorCode, sp.LowWatermark = errorCode(err), low
-				if err != nil {
-					sp.LowWatermark = -1
+				if offset < 0 {
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				} else if low, err := p.Log.DeleteRecordsBefore(offset); err != nil {
+					sp.ErrorCode = errorCode(err)
+				} else {
+					sp.LowWatermark = low
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

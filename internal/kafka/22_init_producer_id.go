@@ -3,17 +3,17 @@ package kafka
 // InitProducerId: v0-5
 //
 // Behavior:
-//   - Without a transactional id: a new producer id (unique across
-//     restarts, reserved in blocks in the metadata log) with epoch 0.
-//   - An idempotent producer re-initializing with its current id and epoch
-//     (KIP-360, v3+) gets the same id with the epoch bumped, or a new id
-//     when the epoch is exhausted.
+//   - Without a transactional id: always a new producer id (unique across
+//     restarts, reserved in blocks in the metadata log) with epoch 0, as
+//     Kafka's TransactionCoordinator does for idempotent producers. The
+//     ProducerId/ProducerEpoch an idempotent producer sends (KIP-360, v3+)
+//     are ignored: bumping the epoch of an id the broker no longer
+//     remembers could hand two producers the same id.
 //   - Transactional ids: transactions are not built yet, so the answer is
 //     COORDINATOR_NOT_AVAILABLE.
 
 import (
 	"context"
-	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,8 +30,6 @@ func (h *Handler) handleInitProducerID(_ context.Context, _ *server.Request, kre
 	switch {
 	case req.TransactionalID != nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-	case req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1:
-		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
 	default:
 		id, err := h.meta.AllocateProducerID()
 		if err != nil {

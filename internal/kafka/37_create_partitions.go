@@ -6,14 +6,19 @@ package kafka
 //   - Count is the new total; it must exceed the current count
 //     (INVALID_PARTITIONS). Assignments may name only this broker.
 //   - ValidateOnly checks without creating.
+//   - One request adds at most 10000 partitions in total
+//     (INVALID_PARTITIONS), and the broker hosts at most
+//     max.broker.partitions (POLICY_VIOLATION).
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
 )
@@ -23,6 +28,7 @@ func init() { register(37, 0, 3, (*Handler).handleCreatePartitions) }
 func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	var total int64 // partitions this request added or validated so far
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -42,19 +48,13 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("%d assignments for %d new partitions", len(rt.Assignment), rt.Count-t.Partitions))
 		case !onlyNode(rt.Assignment, h.cfg.NodeID):
 			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("assignments may only name broker %d", h.cfg.NodeID))
+		case total+int64(rt.Count-t.Partitions) > int64(h.cfg.MaxPartitionsPerRequest):
+			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may add at most %d partitions in total", h.cfg.MaxPartitionsPerRequest))
 		case req.ValidateOnly:
+			total += int64(rt.Count - t.Partitions)
 		default:
-			tc, err := h.topicConfig(t)
-			if err == nil {
-				t, err = h.meta.SetPartitions(rt.Topic, rt.Count)
-			}
-			for p := rt.Count - 1; err == nil && p >= 0 && t != nil; p-- {
-				if h.broker.Partition(log.TopicPartition{Topic: rt.Topic, Partition: p}) != nil {
-					break
-				}
-				_, err = h.createPartition(t, p, tc)
-			}
-			if err != nil {
+			total += int64(rt.Count - t.Partitions)
+			if err := h.addPartitions(t, rt.Count); err != nil {
 				fail(errorCode(err), err.Error())
 			}
 		}
@@ -62,6 +62,39 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 	}
 	return h.encode(resp), nil
 }
+
+// addPartitions raises t's partition count to count and creates the new
+// partitions' files, within max.broker.partitions.
+func (h *Handler) addPartitions(t *cluster.Topic, count int32) error {
+	tc, err := h.topicConfig(t)
+	if err != nil {
+		return err
+	}
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	if cur := h.meta.Image().ByID[t.ID]; cur == nil {
+		return fmt.Errorf("%w: %s", cluster.ErrUnknownTopic, t.Name)
+	} else if count <= cur.Partitions {
+		return fmt.Errorf("%w: topic has %d partitions; the new count %d must be larger", errInvalidPartitions, cur.Partitions, count)
+	} else if err := h.checkPartitionLimitLocked(count - cur.Partitions); err != nil {
+		return err
+	}
+	if t, err = h.meta.SetPartitions(t.Name, count); err != nil {
+		return err
+	}
+	for p := count - 1; p >= 0; p-- {
+		if h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}) != nil {
+			break
+		}
+		if _, err := h.createPartition(t, p, tc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errInvalidPartitions: INVALID_PARTITIONS.
+var errInvalidPartitions = errors.New("kafka: invalid partition count")
 
 func onlyNode(as []kmsg.CreatePartitionsRequestTopicAssignment, node int32) bool {
 	for _, a := range as {

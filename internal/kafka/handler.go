@@ -42,6 +42,12 @@ type Config struct {
 	// (default 10000): every partition is a directory with preallocated,
 	// memory-mapped indexes, so an unbounded count is a denial of service.
 	MaxPartitionsPerTopic int32
+	// MaxPartitionsPerRequest bounds the partitions one CreateTopics or
+	// CreatePartitions request adds in total (default 10000), so that one
+	// request cannot exhaust file descriptors with many topics.
+	MaxPartitionsPerRequest int32
+	// MaxBrokerPartitions is max.broker.partitions (default 4000).
+	MaxBrokerPartitions int32
 	// TopicDefaults is the broker-level topic configuration (log.* keys).
 	TopicDefaults broker.TopicConfig
 	// Group configures the group coordinator (offsets.*, group.*);
@@ -65,6 +71,12 @@ type Handler struct {
 	offsetsStore *offsetsStorage
 
 	topicConfigs atomic.Pointer[topicConfigCache]
+
+	// topicMu serializes changes of the topic set (create, add partitions,
+	// delete) with the creation of partition files on first use: checks
+	// against the image and the file operations that follow them happen
+	// as one step.
+	topicMu sync.Mutex
 
 	// stopping is closed by Stop: long-polling fetches answer at once, as
 	// Kafka completes its delayed operations at shutdown.
@@ -90,14 +102,24 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if cfg.MaxPartitionsPerTopic <= 0 {
 		cfg.MaxPartitionsPerTopic = 10000
 	}
+	if cfg.MaxPartitionsPerRequest <= 0 {
+		cfg.MaxPartitionsPerRequest = 10000
+	}
+	if cfg.MaxBrokerPartitions <= 0 {
+		cfg.MaxBrokerPartitions = 4000
+	}
 	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger, stopping: make(chan struct{})}
 	im := meta.Image()
 	for _, p := range b.Partitions() {
 		t := im.Topic(p.TP.Topic)
-		if t == nil || p.TP.Partition >= t.Partitions {
+		id, hasID := p.TopicID()
+		if t == nil || p.TP.Partition >= t.Partitions || hasID && id != t.ID {
 			// Files of a topic the metadata no longer has (a delete
-			// interrupted by a crash): finish the delete.
-			h.logger.Warn("removing partition unknown to metadata", "partition", p.TP)
+			// interrupted by a crash), or of an earlier topic of the
+			// same name (its partition.metadata names another topic
+			// id): stray, as Kafka's LogManager calls them, and
+			// removed, so a new topic never inherits old records.
+			h.logger.Warn("removing partition unknown to metadata", "partition", p.TP, "topic_id_matches", !hasID || t == nil || id == t.ID)
 			if err := b.DeletePartition(p.TP); err != nil {
 				return nil, err
 			}
@@ -217,6 +239,14 @@ func errorCode(err error) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, errInternalTopic), errors.Is(err, errInvalidTopic):
 		return kerr.InvalidTopicException.Code
+	case errors.Is(err, errInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, errPartitionLimit):
+		return kerr.PolicyViolation.Code
+	case errors.Is(err, broker.ErrInconsistentTopicID):
+		return kerr.InconsistentTopicID.Code
+	case errors.Is(err, errTransactionalBatch):
+		return kerr.InvalidTxnState.Code
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -73,7 +73,8 @@ type topicConfigCache struct {
 
 // topic returns the named topic, creating it with the broker defaults when
 // autoCreate and auto.create.topics.enable allow. The code is
-// UNKNOWN_TOPIC_OR_PARTITION or INVALID_TOPIC_EXCEPTION on failure.
+// UNKNOWN_TOPIC_OR_PARTITION or INVALID_TOPIC_EXCEPTION on failure, and
+// LEADER_NOT_AVAILABLE (with the topic) when this call created it.
 func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 	if t := h.meta.Image().Topic(name); t != nil {
 		return t, 0
@@ -102,7 +103,34 @@ func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}
 	h.logger.Info("auto-created topic", "topic", name, "partitions", t.Partitions)
-	return t, 0
+	// Kafka answers the Metadata request that creates a topic with
+	// LEADER_NOT_AVAILABLE and no partitions; clients retry and see the
+	// partitions in the next answer.
+	return t, kerr.LeaderNotAvailable.Code
+}
+
+// errPartitionLimit: POLICY_VIOLATION, what managed Kafka services answer
+// when a topic would exceed the broker's partition limit.
+var errPartitionLimit = errors.New("kafka: partition limit")
+
+// partitionCountLocked is how many partitions the topics of the current
+// image have, internal ones included. Requires topicMu.
+func (h *Handler) partitionCountLocked() int64 {
+	var n int64
+	for _, t := range h.meta.Image().Topics {
+		n += int64(t.Partitions)
+	}
+	return n
+}
+
+// checkPartitionLimitLocked refuses adding n partitions past
+// max.broker.partitions. Requires topicMu, so that two creations cannot
+// both pass the check.
+func (h *Handler) checkPartitionLimitLocked(n int32) error {
+	if have := h.partitionCountLocked(); have+int64(n) > int64(h.cfg.MaxBrokerPartitions) {
+		return fmt.Errorf("%w: the broker has %d partitions; %d more would exceed max.broker.partitions=%d", errPartitionLimit, have, n, h.cfg.MaxBrokerPartitions)
+	}
+	return nil
 }
 
 // createTopic records the topic in the metadata log, then creates its
@@ -111,6 +139,11 @@ func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 func (h *Handler) createTopic(name string, partitions int32, configs map[string]string) (*cluster.Topic, error) {
 	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs)
 	if err != nil {
+		return nil, err
+	}
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	if err := h.checkPartitionLimitLocked(partitions); err != nil {
 		return nil, err
 	}
 	t, err := h.meta.CreateTopic(name, partitions, configs)
@@ -149,6 +182,15 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	tp := log.TopicPartition{Topic: t.Name, Partition: p}
 	if part := h.broker.Partition(tp); part != nil {
 		return part, tc, 0
+	}
+	// The files are missing: a crash between recording the topic and
+	// creating them, or a delete since t was read from the image. Only the
+	// first may create them: under topicMu the current image decides, so a
+	// request racing DeleteTopics never brings the directory back.
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	if cur := h.meta.Image().ByID[t.ID]; cur == nil || p >= cur.Partitions {
+		return nil, tc, kerr.UnknownTopicOrPartition.Code
 	}
 	part, err := h.createPartition(t, p, tc)
 	if err != nil {
