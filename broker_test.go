@@ -225,9 +225,12 @@ func TestIdempotentDuplicateGetsOriginalOffset(t *testing.T) {
 	b := startBroker(t, dir, nil)
 	c := newClient(t, b.Addr())
 	kadm.NewClient(c).CreateTopic(ctxT(t), 1, 1, nil, "idem")
+	// Recent timestamps: a producer whose last batch is older than
+	// producer.id.expiration.ms (1 day) is forgotten at the restart.
+	ts := time.Now().UnixMilli()
 	batch := func(seq int32, v string) []byte {
 		bt, err := record.Build(record.BuildOptions{ProducerID: 7, ProducerEpoch: 0, BaseSequence: seq},
-			record.NewRecord{Value: []byte(v), Timestamp: 1}, record.NewRecord{Value: []byte(v), Timestamp: 1})
+			record.NewRecord{Value: []byte(v), Timestamp: ts}, record.NewRecord{Value: []byte(v), Timestamp: ts})
 		if err != nil {
 			t.Fatal(err)
 		}

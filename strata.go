@@ -123,6 +123,9 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		Logger:   logger,
 		Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg},
 		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs), OnSync: m.Synced},
+
+		ProducerIDExpiration:      msDuration(cfg.ProducerIDExpirationMs),
+		ProducerIDExpirationCheck: msDuration(cfg.ProducerIDExpirationCheckIntervalMs),
 	})
 	if err != nil {
 		return nil, err

@@ -3,9 +3,9 @@ package strata_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"

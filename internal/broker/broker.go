@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/strata-io/strata/internal/log"
 )
@@ -19,6 +20,13 @@ type Config struct {
 	// Internal lists partitions that are not topic data (the metadata log):
 	// they are opened with their own config and not served as partitions.
 	Internal map[log.TopicPartition]log.Config
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer whose last batch there is older.
+	// Default 24 h.
+	ProducerIDExpiration time.Duration
+	// ProducerIDExpirationCheck is producer.id.expiration.check.interval.ms.
+	// Default 10 minutes.
+	ProducerIDExpirationCheck time.Duration
 }
 
 // Broker owns this node's partitions.
@@ -32,6 +40,11 @@ type Broker struct {
 
 	mu    sync.RWMutex
 	parts map[log.TopicPartition]*Partition
+
+	expiration time.Duration
+	stop       chan struct{}
+	stopOnce   sync.Once
+	expirer    sync.WaitGroup
 }
 
 // Open loads every partition in the log dirs.
@@ -55,13 +68,22 @@ func Open(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{logger: cfg.Logger, logs: logs, parts: map[log.TopicPartition]*Partition{}}
+	if cfg.ProducerIDExpiration <= 0 {
+		cfg.ProducerIDExpiration = 24 * time.Hour
+	}
+	if cfg.ProducerIDExpirationCheck <= 0 {
+		cfg.ProducerIDExpirationCheck = 10 * time.Minute
+	}
+	b := &Broker{
+		logger: cfg.Logger, logs: logs, parts: map[log.TopicPartition]*Partition{},
+		expiration: cfg.ProducerIDExpiration, stop: make(chan struct{}),
+	}
 	var parts []*Partition
 	for tp, l := range logs.Logs() {
 		if _, internal := cfg.Internal[tp]; internal {
 			continue
 		}
-		parts = append(parts, newPartition(tp, l, b.logger))
+		parts = append(parts, b.newPartition(tp, l))
 	}
 	err = parallel(parts, func(p *Partition) error {
 		if err := p.open(); err != nil {
@@ -76,7 +98,39 @@ func Open(cfg Config) (*Broker, error) {
 	for _, p := range parts {
 		b.parts[p.TP] = p
 	}
+	b.expirer.Add(1)
+	go b.expireProducers(cfg.ProducerIDExpirationCheck)
 	return b, nil
+}
+
+func (b *Broker) newPartition(tp log.TopicPartition, l *log.Log) *Partition {
+	p := newPartition(tp, l, b.logger)
+	p.expiration = b.expiration
+	return p
+}
+
+// expireProducers removes expired idempotent producers from every
+// partition each interval, as Kafka's UnifiedLog does on its
+// PRODUCER_EXPIRATION_CHECK schedule. Without it every producer that ever
+// wrote (one per client restart) stays in memory and in every snapshot.
+func (b *Broker) expireProducers(interval time.Duration) {
+	defer b.expirer.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			n := 0
+			for _, p := range b.Partitions() {
+				n += p.RemoveExpiredProducers(now)
+			}
+			if n > 0 {
+				b.logger.Debug("removed expired producers", "producers", n)
+			}
+		}
+	}
 }
 
 // parallel runs fn on every partition, a few at a time: loading and
@@ -143,7 +197,7 @@ func (b *Broker) CreatePartition(tp log.TopicPartition, cfg log.Config) (*Partit
 	if err != nil {
 		return nil, err
 	}
-	p := newPartition(tp, l, b.logger)
+	p := b.newPartition(tp, l)
 	if err := p.open(); err != nil {
 		return nil, fmt.Errorf("open partition %s: %w", tp, err)
 	}
@@ -161,6 +215,7 @@ func (b *Broker) DeletePartition(tp log.TopicPartition) error {
 	b.mu.Unlock()
 	if p != nil {
 		p.markDeleted()
+		p.snapWG.Wait() // no snapshot write into the directory being removed
 	}
 	return b.logs.Delete(tp)
 }
@@ -170,6 +225,8 @@ func (b *Broker) DeletePartition(tp log.TopicPartition) error {
 // leaving the dirs clean for a fast start. A failed snapshot only costs
 // replay at the next start; it is reported but does not stop the close.
 func (b *Broker) Close() error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	b.expirer.Wait()
 	err := parallel(b.Partitions(), func(p *Partition) error {
 		if err := p.Close(); err != nil {
 			b.logger.Error("close partition", "partition", p.TP, "err", err)

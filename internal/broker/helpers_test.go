@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
@@ -46,6 +47,10 @@ func closeBroker(t *testing.T, b *Broker) {
 	}
 }
 
+// testBaseTimestamp is recent, so that producers written by the tests are
+// not already past producer.id.expiration.ms when a partition is reopened.
+var testBaseTimestamp = time.Now().UnixMilli()
+
 // producerBatch builds a batch of n records from an idempotent producer
 // (pid 0 means none). Append patches batches in place, so every call builds
 // a fresh one; a retry is the same call again.
@@ -53,7 +58,7 @@ func producerBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byt
 	t.Helper()
 	recs := make([]record.NewRecord, n)
 	for i := range recs {
-		recs[i] = record.NewRecord{Value: []byte("some value of a record"), Timestamp: 1_700_000_000_000 + int64(seq) + int64(i)}
+		recs[i] = record.NewRecord{Value: []byte("some value of a record"), Timestamp: testBaseTimestamp + int64(seq) + int64(i)}
 	}
 	b, err := record.Build(record.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, recs...)
 	if err != nil {

@@ -51,19 +51,30 @@ type Partition struct {
 
 	// mu serializes appends with their idempotence check, so that the
 	// check and the append see the same producer state. It also
-	// serializes the writes of snapshots and leader-epoch-checkpoint.
+	// serializes the writes of leader-epoch-checkpoint.
 	mu        sync.Mutex
 	producers map[int64]*producerState
 	// activeBase is the active segment's base offset as of the last
 	// append: Append sees a roll when it changes.
 	activeBase int64
-	// snapOffset is the offset of the newest snapshot on disk known to
-	// match the state (written or loaded by this process), -1 if none.
-	snapOffset int64
+	// expiration is producer.id.expiration.ms (set by the Broker; 0 in
+	// tests that build a Partition alone: nothing expires).
+	expiration time.Duration
 	// replayed counts the batches the last RebuildProducerState read
 	// from the log (tests check that a snapshot spared the replay).
 	replayed int
 	closed   bool
+
+	// snapMu serializes the producer-state snapshot files: writing,
+	// pruning, loading. A roll captures the state under mu and writes it
+	// under snapMu alone, on its own goroutine (snapWG), so that appends
+	// never wait for a snapshot's fsyncs. Lock order: mu, then snapMu.
+	snapMu sync.Mutex
+	snapWG sync.WaitGroup
+	// snapOffset is the offset of the newest snapshot on disk known to
+	// match the state (written or loaded by this process), -1 if none.
+	// Guarded by snapMu.
+	snapOffset int64
 
 	epochs epochCache
 
@@ -132,12 +143,20 @@ func (p *Partition) open() error {
 // the log manager does.
 func (p *Partition) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil
 	}
 	p.closed = true
-	return errors.Join(p.takeSnapshotLocked(p.Log.LogEndOffset()), p.syncEpochsLocked())
+	entries, leo := p.snapshotEntriesLocked(), p.Log.LogEndOffset()
+	epochErr := p.syncEpochsLocked()
+	p.mu.Unlock()
+	// No append can follow: the state is final. Roll snapshots still
+	// being written go first, so that this one is the newest.
+	p.snapWG.Wait()
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	return errors.Join(p.writeSnapshotSnapLocked(leo, entries), epochErr)
 }
 
 // markDeleted stops appends to a partition whose files are being deleted.
@@ -331,12 +350,22 @@ func (p *Partition) checkSequence(b record.Batch) (batchMeta, bool, error) {
 
 // onRollLocked snapshots producer state at the new segment's base offset, as
 // Kafka's UnifiedLog.roll does, and follows the log start offset in the
-// epoch cache. The append already succeeded, so a failure is only logged:
-// the next start replays more.
+// epoch cache. The state is captured here; the file is written and fsynced
+// on another goroutine, as Kafka flushes it from its scheduler, so the
+// append that rolled does not wait for it. The append already succeeded,
+// so a failure is only logged: the next start replays more.
 func (p *Partition) onRollLocked(base int64) {
-	if err := p.takeSnapshotLocked(base); err != nil {
-		p.logger.Error("write producer state snapshot", "offset", base, "err", err)
-	}
+	entries := p.snapshotEntriesLocked()
+	p.snapWG.Add(1)
+	go func() {
+		defer p.snapWG.Done()
+		p.snapMu.Lock()
+		err := p.writeSnapshotSnapLocked(base, entries)
+		p.snapMu.Unlock()
+		if err != nil {
+			p.logger.Error("write producer state snapshot", "offset", base, "err", err)
+		}
+	}()
 	if err := p.syncEpochsLocked(); err != nil {
 		p.logger.Error("write leader-epoch-checkpoint", "err", err)
 	}
@@ -367,11 +396,14 @@ func (p *Partition) recordBatch(b record.Batch) {
 func (p *Partition) RebuildProducerState() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.snapWG.Wait() // a roll's snapshot may name offsets a truncation removed
+	p.snapMu.Lock()
 	l := p.Log
 	p.activeBase = l.ActiveSegmentBaseOffset()
 	p.snapOffset = -1
 	clear(p.producers)
 	from, ok, err := p.loadSnapshotLocked()
+	p.snapMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -387,8 +419,42 @@ func (p *Partition) RebuildProducerState() error {
 	if err != nil {
 		return err
 	}
-	p.logger.Debug("rebuilt producer state", "snapshot", ok, "from", from, "batches_replayed", n, "producers", len(p.producers))
+	// As Kafka's ProducerStateManager, a producer expired while the
+	// broker was down is not brought back by a snapshot or the replay.
+	expired := p.removeExpiredLocked(time.Now())
+	p.logger.Debug("rebuilt producer state", "snapshot", ok, "from", from, "batches_replayed", n, "producers", len(p.producers), "expired", expired)
 	return nil
+}
+
+// RemoveExpiredProducers forgets the idempotent producers whose last batch
+// on this partition has a timestamp older than producer.id.expiration.ms
+// before now (Kafka's ProducerStateManager.removeExpiredProducers, which
+// also goes by the batch's max timestamp). A producer that writes again
+// after that is treated as new: its sequence is accepted as it comes. It
+// returns how many were removed.
+func (p *Partition) RemoveExpiredProducers(now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.removeExpiredLocked(now)
+}
+
+func (p *Partition) removeExpiredLocked(now time.Time) int {
+	if p.expiration <= 0 {
+		return 0
+	}
+	cutoff := now.Add(-p.expiration).UnixMilli()
+	n := 0
+	for id, st := range p.producers {
+		last := int64(-1) // a producer known only by its epoch (snapshot entry without a batch)
+		if k := len(st.batches); k > 0 {
+			last = st.batches[k-1].timestamp
+		}
+		if last <= cutoff {
+			delete(p.producers, id)
+			n++
+		}
+	}
+	return n
 }
 
 // replayLocked records the producer batches in [from, to) and returns how

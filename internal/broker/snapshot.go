@@ -174,19 +174,20 @@ func (p *Partition) restoreSnapshotLocked(entries []snapshotEntry) {
 	}
 }
 
-// takeSnapshotLocked writes the producer state as the snapshot at offset
-// (the state must cover exactly the offsets below it), unless the latest
-// snapshot is already that one, and then prunes old snapshots.
-func (p *Partition) takeSnapshotLocked(offset int64) error {
+// writeSnapshotSnapLocked writes entries (the producer state covering
+// exactly the offsets below offset) as the snapshot at offset, unless the
+// latest snapshot is already that one, and then prunes old snapshots.
+// Requires snapMu, not mu: the fsyncs of a snapshot do not hold up appends.
+func (p *Partition) writeSnapshotSnapLocked(offset int64, entries []snapshotEntry) error {
 	if offset == p.snapOffset {
 		return nil
 	}
 	dir := p.Log.Dir()
-	if err := writeFileAtomic(dir, snapshotName(offset), encodeSnapshot(p.snapshotEntriesLocked())); err != nil {
+	if err := writeFileAtomic(dir, snapshotName(offset), encodeSnapshot(entries)); err != nil {
 		return err
 	}
 	p.snapOffset = offset
-	p.logger.Debug("wrote producer state snapshot", "offset", offset, "producers", len(p.producers))
+	p.logger.Debug("wrote producer state snapshot", "offset", offset, "producers", len(entries))
 	return p.pruneSnapshots()
 }
 
@@ -194,6 +195,7 @@ func (p *Partition) takeSnapshotLocked(offset int64) error {
 // the first segment: their offsets were deleted by retention, and a
 // snapshot is only usable from the log start offset on (Kafka deletes a
 // segment's snapshot with the segment).
+// Requires snapMu.
 func (p *Partition) pruneSnapshots() error {
 	dir := p.Log.Dir()
 	offs, err := listSnapshots(dir)
@@ -210,6 +212,7 @@ func (p *Partition) pruneSnapshots() error {
 	return errors.Join(errs...)
 }
 
+// removeSnapshot deletes one snapshot file. Requires snapMu.
 func (p *Partition) removeSnapshot(offset int64) error {
 	err := os.Remove(filepath.Join(p.Log.Dir(), snapshotName(offset)))
 	if errors.Is(err, os.ErrNotExist) {
@@ -225,7 +228,8 @@ func (p *Partition) removeSnapshot(offset int64) error {
 // offset, or ok=false when there is none. Snapshots above the log end offset
 // come from offsets a recovery truncated away and are deleted (Kafka's
 // truncateAndReload); corrupt ones are logged and deleted; ones below the
-// log start offset cannot be completed by replay and are skipped.
+// log start offset cannot be completed by replay and are skipped. Requires
+// mu (the state) and snapMu (the files).
 func (p *Partition) loadSnapshotLocked() (offset int64, ok bool, err error) {
 	l := p.Log
 	dir, leo, start := l.Dir(), l.LogEndOffset(), l.LogStartOffset()

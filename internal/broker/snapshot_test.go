@@ -121,13 +121,14 @@ func TestSnapshotOnRoll(t *testing.T) {
 	if roll != lastBefore.BaseOffset {
 		t.Fatalf("rolled at %d, last append at %d", roll, lastBefore.BaseOffset)
 	}
+	p.snapWG.Wait() // written in the background
 	if offs := snapshotOffsets(t, p); !reflect.DeepEqual(offs, []int64{roll}) {
 		t.Fatalf("snapshots %v, want [%d]", offs, roll)
 	}
 	// The snapshot holds the state below the roll: the batch before it.
 	want := []snapshotEntry{{
 		ProducerID: pid, LastSequence: seq - 3, LastOffset: roll - 1, OffsetDelta: 1,
-		Timestamp: 1_700_000_000_000 + int64(seq-4) + 1, CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1,
+		Timestamp: testBaseTimestamp + int64(seq-4) + 1, CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1,
 	}}
 	if got := readSnapshotFile(t, p.Log.Dir(), roll); !reflect.DeepEqual(got, want) {
 		t.Fatalf("snapshot at %d: got %+v, want %+v", roll, got, want)
@@ -139,6 +140,7 @@ func TestSnapshotOnRoll(t *testing.T) {
 		seq += 2
 	}
 	bases := p.Log.SegmentBaseOffsets()
+	p.snapWG.Wait()
 	if offs := snapshotOffsets(t, p); !reflect.DeepEqual(offs, bases[3:]) {
 		t.Fatalf("snapshots %v, want the last two segment bases of %v", offs, bases)
 	}
@@ -250,6 +252,7 @@ func TestUncleanRestartReplaysFromRollSnapshot(t *testing.T) {
 	// Batches after the last roll exist only in the log.
 	last := appendBatch(t, p, producerBatch(t, 3, 0, 0, 1))
 	lastRoll := p.Log.ActiveSegmentBaseOffset()
+	p.snapWG.Wait() // roll snapshots are written in the background
 
 	crashed := t.TempDir()
 	copyDir(t, dir, crashed)
