@@ -12,7 +12,7 @@ import (
 )
 
 // startBroker starts an embedded broker in a temp dir, closed at cleanup.
-func startBroker(t *testing.T, dir string, props map[string]string) *strata.Broker {
+func startBroker(t testing.TB, dir string, props map[string]string) *strata.Broker {
 	t.Helper()
 	b, err := strata.Start(strata.Options{Dir: dir, Properties: props})
 	if err != nil {

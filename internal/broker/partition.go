@@ -85,7 +85,7 @@ type Partition struct {
 	}
 
 	waitMu  sync.Mutex
-	waiters map[chan struct{}]struct{}
+	waiters map[*Waiter]struct{}
 }
 
 func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Partition {
@@ -94,7 +94,7 @@ func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Parti
 		logger:     logger.With("partition", tp.String()),
 		producers:  map[int64]*producerState{},
 		snapOffset: -1,
-		waiters:    map[chan struct{}]struct{}{},
+		waiters:    map[*Waiter]struct{}{},
 	}
 	l.SetOnDurable(p.advanceDurable)
 	return p
@@ -108,7 +108,7 @@ func (p *Partition) advanceDurable() {
 	p.mu.Lock()
 	if d := p.Log.DurableOffset(); d > p.Log.HighWatermark() {
 		p.Log.SetHighWatermark(d)
-		p.notify()
+		p.notify(unknownBytes) // offsets, not bytes, became visible
 	}
 	p.mu.Unlock()
 }
@@ -287,7 +287,7 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 	if b.HasProducerID() {
 		p.recordBatch(b)
 	}
-	p.notify()
+	p.notify(int64(len(data)))
 	res.BaseOffset = info.FirstOffset
 	res.LogStartOffset = p.Log.LogStartOffset()
 	return res, nil
@@ -490,36 +490,6 @@ func (p *Partition) replayLocked(from, to int64) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// AddWaiter registers a channel that receives a signal after each append
-// until RemoveWaiter. (A pair of calls rather than a returned cancel func:
-// a fetch registers with every partition it reads, and a closure per
-// partition would be an allocation each.)
-func (p *Partition) AddWaiter(ch chan struct{}) {
-	p.waitMu.Lock()
-	p.waiters[ch] = struct{}{}
-	p.waitMu.Unlock()
-}
-
-// RemoveWaiter unregisters a channel from AddWaiter.
-func (p *Partition) RemoveWaiter(ch chan struct{}) {
-	p.waitMu.Lock()
-	delete(p.waiters, ch)
-	p.waitMu.Unlock()
-}
-
-// notify signals every waiter without blocking (their channels have room
-// for one signal; one is enough to make them look again).
-func (p *Partition) notify() {
-	p.waitMu.Lock()
-	for ch := range p.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	p.waitMu.Unlock()
 }
 
 // ProducerInfo describes an idempotent producer active on the partition.

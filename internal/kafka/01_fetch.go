@@ -11,7 +11,9 @@ package kafka
 //     first batch is returned even when larger than the request's or the
 //     partition's max bytes (KIP-74); later partitions stop at MaxBytes.
 //   - MaxWaitMillis/MinBytes long-poll: the request waits on a signal from
-//     appends to any of its partitions, never polls.
+//     appends to its partitions, never polls, and is woken only once they
+//     appended at least the MinBytes it still lacks (broker.Waiter), not
+//     at every append.
 //   - Consumers read up to the high watermark; replicas (replica id >= 0)
 //     up to the log end offset.
 //   - Sessionless (KIP-227 sessions are declined with session id 0, which
@@ -100,11 +102,11 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 	if maxBytes <= 0 {
 		maxBytes = math.MaxInt32
 	}
-	var wake chan struct{}
+	var wake *broker.Waiter
 	if req.MaxWaitMillis > 0 && req.MinBytes > 0 && len(parts) > 0 {
 		// Register before the first read so no append is missed
 		// between reading and waiting.
-		wake = make(chan struct{}, 1)
+		wake = broker.NewWaiter()
 		for i := range parts {
 			parts[i].p.AddWaiter(wake)
 		}
@@ -112,6 +114,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			for i := range parts {
 				parts[i].p.RemoveWaiter(wake)
 			}
+			wake.Release()
 		}()
 	}
 	var timer *time.Timer // only a fetch that waits needs one
@@ -121,15 +124,24 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		}
 	}()
 	for {
+		var seen int64 // bytes appended before this read: the read includes them
+		if wake != nil {
+			seen = wake.Appended()
+		}
 		total, failed := h.readPartitions(parts, maxBytes, replica)
 		if wake == nil || failed || total >= int64(req.MinBytes) {
 			break
+		}
+		// Sleep until enough bytes for MinBytes were appended, not at
+		// every append.
+		if wake.WakeAt(seen + int64(req.MinBytes) - total) {
+			continue
 		}
 		if timer == nil {
 			timer = time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		}
 		select {
-		case <-wake:
+		case <-wake.C:
 			continue
 		case <-timer.C:
 		case <-ctx.Done():
