@@ -67,14 +67,14 @@ func TestParseHeader(t *testing.T) {
 }
 
 func TestBufPool(t *testing.T) {
-	for _, n := range []int{0, 1, 511, 512, 513, 4096, 1<<20 + 1, 16 << 20} {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, 1<<19 + 1, maxPooledFrame} {
 		p := getBuf(n)
 		if len(*p) != n || cap(*p)&(cap(*p)-1) != 0 || cap(*p) < 512 {
 			t.Errorf("getBuf(%d): len %d cap %d", n, len(*p), cap(*p))
 		}
 		putBuf(p)
 	}
-	if p := getBuf(16<<20 + 1); cap(*p) != 16<<20+1 {
+	if p := getBuf(maxPooledFrame + 1); cap(*p) != maxPooledFrame+1 {
 		t.Errorf("large buffer cap %d", cap(*p))
 	} else {
 		putBuf(p) // dropped, not pooled
