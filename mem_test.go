@@ -67,6 +67,7 @@ func TestSlowHugeRequestsMemoryBounded(t *testing.T) {
 		// inflated GC goal lets ordinary garbage grow to.
 		peakSlack  = 120 << 20
 		afterSlack = 48 << 20
+		heapLimit  = 64 << 20
 	)
 	b := &killBroker{t: t, bin: killBinary(t), dir: t.TempDir()}
 	b.start(true)
@@ -178,6 +179,11 @@ func TestSlowHugeRequestsMemoryBounded(t *testing.T) {
 		mib(attackers*announced), mib(attackers*sent), mib(peak), mib(base), mib(int64(heap)))
 	if peak > base+peakSlack {
 		t.Errorf("peak RSS %s exceeds base %s + %s", mib(peak), mib(base), mib(peakSlack))
+	}
+	// The Go heap sets the GC's goal: buffers sized by what clients
+	// announce would let ordinary garbage grow as large before a GC.
+	if heap > heapLimit {
+		t.Errorf("Go heap %s with the attackers connected, want under %s", mib(int64(heap)), mib(heapLimit))
 	}
 
 	for _, nc := range conns {
