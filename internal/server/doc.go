@@ -15,7 +15,9 @@
 // A size prefix is a claim, not a cost. A frame up to 1 MiB (Kafka clients'
 // max.request.size) is read into a pooled buffer; a larger one into an
 // anonymous mapping whose pages the kernel backs only as bytes arrive, read
-// 1 MiB at a time, and unmapped (its pages back to the OS) when released.
+// 1 MiB at a time, and unmapped (its pages back to the OS) when released;
+// up to 32 MiB of mappings of frames up to 16 MiB are kept for reuse, so
+// that large produce requests do not fault in fresh pages every time.
 // Every frame is charged to one memory pool per server before its bytes
 // are read, whole or chunk by chunk, and released when its response has
 // been written: queued.max.request.bytes, Kafka's MemoryPool, in Kafka's
