@@ -93,5 +93,7 @@
 // failed. Shutdown stops the readers (a read deadline in the past), lets
 // the requests already read be answered, then closes the connections.
 //
-// Lock order: Server.mu, then conn.mu.
+// Lock order: Server.mu, then conn.mu. The memory pool's mutex, the
+// mapping cache's and the reject log's are leaves: nothing is locked under
+// them.
 package server
