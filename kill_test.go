@@ -95,7 +95,8 @@ type killBroker struct {
 	bin  string
 	dir  string
 	port int
-	gen  int // processes started so far
+	gen  int      // processes started so far
+	sets []string // extra name=value properties, each passed with --set
 
 	cmd  *exec.Cmd
 	done chan error // cmd.Wait's result
@@ -126,10 +127,14 @@ func (b *killBroker) start(pickPort bool) {
 		}
 		b.gen++
 		b.log = newKillLog()
-		b.cmd = exec.Command(b.bin, "serve",
-			"--set", "listeners=PLAINTEXT://"+b.addr(),
-			"--set", "log.dirs="+b.dir,
-			"--set", "http.listener=127.0.0.1:0")
+		args := []string{"serve",
+			"--set", "listeners=PLAINTEXT://" + b.addr(),
+			"--set", "log.dirs=" + b.dir,
+			"--set", "http.listener=127.0.0.1:0"}
+		for _, kv := range b.sets {
+			args = append(args, "--set", kv)
+		}
+		b.cmd = exec.Command(b.bin, args...)
 		b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 		if err := b.cmd.Start(); err != nil {
 			b.t.Fatalf("start broker: %v", err)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -152,5 +154,51 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
 			t.Fatalf("http.pprof.enable=%v: /debug/pprof/cmdline answered %d, want %d", enabled, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestConnectionLimitsRefuseAndCount: a broker with max.connections.per.ip
+// closes the connection past it at accept and counts it by reason; the
+// request memory gauges are exported.
+func TestConnectionLimitsRefuseAndCount(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, t.TempDir(), map[string]string{
+		"max.connections.per.ip":   "2",
+		"queued.max.request.bytes": "1048576",
+	})
+	m := scrape(t, b.HTTPAddr())
+	if got := m["strata_request_memory_limit_bytes"]; got != 1<<20 {
+		t.Errorf("strata_request_memory_limit_bytes = %v, want 1048576", got)
+	}
+	if _, ok := m["strata_request_memory_used_bytes"]; !ok {
+		t.Error("no strata_request_memory_used_bytes")
+	}
+	const perIP = `strata_connections_rejected_total{reason="max_connections_per_ip"}`
+	for _, name := range []string{perIP, `strata_connections_rejected_total{reason="max_connections"}`} {
+		if v, ok := m[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0 before any refusal", name, v, ok)
+		}
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitFor(t, 20*time.Second, "two connections open", func() bool {
+		return scrape(t, b.HTTPAddr())["strata_connections_active"] == 2
+	})
+	c, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("third connection: read %d bytes, %v; want it closed (EOF)", n, err)
+	}
+	if got := scrape(t, b.HTTPAddr())[perIP]; got != 1 {
+		t.Errorf("%s = %v, want 1", perIP, got)
 	}
 }

@@ -183,11 +183,17 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		return fail(err)
 	}
 	srv := server.New(h, server.Config{
-		MaxRequestSize: cfg.SocketRequestMaxBytes,
-		Logger:         logger,
-		OnConnOpen:     func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
-		OnConnClose:    m.ConnectionsActive.Dec,
+		MaxRequestSize:               cfg.SocketRequestMaxBytes,
+		QueuedMaxRequestBytes:        cfg.QueuedMaxRequestBytes, // -1: unbounded
+		MaxConnections:               cfg.MaxConnections,
+		MaxConnectionsPerIP:          cfg.MaxConnectionsPerIP,
+		MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		Logger:                       logger,
+		OnConnOpen:                   func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
+		OnConnClose:                  m.ConnectionsActive.Dec,
+		OnConnRejected:               m.ConnectionRejected,
 	})
+	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -18,29 +19,35 @@ import (
 
 // Config is the broker configuration. Field comments name the property.
 type Config struct {
-	NodeID                      int32    // node.id
-	Listeners                   string   // listeners
-	HTTPListener                string   // http.listener
-	HTTPPprof                   bool     // http.pprof.enable
-	AdvertisedListeners         string   // advertised.listeners
-	LogDirs                     []string // log.dirs (log.dir)
-	NumPartitions               int32    // num.partitions
-	AutoCreateTopics            bool     // auto.create.topics.enable
-	MessageMaxBytes             int      // message.max.bytes
-	SocketRequestMaxBytes       int32    // socket.request.max.bytes
-	LogSegmentBytes             int64    // log.segment.bytes
-	LogRollMs                   int64    // log.roll.ms / log.roll.hours
-	LogRetentionMs              int64    // log.retention.ms / .minutes / .hours
-	LogRetentionBytes           int64    // log.retention.bytes
-	LogIndexIntervalBytes       int      // log.index.interval.bytes
-	LogIndexSizeMaxBytes        int      // log.index.size.max.bytes
-	LogFlushIntervalMessages    int64    // log.flush.interval.messages
-	LogFlushIntervalMs          int64    // log.flush.interval.ms
-	LogSegmentDeleteDelayMs     int64    // log.segment.delete.delay.ms
-	LogRetentionCheckIntervalMs int64    // log.retention.check.interval.ms
-	LogMessageTimestampType     string   // log.message.timestamp.type
-	CompressionType             string   // compression.type
-	MaxBrokerPartitions         int32    // max.broker.partitions
+	NodeID                int32    // node.id
+	Listeners             string   // listeners
+	HTTPListener          string   // http.listener
+	HTTPPprof             bool     // http.pprof.enable
+	AdvertisedListeners   string   // advertised.listeners
+	LogDirs               []string // log.dirs (log.dir)
+	NumPartitions         int32    // num.partitions
+	AutoCreateTopics      bool     // auto.create.topics.enable
+	MessageMaxBytes       int      // message.max.bytes
+	SocketRequestMaxBytes int32    // socket.request.max.bytes
+	QueuedMaxRequestBytes int64    // queued.max.request.bytes
+	MaxConnections        int      // max.connections
+	MaxConnectionsPerIP   int      // max.connections.per.ip
+	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides,
+	// by client address.
+	MaxConnectionsPerIPOverrides map[netip.Addr]int
+	LogSegmentBytes              int64  // log.segment.bytes
+	LogRollMs                    int64  // log.roll.ms / log.roll.hours
+	LogRetentionMs               int64  // log.retention.ms / .minutes / .hours
+	LogRetentionBytes            int64  // log.retention.bytes
+	LogIndexIntervalBytes        int    // log.index.interval.bytes
+	LogIndexSizeMaxBytes         int    // log.index.size.max.bytes
+	LogFlushIntervalMessages     int64  // log.flush.interval.messages
+	LogFlushIntervalMs           int64  // log.flush.interval.ms
+	LogSegmentDeleteDelayMs      int64  // log.segment.delete.delay.ms
+	LogRetentionCheckIntervalMs  int64  // log.retention.check.interval.ms
+	LogMessageTimestampType      string // log.message.timestamp.type
+	CompressionType              string // compression.type
+	MaxBrokerPartitions          int32  // max.broker.partitions
 
 	ProducerIDExpirationMs              int64 // producer.id.expiration.ms
 	ProducerIDExpirationCheckIntervalMs int64 // producer.id.expiration.check.interval.ms
@@ -74,6 +81,9 @@ func Default() Config {
 		AutoCreateTopics:            true,
 		MessageMaxBytes:             1048588,
 		SocketRequestMaxBytes:       104857600,
+		QueuedMaxRequestBytes:       DefaultQueuedMaxRequestBytes,
+		MaxConnections:              math.MaxInt32,
+		MaxConnectionsPerIP:         math.MaxInt32,
 		LogSegmentBytes:             1 << 30,
 		LogRollMs:                   168 * 3600 * 1000,
 		LogRetentionMs:              168 * 3600 * 1000,
@@ -104,6 +114,16 @@ func Default() Config {
 		GroupConsumerSessionTimeoutMs:   45000,
 	}
 }
+
+// DefaultQueuedMaxRequestBytes is strata's queued.max.request.bytes. Kafka's
+// default is -1, unbounded, which leaves a broker's request memory bounded
+// only by connections x in-flight requests x socket.request.max.bytes:
+// terabytes in theory, and in practice whatever a few clients announcing
+// huge requests make it allocate. 256 MiB holds 256 pipelined requests of
+// 1 MiB (Kafka clients' max.request.size) and more than two requests of the
+// largest size, and still fits a small machine; -1 restores Kafka's
+// behaviour.
+const DefaultQueuedMaxRequestBytes = 256 << 20
 
 // Def is one broker property.
 type Def struct {
@@ -167,6 +187,14 @@ var Defs = []Def{
 	}},
 	{"message.max.bytes", "largest record batch accepted (topic: max.message.bytes)", "1048588", intSetter(func(c *Config) *int { return &c.MessageMaxBytes }, 32)},
 	{"socket.request.max.bytes", "largest request accepted; larger frames close the connection", "104857600", intSetter(func(c *Config) *int32 { return &c.SocketRequestMaxBytes }, 32)},
+	{"queued.max.request.bytes", "bytes of requests read and not yet answered, across all connections; at the limit no connection reads another request until responses are written. One request larger than the limit is read once the limit has room. -1 is unbounded (Kafka's default; strata bounds it to protect small machines)", "268435456", intSetter(func(c *Config) *int64 { return &c.QueuedMaxRequestBytes }, 64)},
+	{"max.connections", "most open client connections; past it a new connection is closed at accept and counted in strata_connections_rejected_total", "2147483647", intSetter(func(c *Config) *int { return &c.MaxConnections }, 32)},
+	{"max.connections.per.ip", "most open connections from one client address; past it a new one is closed at accept and counted", "2147483647", intSetter(func(c *Config) *int { return &c.MaxConnectionsPerIP }, 32)},
+	{"max.connections.per.ip.overrides", "comma-separated ip:count pairs overriding max.connections.per.ip for those addresses (IP addresses only, no host names; 0 refuses the address); empty: none", "", func(c *Config, v string) error {
+		m, err := parseConnectionOverrides(v)
+		c.MaxConnectionsPerIPOverrides = m
+		return err
+	}},
 	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
 	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
 	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
@@ -196,6 +224,33 @@ var Defs = []Def{
 	{"group.max.size", "most members a group may have", "2147483647", intSetter(func(c *Config) *int { return &c.GroupMaxSize }, 32)},
 	{"group.consumer.heartbeat.interval.ms", "heartbeat interval given to KIP-848 consumer group members", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerHeartbeatMs }, 64)},
 	{"group.consumer.session.timeout.ms", "session timeout of KIP-848 consumer group members", "45000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerSessionTimeoutMs }, 64)},
+}
+
+// parseConnectionOverrides parses max.connections.per.ip.overrides:
+// "127.0.0.1:200,::1:10". The count follows the last colon, so IPv6
+// addresses need no brackets (Kafka's format). Kafka also takes host
+// names, resolved at start; strata takes addresses only.
+func parseConnectionOverrides(v string) (map[netip.Addr]int, error) {
+	var out map[netip.Addr]int
+	for _, e := range splitList(v) {
+		i := strings.LastIndexByte(e, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("override %q: want ip:count", e)
+		}
+		ip, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(e[:i]), "[]"))
+		if err != nil {
+			return nil, fmt.Errorf("override %q: %v", e, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(e[i+1:]))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("override %q: count must be a non-negative integer", e)
+		}
+		if out == nil {
+			out = map[netip.Addr]int{}
+		}
+		out[ip.Unmap()] = n
+	}
+	return out, nil
 }
 
 func splitList(v string) []string {
@@ -325,6 +380,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: num.partitions %d must be at least 1", c.NumPartitions)
 	case c.SocketRequestMaxBytes < 1:
 		return fmt.Errorf("config: socket.request.max.bytes %d must be positive", c.SocketRequestMaxBytes)
+	case c.QueuedMaxRequestBytes == 0 || c.QueuedMaxRequestBytes < -1:
+		return fmt.Errorf("config: queued.max.request.bytes %d must be positive, or -1 for unbounded", c.QueuedMaxRequestBytes)
+	case c.MaxConnections < 1:
+		return fmt.Errorf("config: max.connections %d must be at least 1", c.MaxConnections)
+	case c.MaxConnectionsPerIP < 1:
+		return fmt.Errorf("config: max.connections.per.ip %d must be at least 1 (refuse one address with max.connections.per.ip.overrides)", c.MaxConnectionsPerIP)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
 	case c.OffsetsTopicNumPartitions < 1:

@@ -29,8 +29,9 @@ type Metrics struct {
 	requestSeconds *prometheus.HistogramVec
 	errors         *prometheus.CounterVec
 
-	ConnectionsActive prometheus.Gauge
-	ConnectionsTotal  prometheus.Counter
+	ConnectionsActive   prometheus.Gauge
+	ConnectionsTotal    prometheus.Counter
+	connectionsRejected *prometheus.CounterVec
 
 	bytesIn, recordsIn, bytesOut *prometheus.CounterVec
 	syncSeconds                  prometheus.Histogram
@@ -59,6 +60,10 @@ func New() *Metrics {
 		ConnectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_connections_total", Help: "Client connections accepted.",
 		}),
+		connectionsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_connections_rejected_total",
+			Help: "Client connections closed at accept, by reason: max_connections or max_connections_per_ip (Kafka's connection quotas).",
+		}, []string{"reason"}),
 		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_topic_bytes_in_total", Help: "Record batch bytes appended, by topic, as produced (compressed).",
 		}, []string{"topic"}),
@@ -74,10 +79,40 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12), // 50µs .. 8.9s
 		}),
 	}
+	// Both reasons from the start, so a dashboard sees 0 rather than no
+	// series until the first refusal.
+	for _, reason := range []string{"max_connections", "max_connections_per_ip"} {
+		m.connectionsRejected.WithLabelValues(reason)
+	}
 	r.MustRegister(m.requests, m.requestSeconds, m.errors, m.ConnectionsActive, m.ConnectionsTotal,
-		m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds,
+		m.connectionsRejected, m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ConnectionRejected counts a connection refused at accept; reason is
+// max_connections or max_connections_per_ip.
+func (m *Metrics) ConnectionRejected(reason string) {
+	if m == nil {
+		return
+	}
+	m.connectionsRejected.WithLabelValues(reason).Inc()
+}
+
+// RegisterRequestMemory exports the bytes of request buffers charged
+// against queued.max.request.bytes, read from used at each scrape (Kafka's
+// MemoryPoolUsed), and the limit (-1: unbounded).
+func (m *Metrics) RegisterRequestMemory(used func() int64, limit int64) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_request_memory_used_bytes",
+			Help: "Bytes of requests read (or being read) and not yet answered, charged against queued.max.request.bytes.",
+		}, func() float64 { return float64(used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "strata_request_memory_limit_bytes",
+			Help: "queued.max.request.bytes: reading pauses while strata_request_memory_used_bytes is at it; -1 is unbounded.",
+		}, func() float64 { return float64(limit) }),
+	)
 }
 
 // apiName is the label for an API key: kmsg's name (Produce, Fetch, ...).

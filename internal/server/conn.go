@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -30,6 +31,8 @@ type conn struct {
 	nc     net.Conn
 	id     uint64
 	remote net.Addr
+	ip     netip.Addr // client address counted by max.connections.per.ip
+	hasIP  bool
 	log    *slog.Logger
 	// raw is the socket for sendfile; nil when nc is not a plain TCP or
 	// Unix socket (TLS, net.Pipe, wrappers), which use the copy path.
@@ -74,12 +77,16 @@ type conn struct {
 // slot carries one request from the reader, through its handler goroutine,
 // to the writer. Slots are pooled with their done channel.
 type slot struct {
-	req   Request
-	frame *[]byte       // pooled buffer req.Body aliases
-	done  chan struct{} // cap 1: the handler goroutine sends once
-	resp  *Response
-	err   error
-	hdr   [9]byte // response size, correlation id, empty tag section
+	req    Request
+	frame  *[]byte // pooled buffer req.Body aliases, or nil
+	mapped []byte  // the mapping req.Body aliases, for frames over maxPooledFrame
+	// charged is the bytes charged to the server's memory pool for the
+	// frame, released with it.
+	charged int64
+	done    chan struct{} // cap 1: the handler goroutine sends once
+	resp    *Response
+	err     error
+	hdr     [9]byte // response size, correlation id, empty tag section
 }
 
 var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}, 1)} }}
@@ -244,21 +251,23 @@ func (c *conn) readRequest() (*slot, error) {
 		c.fail()
 		return nil, fmt.Errorf("server: request size %d out of range", size)
 	}
-	frame := getBuf(int(size))
-	if _, err := io.ReadFull(c.nc, *frame); err != nil {
-		putBuf(frame)
-		return nil, c.readFailed(err, "reading request")
+	s := slotPool.Get().(*slot)
+	if err := c.readBody(s, int(size)); err != nil {
+		c.dropSlot(s)
+		return nil, err
 	}
-	h, err := parseHeader(*frame)
+	body := s.mapped
+	if s.frame != nil {
+		body = *s.frame
+	}
+	h, err := parseHeader(body)
 	if err != nil {
-		putBuf(frame)
+		c.dropSlot(s)
 		c.log.Warn("closing connection: bad request header",
 			"api_key", h.key, "api_version", h.version, "size", size, "err", err)
 		c.fail()
 		return nil, err
 	}
-	s := slotPool.Get().(*slot)
-	s.frame = frame
 	s.req = Request{
 		APIKey:        h.key,
 		APIVersion:    h.version,
@@ -269,6 +278,85 @@ func (c *conn) readRequest() (*slot, error) {
 		ConnID:        c.id,
 	}
 	return s, nil
+}
+
+// readBody reads a frame of n bytes into s, charging it to the server's
+// memory pool (queued.max.request.bytes) first; it waits while the pool is
+// spent, and the socket is not read meanwhile, so TCP pushes back on the
+// client as Kafka's muted channel does. A frame up to maxPooledFrame is
+// charged whole and read into a pooled buffer, so the steady state neither
+// copies nor allocates. A larger one is read into a mapping, charged chunk
+// by chunk before each chunk is read: memory and budget follow the bytes
+// that arrived, not the size announced (see mapFrame). On error s holds
+// what must be freed (freeFrame).
+func (c *conn) readBody(s *slot, n int) error {
+	if n <= maxPooledFrame {
+		if err := c.charge(s, int64(n)); err != nil {
+			return err
+		}
+		s.frame = getBuf(n)
+		if _, err := io.ReadFull(c.nc, *s.frame); err != nil {
+			return c.readFailed(err, "reading request")
+		}
+		return nil
+	}
+	b, err := mapFrame(n)
+	if err != nil {
+		c.log.Warn("closing connection: no memory for request", "size", n, "err", err)
+		c.fail()
+		return err
+	}
+	s.mapped = b
+	for off := 0; off < n; {
+		k := min(frameChunk, n-off)
+		if err := c.charge(s, int64(k)); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c.nc, b[off:off+k]); err != nil {
+			return c.readFailed(err, "reading request")
+		}
+		off += k
+	}
+	return nil
+}
+
+// charge adds n bytes to s's charge in the memory pool, waiting for room.
+// A wait is the server's doing, not the client's, so it restarts the read
+// deadline (connections.max.idle.ms) for the rest of the frame.
+func (c *conn) charge(s *slot, n int64) error {
+	ok, waited := c.s.mem.acquire(n, s.charged, c.dead, c.s.closing)
+	if !ok {
+		if c.failed() {
+			return net.ErrClosed
+		}
+		return errStopped
+	}
+	s.charged += n
+	if waited && !c.armRead() {
+		return errStopped
+	}
+	return nil
+}
+
+// freeFrame gives back s's frame buffer and its charge in the memory pool.
+func (c *conn) freeFrame(s *slot) {
+	if s.frame != nil {
+		putBuf(s.frame)
+		s.frame = nil
+	}
+	if s.mapped != nil {
+		unmapFrame(s.mapped)
+		s.mapped = nil
+	}
+	c.s.mem.release(s.charged)
+	s.charged = 0
+}
+
+// dropSlot frees a slot whose request was not read whole.
+func (c *conn) dropSlot(s *slot) {
+	c.freeFrame(s)
+	*s = slot{done: s.done}
+	slotPool.Put(s)
 }
 
 // readFailed classifies a read error: a shutdown deadline, or the client
@@ -330,7 +418,7 @@ func (c *conn) release(s *slot) {
 	if s.resp != nil && s.resp.Release != nil {
 		s.resp.Release()
 	}
-	putBuf(s.frame)
+	c.freeFrame(s)
 	*s = slot{done: s.done}
 	slotPool.Put(s)
 	<-c.sem

@@ -10,6 +10,24 @@
 // (socket.request.max.bytes) closes the connection before the body is read
 // or allocated, as Kafka's InvalidReceiveException does.
 //
+// # Memory
+//
+// A size prefix is a claim, not a cost. A frame up to 1 MiB (Kafka clients'
+// max.request.size) is read into a pooled buffer; a larger one into an
+// anonymous mapping whose pages the kernel backs only as bytes arrive, read
+// 1 MiB at a time, and unmapped (its pages back to the OS) when released;
+// up to 32 MiB of mappings of frames up to 16 MiB are kept for reuse, so
+// that large produce requests do not fault in fresh pages every time.
+// Every frame is charged to one memory pool per server before its bytes
+// are read, whole or chunk by chunk, and released when its response has
+// been written: queued.max.request.bytes, Kafka's MemoryPool, in Kafka's
+// non-strict mode. While the pool is spent, readers wait (the socket is not
+// read, TCP pushes back) until bytes are released.
+//
+// Connections past max.connections, or past max.connections.per.ip for
+// their address (or its override), are closed at accept, counted through
+// Config.OnConnRejected and logged at most once per 10 seconds.
+//
 //	request frame
 //	+--------+---------+---------+-------------+-----------+---------+------+
 //	| size   | api key | version | correlation | client id | tagged  | body |
@@ -65,8 +83,9 @@
 //
 // A handler error, a panic (recovered, logged with its stack) or a failed
 // write closes that connection only; the server keeps serving the others.
-// Request buffers come from size-classed pools and return to them after
-// the response is written and its Release called.
+// Request buffers come from size-classed pools (or are mappings) and return
+// to them, with their charge in the memory pool, after the response is
+// written and its Release called.
 //
 // Ownership: Server.Shutdown waits for every connection goroutine (the
 // reader); a reader waits for its writer; the writer waits for every
@@ -74,5 +93,7 @@
 // failed. Shutdown stops the readers (a read deadline in the past), lets
 // the requests already read be answered, then closes the connections.
 //
-// Lock order: Server.mu, then conn.mu.
+// Lock order: Server.mu, then conn.mu. The memory pool's mutex, the
+// mapping cache's and the reject log's are leaves: nothing is locked under
+// them.
 package server

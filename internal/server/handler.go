@@ -16,7 +16,9 @@ type Request struct {
 	// Body is the request after its header (and after the header's tagged
 	// fields for flexible versions). It aliases the frame buffer, which
 	// the server reuses once the response is written: handlers must not
-	// keep references to it past their Response's Release.
+	// keep references to it past their Response's Release. (A frame over
+	// 1 MiB is a mapping that is unmapped then: a reference kept past
+	// Release faults instead of reading another request's bytes.)
 	Body []byte
 	// Remote is the peer's address.
 	Remote net.Addr

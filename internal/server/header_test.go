@@ -67,14 +67,14 @@ func TestParseHeader(t *testing.T) {
 }
 
 func TestBufPool(t *testing.T) {
-	for _, n := range []int{0, 1, 511, 512, 513, 4096, 1<<20 + 1, 16 << 20} {
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, 1<<19 + 1, maxPooledFrame} {
 		p := getBuf(n)
 		if len(*p) != n || cap(*p)&(cap(*p)-1) != 0 || cap(*p) < 512 {
 			t.Errorf("getBuf(%d): len %d cap %d", n, len(*p), cap(*p))
 		}
 		putBuf(p)
 	}
-	if p := getBuf(16<<20 + 1); cap(*p) != 16<<20+1 {
+	if p := getBuf(maxPooledFrame + 1); cap(*p) != maxPooledFrame+1 {
 		t.Errorf("large buffer cap %d", cap(*p))
 	} else {
 		putBuf(p) // dropped, not pooled
@@ -85,4 +85,58 @@ func TestBufPool(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { putBuf(getBuf(3000)) }); allocs != 0 {
 		t.Errorf("pooled get/put allocates %v times", allocs)
 	}
+}
+
+// TestMapFrameCache: mappings of frames up to 16 MiB are reused, the cache
+// never holds more than mapCacheBytes, and larger mappings go back to the
+// OS.
+func TestMapFrameCache(t *testing.T) {
+	b, err := mapFrame(3 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 3<<20 || cap(b) != 4<<20 {
+		t.Fatalf("3 MiB frame: len %d cap %d, want its 4 MiB class", len(b), cap(b))
+	}
+	b[len(b)-1] = 1 // writable
+	addr := &b[0]
+	unmapFrame(b)
+	b, err = mapFrame(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &b[0] != addr {
+		t.Errorf("the cached 4 MiB mapping was not reused")
+	}
+	unmapFrame(b)
+
+	var held [][]byte
+	for range 2 * mapCacheBytes / (16 << 20) {
+		b, err := mapFrame(16 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, b)
+	}
+	for _, b := range held {
+		unmapFrame(b)
+	}
+	mapCache.Lock()
+	n := mapCache.bytes
+	mapCache.Unlock()
+	if n > mapCacheBytes {
+		t.Errorf("cache holds %d bytes, over its %d", n, mapCacheBytes)
+	}
+
+	big, err := mapFrame(99 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big[len(big)-1] = 1
+	unmapFrame(big)
+	mapCache.Lock()
+	if mapCache.bytes != n {
+		t.Errorf("a 99 MiB mapping was cached: %d bytes, was %d", mapCache.bytes, n)
+	}
+	mapCache.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +25,12 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 )
 
+// Reasons a connection is refused at accept, as OnConnRejected reports them.
+const (
+	RejectMaxConnections      = "max_connections"
+	RejectMaxConnectionsPerIP = "max_connections_per_ip"
+)
+
 // Config configures a Server. Zero values take the defaults.
 type Config struct {
 	// MaxRequestSize is socket.request.max.bytes: a frame whose size
@@ -40,12 +47,29 @@ type Config struct {
 	// when a response write makes no progress for this long (a client
 	// that stopped reading). Negative disables it.
 	IdleTimeout time.Duration
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of
+	// request buffers held across the server, from the first byte read
+	// to the response written. Reading pauses while they are spent (see
+	// memPool). Zero or negative is unbounded.
+	QueuedMaxRequestBytes int64
+	// MaxConnections is max.connections: a connection accepted while
+	// this many are open is closed at once. Zero or negative is
+	// unbounded.
+	MaxConnections int
+	// MaxConnectionsPerIP is max.connections.per.ip, the same bound per
+	// client address; MaxConnectionsPerIPOverrides sets it for some
+	// addresses (zero refuses them all). Zero or negative is unbounded.
+	MaxConnectionsPerIP          int
+	MaxConnectionsPerIPOverrides map[netip.Addr]int
 	// Logger receives one line per closed-on-error connection; per
 	// request logs are at Debug. Nil discards.
 	Logger *slog.Logger
 	// OnConnOpen and OnConnClose, if set, are called as connections
 	// start and end (the connection metrics).
 	OnConnOpen, OnConnClose func()
+	// OnConnRejected, if set, is called with RejectMaxConnections or
+	// RejectMaxConnectionsPerIP for each connection refused at accept.
+	OnConnRejected func(reason string)
 }
 
 func (c *Config) setDefaults() {
@@ -81,24 +105,38 @@ type Server struct {
 	// writer and handler goroutines and waits for them.
 	conns  sync.WaitGroup
 	nextID atomic.Uint64
+	// mem charges request buffers against QueuedMaxRequestBytes.
+	mem *memPool
+	// rejectLog rate-limits the log line of refused connections.
+	rejectLog rateLimitedLog
 
 	mu struct {
 		sync.Mutex
 		closed    bool
 		listeners map[net.Listener]struct{}
 		conns     map[*conn]struct{}
+		// perIP counts open connections by client address, for
+		// MaxConnectionsPerIP.
+		perIP map[netip.Addr]int
 	}
 }
 
 // New returns a Server that answers requests with h.
 func New(h Handler, cfg Config) *Server {
 	cfg.setDefaults()
-	s := &Server{h: h, cfg: cfg, log: cfg.Logger, closing: make(chan struct{})}
+	s := &Server{h: h, cfg: cfg, log: cfg.Logger, closing: make(chan struct{}),
+		mem: newMemPool(cfg.QueuedMaxRequestBytes)}
+	s.rejectLog.every = rejectLogEvery
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
+	s.mu.perIP = make(map[netip.Addr]int)
 	return s
 }
+
+// QueuedRequestBytes is the bytes of request buffers now charged against
+// QueuedMaxRequestBytes (Kafka's MemoryPoolUsed).
+func (s *Server) QueuedRequestBytes() int64 { return s.mem.Used() }
 
 // Serve accepts connections on ln until the server is closed, and then
 // returns nil; it closes ln. Any other accept error that is not temporary
@@ -160,28 +198,46 @@ func temporary(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED)
 }
 
-// startConn registers nc and starts its goroutine, unless shutdown began:
-// the Add happens under mu before closed is set, so Shutdown's Wait sees
-// every connection.
+// startConn registers nc and starts its goroutine, unless shutdown began or
+// a connection limit refuses it: the Add happens under mu before closed is
+// set, so Shutdown's Wait sees every connection.
 func (s *Server) startConn(nc net.Conn) {
+	ip, hasIP := remoteIP(nc)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.mu.closed {
+		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	if reason, limit := s.admitLocked(ip, hasIP); reason != "" {
+		s.mu.Unlock()
+		s.reject(nc, reason, limit)
+		return
+	}
 	c := newConn(s, nc, s.nextID.Add(1))
+	c.ip, c.hasIP = ip, hasIP
+	if hasIP {
+		s.mu.perIP[ip]++
+	}
 	if s.cfg.OnConnOpen != nil {
 		s.cfg.OnConnOpen()
 	}
 	s.mu.conns[c] = struct{}{}
 	s.conns.Add(1)
 	go c.serve()
+	s.mu.Unlock()
 }
 
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.mu.conns, c)
+	if c.hasIP {
+		if n := s.mu.perIP[c.ip] - 1; n > 0 {
+			s.mu.perIP[c.ip] = n
+		} else {
+			delete(s.mu.perIP, c.ip)
+		}
+	}
 	s.mu.Unlock()
 	if s.cfg.OnConnClose != nil {
 		s.cfg.OnConnClose()
