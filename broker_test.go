@@ -299,7 +299,11 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 		// until "second" is appended.
 		done <- cons.PollFetches(ctx).Records()
 	}()
-	time.Sleep(300 * time.Millisecond) // let the consumer park in a long poll
+	// The append must come while the fetch is parked, or the test proves
+	// nothing: wait until the broker reports a parked fetch.
+	waitFor(t, 30*time.Second, "a parked fetch", func() bool {
+		return scrape(t, b.HTTPAddr())["strata_fetch_waiting"] >= 1
+	})
 	sent := time.Now()
 	produceAll(t, c, "poll", "second")
 	select {

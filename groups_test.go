@@ -427,11 +427,32 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	l2 := newLedger()
 	startMember(t, b.Addr(), group, topic, "second", l2)
 	waitFor(t, 30*time.Second, "second member consumes", func() bool { return l2.total() >= 100 })
-	time.Sleep(300 * time.Millisecond) // would anything old come back?
+	// Would anything old come back? A marker at the end of every
+	// partition: a member reads each partition in offset order, so once it
+	// has every marker, whatever it was going to re-read is in the ledger.
+	produceSpread(t, b.Addr(), topic, "end", partitions)
+	ends, err := adm.ListEndOffsets(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "second member reads to the end of every partition", func() bool {
+		l2.mu.Lock()
+		defer l2.mu.Unlock()
+		all := true
+		ends.Each(func(o kadm.ListedOffset) {
+			all = all && l2.seen[fmt.Sprintf("%d/%d", o.Partition, o.Offset-1)] > 0
+		})
+		return all
+	})
 	l2.mu.Lock()
 	defer l2.mu.Unlock()
-	if len(l2.seen) != 100 {
-		t.Fatalf("second member consumed %d records, want only the 100 new ones", len(l2.seen))
+	if len(l2.seen) != 100+partitions {
+		t.Fatalf("second member consumed %d records, want only the %d new ones", len(l2.seen), 100+partitions)
+	}
+	for k, n := range l2.seen {
+		if n != 1 {
+			t.Fatalf("record %s consumed %d times", k, n)
+		}
 	}
 	for k := range l2.seen {
 		var p int32

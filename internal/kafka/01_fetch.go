@@ -140,13 +140,16 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		if timer == nil {
 			timer = time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 		}
+		h.cfg.Metrics.FetchWaiting(1)
 		select {
 		case <-wake.C:
+			h.cfg.Metrics.FetchWaiting(-1)
 			continue
 		case <-timer.C:
 		case <-ctx.Done():
 		case <-h.stopping:
 		}
+		h.cfg.Metrics.FetchWaiting(-1)
 		h.readPartitions(parts, maxBytes, replica)
 		break
 	}

@@ -35,6 +35,7 @@ type Metrics struct {
 
 	bytesIn, recordsIn, bytesOut *prometheus.CounterVec
 	syncSeconds                  prometheus.Histogram
+	fetchesWaiting               prometheus.Gauge
 }
 
 // New returns a broker's metrics in a fresh registry, with the Go runtime
@@ -73,6 +74,10 @@ func New() *Metrics {
 		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_topic_bytes_out_total", Help: "Record batch bytes sent to consumers, by topic.",
 		}, []string{"topic"}),
+		fetchesWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_fetch_waiting",
+			Help: "Fetch requests parked in a long poll, waiting for MinBytes or MaxWait (Kafka's fetch purgatory size).",
+		}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_log_fsync_duration_seconds",
 			Help:    "Duration of each fsync pass over a partition's segment files.",
@@ -85,9 +90,18 @@ func New() *Metrics {
 		m.connectionsRejected.WithLabelValues(reason)
 	}
 	r.MustRegister(m.requests, m.requestSeconds, m.errors, m.ConnectionsActive, m.ConnectionsTotal,
-		m.connectionsRejected, m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds,
+		m.connectionsRejected, m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds, m.fetchesWaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// FetchWaiting moves the count of fetches parked in a long poll by delta
+// (+1 as one parks, -1 as it leaves).
+func (m *Metrics) FetchWaiting(delta int) {
+	if m == nil {
+		return
+	}
+	m.fetchesWaiting.Add(float64(delta))
 }
 
 // ConnectionRejected counts a connection refused at accept; reason is

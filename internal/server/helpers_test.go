@@ -111,6 +111,25 @@ type testServer struct {
 	serve chan error
 }
 
+// waitNoConns waits until the server has forgotten every connection: their
+// goroutines are done, and so is everything they log.
+func (ts *testServer) waitNoConns(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts.mu.Lock()
+		n := len(ts.mu.conns)
+		ts.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func startServer(t testing.TB, h Handler, cfg Config) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
