@@ -34,7 +34,10 @@ func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 
 func TestProduceConsumeSmoke(t *testing.T) {
 	b := startBroker(t, t.TempDir(), nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// 30 s: the Metadata request that creates the topic answers
+	// LEADER_NOT_AVAILABLE, as Kafka's does, and franz-go may then wait its
+	// metadata min age (5 s) before asking again.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p := newClient(t, b.Addr(), kgo.DefaultProduceTopic("smoke"), kgo.AllowAutoTopicCreation())
 	const n = 1000

@@ -287,6 +287,7 @@ func TestSnapshotsBelowLogStartUnused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.snapWG.Wait() // roll snapshots are written in the background
 	if offs := snapshotOffsets(t, p); len(offs) == 0 || offs[len(offs)-1] >= start {
 		t.Fatalf("snapshots %v not all below the log start offset %d", offs, start)
 	}
