@@ -6,10 +6,9 @@ package group
 // member toward it, revoking before it assigns, so that no partition is
 // ever owned by two members at once.
 //
-// What differs from Kafka: the group's membership and assignment are not
-// written to __consumer_offsets (only its offsets are), so after a
-// restart members get UNKNOWN_MEMBER_ID and rejoin with epoch 0, as after
-// a session timeout.
+// The group's epochs, members and assignments are written to
+// __consumer_offsets with Kafka's records after every change
+// (consumer_store.go), so members keep their epoch across a restart.
 
 import (
 	"cmp"
@@ -118,13 +117,37 @@ func (c *Coordinator) ConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest,
 		return fail(codeFor(err), "")
 	}
 	if g == nil {
-		// Kafka says GROUP_ID_NOT_FOUND; strata does not persist a
-		// consumer group's membership, so after a restart its members
-		// must be told to rejoin, which UNKNOWN_MEMBER_ID does.
+		// Kafka says GROUP_ID_NOT_FOUND. The group is gone (deleted,
+		// or its records lost): UNKNOWN_MEMBER_ID makes every client
+		// rejoin with epoch 0, where some treat GROUP_ID_NOT_FOUND as
+		// fatal.
 		return fail(kerr.UnknownMemberID.Code, "")
 	}
 	defer g.mu.Unlock()
 	defer g.removeIfUnused()
+	resp = g.consumerHeartbeat(req, cl, resp, fail)
+	// As Kafka's coordinator, the records of the change are written
+	// before the response: a member must not act on an epoch or
+	// assignment a restart would take back.
+	if err := g.persistConsumer(); err != nil {
+		c.logger.Error("store consumer group", "group", g.id, "err", err)
+		if resp.ErrorCode == 0 {
+			resp.Assignment = nil
+			if resp.MemberID != nil && g.consumer != nil {
+				if m := g.consumer.members[*resp.MemberID]; m != nil {
+					m.sent = "" // send the assignment again
+				}
+			}
+			return fail(codeFor(err), "")
+		}
+	}
+	return resp
+}
+
+// consumerHeartbeat applies a heartbeat to the locked group.
+func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, cl Client, resp *kmsg.ConsumerGroupHeartbeatResponse,
+	fail func(int16, string) *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
+	c := g.c
 	if g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != Empty {
 			return fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("group %s is a classic group with members", g.id))
@@ -503,8 +526,10 @@ func (g *group) armConsumerExpiry(m *cmember, d time.Duration) {
 		switch {
 		case !now.Before(m.deadline):
 			g.removeConsumerMember(m, "session timeout expired")
+			g.persistRemoval()
 		case len(m.pendingRevoke) > 0 && !now.Before(m.revokeDeadline):
 			g.removeConsumerMember(m, "did not revoke its partitions within the rebalance timeout")
+			g.persistRemoval()
 		default:
 			next := m.deadline
 			if len(m.pendingRevoke) > 0 && m.revokeDeadline.Before(next) {
@@ -513,6 +538,14 @@ func (g *group) armConsumerExpiry(m *cmember, d time.Duration) {
 			g.armConsumerExpiry(m, next.Sub(now))
 		}
 	})
+}
+
+// persistRemoval writes a member's removal by a timer. A failed write is
+// logged: the next heartbeat's write carries the difference.
+func (g *group) persistRemoval() {
+	if err := g.persistConsumer(); err != nil {
+		g.c.logger.Error("store consumer group", "group", g.id, "err", err)
+	}
 }
 
 // removeConsumerMember removes a member; the others rebalance.

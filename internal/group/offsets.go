@@ -313,10 +313,12 @@ func (c *Coordinator) DeleteGroup(groupID string) int16 {
 		recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
 	}
 	recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
+	recs = append(recs, g.consumerTombstones()...)
 	if err := c.append(g.partition, recs...); err != nil {
 		c.logger.Error("delete group", "group", g.id, "err", err)
 		return codeFor(err)
 	}
+	g.cwritten = nil
 	c.removeLocked(g)
 	c.logger.Info("deleted group", "group", groupID)
 	return 0
@@ -442,6 +444,7 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	deleteGroup := g.state == Empty && len(g.members) == 0 && (g.consumer == nil || len(g.consumer.members) == 0) && len(g.pending) == 0 && len(gone) == len(g.offsets)
 	if deleteGroup {
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
+		recs = append(recs, g.consumerTombstones()...)
 	}
 	if len(recs) == 0 {
 		return
@@ -455,6 +458,7 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	}
 	c.logger.Info("expired offsets", "group", g.id, "partitions", len(gone), "group_deleted", deleteGroup)
 	if deleteGroup {
+		g.cwritten = nil
 		c.removeLocked(g)
 	}
 }
