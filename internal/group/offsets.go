@@ -162,6 +162,16 @@ func (g *group) checkCommit(generation int32, memberID string, instanceID *strin
 // or for every partition with an offset when topics is nil. Partitions
 // without one get offset -1, as Kafka answers. The code is the group's.
 func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+	return c.FetchOffsetsAs(groupID, nil, -1, topics)
+}
+
+// FetchOffsetsAs is FetchOffsets for a member (OffsetFetch v9, KIP-848):
+// in a consumer group, a member id must name a member and the epoch be
+// its current one (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), as Kafka's
+// ConsumerGroup.validateOffsetFetch checks. A null (or empty) member id
+// with a negative epoch is an admin or legacy fetch and is not checked;
+// nor is a fetch from a classic group (ClassicGroup.validateOffsetFetch).
+func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	g, err := c.lockGroup(groupID, false)
 	if err != nil {
 		return nil, codeFor(err)
@@ -170,6 +180,19 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 	if g != nil {
 		defer g.mu.Unlock()
 		offsets = g.offsets
+		id := ""
+		if memberID != nil {
+			id = *memberID
+		}
+		if g.consumer != nil && (id != "" || memberEpoch >= 0) {
+			m := g.consumer.members[id]
+			switch {
+			case m == nil:
+				return nil, kerr.UnknownMemberID.Code
+			case memberEpoch != m.epoch:
+				return nil, kerr.StaleMemberEpoch.Code
+			}
+		}
 	}
 	part := func(p int32, o committed, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
