@@ -65,7 +65,15 @@ type consumerState struct {
 	// topicsSeen is the partition count of every subscribed topic when
 	// the target was computed: a change bumps the group epoch.
 	topicsSeen map[string]int32
+	// touched names the members whose records may have changed since
+	// they were last written (touchedAll: every member's), so that a
+	// heartbeat encodes its own member's records, not the whole group's
+	// (consumer_store.go).
+	touched    map[string]bool
+	touchedAll bool
 }
+
+func (cs *consumerState) touch(id string) { cs.touched[id] = true }
 
 // cmember is one KIP-848 member.
 type cmember struct {
@@ -93,7 +101,7 @@ func (m *cmember) state(target int32) string {
 }
 
 func newConsumerState() *consumerState {
-	return &consumerState{members: map[string]*cmember{}, target: map[string]map[topicPartition]bool{}, topicsSeen: map[string]int32{}}
+	return &consumerState{members: map[string]*cmember{}, target: map[string]map[topicPartition]bool{}, topicsSeen: map[string]int32{}, touched: map[string]bool{}}
 }
 
 // ConsumerHeartbeat handles a ConsumerGroupHeartbeat.
@@ -168,6 +176,7 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, cl Cl
 			// A static member leaving for a restart: its partitions
 			// wait for it until its session timeout.
 			m.staticLeft = true
+			cs.touch(m.id)
 			g.scheduleConsumerExpiry(m)
 		} else {
 			g.removeConsumerMember(m, "left the group")
@@ -276,8 +285,10 @@ func (g *group) joinConsumer(id string, req *kmsg.ConsumerGroupHeartbeatRequest,
 			inherit.timer.Stop()
 		}
 		delete(cs.members, inherit.id)
+		cs.touch(inherit.id)
 	}
 	cs.members[id] = m
+	cs.touch(id)
 	if !g.updateConsumerMember(m, req, cl) && inherit == nil {
 		cs.groupEpoch++ // a new member with an empty subscription
 	}
@@ -288,6 +299,7 @@ func (g *group) joinConsumer(id string, req *kmsg.ConsumerGroupHeartbeatRequest,
 // updateConsumerMember takes what a heartbeat says about the member; a new
 // subscription bumps the group epoch (and returns true).
 func (g *group) updateConsumerMember(m *cmember, req *kmsg.ConsumerGroupHeartbeatRequest, cl Client) bool {
+	g.consumer.touch(m.id)
 	m.clientID, m.clientHost = cl.ID, cl.Host
 	if req.InstanceID != nil {
 		m.instanceID = req.InstanceID
@@ -392,6 +404,7 @@ func (g *group) maybeComputeTarget(bumped bool) {
 	}
 	cs.target = assign(subs, seen, cs.target)
 	cs.assignmentEpoch = cs.groupEpoch
+	cs.touchedAll = true // every member's target, and so its state
 	g.c.logger.Info("consumer group assignment", "group", g.id, "epoch", cs.assignmentEpoch, "members", len(cs.members), "assignor", g.consumerAssignor())
 }
 
@@ -416,6 +429,7 @@ func (g *group) consumerAssignor() string {
 // the target's epoch.
 func (g *group) reconcile(m *cmember, reported bool, owned map[topicPartition]bool) {
 	cs := g.consumer
+	cs.touch(m.id)
 	if len(m.pendingRevoke) > 0 {
 		if !reported {
 			return
@@ -556,6 +570,7 @@ func (g *group) removeConsumerMember(m *cmember, reason string) {
 }
 
 func (g *group) dropConsumerMember(m *cmember) {
+	g.consumer.touch(m.id)
 	if m.timer != nil {
 		m.timer.Stop()
 		m.timer = nil

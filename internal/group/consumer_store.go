@@ -62,9 +62,10 @@ func cgKey(version int16, group string, member *string) []byte {
 	return w.b
 }
 
-// consumerRecords is the consumer group's state as records, by key; nil
-// when the group is not a consumer group.
-func (g *group) consumerRecords() map[string][]byte {
+// consumerRecords is the consumer group's state as records, by key: the
+// group's own records and, for each member in ids (all members when ids is
+// nil), its three. nil when the group is not a consumer group.
+func (g *group) consumerRecords(ids map[string]bool) map[string][]byte {
 	cs := g.consumer
 	if cs == nil {
 		return nil
@@ -103,6 +104,9 @@ func (g *group) consumerRecords() map[string][]byte {
 	put(cgTargetMetadataKey, nil, w.b)
 
 	for id, m := range cs.members {
+		if ids != nil && !ids[id] {
+			continue
+		}
 		w = flexWriter{}
 		w.int16(0)
 		w.compactNullableString(m.instanceID)
@@ -182,30 +186,64 @@ func (c *Coordinator) appendTopicPartitions(w *flexWriter, tps map[topicPartitio
 
 // persistConsumer writes the consumer records that changed since the last
 // write, and tombstones those that are gone (a member that left; all of
-// them when the group stopped being a consumer group), as one batch. The
-// caller holds g.mu. On error nothing is marked written, so the next state
-// change writes the difference again.
+// them when the group stopped being a consumer group), as one batch. Only
+// the touched members' records are looked at, unless the target changed.
+// The caller holds g.mu. On error nothing is marked written, and the
+// members stay touched, so the next state change writes the difference.
 func (g *group) persistConsumer() error {
-	want := g.consumerRecords()
+	cs := g.consumer
+	var want map[string][]byte
+	var gone []string // keys to tombstone
+	switch {
+	case cs == nil || cs.touchedAll:
+		want = g.consumerRecords(nil)
+		for k := range g.cwritten {
+			if _, ok := want[k]; !ok {
+				gone = append(gone, k)
+			}
+		}
+	default:
+		want = g.consumerRecords(cs.touched)
+		for id := range cs.touched {
+			if cs.members[id] != nil {
+				continue
+			}
+			for _, v := range []int16{cgMemberMetadataKey, cgTargetMemberKey, cgCurrentAssignmentKey} {
+				if k := string(cgKey(v, g.id, &id)); g.cwritten[k] != nil {
+					gone = append(gone, k)
+				}
+			}
+		}
+	}
 	var recs []record.NewRecord
 	for k, v := range want {
 		if old, ok := g.cwritten[k]; !ok || !bytes.Equal(old, v) {
 			recs = append(recs, record.NewRecord{Key: []byte(k), Value: v})
 		}
 	}
-	for k := range g.cwritten {
-		if _, ok := want[k]; !ok {
-			recs = append(recs, record.NewRecord{Key: []byte(k)})
+	for _, k := range gone {
+		recs = append(recs, record.NewRecord{Key: []byte(k)})
+	}
+	if len(recs) > 0 {
+		slices.SortFunc(recs, func(a, b record.NewRecord) int { return bytes.Compare(a.Key, b.Key) })
+		if err := g.c.append(g.partition, recs...); err != nil {
+			return err
 		}
 	}
-	if len(recs) == 0 {
-		return nil
+	if g.cwritten == nil {
+		g.cwritten = map[string][]byte{}
 	}
-	slices.SortFunc(recs, func(a, b record.NewRecord) int { return bytes.Compare(a.Key, b.Key) })
-	if err := g.c.append(g.partition, recs...); err != nil {
-		return err
+	for _, r := range recs {
+		if r.Value == nil {
+			delete(g.cwritten, string(r.Key))
+		} else {
+			g.cwritten[string(r.Key)] = r.Value
+		}
 	}
-	g.cwritten = want
+	if cs != nil {
+		clear(cs.touched)
+		cs.touchedAll = false
+	}
 	return nil
 }
 

@@ -135,9 +135,14 @@ func TestConsumerGroupRecordsReplay(t *testing.T) {
 	c = reload("restart")
 	// The pending revocation survived: a may not take b's partitions
 	// until it reports them gone, and then keeps its epoch's successor.
+	n := countRecords(t, st.log(0))
 	a3 := consumerHB(t, c, "g", "a", a.MemberEpoch, []int32{0, 1, 2, 3})
 	if a3.ErrorCode != 0 || a3.MemberEpoch != a.MemberEpoch {
 		t.Fatalf("a heartbeats after the restart, still owning all: %+v", a3)
+	}
+	// Nothing changed: nothing is written.
+	if m := countRecords(t, st.log(0)); m != n {
+		t.Fatalf("a heartbeat that changed nothing wrote %d records", m-n)
 	}
 	c.Close()
 
