@@ -271,3 +271,48 @@ func TestConsumerGroupRecordsUnknownVersions(t *testing.T) {
 		t.Fatalf("classic record of before: %+v", od)
 	}
 }
+
+// TestConsumerGroupDeleteTombstones deletes an empty consumer group that
+// committed offsets (DeleteGroups): its KIP-848 records are tombstoned with
+// its offsets, so a restart does not bring it back.
+func TestConsumerGroupDeleteTombstones(t *testing.T) {
+	st := &logStorage{t: t, dir: t.TempDir(), logs: map[int32]*log.Log{}}
+	defer st.close()
+	clock := newFakeClock(time.Unix(1_700_000_000, 0))
+	cfg := Config{Partitions: 1, Storage: st, Topics: storeTopics, Clock: clock}
+	c := New(cfg)
+	a := consumerHB(t, c, "g", "a", 0, []int32{})
+	req := commitReq("g", 7, 1)
+	req.Version = 9
+	req.Generation, req.MemberID = a.MemberEpoch, *a.MemberID
+	if code := c.Commit(req).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("commit: %d", code)
+	}
+	if r := consumerHB(t, c, "g", "a", -1, nil); r.ErrorCode != 0 {
+		t.Fatalf("leave: %+v", r)
+	}
+	// The group stays (it has an offset), empty, with its records.
+	c.Close()
+	c = New(cfg)
+	if err := c.Load(0, st.log(0)); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.DescribeConsumer("g"); d.ErrorCode != 0 || d.State != cgEmpty {
+		t.Fatalf("empty group after a restart: %+v", d)
+	}
+	if code := c.DeleteGroup("g"); code != 0 {
+		t.Fatalf("delete: %d", code)
+	}
+	c.Close()
+	c = New(cfg)
+	defer c.Close()
+	if err := c.Load(0, st.log(0)); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.DescribeConsumer("g"); d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("deleted group after a restart: %+v", d)
+	}
+	if got, _ := c.FetchOffsets("g", nil); len(got) != 0 {
+		t.Fatalf("offsets of the deleted group: %+v", got)
+	}
+}
