@@ -147,7 +147,12 @@ func (r *flexReader) compactArrayLen() int {
 // skipTags skips a tagged-field section: fields a later Kafka added
 // (MetadataHash, AssignmentEpochs, ...) are read past, not rejected.
 func (r *flexReader) skipTags() {
-	for range r.uvarint() {
+	n := r.uvarint()
+	if n > len(r.b) { // each field takes at least two bytes
+		r.err = errShort
+		return
+	}
+	for range n {
 		r.uvarint() // tag
 		r.take(r.uvarint())
 	}
