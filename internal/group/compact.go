@@ -96,10 +96,17 @@ func (c *Coordinator) compact(comp Compactor, p int32) error {
 }
 
 // liveRecords is the group's state as records: its metadata (unless it
-// only ever stored offsets) and every committed offset.
+// only ever stored offsets; for a consumer group, its KIP-848 records as
+// last written) and every committed offset.
 func (g *group) liveRecords() []record.NewRecord {
 	var recs []record.NewRecord
-	if g.generation > 0 || g.protocolType != "" || len(g.members) > 0 {
+	switch {
+	case g.consumer != nil:
+		// A consumer group is its KIP-848 records; a classic
+		// metadata record would bring it back as an empty classic
+		// group.
+		recs = g.consumerLiveRecords()
+	case g.generation > 0 || g.protocolType != "" || len(g.members) > 0:
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id), Value: g.metadataValue()})
 	}
 	for tp, o := range g.offsets {

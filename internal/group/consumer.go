@@ -6,10 +6,9 @@ package group
 // member toward it, revoking before it assigns, so that no partition is
 // ever owned by two members at once.
 //
-// What differs from Kafka: the group's membership and assignment are not
-// written to __consumer_offsets (only its offsets are), so after a
-// restart members get UNKNOWN_MEMBER_ID and rejoin with epoch 0, as after
-// a session timeout.
+// The group's epochs, members and assignments are written to
+// __consumer_offsets with Kafka's records after every change
+// (consumer_store.go), so members keep their epoch across a restart.
 
 import (
 	"cmp"
@@ -66,7 +65,15 @@ type consumerState struct {
 	// topicsSeen is the partition count of every subscribed topic when
 	// the target was computed: a change bumps the group epoch.
 	topicsSeen map[string]int32
+	// touched names the members whose records may have changed since
+	// they were last written (touchedAll: every member's), so that a
+	// heartbeat encodes its own member's records, not the whole group's
+	// (consumer_store.go).
+	touched    map[string]bool
+	touchedAll bool
 }
+
+func (cs *consumerState) touch(id string) { cs.touched[id] = true }
 
 // cmember is one KIP-848 member.
 type cmember struct {
@@ -94,7 +101,7 @@ func (m *cmember) state(target int32) string {
 }
 
 func newConsumerState() *consumerState {
-	return &consumerState{members: map[string]*cmember{}, target: map[string]map[topicPartition]bool{}, topicsSeen: map[string]int32{}}
+	return &consumerState{members: map[string]*cmember{}, target: map[string]map[topicPartition]bool{}, topicsSeen: map[string]int32{}, touched: map[string]bool{}}
 }
 
 // ConsumerHeartbeat handles a ConsumerGroupHeartbeat.
@@ -118,13 +125,37 @@ func (c *Coordinator) ConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest,
 		return fail(codeFor(err), "")
 	}
 	if g == nil {
-		// Kafka says GROUP_ID_NOT_FOUND; strata does not persist a
-		// consumer group's membership, so after a restart its members
-		// must be told to rejoin, which UNKNOWN_MEMBER_ID does.
+		// Kafka says GROUP_ID_NOT_FOUND. The group is gone (deleted,
+		// or its records lost): UNKNOWN_MEMBER_ID makes every client
+		// rejoin with epoch 0, where some treat GROUP_ID_NOT_FOUND as
+		// fatal.
 		return fail(kerr.UnknownMemberID.Code, "")
 	}
 	defer g.mu.Unlock()
 	defer g.removeIfUnused()
+	resp = g.consumerHeartbeat(req, cl, resp, fail)
+	// As Kafka's coordinator, the records of the change are written
+	// before the response: a member must not act on an epoch or
+	// assignment a restart would take back.
+	if err := g.persistConsumer(); err != nil {
+		c.logger.Error("store consumer group", "group", g.id, "err", err)
+		if resp.ErrorCode == 0 {
+			resp.Assignment = nil
+			if resp.MemberID != nil && g.consumer != nil {
+				if m := g.consumer.members[*resp.MemberID]; m != nil {
+					m.sent = "" // send the assignment again
+				}
+			}
+			return fail(codeFor(err), "")
+		}
+	}
+	return resp
+}
+
+// consumerHeartbeat applies a heartbeat to the locked group.
+func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, cl Client, resp *kmsg.ConsumerGroupHeartbeatResponse,
+	fail func(int16, string) *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
+	c := g.c
 	if g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != Empty {
 			return fail(kerr.GroupIDNotFound.Code, fmt.Sprintf("group %s is a classic group with members", g.id))
@@ -145,6 +176,7 @@ func (c *Coordinator) ConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest,
 			// A static member leaving for a restart: its partitions
 			// wait for it until its session timeout.
 			m.staticLeft = true
+			cs.touch(m.id)
 			g.scheduleConsumerExpiry(m)
 		} else {
 			g.removeConsumerMember(m, "left the group")
@@ -253,8 +285,10 @@ func (g *group) joinConsumer(id string, req *kmsg.ConsumerGroupHeartbeatRequest,
 			inherit.timer.Stop()
 		}
 		delete(cs.members, inherit.id)
+		cs.touch(inherit.id)
 	}
 	cs.members[id] = m
+	cs.touch(id)
 	if !g.updateConsumerMember(m, req, cl) && inherit == nil {
 		cs.groupEpoch++ // a new member with an empty subscription
 	}
@@ -265,6 +299,7 @@ func (g *group) joinConsumer(id string, req *kmsg.ConsumerGroupHeartbeatRequest,
 // updateConsumerMember takes what a heartbeat says about the member; a new
 // subscription bumps the group epoch (and returns true).
 func (g *group) updateConsumerMember(m *cmember, req *kmsg.ConsumerGroupHeartbeatRequest, cl Client) bool {
+	g.consumer.touch(m.id)
 	m.clientID, m.clientHost = cl.ID, cl.Host
 	if req.InstanceID != nil {
 		m.instanceID = req.InstanceID
@@ -369,6 +404,7 @@ func (g *group) maybeComputeTarget(bumped bool) {
 	}
 	cs.target = assign(subs, seen, cs.target)
 	cs.assignmentEpoch = cs.groupEpoch
+	cs.touchedAll = true // every member's target, and so its state
 	g.c.logger.Info("consumer group assignment", "group", g.id, "epoch", cs.assignmentEpoch, "members", len(cs.members), "assignor", g.consumerAssignor())
 }
 
@@ -393,6 +429,7 @@ func (g *group) consumerAssignor() string {
 // the target's epoch.
 func (g *group) reconcile(m *cmember, reported bool, owned map[topicPartition]bool) {
 	cs := g.consumer
+	cs.touch(m.id)
 	if len(m.pendingRevoke) > 0 {
 		if !reported {
 			return
@@ -503,8 +540,10 @@ func (g *group) armConsumerExpiry(m *cmember, d time.Duration) {
 		switch {
 		case !now.Before(m.deadline):
 			g.removeConsumerMember(m, "session timeout expired")
+			g.persistRemoval()
 		case len(m.pendingRevoke) > 0 && !now.Before(m.revokeDeadline):
 			g.removeConsumerMember(m, "did not revoke its partitions within the rebalance timeout")
+			g.persistRemoval()
 		default:
 			next := m.deadline
 			if len(m.pendingRevoke) > 0 && m.revokeDeadline.Before(next) {
@@ -515,6 +554,14 @@ func (g *group) armConsumerExpiry(m *cmember, d time.Duration) {
 	})
 }
 
+// persistRemoval writes a member's removal by a timer. A failed write is
+// logged: the next heartbeat's write carries the difference.
+func (g *group) persistRemoval() {
+	if err := g.persistConsumer(); err != nil {
+		g.c.logger.Error("store consumer group", "group", g.id, "err", err)
+	}
+}
+
 // removeConsumerMember removes a member; the others rebalance.
 func (g *group) removeConsumerMember(m *cmember, reason string) {
 	g.dropConsumerMember(m)
@@ -523,6 +570,7 @@ func (g *group) removeConsumerMember(m *cmember, reason string) {
 }
 
 func (g *group) dropConsumerMember(m *cmember) {
+	g.consumer.touch(m.id)
 	if m.timer != nil {
 		m.timer.Stop()
 		m.timer = nil

@@ -5,9 +5,10 @@
 //
 // Group metadata and offsets are persisted as records in the internal topic
 // __consumer_offsets with Kafka's key and value schemas (kmsg's
-// OffsetCommitKey/Value and GroupMetadataKey/Value), one partition per group
-// chosen by the hash of the group id as Kafka chooses it, and replayed at
-// start (Load). The package does not know about topics or the network: it is
+// OffsetCommitKey/Value and GroupMetadataKey/Value; for KIP-848 consumer
+// groups, Kafka's ConsumerGroup* records, see consumer_store.go), one
+// partition per group chosen by the hash of the group id as Kafka chooses
+// it, and replayed at start (Load). The package does not know about topics or the network: it is
 // given a Storage to append to and answers with kmsg responses through
 // callbacks, because a JoinGroup or SyncGroup response may wait for other
 // members' requests, as Kafka's delayed operations do.

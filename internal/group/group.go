@@ -125,6 +125,9 @@ type group struct {
 	// consumer is set while the group is a KIP-848 consumer group
 	// (consumer.go); the classic fields above are then unused.
 	consumer *consumerState
+	// cwritten is the consumer records the log holds for the group, by
+	// key (consumer_store.go): what persistConsumer diffs against.
+	cwritten map[string][]byte
 }
 
 func newGroup(c *Coordinator, id string) *group {

@@ -61,7 +61,17 @@ func (c *Coordinator) Join(req *kmsg.JoinGroupRequest, cl Client, done func(*kms
 			fail(kerr.InconsistentGroupProtocol.Code)
 			return
 		}
-		g.consumer = nil // an empty consumer group becomes classic again
+		// An empty consumer group becomes classic again; its
+		// KIP-848 records are tombstoned, as Kafka does on the
+		// conversion, or a restart would bring it back.
+		cs := g.consumer
+		g.consumer = nil
+		if err := g.persistConsumer(); err != nil {
+			c.logger.Error("store consumer group", "group", g.id, "err", err)
+			g.consumer = cs
+			fail(codeFor(err))
+			return
+		}
 	}
 	if req.MemberID == "" {
 		g.joinNew(m, w)
@@ -306,6 +316,16 @@ func (g *group) checkMember(id string, instanceID *string) int16 {
 func (g *group) removeIfUnused() {
 	if g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 &&
 		(g.consumer == nil || len(g.consumer.members) == 0) {
+		if len(g.cwritten) > 0 {
+			// A consumer group whose last member left without
+			// committing: its records go too, or a restart would
+			// bring it back.
+			if err := g.c.append(g.partition, g.consumerTombstones()...); err != nil {
+				g.c.logger.Error("delete consumer group", "group", g.id, "err", err)
+				return
+			}
+			g.cwritten = nil
+		}
 		g.c.removeLocked(g)
 	}
 }

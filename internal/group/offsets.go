@@ -162,6 +162,16 @@ func (g *group) checkCommit(generation int32, memberID string, instanceID *strin
 // or for every partition with an offset when topics is nil. Partitions
 // without one get offset -1, as Kafka answers. The code is the group's.
 func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+	return c.FetchOffsetsAs(groupID, nil, -1, topics)
+}
+
+// FetchOffsetsAs is FetchOffsets for a member (OffsetFetch v9, KIP-848):
+// in a consumer group, a member id must name a member and the epoch be
+// its current one (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), as Kafka's
+// ConsumerGroup.validateOffsetFetch checks. A null (or empty) member id
+// with a negative epoch is an admin or legacy fetch and is not checked;
+// nor is a fetch from a classic group (ClassicGroup.validateOffsetFetch).
+func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	g, err := c.lockGroup(groupID, false)
 	if err != nil {
 		return nil, codeFor(err)
@@ -170,6 +180,19 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 	if g != nil {
 		defer g.mu.Unlock()
 		offsets = g.offsets
+		id := ""
+		if memberID != nil {
+			id = *memberID
+		}
+		if g.consumer != nil && (id != "" || memberEpoch >= 0) {
+			m := g.consumer.members[id]
+			switch {
+			case m == nil:
+				return nil, kerr.UnknownMemberID.Code
+			case memberEpoch != m.epoch:
+				return nil, kerr.StaleMemberEpoch.Code
+			}
+		}
 	}
 	part := func(p int32, o committed, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
@@ -313,10 +336,12 @@ func (c *Coordinator) DeleteGroup(groupID string) int16 {
 		recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
 	}
 	recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
+	recs = append(recs, g.consumerTombstones()...)
 	if err := c.append(g.partition, recs...); err != nil {
 		c.logger.Error("delete group", "group", g.id, "err", err)
 		return codeFor(err)
 	}
+	g.cwritten = nil
 	c.removeLocked(g)
 	c.logger.Info("deleted group", "group", groupID)
 	return 0
@@ -442,6 +467,7 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	deleteGroup := g.state == Empty && len(g.members) == 0 && (g.consumer == nil || len(g.consumer.members) == 0) && len(g.pending) == 0 && len(gone) == len(g.offsets)
 	if deleteGroup {
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
+		recs = append(recs, g.consumerTombstones()...)
 	}
 	if len(recs) == 0 {
 		return
@@ -455,6 +481,7 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	}
 	c.logger.Info("expired offsets", "group", g.id, "partitions", len(gone), "group_deleted", deleteGroup)
 	if deleteGroup {
+		g.cwritten = nil
 		c.removeLocked(g)
 	}
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // Record key versions in __consumer_offsets, as Kafka defines them: 0 and
-// 1 are offset commits, 2 is group metadata. Later versions (KIP-848's
-// records) are skipped on load.
+// 1 are offset commits, 2 is group metadata, 3 to 8 are KIP-848 consumer
+// groups (consumer_store.go). Later versions (share and streams groups)
+// are skipped on load.
 const (
 	offsetKeyVersion = 1
 	groupKeyVersion  = 2
@@ -110,8 +111,9 @@ func (c *Coordinator) append(partition int32, recs ...record.NewRecord) error {
 
 // loaded is what replaying a partition found about one group.
 type loaded struct {
-	meta    *kmsg.GroupMetadataValue // nil: no metadata record (or deleted)
-	offsets map[topicPartition]committed
+	meta     *kmsg.GroupMetadataValue // nil: no metadata record (or deleted)
+	offsets  map[topicPartition]committed
+	consumer *loadedConsumer // KIP-848 records, if any
 }
 
 // Load replays partition p of __consumer_offsets (its log l) into the
@@ -149,14 +151,19 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 	var live int
 	c.mu.Lock()
 	for id, ld := range found {
-		if ld.meta == nil && len(ld.offsets) == 0 {
+		isConsumer := ld.consumer != nil && ld.consumer.meta
+		if ld.meta == nil && len(ld.offsets) == 0 && !isConsumer {
 			continue
 		}
 		g := newGroup(c, id)
 		g.offsets = ld.offsets
-		if ld.meta != nil {
+		if ld.meta != nil && !isConsumer {
 			g.restore(ld.meta)
 			live++
+		}
+		if isConsumer {
+			g.restoreConsumer(ld.consumer)
+			live += len(g.cwritten)
 		}
 		live += len(g.offsets)
 		c.groups[id] = g
@@ -177,7 +184,9 @@ func (c *Coordinator) replay(r *record.Record, get func(string) *loaded) error {
 	if len(r.Key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(r.Key))
 	}
-	switch binary.BigEndian.Uint16(r.Key) {
+	switch v := int16(binary.BigEndian.Uint16(r.Key)); v {
+	case cgMetadataKey, cgPartitionMetadataKey, cgMemberMetadataKey, cgTargetMetadataKey, cgTargetMemberKey, cgCurrentAssignmentKey:
+		return c.replayConsumer(v, r, get)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if err := k.ReadFrom(r.Key); err != nil {

@@ -8,6 +8,10 @@ package kafka
 //   - v8+ fetch for a batch of groups (KIP-709), each with its own error.
 //   - RequireStable (v7+) has nothing to wait for: there are no
 //     transactional offsets yet.
+//   - v9 (KIP-848) carries MemberID and MemberEpoch: for a consumer group
+//     an unknown member gets UNKNOWN_MEMBER_ID and another epoch than the
+//     member's STALE_MEMBER_EPOCH, as a group-level error; a null member id
+//     (admin clients, classic consumers) is not checked.
 
 import (
 	"context"
@@ -26,7 +30,11 @@ func (h *Handler) handleOffsetFetch(_ context.Context, _ *server.Request, kreq k
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			g.Topics, g.ErrorCode = h.groups.FetchOffsets(rg.Group, rg.Topics)
+			memberID, epoch := rg.MemberID, rg.MemberEpoch
+			if req.Version < 9 {
+				memberID, epoch = nil, -1
+			}
+			g.Topics, g.ErrorCode = h.groups.FetchOffsetsAs(rg.Group, memberID, epoch, rg.Topics)
 			resp.Groups = append(resp.Groups, g)
 		}
 		return h.encode(resp), nil

@@ -5,7 +5,9 @@ package kafka
 // Behavior:
 //   - Every group's coordinator is this broker. The first request creates
 //     __consumer_offsets (offsets.topic.num.partitions partitions), as Kafka
-//     creates it on first use.
+//     creates it on first use: its metadata only, so that the answer is
+//     not held up by creating 50 logs (each is created on its group's
+//     first write).
 //   - v4+ answers a batch of keys (KIP-699), each with its own error.
 //   - Transactions are not built: key type TRANSACTION gets
 //     COORDINATOR_NOT_AVAILABLE with a message saying so. Other key types

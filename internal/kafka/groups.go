@@ -85,6 +85,15 @@ func (s *offsetsStorage) partition(p int32) (*broker.Partition, error) {
 
 // offsetsTopic returns __consumer_offsets, creating it with
 // offsets.topic.num.partitions partitions if it does not exist.
+//
+// Only the topic's metadata is created here; each partition's log is
+// created when a group first writes to it (partition creates a missing
+// log). Creating all 50 logs up front took the first FindCoordinator one
+// to several seconds, while a second client, which already found the
+// topic in the metadata image, was answered at once: two consumers
+// started together joined separate generations, and the later one could
+// find every record already read (kafka-go's Readers, which join as soon
+// as FindCoordinator answers, showed it).
 func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		return t, nil
@@ -94,7 +103,10 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		return t, nil
 	}
-	t, err := h.createTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs)
+	if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, offsetsTopicConfigs); err != nil {
+		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
+	}
+	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
