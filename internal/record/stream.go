@@ -54,6 +54,7 @@ type recordStream struct {
 	total int64
 	limit int64
 	err   error // sticky: errStreamEOF, ErrDecompressLimit or a decoder error
+	ferr  error // the first failed field read (see fail)
 
 	// The pooled decoder or buffer behind src, returned by close. Fields
 	// rather than a closure, so that opening a stream allocates nothing.
@@ -74,7 +75,7 @@ var streamPool = sync.Pool{New: func() any { return &recordStream{own: make([]by
 func newRecordStream(b Batch, limit int) (*recordStream, error) {
 	raw := []byte(b[HeaderSize:])
 	s := streamPool.Get().(*recordStream)
-	s.limit, s.total, s.err = int64(limit), 0, nil
+	s.limit, s.total, s.err, s.ferr = int64(limit), 0, nil, nil
 	c := b.Codec()
 	if c == CodecNone {
 		s.buf, s.src = raw, nil
@@ -187,12 +188,37 @@ func (s *recordStream) fill() bool {
 	}
 }
 
+// The field readers below keep the first failure in s.ferr (the end of
+// the section, a bad varint, a decoder error) and return zero values after
+// it, so the walker checks once per group of fields; their fast paths are
+// small enough to inline, which is most of the uncompressed walk's speed.
+
+// fail records the first field error and empties buf, so that no fast path
+// reads on after it.
+func (s *recordStream) fail(err error) {
+	if s.ferr == nil {
+		s.ferr = err
+	}
+	s.buf = nil
+}
+
 // varlong reads a zigzag varint of up to 10 bytes (Kafka's readVarlong).
-func (s *recordStream) varlong() (int64, error) {
-	if len(s.buf) > 0 && s.buf[0] < 0x80 { // one-byte fast path
-		v := int64(s.buf[0])
-		s.buf = s.buf[1:]
-		return v>>1 ^ -(v & 1), nil
+func (s *recordStream) varlong() int64 {
+	if b := s.buf; len(b) > 0 && b[0] < 0x80 { // one byte: most deltas and lengths
+		s.buf = b[1:]
+		return int64(b[0]>>1) ^ -int64(b[0]&1)
+	}
+	return s.varlongSlow()
+}
+
+func (s *recordStream) varlongSlow() int64 {
+	if b := s.buf; len(b) >= 2 && b[1] < 0x80 { // two bytes: record and value lengths
+		s.buf = b[2:]
+		u := uint64(b[0]&0x7f) | uint64(b[1])<<7
+		return int64(u>>1) ^ -int64(u&1)
+	}
+	if s.ferr != nil {
+		return 0
 	}
 	for len(s.buf) < binary.MaxVarintLen64 && s.fill() {
 	}
@@ -200,35 +226,54 @@ func (s *recordStream) varlong() (int64, error) {
 	switch {
 	case n > 0:
 		s.buf = s.buf[n:]
-		return v, nil
+		return v
 	case n == 0 && len(s.buf) == 0:
-		return 0, s.err
+		s.fail(s.err) // the end of the section, or the decoder failed
 	case n == 0 && s.err != errStreamEOF:
-		return 0, s.err // the decoder failed mid-varint
+		s.fail(s.err) // the decoder failed mid-varint
+	default:
+		s.fail(errVarint)
 	}
-	return 0, errVarint
+	return 0
 }
 
 // varint reads a zigzag varint that must fit an int32 (Kafka's readVarint).
-func (s *recordStream) varint() (int32, error) {
-	v, err := s.varlong()
-	if err == nil && v != int64(int32(v)) {
-		err = errVarint
+func (s *recordStream) varint() int32 {
+	if b := s.buf; len(b) > 0 && b[0] < 0x80 {
+		s.buf = b[1:]
+		return int32(b[0]>>1) ^ -int32(b[0]&1)
 	}
-	return int32(v), err
+	return s.varintSlow()
 }
 
-// skip discards n bytes.
-func (s *recordStream) skip(n int64) error {
+func (s *recordStream) varintSlow() int32 {
+	v := s.varlongSlow()
+	if v != int64(int32(v)) {
+		s.fail(errVarint)
+		return 0
+	}
+	return int32(v)
+}
+
+// skip discards n >= 0 bytes.
+func (s *recordStream) skip(n int64) {
+	if n <= int64(len(s.buf)) {
+		s.buf = s.buf[n:]
+		return
+	}
+	s.skipSlow(n)
+}
+
+func (s *recordStream) skipSlow(n int64) {
 	for n > int64(len(s.buf)) {
 		n -= int64(len(s.buf))
 		s.buf = s.buf[:0]
-		if !s.fill() {
-			return s.err
+		if s.ferr != nil || !s.fill() {
+			s.fail(s.err)
+			return
 		}
 	}
 	s.buf = s.buf[n:]
-	return nil
 }
 
 // atEOF reports whether the section is fully consumed, reading to the end

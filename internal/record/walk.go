@@ -165,46 +165,36 @@ func (b Batch) walk(limit int, fn func(i, offsetDelta int32, tsDelta int64) erro
 		}
 	}()
 	for i := int32(0); i < count; i++ {
-		length, err := s.varint()
-		if err != nil {
-			return 0, recordErr(i, count, "length", err)
+		length := s.varint()
+		if s.ferr != nil {
+			return 0, recordErr(i, count, "length", s.ferr)
 		}
 		start := s.offset()
 		end := start + int64(length)
 		if length < 0 || (s.src == nil && end > s.total) {
 			return 0, fmt.Errorf("%w: record %d: length %d, %d bytes left", ErrInvalidRecord, i, length, s.total-start)
 		}
-		if err := s.skip(1); err != nil { // attributes: unused in v2
-			return 0, recordErr(i, count, "attributes", err)
+		s.skip(1) // attributes: unused in v2
+		tsDelta := s.varlong()
+		offsetDelta := s.varint()
+		s.skipField(end, false) // key
+		s.skipField(end, false) // value
+		if s.ferr != nil {
+			return 0, recordErr(i, count, "key or value", s.ferr)
 		}
-		tsDelta, err := s.varlong()
-		if err != nil {
-			return 0, recordErr(i, count, "timestamp delta", err)
-		}
-		offsetDelta, err := s.varint()
-		if err != nil {
-			return 0, recordErr(i, count, "offset delta", err)
-		}
-		if err := s.skipBytes(end, false); err != nil {
-			return 0, recordErr(i, count, "key", err)
-		}
-		if err := s.skipBytes(end, false); err != nil {
-			return 0, recordErr(i, count, "value", err)
-		}
-		nh, err := s.varint()
-		if err == nil && (nh < 0 || int64(nh) > end-s.offset()) {
+		nh := s.varint()
+		if left := end - s.offset(); s.ferr == nil && (nh < 0 || int64(nh) > left) {
 			// Kafka: "Found invalid number of record headers". Each
 			// header takes at least two bytes, so this also bounds
 			// the loop below by the record's length.
-			err = fmt.Errorf("header count %d with %d bytes left", nh, end-s.offset())
+			s.fail(fmt.Errorf("header count %d with %d bytes left", nh, left))
 		}
-		for j := int32(0); j < nh && err == nil; j++ {
-			if err = s.skipBytes(end, true); err == nil {
-				err = s.skipBytes(end, false)
-			}
+		for j := int32(0); j < nh && s.ferr == nil; j++ {
+			s.skipField(end, true)
+			s.skipField(end, false)
 		}
-		if err != nil {
-			return 0, recordErr(i, count, "headers", err)
+		if s.ferr != nil {
+			return 0, recordErr(i, count, "headers", s.ferr)
 		}
 		if at := s.offset(); at != end {
 			return 0, fmt.Errorf("%w: record %d: length %d but its fields take %d bytes", ErrInvalidRecord, i, length, at-start)
@@ -228,26 +218,25 @@ func (b Batch) walk(limit int, fn func(i, offsetDelta int32, tsDelta int64) erro
 	return 0, nil
 }
 
-// skipBytes reads a varint length and skips that many bytes, which must lie
+// skipField reads a varint length and skips that many bytes, which must lie
 // before end (the end of the record). Length -1 (null) is allowed unless
 // notNull, as for header keys (Kafka: "Invalid negative header key size").
-func (s *recordStream) skipBytes(end int64, notNull bool) error {
-	n, err := s.varint()
-	if err != nil {
-		return err
+func (s *recordStream) skipField(end int64, notNull bool) {
+	n := s.varint()
+	if n > 0 && int64(n) <= end-s.offset() {
+		s.skip(int64(n))
+		return
 	}
 	left := end - s.offset()
 	switch {
+	case s.ferr != nil:
 	case left < 0:
-		return fmt.Errorf("%w: field runs %d bytes past the record", errShortRead, -left)
+		s.fail(fmt.Errorf("%w: field runs %d bytes past the record", errShortRead, -left))
 	case n == -1 && notNull:
-		return errors.New("null header key")
+		s.fail(errors.New("null header key"))
 	case n < -1 || int64(n) > left:
-		return fmt.Errorf("%w: length %d, %d bytes left in the record", errShortRead, n, left)
-	case n <= 0:
-		return nil
+		s.fail(fmt.Errorf("%w: length %d, %d bytes left in the record", errShortRead, n, left))
 	}
-	return s.skip(int64(n))
 }
 
 // recordErr classifies an error reading field of record i: decompression
