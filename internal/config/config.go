@@ -39,6 +39,8 @@ type Config struct {
 	LogSegmentDeleteDelayMs     int64    // log.segment.delete.delay.ms
 	LogRetentionCheckIntervalMs int64    // log.retention.check.interval.ms
 	LogMessageTimestampType     string   // log.message.timestamp.type
+	LogMessageTimestampBefore   int64    // log.message.timestamp.before.max.ms
+	LogMessageTimestampAfter    int64    // log.message.timestamp.after.max.ms
 	CompressionType             string   // compression.type
 
 	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions
@@ -81,6 +83,8 @@ func Default() Config {
 		LogSegmentDeleteDelayMs:     60000,
 		LogRetentionCheckIntervalMs: 300000,
 		LogMessageTimestampType:     "CreateTime",
+		LogMessageTimestampBefore:   math.MaxInt64,
+		LogMessageTimestampAfter:    3600000,
 		CompressionType:             "producer",
 
 		OffsetsTopicNumPartitions:       50,
@@ -173,6 +177,10 @@ var Defs = []Def{
 	{"log.segment.delete.delay.ms", "delay before deleted segment files are removed (topic: file.delete.delay.ms)", "60000", intSetter(func(c *Config) *int64 { return &c.LogSegmentDeleteDelayMs }, 64)},
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
+	// KIP-937: Kafka 4 bounds CreateTime timestamps, by default only those
+	// more than an hour ahead of the broker's clock.
+	{"log.message.timestamp.before.max.ms", "refuse CreateTime records older than this (topic: message.timestamp.before.max.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampBefore }, 64)},
+	{"log.message.timestamp.after.max.ms", "refuse CreateTime records further ahead of the broker's clock than this (topic: message.timestamp.after.max.ms)", "3600000", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampAfter }, 64)},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
 	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
 	{"offsets.topic.replication.factor", "replicas of __consumer_offsets; a single node keeps one", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
@@ -316,6 +324,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: socket.request.max.bytes %d must be positive", c.SocketRequestMaxBytes)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
+	case c.LogMessageTimestampBefore < 0 || c.LogMessageTimestampAfter < 0:
+		return fmt.Errorf("config: log.message.timestamp.before.max.ms %d and log.message.timestamp.after.max.ms %d must not be negative", c.LogMessageTimestampBefore, c.LogMessageTimestampAfter)
 	case c.OffsetsTopicNumPartitions < 1:
 		return fmt.Errorf("config: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicNumPartitions)
 	case c.OffsetsRetentionMs < 1 || c.OffsetsRetentionCheckIntervalMs < 1:
