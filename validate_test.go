@@ -217,31 +217,9 @@ func TestProduceDecompressionBomb(t *testing.T) {
 	c := newClient(t, b.Addr())
 	adm := kadm.NewClient(c)
 	createTopic(t, adm, "bomb", nil)
-	// 260 records of 1 MiB of zeros each, streamed into the encoder.
+	// 260 records of 1 MiB of zeros each: 60 KB compressed.
 	const n, size = 260, 1 << 20
-	var comp bytes.Buffer
-	enc, err := zstd.NewWriter(&comp, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zeros := make([]byte, size)
-	for i := range n {
-		hdr := recBody(int64(i), recVarint(nil, -1), recVarint(nil, size))
-		body := len(hdr) + size + 1 // + header count
-		enc.Write(recVarint(nil, int64(body)))
-		enc.Write(hdr)
-		enc.Write(zeros)
-		enc.Write([]byte{0})
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	kb := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: int16(record.CodecZstd),
-		LastOffsetDelta: n - 1, FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: n, Records: comp.Bytes()}
-	batch := record.Batch(kb.AppendTo(nil))
-	batch.SetLength()
-	batch.UpdateCRC()
+	batch := zerosBatch(t, n, size, time.Now().UnixMilli())
 	t.Logf("bomb: %d bytes compressed, %d MiB of records", len(batch), n*size>>20)
 	if got := rawProduce(t, c, "bomb", batch); got.ErrorCode != kerr.CorruptMessage.Code {
 		t.Fatalf("bomb: %v, want CORRUPT_MESSAGE", kerr.ErrorForCode(got.ErrorCode))
@@ -329,5 +307,97 @@ func TestTimestampBoundsBrokerProperty(t *testing.T) {
 	ahead.UpdateCRC()
 	if got := rawProduce(t, c, "strict-clock", ahead); got.ErrorCode != kerr.InvalidTimestamp.Code {
 		t.Fatalf("a minute ahead with after.max.ms=0: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
+// zerosBatch is a zstd batch of n records of size zero bytes each, at
+// timestamps ts, ts+1, ..., streamed into the encoder so the test never
+// holds the decompressed records.
+func zerosBatch(t *testing.T, n, size int, ts int64) record.Batch {
+	t.Helper()
+	var comp bytes.Buffer
+	enc, err := zstd.NewWriter(&comp, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, size)
+	for i := range n {
+		body := append([]byte{0}, recVarint(nil, int64(i))...) // attributes, timestamp delta
+		body = recVarint(body, int64(i))                       // offset delta
+		body = recVarint(recVarint(body, -1), int64(size))     // null key, value length
+		enc.Write(recVarint(nil, int64(len(body)+size+1)))
+		enc.Write(body)
+		enc.Write(zeros)
+		enc.Write([]byte{0}) // no headers
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kb := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: int16(record.CodecZstd),
+		LastOffsetDelta: int32(n - 1), FirstTimestamp: ts, MaxTimestamp: ts + int64(n-1),
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: comp.Bytes()}
+	b := record.Batch(kb.AppendTo(nil))
+	b.SetLength()
+	b.UpdateCRC()
+	return b
+}
+
+// TestListOffsetsBoundedDecompression: ListOffsets by timestamp streams the
+// records of the batch it lands in and decompresses at most 64 MiB per
+// request, so a batch of 100 MiB of records (accepted: it is under
+// record.MaxDecompressedSize) cannot make every lookup cost 100 MiB. Past
+// the budget the answer is the batch's first offset, never a later one.
+func TestListOffsetsBoundedDecompression(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	c := newClient(t, b.Addr())
+	adm := kadm.NewClient(c)
+	resp, err := adm.CreateTopic(ctxT(t), 2, 1, nil, "heavy")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UnixMilli()
+	batch := zerosBatch(t, 100, 1<<20, base)
+	for p := range int32(2) {
+		if got := rawProducePartition(t, c, "heavy", p, batch); got.ErrorCode != 0 {
+			t.Fatalf("partition %d: %v", p, kerr.ErrorForCode(got.ErrorCode))
+		}
+	}
+	listAt := func(ts ...int64) []kmsg.ListOffsetsResponseTopicPartition {
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "heavy"
+		for i, x := range ts {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = int32(i), x
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions
+	}
+	for _, tc := range []struct {
+		name   string
+		ts     []int64
+		offset []int64
+	}{
+		{"first record", []int64{base}, []int64{0}},
+		{"within the budget: exact", []int64{base + 40}, []int64{40}},
+		{"past the budget: the batch's first offset", []int64{base + 90}, []int64{0}},
+		// The budget is per request: the first partition spends 51 MiB,
+		// the second has 13 MiB left.
+		{"two partitions share one budget", []int64{base + 50, base + 50}, []int64{50, 0}},
+	} {
+		got := listAt(tc.ts...)
+		for i, p := range got {
+			if p.ErrorCode != 0 || p.Offset != tc.offset[i] {
+				t.Errorf("%s: partition %d: offset %d (%v), want %d", tc.name, i, p.Offset, kerr.ErrorForCode(p.ErrorCode), tc.offset[i])
+			}
+		}
 	}
 }
