@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -154,16 +155,15 @@ func (b Batch) walk(limit int, fn func(i, offsetDelta int32, tsDelta int64) erro
 		// stream to read.
 		return 0, nil
 	}
+	if b.Codec() == CodecNone {
+		return 0, walkMem(b[HeaderSize:], count, fn)
+	}
 	s, err := newRecordStream(b, limit)
 	if err != nil {
 		return 0, err
 	}
 	defer s.close()
-	defer func() {
-		if b.Codec() != CodecNone {
-			inflated = s.total
-		}
-	}()
+	defer func() { inflated = s.total }()
 	for i := int32(0); i < count; i++ {
 		length := s.varint()
 		if s.ferr != nil {
@@ -251,4 +251,121 @@ func recordErr(i, count int32, field string, err error) error {
 		return fmt.Errorf("%w: record %d of %d: %s: premature end of records", ErrInvalidRecord, i, count, field)
 	}
 	return fmt.Errorf("%w: record %d: %s: %w", ErrInvalidRecord, i, field, err)
+}
+
+// walkMem is walk over an uncompressed records section, the produce path's
+// commonest case: the same checks as the streaming walk (FuzzValidateRecords
+// holds them to the same verdicts), with the position in a local and every
+// read bounded by the current record, which makes it about twice as fast.
+func walkMem(data []byte, count int32, fn func(i, offsetDelta int32, tsDelta int64) error) error {
+	p := 0
+	for i := int32(0); i < count; i++ {
+		if p == len(data) {
+			// Kafka: "Incorrect declared batch size, premature EOF reached".
+			return fmt.Errorf("%w: record %d of %d: premature end of records", ErrInvalidRecord, i, count)
+		}
+		length, q := varintAt(data, p)
+		if q < 0 {
+			return fmt.Errorf("%w: record %d: length: %w", ErrInvalidRecord, i, errVarint)
+		}
+		if length < 0 || int(length) > len(data)-q {
+			return fmt.Errorf("%w: record %d: length %d, %d bytes left", ErrInvalidRecord, i, length, len(data)-q)
+		}
+		rec := data[q : q+int(length)]
+		p = q + int(length)
+
+		r := 1 // attributes: unused in v2
+		if len(rec) < 1 {
+			r = -1
+		}
+		tsDelta, r := varlongAt(rec, r)
+		offsetDelta, r := varintAt(rec, r)
+		r = skipAt(rec, r, false) // key
+		r = skipAt(rec, r, false) // value
+		nh, r := varintAt(rec, r)
+		if r >= 0 && (nh < 0 || int(nh) > len(rec)-r) {
+			// Kafka: "Found invalid number of record headers".
+			return fmt.Errorf("%w: record %d: header count %d with %d bytes left", ErrInvalidRecord, i, nh, len(rec)-r)
+		}
+		for j := int32(0); j < nh && r >= 0; j++ {
+			r = skipAt(rec, r, true)
+			r = skipAt(rec, r, false)
+		}
+		if r != len(rec) {
+			// r < 0: a field past the record, a malformed varint, a
+			// bad length or a null header key.
+			return fmt.Errorf("%w: record %d: its fields do not fill its length %d", ErrInvalidRecord, i, length)
+		}
+		if err := fn(i, offsetDelta, tsDelta); err != nil {
+			if err == errStopWalk {
+				return nil
+			}
+			return err
+		}
+	}
+	if p != len(data) {
+		// Kafka: "Incorrect declared batch size, records still
+		// remaining in file".
+		return fmt.Errorf("%w: bytes after the declared %d records", ErrInvalidRecord, count)
+	}
+	return nil
+}
+
+// varlongAt reads a zigzag varint at b[q:] and returns it with the position
+// after it; q < 0 (an earlier failure) or a malformed varint gives q = -1.
+func varlongAt(b []byte, q int) (int64, int) {
+	if uint(q) < uint(len(b)) {
+		if c := b[q]; c < 0x80 {
+			return int64(c>>1) ^ -int64(c&1), q + 1
+		}
+	}
+	return varlongAtSlow(b, q)
+}
+
+func varlongAtSlow(b []byte, q int) (int64, int) {
+	if q < 0 || q >= len(b) {
+		return 0, -1
+	}
+	v, n := binary.Varint(b[q:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return v, q + n
+}
+
+// varintAt is varlongAt for a varint that must fit an int32, with the
+// one-byte case inlined.
+func varintAt(b []byte, q int) (int32, int) {
+	if uint(q) < uint(len(b)) {
+		if c := b[q]; c < 0x80 {
+			return int32(c>>1) ^ -int32(c&1), q + 1
+		}
+	}
+	return varintAtSlow(b, q)
+}
+
+func varintAtSlow(b []byte, q int) (int32, int) {
+	if q >= 0 && q+1 < len(b) && b[q+1] < 0x80 { // two bytes: record and value lengths
+		u := uint32(b[q]&0x7f) | uint32(b[q+1])<<7
+		return int32(u>>1) ^ -int32(u&1), q + 2
+	}
+	v, q := varlongAtSlow(b, q)
+	if v != int64(int32(v)) {
+		return 0, -1
+	}
+	return int32(v), q
+}
+
+// skipAt skips a length-prefixed field at b[q:], which must fit in b; -1
+// (null) is allowed unless notNull. It returns the position after the
+// field, or -1.
+func skipAt(b []byte, q int, notNull bool) int {
+	n, q := varintAt(b, q)
+	switch {
+	case q < 0, n < -1, n == -1 && notNull, int(n) > len(b)-q:
+		return -1
+	case n <= 0:
+		return q
+	}
+	return q + int(n)
 }
