@@ -365,18 +365,14 @@ var wholeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 const wholeKeep = 4 << 20
 
-// openWhole decompresses raw with Decompress (bounded by
-// MaxDecompressedSize and the limit of the stream) and serves the result.
+// openWhole decompresses raw whole, bounded by the stream's limit (and
+// MaxDecompressedSize), and serves the result.
 func (s *recordStream) openWhole(c Codec, raw []byte) error {
 	bp := wholeBufs.Get().(*[]byte)
-	out, err := Decompress(c, (*bp)[:0], raw)
+	out, err := decompress(c, (*bp)[:0], raw, int(min(s.limit, int64(MaxDecompressedSize))))
 	if err != nil {
 		wholeBufs.Put(bp)
 		return err
-	}
-	if int64(len(out)) > s.limit {
-		wholeBufs.Put(bp)
-		return fmt.Errorf("%w (%s, limit %d bytes)", ErrDecompressLimit, c, s.limit)
 	}
 	*bp = out[:0]
 	s.buf, s.src, s.total, s.whole = out, nil, int64(len(out)), bp

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/record"
@@ -305,5 +306,43 @@ func TestValidateRecordsKgoBatch(t *testing.T) {
 		if err := rawBatch(t, int16(c), 10, section).ValidateRecords(record.Checks{}); err != nil {
 			t.Errorf("%v: %v", c, err)
 		}
+	}
+}
+
+// TestValidateRecordsLargeZstdWindow: a zstd frame whose window is larger
+// than the streaming decoder keeps (zstd-jni at levels 20-22) is decoded
+// whole instead, still judged the same, and still bounded by the limit.
+func TestValidateRecordsLargeZstdWindow(t *testing.T) {
+	plain := recordtest.Build(t, recordtest.Options{}, fixture()...)
+	// A frame of raw blocks whose header declares a 16 MiB window and no
+	// content size, as a streaming encoder at a high level writes it (the
+	// Go encoder shrinks its window to the input, so it is built by hand).
+	var comp bytes.Buffer
+	comp.Write([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 14 << 3}) // magic, descriptor, window 2^(10+14)
+	for rest := plain[record.HeaderSize:]; len(rest) > 0; {
+		n := min(len(rest), 128<<10)
+		last := 0
+		if n == len(rest) {
+			last = 1
+		}
+		hdr := uint32(n)<<3 | uint32(last) // raw block
+		comp.Write([]byte{byte(hdr), byte(hdr >> 8), byte(hdr >> 16)})
+		comp.Write(rest[:n])
+		rest = rest[n:]
+	}
+	var h zstd.Header
+	if err := h.Decode(comp.Bytes()); err != nil || h.WindowSize <= 8<<20 {
+		t.Fatalf("window %d, %v: the test needs a window over 8 MiB", h.WindowSize, err)
+	}
+	b := rawBatch(t, int16(record.CodecZstd), plain.RecordCount(), comp.Bytes())
+	if err := b.ValidateRecords(record.Checks{}); err != nil {
+		t.Fatalf("large window: %v", err)
+	}
+	if _, _, _, _, err := b.FindTimestamp(1_700_000_002_000, 0, 64<<10); !errors.Is(err, record.ErrDecompressLimit) {
+		t.Fatalf("large window past the limit: %v", err)
+	}
+	lie := rawBatch(t, int16(record.CodecZstd), plain.RecordCount()+1, comp.Bytes())
+	if err := lie.ValidateRecords(record.Checks{}); !errors.Is(err, record.ErrInvalidRecord) {
+		t.Fatalf("large window, count above records: %v", err)
 	}
 }
