@@ -14,20 +14,20 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// This file streams a batch's records section: the walkers in walk.go read
-// it a varint at a time and skip keys and values, so checking a batch never
-// needs its decompressed records in memory. An uncompressed section is read
-// where it lies. A compressed one is decompressed through a pooled stream
-// decoder into a small buffer that is refilled as the walk advances, as
+// This file streams a compressed records section for the walk in walk.go,
+// which reads it a varint at a time and skips keys and values, so checking
+// a batch never needs its decompressed records in memory. (An uncompressed
+// section is walked in place by walkMem.) The section is decompressed
+// through a pooled stream decoder into a small buffer that is refilled as
+// the walk advances, as
 // Kafka's DefaultRecordBatch.skipKeyValueIterator reads through a
 // DataInputStream with a reused skip buffer. Two exceptions materialise,
 // bounded by the same limit: a raw snappy block (its copies may reach back
 // to any earlier byte, so there is no window to stream with) and a zstd
 // frame whose window is larger than streamZstdWindow.
 
-// streamBufSize is the read buffer of a compressed stream. 32 KiB is the
-// gzip window and two lz4/zstd copy lengths: refills are rare, and the
-// buffer stays cheap to pool.
+// streamBufSize is the read buffer of a compressed stream: one refill per
+// 32 KiB of records, and cheap to keep in a pool.
 const streamBufSize = 32 << 10
 
 // streamZstdWindow bounds the window of the streaming zstd decoder, which
@@ -45,8 +45,9 @@ var errStreamEOF = errors.New("end of records")
 // recordStream reads a records section. Not safe for concurrent use; one
 // walk owns it from newRecordStream to close.
 type recordStream struct {
-	// buf holds the bytes not yet consumed: the whole section when src is
-	// nil, else the unread part of own.
+	// buf holds the bytes not yet consumed: the whole decompressed
+	// section when src is nil (see openWhole), else the unread part of
+	// own.
 	buf []byte
 	src io.Reader
 	own []byte
@@ -68,23 +69,20 @@ type recordStream struct {
 // streamPool recycles recordStreams and their read buffers.
 var streamPool = sync.Pool{New: func() any { return &recordStream{own: make([]byte, streamBufSize)} }}
 
-// newRecordStream opens the records section of b (which must have passed
-// CheckHeader and hold Size() bytes). limit bounds how many decompressed
-// bytes the stream may yield; beyond it reads fail with ErrDecompressLimit.
-// The caller must close the stream.
+// newRecordStream opens the compressed records section of b (which must
+// have passed CheckHeader and hold Size() bytes). limit bounds how many
+// decompressed bytes the stream may yield; beyond it reads fail with
+// ErrDecompressLimit. The caller must close the stream.
 func newRecordStream(b Batch, limit int) (*recordStream, error) {
 	raw := []byte(b[HeaderSize:])
 	s := streamPool.Get().(*recordStream)
 	s.limit, s.total, s.err, s.ferr = int64(limit), 0, nil, nil
-	c := b.Codec()
-	if c == CodecNone {
-		s.buf, s.src = raw, nil
-		s.total = int64(len(raw))
-		return s, nil
-	}
 	s.buf = s.own[:0]
+	c := b.Codec()
 	var err error
 	switch {
+	case c == CodecNone:
+		panic("record: newRecordStream on an uncompressed batch") // walk uses walkMem: a bug
 	case c < CodecNone || c > CodecZstd:
 		err = fmt.Errorf("%w: %w", ErrCorrupt, unknownCodec(c))
 	case len(raw) == 0:
