@@ -23,10 +23,10 @@ package kafka
 //   - acks=0 gets no response; acks=1 and acks=-1 are the same on one node
 //     (the high watermark moves with the append).
 //   - v0-2 carry message formats v0/v1, which strata refuses as Kafka 4
-//     does: UNSUPPORTED_FOR_MESSAGE_FORMAT. In v3+ a batch of magic 0/1 is
-//     INVALID_RECORD, as Kafka's ProduceRequest.validateRecords says. v0+ is still advertised because
+//     does: UNSUPPORTED_FOR_MESSAGE_FORMAT. v0+ is still advertised because
 //     librdkafka turns compression off when Produce v0 is missing
-//     (KAFKA-18659).
+//     (KAFKA-18659). In v3+ a batch of magic 0/1 is INVALID_RECORD, as
+//     Kafka's ProduceRequest.validateRecords answers it.
 //   - Errors are per partition; one bad partition does not fail the others.
 //   - Idempotent producers: duplicates of the last 5 batches are answered
 //     with their original offsets; gaps are OUT_OF_ORDER_SEQUENCE_NUMBER.
