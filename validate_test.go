@@ -179,6 +179,26 @@ func deref(s *string) string {
 	return *s
 }
 
+// TestProduceSequenceRequired: LogValidator.validateBatch refuses an
+// idempotent batch (producer id set) without a sequence number.
+func TestProduceSequenceRequired(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	c := newClient(t, b.Addr())
+	adm := kadm.NewClient(c)
+	createTopic(t, adm, "seq", nil)
+	noSeq := build(t, record.BuildOptions{ProducerID: 9, BaseSequence: -1}, []byte("x"))
+	if got := rawProduce(t, c, "seq", noSeq); got.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("producer id without sequence: %v, want INVALID_RECORD", kerr.ErrorForCode(got.ErrorCode))
+	}
+	if end := endOffset(t, adm, "seq"); end != 0 {
+		t.Fatalf("log end offset %d", end)
+	}
+	withSeq := build(t, record.BuildOptions{ProducerID: 9, BaseSequence: 0}, []byte("x"))
+	if got := rawProduce(t, c, "seq", withSeq); got.ErrorCode != 0 {
+		t.Fatalf("producer id with sequence 0: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+}
+
 // TestProduceLegacyMagic: a magic 1 batch is INVALID_RECORD in Produce v3+
 // (Kafka's ProduceRequest.validateRecords), and UNSUPPORTED_FOR_MESSAGE_FORMAT
 // in v0-2, whose message formats strata does not support (as Kafka 4).
@@ -270,6 +290,9 @@ func TestProduceTimestampBounds(t *testing.T) {
 		{"ts-recent", batchAt(now - 3*hour), kerr.InvalidTimestamp},
 		{"ts-recent", batchAt(now - 30*60_000), nil},
 		{"ts-append", batchAt(now + 100*hour), nil},
+		// LogValidator.validateTimestamp: the broker stamps
+		// LogAppendTime, a producer may not claim it.
+		{"ts-append", func() []byte { b := record.Batch(batchAt(now)); b.SetLogAppendTime(now); return b }(), kerr.InvalidTimestamp},
 	} {
 		before := endOffset(t, adm, tc.topic)
 		got := rawProduce(t, c, tc.topic, tc.batch)

@@ -39,6 +39,11 @@ func ValidateProduced(data []byte, tc TopicConfig, now time.Time) error {
 	if err := validateProduced(b, n); err != nil {
 		return err
 	}
+	// LogValidator.validateBatch: an idempotent or transactional batch
+	// must carry a sequence number.
+	if b.HasProducerID() && b.BaseSequence() < 0 {
+		return fmt.Errorf("%w: producer %d sent sequence %d", record.ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
+	}
 	// LogValidator.validateTimestamp: a producer may not claim
 	// LogAppendTime for a LogAppendTime topic (the broker stamps it), nor
 	// for records that carry no timestamp.
