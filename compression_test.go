@@ -168,7 +168,7 @@ func build(t *testing.T, opts record.BuildOptions, values ...[]byte) record.Batc
 }
 
 // TestCompressionCorruptRecords: on a topic that recompresses, records that
-// do not decode are CORRUPT_MESSAGE and nothing is stored.
+// do not decode are refused and nothing is stored.
 func TestCompressionCorruptRecords(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, dir, nil)
@@ -189,9 +189,20 @@ func TestCompressionCorruptRecords(t *testing.T) {
 	badCRC := build(t, record.BuildOptions{Codec: record.CodecLZ4}, []byte("a"))
 	badCRC[len(badCRC)-1] ^= 0xff
 
-	for name, batch := range map[string]record.Batch{"truncated zstd": truncated, "short": short, "bad CRC": badCRC} {
-		if got := rawProduce(t, c, "corrupt", batch); got.ErrorCode != kerr.CorruptMessage.Code {
-			t.Errorf("%s: error %v, want CORRUPT_MESSAGE", name, kerr.ErrorForCode(got.ErrorCode))
+	// Records that contradict their header are caught by the record walk
+	// before recompression, with Kafka's INVALID_RECORD
+	// (InvalidRecordException); streams that do not decompress and bad
+	// CRCs are CORRUPT_MESSAGE.
+	for name, tc := range map[string]struct {
+		batch record.Batch
+		want  *kerr.Error
+	}{
+		"truncated zstd": {truncated, kerr.CorruptMessage},
+		"short":          {short, kerr.InvalidRecord},
+		"bad CRC":        {badCRC, kerr.CorruptMessage},
+	} {
+		if got := rawProduce(t, c, "corrupt", tc.batch); got.ErrorCode != tc.want.Code {
+			t.Errorf("%s: error %v, want %v", name, kerr.ErrorForCode(got.ErrorCode), tc.want)
 		}
 	}
 	if got := storedBatches(t, dir, "corrupt"); len(got) != 0 {

@@ -216,6 +216,8 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 	tc.Log.FlushMs = cfg.LogFlushIntervalMs
 	tc.Log.FileDeleteDelayMs = cfg.LogSegmentDeleteDelayMs
 	tc.MaxMessageBytes = cfg.MessageMaxBytes
+	tc.TimestampBeforeMaxMs = cfg.LogMessageTimestampBefore
+	tc.TimestampAfterMaxMs = cfg.LogMessageTimestampAfter
 	// Validate the broker-level values through the topic config parser.
 	return broker.ParseTopicConfig(tc, map[string]string{
 		"message.timestamp.type": cfg.LogMessageTimestampType,

@@ -17,22 +17,29 @@ var ErrInvalidConfig = errors.New("broker: invalid config")
 // TopicConfig is a topic's effective configuration: the broker defaults with
 // the topic's overrides applied.
 type TopicConfig struct {
-	Log               log.Config
-	MaxMessageBytes   int
-	LogAppendTime     bool   // message.timestamp.type=LogAppendTime
-	Compression       string // compression.type: producer, uncompressed, gzip, snappy, lz4, zstd
-	CleanupPolicy     string // cleanup.policy: delete (compaction not built yet)
-	MinInsyncReplicas int
+	Log             log.Config
+	MaxMessageBytes int
+	LogAppendTime   bool // message.timestamp.type=LogAppendTime
+	// KIP-937 bounds on CreateTime timestamps, relative to the broker's
+	// clock: message.timestamp.before.max.ms and .after.max.ms.
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+	Compression          string // compression.type: producer, uncompressed, gzip, snappy, lz4, zstd
+	CleanupPolicy        string // cleanup.policy: delete (compaction not built yet)
+	MinInsyncReplicas    int
 }
 
 // DefaultTopicConfig is Kafka's default topic configuration.
 func DefaultTopicConfig() TopicConfig {
 	return TopicConfig{
-		Log:               log.DefaultConfig(),
-		MaxMessageBytes:   1048588,
-		Compression:       "producer",
-		CleanupPolicy:     "delete",
-		MinInsyncReplicas: 1,
+		Log:             log.DefaultConfig(),
+		MaxMessageBytes: 1048588,
+		// Kafka 4's defaults (KIP-937): any age, at most an hour ahead.
+		TimestampBeforeMaxMs: math.MaxInt64,
+		TimestampAfterMaxMs:  3600000,
+		Compression:          "producer",
+		CleanupPolicy:        "delete",
+		MinInsyncReplicas:    1,
 	}
 }
 
@@ -99,6 +106,10 @@ var TopicConfigDefs = []TopicConfigDef{
 		func(c *TopicConfig) *int { return &c.Log.IndexIntervalBytes }, 0),
 	intDef("max.message.bytes", "largest record batch accepted, as stored (compressed)",
 		func(c *TopicConfig) *int { return &c.MaxMessageBytes }, 0),
+	int64Def("message.timestamp.after.max.ms", "refuse CreateTime records further ahead of the broker's clock than this (KIP-937)",
+		func(c *TopicConfig) *int64 { return &c.TimestampAfterMaxMs }, 0),
+	int64Def("message.timestamp.before.max.ms", "refuse CreateTime records older than this (KIP-937)",
+		func(c *TopicConfig) *int64 { return &c.TimestampBeforeMaxMs }, 0),
 	{Name: "message.timestamp.type", Doc: "CreateTime keeps producer timestamps; LogAppendTime stamps the broker's clock",
 		get: func(c *TopicConfig) string {
 			if c.LogAppendTime {

@@ -46,6 +46,8 @@ type Config struct {
 	LogSegmentDeleteDelayMs      int64  // log.segment.delete.delay.ms
 	LogRetentionCheckIntervalMs  int64  // log.retention.check.interval.ms
 	LogMessageTimestampType      string // log.message.timestamp.type
+	LogMessageTimestampBefore    int64  // log.message.timestamp.before.max.ms
+	LogMessageTimestampAfter     int64  // log.message.timestamp.after.max.ms
 	CompressionType              string // compression.type
 	MaxBrokerPartitions          int32  // max.broker.partitions
 
@@ -95,6 +97,8 @@ func Default() Config {
 		LogSegmentDeleteDelayMs:     60000,
 		LogRetentionCheckIntervalMs: 300000,
 		LogMessageTimestampType:     "CreateTime",
+		LogMessageTimestampBefore:   math.MaxInt64,
+		LogMessageTimestampAfter:    3600000,
 		CompressionType:             "producer",
 		MaxBrokerPartitions:         4000,
 
@@ -209,6 +213,10 @@ var Defs = []Def{
 	{"log.segment.delete.delay.ms", "delay before deleted segment files are removed (topic: file.delete.delay.ms)", "60000", intSetter(func(c *Config) *int64 { return &c.LogSegmentDeleteDelayMs }, 64)},
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
+	// KIP-937: Kafka 4 bounds CreateTime timestamps, by default only those
+	// more than an hour ahead of the broker's clock.
+	{"log.message.timestamp.before.max.ms", "refuse CreateTime records older than this (topic: message.timestamp.before.max.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampBefore }, 64)},
+	{"log.message.timestamp.after.max.ms", "refuse CreateTime records further ahead of the broker's clock than this (topic: message.timestamp.after.max.ms)", "3600000", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampAfter }, 64)},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
 	{"max.broker.partitions", "most partitions this broker hosts, internal topics included (KIP-578's name; 4000 is the per-broker figure Kafka's operators are advised to stay under); creating more is POLICY_VIOLATION. Each partition holds at least 3 open files and 2 memory maps: the start-up log says what ulimit -n allows", "4000", intSetter(func(c *Config) *int32 { return &c.MaxBrokerPartitions }, 32)},
 	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
@@ -388,6 +396,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: max.connections.per.ip %d must be at least 1 (refuse one address with max.connections.per.ip.overrides)", c.MaxConnectionsPerIP)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
+	case c.LogMessageTimestampBefore < 0 || c.LogMessageTimestampAfter < 0:
+		return fmt.Errorf("config: log.message.timestamp.before.max.ms %d and log.message.timestamp.after.max.ms %d must not be negative", c.LogMessageTimestampBefore, c.LogMessageTimestampAfter)
 	case c.OffsetsTopicNumPartitions < 1:
 		return fmt.Errorf("config: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicNumPartitions)
 	case c.OffsetsRetentionMs < 1 || c.OffsetsRetentionCheckIntervalMs < 1:

@@ -5,6 +5,13 @@ package kafka
 // Behavior:
 //   - Each partition's records are appended as the producer built them:
 //     validated in place (length, magic 2, CRC) and written without a copy.
+//   - Every record is walked first, as Kafka's LogValidator does
+//     (broker.ValidateProduced; compressed batches through a streaming
+//     decoder): records that contradict their batch's header are
+//     INVALID_RECORD, streams that do not decompress (or decompress past
+//     record.MaxDecompressedSize) CORRUPT_MESSAGE, and CreateTime records
+//     outside message.timestamp.before/after.max.ms INVALID_TIMESTAMP
+//     (KIP-937).
 //   - Except when the topic's compression.type names a codec other than a
 //     batch's ("uncompressed" is none): then the batch is decoded and its
 //     records re-encoded with that codec (record.Recompress), the one copy on
@@ -18,7 +25,8 @@ package kafka
 //   - v0-2 carry message formats v0/v1, which strata refuses as Kafka 4
 //     does: UNSUPPORTED_FOR_MESSAGE_FORMAT. v0+ is still advertised because
 //     librdkafka turns compression off when Produce v0 is missing
-//     (KAFKA-18659).
+//     (KAFKA-18659). In v3+ a batch of magic 0/1 is INVALID_RECORD, as
+//     Kafka's ProduceRequest.validateRecords answers it.
 //   - Errors are per partition; one bad partition does not fail the others.
 //   - Idempotent producers: duplicates of the last 5 batches are answered
 //     with their original offsets; gaps are OUT_OF_ORDER_SEQUENCE_NUMBER.
@@ -38,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -97,6 +106,9 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 				err = errTransactionalBatch
 			}
 			records := rp.Records
+			if err == nil {
+				err = validateProduce(req.Version, rp.Records, tc)
+			}
 			if err == nil {
 				records, err = recompress(rp.Records, tc.Compression)
 			}
@@ -207,6 +219,19 @@ func checkProducedSizes(data []byte, maxMessageBytes int) error {
 		data = data[size:]
 	}
 	return nil
+}
+
+// validateProduce is broker.ValidateProduced with Kafka's answer for a
+// legacy batch in a v3+ request: ProduceRequest.validateRecords throws
+// InvalidRecordException ("Produce requests with version N are only allowed
+// to contain record batches with magic version 2"), so INVALID_RECORD, not
+// UNSUPPORTED_FOR_MESSAGE_FORMAT.
+func validateProduce(version int16, data []byte, tc broker.TopicConfig) error {
+	err := broker.ValidateProduced(data, tc, time.Now())
+	if version >= 3 && errors.Is(err, record.ErrUnsupportedMagic) {
+		return fmt.Errorf("%w: produce v%d requests may only hold magic 2 batches (%v)", record.ErrInvalidRecord, version, err)
+	}
+	return err
 }
 
 // recompress returns a partition's produced records as the topic stores

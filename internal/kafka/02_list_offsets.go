@@ -11,6 +11,11 @@ package kafka
 //     the time index, then the batch, then its records; offsets at or
 //     beyond the high watermark are not returned to consumers (-1).
 //   - v4+ returns the leader epoch (0); unknown epochs are checked as Fetch.
+//   - Timestamp lookups stream the records of the batch they land in and
+//     decompress at most listOffsetsDecompressBudget bytes per request; a
+//     batch past the budget (a compression bomb stored within
+//     record.MaxDecompressedSize) is answered with its first offset, which
+//     is at or before the exact one.
 
 import (
 	"context"
@@ -23,9 +28,19 @@ import (
 
 func init() { register(2, 1, 10, (*Handler).handleListOffsets) }
 
+// listOffsetsDecompressBudget bounds what one ListOffsets request may
+// decompress to look up timestamps. A lookup reads into one batch, and an
+// honest batch (max.message.bytes of 1 MiB, compressed a few times over)
+// decompresses to a few MiB, so 64 MiB answers a request for a dozen or
+// more partitions exactly; past it, answers are per batch. It costs
+// about 50-250 ms of one core (zstd to gzip), where one stored bomb would
+// otherwise cost up to record.MaxDecompressedSize per partition asked.
+const listOffsetsDecompressBudget = 64 << 20
+
 func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	budget := int64(listOffsetsDecompressBudget)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -52,7 +67,7 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 				case -5:
 					sp.Offset = -1
 				case -3:
-					if found, ok, err := l.OffsetForMaxTimestamp(); err != nil {
+					if found, ok, err := l.OffsetForMaxTimestamp(&budget); err != nil {
 						sp.ErrorCode = errorCode(err)
 					} else if ok && found.Offset < upTo {
 						sp.Offset, sp.Timestamp = found.Offset, found.Timestamp
@@ -60,7 +75,7 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 				default:
 					if rp.Timestamp < 0 {
 						sp.ErrorCode = kerr.InvalidRequest.Code
-					} else if found, ok, err := l.OffsetForTimestamp(rp.Timestamp); err != nil {
+					} else if found, ok, err := l.OffsetForTimestamp(rp.Timestamp, &budget); err != nil {
 						sp.ErrorCode = errorCode(err)
 					} else if ok && found.Offset < upTo {
 						sp.Offset, sp.Timestamp = found.Offset, found.Timestamp

@@ -25,9 +25,10 @@ import (
 // by internal/server's BenchmarkRoundTrip and TestAllocsPerRequest.
 //
 // Every partition gets one batch of `records` records of allocValueBytes
-// each. The broker does no per-record work (produce validates the batch's
-// CRC over its bytes; fetch sends the bytes it finds), so allocs/op must not
-// grow with records; TestProduceFetchAllocsConstant holds it to that.
+// each. The broker allocates nothing per record (produce validates the
+// batch's CRC and walks its records without keeping them; fetch sends the
+// bytes it finds), so allocs/op must not grow with records;
+// TestProduceFetchAllocsConstant holds it to that.
 //
 //	go test -run '^$' -bench 'Produce|Fetch' -benchmem -benchtime=2000x ./internal/kafka/
 

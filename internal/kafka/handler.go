@@ -215,6 +215,8 @@ func errorCode(err error) int16 {
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
+	case errors.Is(err, record.ErrInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
 	case errors.Is(err, broker.ErrMessageTooLarge):
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, log.ErrBatchTooLarge):

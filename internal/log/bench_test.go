@@ -293,7 +293,7 @@ func BenchmarkTimestampLookup(b *testing.B) {
 			for b.Loop() {
 				ts := tss[i&(len(tss)-1)]
 				i++
-				found, ok, err := l.OffsetForTimestamp(ts)
+				found, ok, err := l.OffsetForTimestamp(ts, nil)
 				if err != nil || !ok || found.Offset != ts-lookupBaseTimestamp {
 					b.Fatalf("OffsetForTimestamp(%d) = %+v, %v, %v; want offset %d", ts, found, ok, err, ts-lookupBaseTimestamp)
 				}

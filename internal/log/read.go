@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -102,7 +103,17 @@ type TimestampOffset struct {
 // for the first batch whose max timestamp reaches ts, and the records of that
 // batch (Kafka's UnifiedLog.fetchOffsetByTimestamp). Timestamps need not grow
 // with offsets. ok is false when no record qualifies.
-func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
+//
+// The records are streamed, keys and values skipped, never decompressed
+// whole. budget, if not nil, is how many bytes the lookup may decompress; it
+// is decremented by what was. A batch that would take more (a compression
+// bomb, or a request that has spent its budget) is answered with its first
+// offset at or after the log start and its max timestamp: at or before the
+// exact answer, so a consumer that starts there misses nothing. Kafka
+// decompresses the whole batch (FileRecords.searchForTimestamp); a stored
+// batch may decompress to record.MaxDecompressedSize, which no lookup should
+// cost.
+func (l *Log) OffsetForTimestamp(ts int64, budget *int64) (TimestampOffset, bool, error) {
 	l.structMu.RLock()
 	defer l.structMu.RUnlock()
 	if l.closed.Load() {
@@ -118,7 +129,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
 		if s.maxTimestamp.Load() < ts {
 			continue
 		}
-		found, ok, err := s.findTimestamp(ts, start)
+		found, ok, err := s.findTimestamp(ts, start, budget)
 		if err != nil || ok {
 			return found, ok, err
 		}
@@ -126,7 +137,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (TimestampOffset, bool, error) {
 	return TimestampOffset{}, false, nil
 }
 
-func (s *segment) findTimestamp(ts, startOffset int64) (TimestampOffset, bool, error) {
+func (s *segment) findTimestamp(ts, startOffset int64, budget *int64) (TimestampOffset, bool, error) {
 	var hdr [record.HeaderSize]byte
 	limit := s.size.Load()
 	pos := s.offsets.lookup(max(s.times.lookup(ts), startOffset))
@@ -137,9 +148,7 @@ func (s *segment) findTimestamp(ts, startOffset int64) (TimestampOffset, bool, e
 		}
 		size := b.Size()
 		if b.MaxTimestamp() >= ts && b.LastOffset() >= startOffset {
-			found, ok, err := s.firstRecordAtOrAfter(pos, size, func(r *record.Record) bool {
-				return r.Timestamp >= ts && r.Offset >= startOffset
-			})
+			found, ok, err := s.firstRecordAtOrAfter(pos, size, ts, startOffset, budget)
 			if err != nil || ok {
 				return found, ok, err
 			}
@@ -149,32 +158,41 @@ func (s *segment) findTimestamp(ts, startOffset int64) (TimestampOffset, bool, e
 	return TimestampOffset{}, false, nil
 }
 
-// firstRecordAtOrAfter reads the batch at pos and returns the first record
-// that match accepts.
-func (s *segment) firstRecordAtOrAfter(pos int64, size int, match func(*record.Record) bool) (TimestampOffset, bool, error) {
+// firstRecordAtOrAfter reads the batch at pos and returns its first record
+// whose timestamp is >= ts and offset >= minOffset, decompressing no more
+// than budget allows (see OffsetForTimestamp); past that it answers with
+// the batch's first offset >= minOffset and its max timestamp.
+func (s *segment) firstRecordAtOrAfter(pos int64, size int, ts, minOffset int64, budget *int64) (TimestampOffset, bool, error) {
 	buf := make([]byte, size)
 	if _, err := s.file.ReadAt(buf, pos); err != nil {
 		return TimestampOffset{}, false, fmt.Errorf("read batch at %d of %s: %w", pos, s.path(logSuffix), err)
 	}
-	var found TimestampOffset
-	ok := false
-	err := record.Batch(buf).ForEachRecord(func(r *record.Record) bool {
-		if match(r) {
-			found, ok = TimestampOffset{Offset: r.Offset, Timestamp: r.Timestamp}, true
-			return false
-		}
-		return true
-	})
-	if err != nil {
+	b := record.Batch(buf)
+	limit := record.MaxDecompressedSize
+	if budget != nil {
+		limit = int(min(int64(limit), max(*budget, 0)))
+	}
+	off, t, ok, inflated, err := b.FindTimestamp(ts, minOffset, limit)
+	if budget != nil {
+		*budget -= inflated
+	}
+	switch {
+	case errors.Is(err, record.ErrDecompressLimit):
+		return TimestampOffset{Offset: max(b.BaseOffset(), minOffset), Timestamp: b.MaxTimestamp()}, true, nil
+	case err != nil && !errors.Is(err, record.ErrCorrupt):
+		// Records that contradict their batch: on disk, that is
+		// corruption, whatever the produce path would call it.
+		return TimestampOffset{}, false, fmt.Errorf("%w: records of batch at %d of %s: %v", record.ErrCorrupt, pos, s.path(logSuffix), err)
+	case err != nil:
 		return TimestampOffset{}, false, fmt.Errorf("records of batch at %d of %s: %w", pos, s.path(logSuffix), err)
 	}
-	return found, ok, nil
+	return TimestampOffset{Offset: off, Timestamp: t}, ok, nil
 }
 
 // OffsetForMaxTimestamp returns the first record with the largest timestamp
 // in the log (ListOffsets timestamp -3, KIP-734). ok is false for an empty
-// log.
-func (l *Log) OffsetForMaxTimestamp() (TimestampOffset, bool, error) {
+// log. budget bounds decompression as for OffsetForTimestamp.
+func (l *Log) OffsetForMaxTimestamp(budget *int64) (TimestampOffset, bool, error) {
 	l.structMu.RLock()
 	defer l.structMu.RUnlock()
 	if l.closed.Load() {
@@ -201,7 +219,7 @@ func (l *Log) OffsetForMaxTimestamp() (TimestampOffset, bool, error) {
 	if err != nil || pos < 0 {
 		return TimestampOffset{}, false, err
 	}
-	found, ok, err := best.firstRecordAtOrAfter(pos, b.Size(), func(r *record.Record) bool { return r.Timestamp >= ts })
+	found, ok, err := best.firstRecordAtOrAfter(pos, b.Size(), ts, 0, budget)
 	if err == nil && !ok {
 		// LogAppendTime batches, or a batch whose records disagree with
 		// its header: report the batch, as Kafka did before KAFKA-16310.

@@ -48,7 +48,7 @@ func TestTruncateTo(t *testing.T) {
 				t.Fatalf("read after truncate: %v", got)
 			}
 			if tc.wantEnd > 0 {
-				if got, ok, _ := l.OffsetForTimestamp(0); !ok || got.Offset != 0 {
+				if got, ok, _ := l.OffsetForTimestamp(0, nil); !ok || got.Offset != 0 {
 					t.Fatalf("timestamp lookup after truncate: %+v %v", got, ok)
 				}
 			}
@@ -256,10 +256,10 @@ func TestReadsAfterCloseFailCleanly(t *testing.T) {
 	if _, err := l.Read(0, 100, 60); !errors.Is(err, ErrClosed) {
 		t.Errorf("Read after Close: %v", err)
 	}
-	if _, _, err := l.OffsetForTimestamp(3); !errors.Is(err, ErrClosed) {
+	if _, _, err := l.OffsetForTimestamp(3, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("OffsetForTimestamp after Close: %v", err)
 	}
-	if _, _, err := l.OffsetForMaxTimestamp(); !errors.Is(err, ErrClosed) {
+	if _, _, err := l.OffsetForMaxTimestamp(nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("OffsetForMaxTimestamp after Close: %v", err)
 	}
 	if _, err := l.Size(); !errors.Is(err, ErrClosed) {

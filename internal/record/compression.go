@@ -73,6 +73,11 @@ func Compress(c Codec, dst, src []byte) ([]byte, error) {
 // decode, or that decodes to more than MaxDecompressedSize, gives an error
 // wrapping ErrCorrupt; on error dst is returned as it was passed.
 func Decompress(c Codec, dst, src []byte) ([]byte, error) {
+	return decompress(c, dst, src, MaxDecompressedSize)
+}
+
+// decompress is Decompress bounded at limit (<= MaxDecompressedSize).
+func decompress(c Codec, dst, src []byte, limit int) ([]byte, error) {
 	if c == CodecNone {
 		return append(dst, src...), nil
 	}
@@ -84,7 +89,6 @@ func Decompress(c Codec, dst, src []byte) ([]byte, error) {
 		// input for an empty stream, but no encoder writes one.
 		return dst, fmt.Errorf("%w: %s: empty compressed records", ErrCorrupt, c)
 	}
-	limit := MaxDecompressedSize
 	var (
 		out []byte
 		err error
@@ -104,7 +108,11 @@ func Decompress(c Codec, dst, src []byte) ([]byte, error) {
 		if err = checkZstdSize(src); err != nil {
 			break
 		}
-		out, err = zstdDecoder(limit).DecodeAll(src, dst)
+		if limit == MaxDecompressedSize {
+			out, err = zstdDecoder(limit).DecodeAll(src, dst)
+		} else {
+			out, err = decodeZstdOnce(dst, src, limit)
+		}
 		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 			err = ErrDecompressLimit
 		}
@@ -316,6 +324,18 @@ func zstdDecoder(limit int) *zstd.Decoder {
 	}
 	zstdDec.Store(&zstdLimited{limit: limit, dec: dec})
 	return dec
+}
+
+// decodeZstdOnce decodes with a decoder made for one call, for a limit
+// other than MaxDecompressedSize (a timestamp lookup's budget): replacing
+// the shared decoder for it would make the produce path's churn.
+func decodeZstdOnce(dst, src []byte, limit int) ([]byte, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(max(limit, 1))))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return dec.DecodeAll(src, dst)
 }
 
 // zstdMaxRatio bounds how far zstd can expand: a 4-byte RLE block yields at

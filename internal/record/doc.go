@@ -4,8 +4,12 @@
 // A Batch is a []byte that holds exactly one batch. Header fields are read
 // from and patched in that buffer directly; nothing is copied to look at a
 // batch or to split a produce payload into batches. Records inside a batch
-// are decoded only by the few callers that need them (timestamp lookup,
-// recompression, compaction), after decompression.
+// are decoded only by the few callers that need them (recompression,
+// compaction), after decompression. The produce path's validation
+// (ValidateRecords) and timestamp lookups (FindTimestamp) only walk them:
+// keys and values are skipped, and a compressed section is decompressed as
+// a stream through a small pooled buffer (stream.go), so neither costs
+// memory in proportion to what a batch decompresses to.
 //
 // Layout of a v2 batch (big endian, as Kafka's DefaultRecordBatch):
 //
