@@ -1,7 +1,6 @@
 package strata_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"syscall"
@@ -118,18 +117,9 @@ func idleFetch(topicID [16]byte, minBytes int32, partitions ...int32) *kmsg.Fetc
 	return req
 }
 
-// writeRequest writes req with a v2 (flexible) or v1 request header.
+// writeRequest writes req with the request header of its version.
 func writeRequest(conn net.Conn, req kmsg.Request) error {
-	var body []byte
-	body = binary.BigEndian.AppendUint16(body, uint16(req.Key()))
-	body = binary.BigEndian.AppendUint16(body, uint16(req.GetVersion()))
-	body = binary.BigEndian.AppendUint32(body, 1)
-	body = binary.BigEndian.AppendUint16(body, 0xffff) // null client id
-	if req.IsFlexible() {
-		body = append(body, 0) // no tagged header fields
-	}
-	body = req.AppendTo(body)
-	_, err := conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+	_, err := conn.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1))
 	return err
 }
 

@@ -1,11 +1,8 @@
 package strata_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -422,41 +419,5 @@ func TestInitProducerIDAlwaysFresh(t *testing.T) {
 	if second.ProducerID == first.ProducerID || second.ProducerEpoch != 0 {
 		t.Fatalf("re-init with id %d epoch %d got id %d epoch %d, want a new id at epoch 0",
 			first.ProducerID, first.ProducerEpoch, second.ProducerID, second.ProducerEpoch)
-	}
-}
-
-// rawRoundTrip sends req (a version without flexible headers) on a new
-// connection, exactly as encoded, and decodes the answer into resp.
-func rawRoundTrip(t *testing.T, addr string, req kmsg.Request, resp kmsg.Response) {
-	t.Helper()
-	if req.IsFlexible() {
-		t.Fatal("rawRoundTrip: flexible versions need tagged header fields")
-	}
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var body []byte
-	body = binary.BigEndian.AppendUint16(body, uint16(req.Key()))
-	body = binary.BigEndian.AppendUint16(body, uint16(req.GetVersion()))
-	body = binary.BigEndian.AppendUint32(body, 7) // correlation id
-	body = binary.BigEndian.AppendUint16(body, 0xffff)
-	body = req.AppendTo(body)
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
-		t.Fatal(err)
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(conn, data); err != nil {
-		t.Fatal(err)
-	}
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(data[4:]); err != nil {
-		t.Fatal(err)
 	}
 }

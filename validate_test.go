@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -77,29 +75,8 @@ func rawProduceVersion(t *testing.T, addr string, version int16, topic string, b
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	out := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
-	if _, err := conn.Write(out); err != nil {
-		t.Fatal(err)
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(conn, body); err != nil {
-		t.Fatal(err)
-	}
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	resp.Version = version
-	if err := resp.ReadFrom(body[4:]); err != nil { // after the correlation id
-		t.Fatalf("Produce v%d response: %v", version, err)
-	}
+	resp := kmsg.NewPtrProduceResponse()
+	rawRoundTrip(t, addr, req, resp)
 	return resp.Topics[0].Partitions[0]
 }
 
