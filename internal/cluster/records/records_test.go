@@ -3,6 +3,8 @@ package records
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"reflect"
 	"testing"
 )
@@ -111,9 +113,20 @@ func TestKafkaBytes(t *testing.T) {
 			append(append([]byte{1, 3, 0, 0, 0, 0, 1}, topicA[:]...), 2, 0, 0, 0, 5, 2, 0, 0, 0, 5, 1, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
 		{func() Record { pc := NewPartitionChange(topicA, 1); pc.Leader = 2; return pc }(),
 			append(append([]byte{1, 5, 0, 0, 0, 0, 1}, topicA[:]...), 1, 1, 4, 0, 0, 0, 2)},
+		// Version 2 writes its tags in tag order: ELR (6), LastKnownElr
+		// (7), then Directories (8), declared first.
+		{func() Record {
+			pc := NewPartitionChange(topicA, 1)
+			pc.Directories, pc.EligibleLeaderReplicas, pc.LastKnownElr = []UUID{}, []int32{}, []int32{3}
+			return pc
+		}(), append(append([]byte{1, 5, 2, 0, 0, 0, 1}, topicA[:]...), 3, 6, 1, 1, 7, 5, 2, 0, 0, 0, 3, 8, 1, 1)},
 	}
 	for _, c := range cases {
-		if got := Encode(c.rec); !bytes.Equal(got, c.want) {
+		got := Encode(c.rec)
+		if pc, ok := c.rec.(*PartitionChange); ok && pc.Directories != nil {
+			got, _ = AppendVersion(nil, c.rec, 2)
+		}
+		if !bytes.Equal(got, c.want) {
 			t.Errorf("%s:\n got % x\nwant % x", Name(c.rec.APIKey()), got, c.want)
 		}
 	}
@@ -136,12 +149,24 @@ func TestDecodeRefuses(t *testing.T) {
 		{"empty", nil, ErrCorrupt},
 		{"json", []byte(`{"type":"topic"}`), ErrUnsupported},
 		{"null replicas", append(append([]byte{1, 3, 0, 0, 0, 0, 1}, topicA[:]...), 0), ErrCorrupt},
+		// Kafka's generated reader: "Tag 8 is not valid for version 0".
+		{"directories tag at v0", append(append([]byte{1, 5, 0, 0, 0, 0, 1}, topicA[:]...), 1, 8, 1, 1), ErrCorrupt},
+		{"ELR tag at v1", append(append([]byte{1, 3, 1, 0, 0, 0, 1}, topicA[:]...), 1, 1, 1, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1), ErrCorrupt},
 		{"huge array", append(append([]byte{1, 3, 0, 0, 0, 0, 1}, topicA[:]...), 0xff, 0xff, 0xff, 0x7f), ErrCorrupt},
 	}
 	for _, c := range cases {
-		if _, _, err := Decode(c.b); !errors.Is(err, c.want) {
+		_, _, err := Decode(c.b)
+		if !errors.Is(err, c.want) {
 			t.Errorf("%s: err %v, want %v", c.name, err, c.want)
 		}
+		if strings.Contains(c.name, " tag at ") && !strings.Contains(fmt.Sprint(err), "is not valid for version") {
+			t.Errorf("%s: refused for another reason: %v", c.name, err)
+		}
+	}
+	// The same ELR tag at version 2 is read.
+	elr := append(append([]byte{1, 3, 2, 0, 0, 0, 1}, topicA[:]...), 1, 1, 1, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1)
+	if rec, _, err := Decode(elr); err != nil || rec.(*Partition).EligibleLeaderReplicas == nil {
+		t.Fatalf("%+v %v", rec, err)
 	}
 	if _, err := AppendVersion(nil, &Topic{}, 1); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("encoding an unknown version: %v", err)

@@ -2,6 +2,7 @@ package records
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/strata-io/strata/internal/wire"
 )
@@ -145,7 +146,7 @@ func (rec *RegisterBroker) readFrom(r *wire.Reader, v int16) {
 		rec.InControlledShutdown = r.Bool()
 	}
 	r.Tags(func(tag int, fr *wire.Reader) bool {
-		if tag == 0 && v >= 3 {
+		if tag == 0 && tagSince(fr, tag, v, 3) {
 			rec.LogDirs = readUUIDs(fr)
 			return true
 		}
@@ -255,15 +256,26 @@ func (rec *Partition) readFrom(r *wire.Reader, v int16) {
 		switch {
 		case tag == 0:
 			rec.LeaderRecoveryState = fr.Int8()
-		case tag == 1 && v >= 2:
+		case tag == 1 && tagSince(fr, tag, v, 2):
 			rec.EligibleLeaderReplicas = nullableInt32s(fr)
-		case tag == 2 && v >= 2:
+		case tag == 2 && tagSince(fr, tag, v, 2):
 			rec.LastKnownElr = nullableInt32s(fr)
 		default:
 			return false
 		}
 		return true
 	})
+}
+
+// tagSince reports whether a known tag of a field added in version since
+// may appear at version v. If not, the record is refused, as Kafka's
+// generated readers throw "Tag N is not valid for version V". Always true,
+// so that the caller's case takes the tag (and its error) as known.
+func tagSince(fr *wire.Reader, tag int, v, since int16) bool {
+	if v < since {
+		fr.Fail(fmt.Errorf("tag %d is not valid for version %d", tag, v))
+	}
+	return true
 }
 
 // writeTags writes a tagged-field section of the fields tags write, in
@@ -320,9 +332,9 @@ type PartitionChange struct {
 	RemovingReplicas       []int32 // tag 3
 	AddingReplicas         []int32 // tag 4
 	LeaderRecoveryState    int8    // tag 5, default -1
-	Directories            []UUID  // v1+, tag 6, nullable, default null
-	EligibleLeaderReplicas []int32 // v2+, tag 7
-	LastKnownElr           []int32 // v2+, tag 8
+	EligibleLeaderReplicas []int32 // v2+, tag 6
+	LastKnownElr           []int32 // v2+, tag 7
+	Directories            []UUID  // v1+, tag 8 (declared before ELR in Kafka's schema, tagged after it)
 }
 
 // NewPartitionChange returns a change of nothing yet to a partition.
@@ -352,12 +364,12 @@ func (rec *PartitionChange) appendTo(w *wire.Writer, v int16) {
 	if rec.LeaderRecoveryState != -1 {
 		tags = append(tags, func() { w.Tag(5, func(w *wire.Writer) { w.Int8(rec.LeaderRecoveryState) }) })
 	}
-	if v >= 1 && rec.Directories != nil {
-		tags = append(tags, func() { w.Tag(6, func(w *wire.Writer) { w.CompactUUIDs(uuids(rec.Directories)) }) })
-	}
 	if v >= 2 {
-		arr(7, rec.EligibleLeaderReplicas)
-		arr(8, rec.LastKnownElr)
+		arr(6, rec.EligibleLeaderReplicas)
+		arr(7, rec.LastKnownElr)
+	}
+	if v >= 1 && rec.Directories != nil {
+		tags = append(tags, func() { w.Tag(8, func(w *wire.Writer) { w.CompactUUIDs(uuids(rec.Directories)) }) })
 	}
 	writeTags(w, tags)
 }
@@ -380,12 +392,12 @@ func (rec *PartitionChange) readFrom(r *wire.Reader, v int16) {
 			rec.AddingReplicas = nullableInt32s(fr)
 		case tag == 5:
 			rec.LeaderRecoveryState = fr.Int8()
-		case tag == 6 && v >= 1:
-			rec.Directories = fromUUIDs(fr.CompactUUIDs())
-		case tag == 7 && v >= 2:
+		case tag == 6 && tagSince(fr, tag, v, 2):
 			rec.EligibleLeaderReplicas = nullableInt32s(fr)
-		case tag == 8 && v >= 2:
+		case tag == 7 && tagSince(fr, tag, v, 2):
 			rec.LastKnownElr = nullableInt32s(fr)
+		case tag == 8 && tagSince(fr, tag, v, 1):
+			rec.Directories = fromUUIDs(fr.CompactUUIDs())
 		default:
 			return false
 		}
@@ -504,9 +516,9 @@ func (rec *BrokerRegistrationChange) readFrom(r *wire.Reader, v int16) {
 		switch {
 		case tag == 0:
 			rec.Fenced = fr.Int8()
-		case tag == 1 && v >= 1:
+		case tag == 1 && tagSince(fr, tag, v, 1):
 			rec.InControlledShutdown = fr.Int8()
-		case tag == 2 && v >= 2:
+		case tag == 2 && tagSince(fr, tag, v, 2):
 			rec.LogDirs = readUUIDs(fr)
 		default:
 			return false
