@@ -158,6 +158,9 @@ func (d *delta) topic(id TopicID) *Topic {
 func (d *delta) apply(rec records.Record) error {
 	switch r := rec.(type) {
 	case *records.Topic:
+		if old := d.im.ByID[TopicID(r.TopicID)]; old != nil && old.Name != r.Name {
+			return fmt.Errorf("%w: TopicRecord %s has the id of topic %s", ErrInconsistent, r.Name, old.Name)
+		}
 		d.copyMaps()
 		if old := d.im.Topics[r.Name]; old != nil {
 			delete(d.im.ByID, old.ID)
@@ -167,10 +170,17 @@ func (d *delta) apply(rec records.Record) error {
 		d.im.Topics[t.Name], d.im.ByID[t.ID] = t, t
 	case *records.Partition:
 		t := d.topic(TopicID(r.TopicID))
-		if t == nil || r.PartitionID < 0 {
+		if t == nil {
 			return fmt.Errorf("%w: PartitionRecord %d of unknown topic %s", ErrInconsistent, r.PartitionID, TopicID(r.TopicID))
 		}
-		for int32(len(t.PartitionStates)) <= r.PartitionID {
+		// Kafka's controller numbers a topic's partitions from 0 without
+		// gaps (CreateTopics, CreatePartitions); a record that replaces
+		// a partition or adds the next is all a log can hold, and a far
+		// partition id must not size the slice.
+		if r.PartitionID < 0 || r.PartitionID > t.Partitions {
+			return fmt.Errorf("%w: PartitionRecord %d of topic %s, which has %d partitions", ErrInconsistent, r.PartitionID, t.Name, t.Partitions)
+		}
+		if r.PartitionID == t.Partitions {
 			t.PartitionStates = append(t.PartitionStates, nil)
 		}
 		t.PartitionStates[r.PartitionID] = &Partition{
@@ -180,7 +190,7 @@ func (d *delta) apply(rec records.Record) error {
 		t.Partitions = int32(len(t.PartitionStates))
 	case *records.PartitionChange:
 		t := d.topic(TopicID(r.TopicID))
-		if t == nil || r.PartitionID < 0 || r.PartitionID >= t.Partitions || t.PartitionStates[r.PartitionID] == nil {
+		if t == nil || r.PartitionID < 0 || r.PartitionID >= t.Partitions {
 			return fmt.Errorf("%w: PartitionChangeRecord of unknown partition %s/%d", ErrInconsistent, TopicID(r.TopicID), r.PartitionID)
 		}
 		p := *t.PartitionStates[r.PartitionID]
@@ -314,9 +324,6 @@ func (im *Image) Records() []records.Record {
 		t := im.Topics[name]
 		out = append(out, &records.Topic{Name: t.Name, TopicID: records.UUID(t.ID)})
 		for i, p := range t.PartitionStates {
-			if p == nil {
-				continue
-			}
 			out = append(out, &records.Partition{
 				PartitionID: int32(i), TopicID: records.UUID(t.ID),
 				Replicas: p.Replicas, Isr: p.ISR, RemovingReplicas: p.RemovingReplicas, AddingReplicas: p.AddingReplicas,
