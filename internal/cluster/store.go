@@ -96,7 +96,10 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 	s.mu.nextProducerID = im.ProducerIDsEnd
 	if legacy > 0 {
 		opts.Logger.Info("upgraded metadata log from JSON records", "records", legacy, "end_offset", im.EndOffset)
-		if err := s.snapshotLocked(); err != nil {
+		s.mu.Lock()
+		err := s.snapshotLocked()
+		s.mu.Unlock()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -207,6 +210,9 @@ func (s *Store) commitLocked(recs ...records.Record) (*Image, error) {
 	s.image.Store(im)
 	s.mu.bytesSinceSnapshot += int64(len(b))
 	if s.opts.SnapshotBytes > 0 && s.mu.bytesSinceSnapshot >= s.opts.SnapshotBytes {
+		// Written here, by the writer that crossed the threshold:
+		// metadata changes are rare and one snapshot is small (tens of
+		// bytes a partition), so it costs less than a goroutine to own.
 		// The records are durable already: a failed snapshot only
 		// means a longer replay at the next start.
 		if err := s.snapshotLocked(); err != nil {
