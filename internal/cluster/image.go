@@ -53,6 +53,13 @@ type Partition struct {
 	// changes).
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// Directories (KIP-858), EligibleLeaderReplicas and LastKnownElr
+	// (KIP-966) are kept as read from PartitionRecord v1-2 and
+	// PartitionChangeRecord, so that a snapshot does not drop them;
+	// strata does not act on them yet.
+	Directories            []records.UUID
+	EligibleLeaderReplicas []int32
+	LastKnownElr           []int32
 }
 
 // Broker is one registered broker (Kafka's BrokerRegistration).
@@ -66,6 +73,9 @@ type Broker struct {
 	Rack                 *string
 	Fenced               bool
 	InControlledShutdown bool
+	// Features and LogDirs are kept from the registration for snapshots.
+	Features []records.Feature
+	LogDirs  []records.UUID
 }
 
 // ConfigResource names a non-topic config resource (a broker, or the
@@ -186,6 +196,7 @@ func (d *delta) apply(rec records.Record) error {
 		t.PartitionStates[r.PartitionID] = &Partition{
 			Replicas: r.Replicas, ISR: r.Isr, RemovingReplicas: r.RemovingReplicas, AddingReplicas: r.AddingReplicas,
 			Leader: r.Leader, LeaderRecoveryState: r.LeaderRecoveryState, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+			Directories: r.Directories, EligibleLeaderReplicas: r.EligibleLeaderReplicas, LastKnownElr: r.LastKnownElr,
 		}
 		t.Partitions = int32(len(t.PartitionStates))
 	case *records.PartitionChange:
@@ -216,6 +227,15 @@ func (d *delta) apply(rec records.Record) error {
 		if r.LeaderRecoveryState != -1 {
 			p.LeaderRecoveryState = r.LeaderRecoveryState
 		}
+		if r.Directories != nil {
+			p.Directories = r.Directories
+		}
+		if r.EligibleLeaderReplicas != nil {
+			p.EligibleLeaderReplicas = r.EligibleLeaderReplicas
+		}
+		if r.LastKnownElr != nil {
+			p.LastKnownElr = r.LastKnownElr
+		}
 		p.PartitionEpoch++
 		t.PartitionStates[r.PartitionID] = &p
 	case *records.Config:
@@ -232,7 +252,7 @@ func (d *delta) apply(rec records.Record) error {
 		d.copyMaps()
 		d.im.Brokers[r.BrokerID] = &Broker{
 			ID: r.BrokerID, IncarnationID: r.IncarnationID, Epoch: r.BrokerEpoch, Endpoints: r.EndPoints,
-			Rack: r.Rack, Fenced: r.Fenced, InControlledShutdown: r.InControlledShutdown,
+			Rack: r.Rack, Fenced: r.Fenced, InControlledShutdown: r.InControlledShutdown, Features: r.Features, LogDirs: r.LogDirs,
 		}
 	case *records.UnregisterBroker:
 		d.copyMaps()
@@ -251,6 +271,9 @@ func (d *delta) apply(rec records.Record) error {
 			}
 			if r.InControlledShutdown == 1 {
 				b.InControlledShutdown = true
+			}
+			if len(r.LogDirs) > 0 {
+				b.LogDirs = r.LogDirs
 			}
 		})
 	case *records.ProducerIDs:
@@ -317,7 +340,7 @@ func (im *Image) Records() []records.Record {
 		b := im.Brokers[id]
 		out = append(out, &records.RegisterBroker{
 			BrokerID: b.ID, IncarnationID: b.IncarnationID, BrokerEpoch: b.Epoch, EndPoints: b.Endpoints,
-			Rack: b.Rack, Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown,
+			Rack: b.Rack, Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown, Features: b.Features, LogDirs: b.LogDirs,
 		})
 	}
 	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
@@ -328,6 +351,7 @@ func (im *Image) Records() []records.Record {
 				PartitionID: int32(i), TopicID: records.UUID(t.ID),
 				Replicas: p.Replicas, Isr: p.ISR, RemovingReplicas: p.RemovingReplicas, AddingReplicas: p.AddingReplicas,
 				Leader: p.Leader, LeaderRecoveryState: p.LeaderRecoveryState, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				Directories: p.Directories, EligibleLeaderReplicas: p.EligibleLeaderReplicas, LastKnownElr: p.LastKnownElr,
 			})
 		}
 		out = appendConfigs(out, records.ResourceTopic, t.Name, t.Configs)

@@ -86,18 +86,27 @@ func TestImageRecordsRoundTrip(t *testing.T) {
 	pc.Leader, pc.Isr, pc.LeaderRecoveryState = 3, []int32{3}, 1
 	im := applyAll(t, emptyImage(), 42,
 		&records.RegisterBroker{BrokerID: 1, BrokerEpoch: 0, IncarnationID: tid, EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "a", Port: 9092}}},
-		&records.RegisterBroker{BrokerID: 3, BrokerEpoch: 1, Rack: &rack, Fenced: true},
+		&records.RegisterBroker{BrokerID: 3, BrokerEpoch: 1, Rack: &rack, Fenced: true,
+			Features: []records.Feature{{Name: "metadata.version", MinSupportedVersion: 1, MaxSupportedVersion: 21}}, LogDirs: []records.UUID{{7}}},
 		&records.Topic{Name: "t", TopicID: tid},
 		&records.Partition{PartitionID: 0, TopicID: tid, Replicas: []int32{1, 3}, Isr: []int32{1, 3}, Leader: 1},
 		&records.Partition{PartitionID: 1, TopicID: tid, Replicas: []int32{3, 1}, Isr: []int32{3, 1}, AddingReplicas: []int32{1}, Leader: 3},
 		pc,
 		&records.Config{ResourceType: records.ResourceTopic, ResourceName: "t", Name: "retention.ms", Value: strp("1")},
 		&records.Topic{Name: "u", TopicID: two},
+		// Fields of PartitionRecord v1 and v2, which strata does not
+		// write but must not drop from a snapshot.
+		&records.Partition{PartitionID: 0, TopicID: two, Replicas: []int32{1, 3}, Isr: []int32{1}, Leader: 1,
+			Directories: []records.UUID{{7}, {8}}, EligibleLeaderReplicas: []int32{3}, LastKnownElr: []int32{}},
+		&records.Partition{PartitionID: 1, TopicID: two, Replicas: []int32{1}, Isr: []int32{1}, Leader: 1, Directories: []records.UUID{{7}}},
 		&records.Config{ResourceType: records.ResourceBroker, ResourceName: "1", Name: "log.retention.ms", Value: strp("2")},
 		&records.Config{ResourceType: records.ResourceBroker, ResourceName: "", Name: "x", Value: strp("3")},
 		&records.Config{ResourceType: records.ResourceBroker, ResourceName: "", Name: "x"},
 		&records.ProducerIDs{BrokerID: 1, NextProducerID: 3000},
 	)
+	if p := im.Topic("t").PartitionStates[1]; p.Leader != 3 || p.LeaderEpoch != 1 || p.PartitionEpoch != 1 || p.LeaderRecoveryState != 1 {
+		t.Fatalf("%+v", p)
+	}
 	if len(im.OtherConfigs) != 1 {
 		t.Fatalf("%+v", im.OtherConfigs)
 	}

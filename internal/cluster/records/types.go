@@ -192,8 +192,8 @@ func (rec *Topic) readFrom(r *wire.Reader, _ int16) {
 }
 
 // Partition is PartitionRecord (api key 3): a partition's whole state.
-// strata writes version 0, as Kafka does before metadata.version 3.7-IV2
-// (Directories, KIP-858) and without ELR (KIP-966); it reads 1 and 2.
+// strata's own are version 0, as Kafka writes before metadata.version
+// 3.7-IV2 (Directories, KIP-858) and without ELR (KIP-966).
 type Partition struct {
 	PartitionID            int32
 	TopicID                UUID
@@ -210,8 +210,20 @@ type Partition struct {
 	LastKnownElr           []int32 // v2+, tag 2, nullable, default null
 }
 
-func (*Partition) APIKey() int16       { return 3 }
-func (*Partition) writeVersion() int16 { return 0 }
+func (*Partition) APIKey() int16 { return 3 }
+
+// writeVersion is the lowest version that holds every field set, so that
+// strata's own records stay version 0 and a partition read from a newer
+// record keeps its directories and ELR in a snapshot.
+func (rec *Partition) writeVersion() int16 {
+	switch {
+	case rec.EligibleLeaderReplicas != nil || rec.LastKnownElr != nil:
+		return 2
+	case len(rec.Directories) > 0:
+		return 1
+	}
+	return 0
+}
 
 func (rec *Partition) appendTo(w *wire.Writer, v int16) {
 	w.Int32(rec.PartitionID)
@@ -342,8 +354,18 @@ func NewPartitionChange(topicID UUID, partition int32) *PartitionChange {
 	return &PartitionChange{PartitionID: partition, TopicID: topicID, Leader: LeaderUnchanged, LeaderRecoveryState: -1}
 }
 
-func (*PartitionChange) APIKey() int16       { return 5 }
-func (*PartitionChange) writeVersion() int16 { return 0 }
+func (*PartitionChange) APIKey() int16 { return 5 }
+
+// writeVersion is the lowest version that holds every field set.
+func (rec *PartitionChange) writeVersion() int16 {
+	switch {
+	case rec.EligibleLeaderReplicas != nil || rec.LastKnownElr != nil:
+		return 2
+	case rec.Directories != nil:
+		return 1
+	}
+	return 0
+}
 
 func (rec *PartitionChange) appendTo(w *wire.Writer, v int16) {
 	w.Int32(rec.PartitionID)
