@@ -31,9 +31,15 @@
 //	17  BrokerRegistrationChange  0-2       id, epoch, fenced
 //
 // Decode accepts every version listed and refuses a newer one, an unknown
-// api key, a frame version other than 1 and bytes after the body, each
-// with an error wrapping ErrCorrupt or ErrUnsupported: a metadata log must
-// never be applied partly understood.
+// api key, a frame version other than 1, a known tagged field at a version
+// before its field existed, and bytes after the body, each with an error
+// wrapping ErrCorrupt or ErrUnsupported: a metadata log must never be
+// applied partly understood. Unknown tagged fields are skipped, as Kafka's
+// generated readers keep them aside. Encode writes PartitionRecord and
+// PartitionChangeRecord at the lowest version that holds their fields (0
+// for strata's own), RegisterBrokerRecord at 3 and
+// BrokerRegistrationChangeRecord at 2 (their newer fields are defaults or
+// tagged, so old readers' versions cost nothing), and the rest at 0.
 package records
 
 import (
