@@ -23,6 +23,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/config"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/kafka"
@@ -50,6 +51,7 @@ type Broker struct {
 	srv    *server.Server
 	h      *kafka.Handler
 	broker *broker.Broker
+	meta   *cluster.Store
 	done   chan error
 	logger *slog.Logger
 	http   *metrics.Endpoint
@@ -138,7 +140,7 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 	if err != nil {
 		return fail(err)
 	}
-	meta, err := cluster.Open(metaLog)
+	meta, err := cluster.Open(metaLog, cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger})
 	if err != nil {
 		return fail(err)
 	}
@@ -153,6 +155,11 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		_, port, _ = net.SplitHostPort(ln.Addr().String())
 	}
 	p, _ := strconv.Atoi(port)
+	// The node registers itself as Kafka's brokers do at start (a
+	// RegisterBrokerRecord), so the image names its endpoint.
+	if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, nil); err != nil {
+		return fail(err)
+	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:              cfg.NodeID,
 		ClusterID:           clusterID,
@@ -194,7 +201,7 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		OnConnRejected:               m.ConnectionRejected,
 	})
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
-	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, done: make(chan error, 1), logger: logger}
+	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
 		b.http.SetReady(true)
@@ -282,6 +289,11 @@ func (b *Broker) Close() error {
 		err := b.srv.Close()
 		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
 			err = serr
+		}
+		// A snapshot of the metadata image, so the next start replays
+		// nothing; before the broker closes the metadata log.
+		if merr := b.meta.Close(); err == nil && merr != nil {
+			err = merr
 		}
 		if cerr := b.broker.Close(); err == nil {
 			err = cerr

@@ -50,6 +50,8 @@ type Config struct {
 	LogMessageTimestampAfter     int64  // log.message.timestamp.after.max.ms
 	CompressionType              string // compression.type
 	MaxBrokerPartitions          int32  // max.broker.partitions
+	// MetadataSnapshotBytes is metadata.log.max.record.bytes.between.snapshots.
+	MetadataSnapshotBytes int64
 
 	ProducerIDExpirationMs              int64 // producer.id.expiration.ms
 	ProducerIDExpirationCheckIntervalMs int64 // producer.id.expiration.check.interval.ms
@@ -101,6 +103,7 @@ func Default() Config {
 		LogMessageTimestampAfter:    3600000,
 		CompressionType:             "producer",
 		MaxBrokerPartitions:         4000,
+		MetadataSnapshotBytes:       20 << 20,
 
 		ProducerIDExpirationMs:              86400000,
 		ProducerIDExpirationCheckIntervalMs: 600000,
@@ -211,6 +214,7 @@ var Defs = []Def{
 	{"log.flush.interval.messages", "fsync after this many messages; 1 = fsync per append with group commit (topic: flush.messages)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogFlushIntervalMessages }, 64)},
 	{"log.flush.interval.ms", "fsync when the last flush is older than this (topic: flush.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogFlushIntervalMs }, 64)},
 	{"log.segment.delete.delay.ms", "delay before deleted segment files are removed (topic: file.delete.delay.ms)", "60000", intSetter(func(c *Config) *int64 { return &c.LogSegmentDeleteDelayMs }, 64)},
+	{"metadata.log.max.record.bytes.between.snapshots", "write a snapshot of the metadata image after this many bytes of metadata records (also at clean shutdown)", "20971520", intSetter(func(c *Config) *int64 { return &c.MetadataSnapshotBytes }, 64)},
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
 	// KIP-937: Kafka 4 bounds CreateTime timestamps, by default only those
@@ -384,6 +388,8 @@ func (c *Config) Validate() error {
 	switch {
 	case len(c.LogDirs) == 0:
 		return errors.New("config: log.dirs is empty")
+	case c.MetadataSnapshotBytes < 1:
+		return fmt.Errorf("config: metadata.log.max.record.bytes.between.snapshots %d must be positive", c.MetadataSnapshotBytes)
 	case c.NumPartitions < 1:
 		return fmt.Errorf("config: num.partitions %d must be at least 1", c.NumPartitions)
 	case c.SocketRequestMaxBytes < 1:

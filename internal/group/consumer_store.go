@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/internal/record"
+	"github.com/strata-io/strata/internal/wire"
 )
 
 // KIP-848 consumer groups in __consumer_offsets, with Kafka's records
@@ -22,7 +23,7 @@ import (
 //	7            ConsumerGroupTargetAssignmentMember      GroupId, MemberId
 //	8            ConsumerGroupCurrentMemberAssignment     GroupId, MemberId
 //
-// Each value is flexible version 0 (flexcodec.go). A null value is a
+// Each value is flexible version 0 (package wire). A null value is a
 // tombstone. As Kafka's GroupMetadataManager does, the coordinator writes
 // the records whose value changed after each state change (a heartbeat, a
 // member expiring), and tombstones the records of members that left and,
@@ -53,13 +54,13 @@ const (
 const leaveStaticEpoch = -2
 
 func cgKey(version int16, group string, member *string) []byte {
-	var w flexWriter
-	w.int16(version)
-	w.str(group)
+	var w wire.Writer
+	w.Int16(version)
+	w.Str(group)
 	if member != nil {
-		w.str(*member)
+		w.Str(*member)
 	}
-	return w.b
+	return w.B
 }
 
 // consumerRecords is the consumer group's state as records, by key: the
@@ -75,72 +76,72 @@ func (g *group) consumerRecords(ids map[string]bool) map[string][]byte {
 		out[string(cgKey(version, g.id, member))] = value
 	}
 
-	var w flexWriter
-	w.int16(0)
-	w.int32(cs.groupEpoch)
-	w.noTags()
-	put(cgMetadataKey, nil, w.b)
+	var w wire.Writer
+	w.Int16(0)
+	w.Int32(cs.groupEpoch)
+	w.NoTags()
+	put(cgMetadataKey, nil, w.B)
 
-	w = flexWriter{}
-	w.int16(0)
-	w.int32(cs.groupEpoch)
+	w = wire.Writer{}
+	w.Int16(0)
+	w.Int32(cs.groupEpoch)
 	names := slices.Sorted(maps.Keys(cs.topicsSeen))
-	w.compactArrayLen(len(names))
+	w.CompactArrayLen(len(names))
 	for _, name := range names {
 		info, _ := g.c.cfg.Topics.TopicByName(name)
-		w.uuid(info.ID)
-		w.compactString(name)
-		w.int32(cs.topicsSeen[name])
-		w.compactArrayLen(0) // PartitionRacks: strata has no racks
-		w.noTags()
+		w.UUID(info.ID)
+		w.CompactString(name)
+		w.Int32(cs.topicsSeen[name])
+		w.CompactArrayLen(0) // PartitionRacks: strata has no racks
+		w.NoTags()
 	}
-	w.noTags()
-	put(cgPartitionMetadataKey, nil, w.b)
+	w.NoTags()
+	put(cgPartitionMetadataKey, nil, w.B)
 
-	w = flexWriter{}
-	w.int16(0)
-	w.int32(cs.assignmentEpoch)
-	w.noTags()
-	put(cgTargetMetadataKey, nil, w.b)
+	w = wire.Writer{}
+	w.Int16(0)
+	w.Int32(cs.assignmentEpoch)
+	w.NoTags()
+	put(cgTargetMetadataKey, nil, w.B)
 
 	for id, m := range cs.members {
 		if ids != nil && !ids[id] {
 			continue
 		}
-		w = flexWriter{}
-		w.int16(0)
-		w.compactNullableString(m.instanceID)
-		w.compactNullableString(m.rackID)
-		w.compactString(m.clientID)
-		w.compactString(m.clientHost)
-		w.compactArrayLen(len(m.subscribed))
+		w = wire.Writer{}
+		w.Int16(0)
+		w.CompactNullableString(m.instanceID)
+		w.CompactNullableString(m.rackID)
+		w.CompactString(m.clientID)
+		w.CompactString(m.clientHost)
+		w.CompactArrayLen(len(m.subscribed))
 		for _, t := range m.subscribed {
-			w.compactString(t)
+			w.CompactString(t)
 		}
-		w.compactNullableString(m.regex)
-		w.int32(int32(m.rebalanceTimeout / time.Millisecond))
+		w.CompactNullableString(m.regex)
+		w.Int32(int32(m.rebalanceTimeout / time.Millisecond))
 		if m.assignor != "" {
-			w.compactNullableString(&m.assignor)
+			w.CompactNullableString(&m.assignor)
 		} else {
-			w.compactNullableString(nil)
+			w.CompactNullableString(nil)
 		}
-		w.noTags()
-		put(cgMemberMetadataKey, &id, w.b)
+		w.NoTags()
+		put(cgMemberMetadataKey, &id, w.B)
 
-		w = flexWriter{}
-		w.int16(0)
+		w = wire.Writer{}
+		w.Int16(0)
 		g.c.appendTopicPartitions(&w, cs.target[id])
-		w.noTags()
-		put(cgTargetMemberKey, &id, w.b)
+		w.NoTags()
+		put(cgTargetMemberKey, &id, w.B)
 
-		w = flexWriter{}
-		w.int16(0)
+		w = wire.Writer{}
+		w.Int16(0)
 		epoch, prev := m.epoch, m.prevEpoch
 		if m.staticLeft {
 			epoch, prev = leaveStaticEpoch, m.epoch
 		}
-		w.int32(epoch)
-		w.int32(prev)
+		w.Int32(epoch)
+		w.Int32(prev)
 		state := int8(memberStable)
 		switch {
 		case len(m.pendingRevoke) > 0:
@@ -148,11 +149,11 @@ func (g *group) consumerRecords(ids map[string]bool) map[string][]byte {
 		case !maps.Equal(m.assigned, cs.target[id]):
 			state = memberUnreleasedPartitions
 		}
-		w.int8(state)
+		w.Int8(state)
 		g.c.appendTopicPartitions(&w, m.assigned)
 		g.c.appendTopicPartitions(&w, m.pendingRevoke)
-		w.noTags()
-		put(cgCurrentAssignmentKey, &id, w.b)
+		w.NoTags()
+		put(cgCurrentAssignmentKey, &id, w.B)
 	}
 	return out
 }
@@ -160,7 +161,7 @@ func (g *group) consumerRecords(ids map[string]bool) map[string][]byte {
 // appendTopicPartitions writes partitions as Kafka's []TopicPartitions, by
 // topic id, topics in name order. A topic that no longer exists has no id
 // and is left out, as it can no longer be consumed.
-func (c *Coordinator) appendTopicPartitions(w *flexWriter, tps map[topicPartition]bool) {
+func (c *Coordinator) appendTopicPartitions(w *wire.Writer, tps map[topicPartition]bool) {
 	topics := byTopic(tps)
 	names := slices.Sorted(maps.Keys(topics))
 	var n int
@@ -169,18 +170,18 @@ func (c *Coordinator) appendTopicPartitions(w *flexWriter, tps map[topicPartitio
 			n++
 		}
 	}
-	w.compactArrayLen(n)
+	w.CompactArrayLen(n)
 	for _, name := range names {
 		info, ok := c.cfg.Topics.TopicByName(name)
 		if !ok {
 			continue
 		}
-		w.uuid(info.ID)
-		w.compactArrayLen(len(topics[name]))
+		w.UUID(info.ID)
+		w.CompactArrayLen(len(topics[name]))
 		for _, p := range topics[name] {
-			w.int32(p)
+			w.Int32(p)
 		}
-		w.noTags()
+		w.NoTags()
 	}
 }
 
@@ -299,14 +300,14 @@ func newLoadedConsumer() *loadedConsumer {
 // any, dropped), so that records a newer Kafka or strata wrote do not stop
 // the load; the member it described then rejoins.
 func (c *Coordinator) replayConsumer(version int16, r *record.Record, get func(string) *loaded) error {
-	kr := flexReader{b: r.Key[2:]}
-	groupID := kr.str()
+	kr := wire.NewReader(r.Key[2:])
+	groupID := kr.Str()
 	var memberID string
 	if version == cgMemberMetadataKey || version == cgTargetMemberKey || version == cgCurrentAssignmentKey {
-		memberID = kr.str()
+		memberID = kr.Str()
 	}
-	if kr.err != nil {
-		return fmt.Errorf("consumer group record key (version %d): %w", version, kr.err)
+	if kr.Err() != nil {
+		return fmt.Errorf("consumer group record key (version %d): %w", version, kr.Err())
 	}
 	ld := get(groupID)
 	if ld.consumer == nil {
@@ -318,58 +319,58 @@ func (c *Coordinator) replayConsumer(version int16, r *record.Record, get func(s
 		lc.drop(version, key, memberID)
 		return nil
 	}
-	vr := flexReader{b: r.Value}
-	if v := vr.int16(); vr.err == nil && v != 0 {
+	vr := wire.NewReader(r.Value)
+	if v := vr.Int16(); vr.Err() == nil && v != 0 {
 		c.logger.Warn("skipping consumer group record of an unknown value version", "group", groupID, "key_version", version, "value_version", v)
 		lc.drop(version, key, memberID)
 		return nil
 	}
 	switch version {
 	case cgMetadataKey:
-		lc.epoch = vr.int32()
+		lc.epoch = vr.Int32()
 		lc.meta = true
 	case cgPartitionMetadataKey:
-		vr.int32() // the group epoch the metadata was taken at
+		vr.Int32() // the group epoch the metadata was taken at
 		seen := map[string]int32{}
-		for range vr.compactArrayLen() {
-			vr.uuid()
-			name := vr.compactString()
-			seen[name] = vr.int32()
-			for range vr.compactArrayLen() { // PartitionRacks
-				vr.int32()
-				vr.strings()
-				vr.skipTags()
+		for range vr.CompactArrayLen() {
+			vr.UUID()
+			name := vr.CompactString()
+			seen[name] = vr.Int32()
+			for range vr.CompactArrayLen() { // PartitionRacks
+				vr.Int32()
+				vr.CompactStrings()
+				vr.SkipTags()
 			}
-			vr.skipTags()
+			vr.SkipTags()
 		}
 		lc.topicsSeen = seen
 	case cgTargetMetadataKey:
-		lc.assignEp = vr.int32()
+		lc.assignEp = vr.Int32()
 	case cgMemberMetadataKey:
 		m := &cmember{id: memberID}
-		m.instanceID = vr.compactNullableString()
-		m.rackID = vr.compactNullableString()
-		m.clientID = vr.compactString()
-		m.clientHost = vr.compactString()
-		m.subscribed = vr.strings()
+		m.instanceID = vr.CompactNullableString()
+		m.rackID = vr.CompactNullableString()
+		m.clientID = vr.CompactString()
+		m.clientHost = vr.CompactString()
+		m.subscribed = vr.CompactStrings()
 		slices.Sort(m.subscribed)
-		m.regex = vr.compactNullableString()
-		m.rebalanceTimeout = time.Duration(vr.int32()) * time.Millisecond
-		if a := vr.compactNullableString(); a != nil {
+		m.regex = vr.CompactNullableString()
+		m.rebalanceTimeout = time.Duration(vr.Int32()) * time.Millisecond
+		if a := vr.CompactNullableString(); a != nil {
 			m.assignor = *a
 		}
 		lc.members[memberID] = m
 	case cgTargetMemberKey:
-		lc.target[memberID] = readIDPartitions(&vr)
+		lc.target[memberID] = readIDPartitions(vr)
 	case cgCurrentAssignmentKey:
-		a := &loadedAssignment{epoch: vr.int32(), prevEpoch: vr.int32()}
-		vr.int8() // State: recomputed from the partitions
-		a.assigned = readIDPartitions(&vr)
-		a.revoke = readIDPartitions(&vr)
+		a := &loadedAssignment{epoch: vr.Int32(), prevEpoch: vr.Int32()}
+		vr.Int8() // State: recomputed from the partitions
+		a.assigned = readIDPartitions(vr)
+		a.revoke = readIDPartitions(vr)
 		lc.current[memberID] = a
 	}
-	if vr.err != nil {
-		return fmt.Errorf("consumer group %s record (key version %d): %w", groupID, version, vr.err)
+	if vr.Err() != nil {
+		return fmt.Errorf("consumer group %s record (key version %d): %w", groupID, version, vr.Err())
 	}
 	// Tagged fields a later version added are skipped on read, not
 	// checked: the record is kept as it was written.
@@ -396,11 +397,11 @@ func (lc *loadedConsumer) drop(version int16, key, memberID string) {
 	}
 }
 
-func readIDPartitions(r *flexReader) []idPartitions {
+func readIDPartitions(r *wire.Reader) []idPartitions {
 	var out []idPartitions
-	for range r.compactArrayLen() {
-		t := idPartitions{id: r.uuid(), partitions: r.int32s()}
-		r.skipTags()
+	for range r.CompactArrayLen() {
+		t := idPartitions{id: r.UUID(), partitions: r.CompactInt32s()}
+		r.SkipTags()
 		out = append(out, t)
 	}
 	return out

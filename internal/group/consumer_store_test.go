@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
+	"github.com/strata-io/strata/internal/wire"
 )
 
 // staticTopics resolves a fixed set of topics.
@@ -242,15 +243,15 @@ func TestConsumerGroupRecordsUnknownVersions(t *testing.T) {
 	// A newer value version of a's assignment; a share group's record
 	// (key 10); and a classic GroupMetadata record of a consumer-type
 	// group with no members, as compaction wrote them before.
-	future := flexWriter{}
-	future.int16(1)
-	future.int32(99)
+	future := wire.Writer{}
+	future.Int16(1)
+	future.Int32(99)
 	old := kmsg.NewGroupMetadataValue()
 	old.Version = 3
 	old.ProtocolType = "consumer"
 	old.Generation = 0
 	if err := c.append(0,
-		record.NewRecord{Key: cgKey(cgCurrentAssignmentKey, "g", &member), Value: future.b},
+		record.NewRecord{Key: cgKey(cgCurrentAssignmentKey, "g", &member), Value: future.B},
 		record.NewRecord{Key: cgKey(10, "s", nil), Value: []byte{0, 0, 1}},
 		record.NewRecord{Key: groupKey("old"), Value: old.AppendTo(nil)},
 	); err != nil {

@@ -30,7 +30,7 @@ func newTestHandler(tb testing.TB, dir string, cfg Config) *Handler {
 		b.Close()
 		tb.Fatal(err)
 	}
-	meta, err := cluster.Open(ml)
+	meta, err := cluster.Open(ml, cluster.Options{NodeID: cfg.NodeID})
 	if err != nil {
 		b.Close()
 		tb.Fatal(err)

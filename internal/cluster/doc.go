@@ -1,0 +1,62 @@
+// Package cluster holds the broker's metadata: brokers, topics with their
+// IDs, configs and partitions (replicas, ISR, leader, leader and partition
+// epochs), and producer id blocks. Every change is a KRaft metadata record
+// (package records) appended to a metadata log and applied, in order, to an
+// immutable in-memory Image that handlers read without locks (DESIGN.md
+// principle 6). On a single node the metadata log is a local partition log,
+// `__cluster_metadata-0` in the first log dir, as in Kafka's KRaft mode;
+// snapshots of the image in the same directory bound the replay at start.
+//
+// # Metadata log
+//
+// Each Kafka record of the log has a null key and a framed metadata record
+// as its value (see package records). The records of one change (a
+// TopicRecord, its PartitionRecords and ConfigRecords) share one record
+// batch, so that a crash applies all of them or none:
+//
+//	batch (v2, CRC-32C) at offset N
+//	  record N+0  value = [frame 1][key 2][v 0] TopicRecord{Name, TopicId}
+//	  record N+1  value = [frame 1][key 3][v 0] PartitionRecord{0, TopicId, Replicas, Isr, Leader, epochs}
+//	  ...
+//	  record N+k  value = [frame 1][key 4][v 0] ConfigRecord{2 (topic), name, key, value}
+//
+// A data dir written by strata before these records holds JSON record
+// values (legacy.go); Open translates them into the records they stand for
+// and writes a snapshot at once, and strata appends only KRaft records
+// from then on.
+//
+// # Snapshots
+//
+// A snapshot holds the records that build the image from nothing (Kafka's
+// snapshot idea, KIP-630), named as Kafka names them,
+// `<end offset, 20 digits>-<epoch, 10 digits>.checkpoint`, where the end
+// offset is the first log offset it does not hold and the epoch is 0 until
+// the metadata log is on raft:
+//
+//	00000000000000001234-0000000000.checkpoint
+//	+--------------------------------------------------------------+
+//	| one record batch, v2, CRC-32C over all of it (Kafka's format)|
+//	|   baseOffset 0, one record per metadata record, null keys:   |
+//	|   RegisterBrokerRecord ... (by broker id)                    |
+//	|   TopicRecord, PartitionRecord ..., ConfigRecord ...         |
+//	|     (by topic name; partitions by id; configs by key)        |
+//	|   ConfigRecord ... of brokers                                |
+//	|   ProducerIdsRecord (the end of the last block)              |
+//	+--------------------------------------------------------------+
+//
+// Kafka splits a snapshot into many batches framed by SnapshotHeader and
+// SnapshotFooter control records; a single batch needs no footer to be
+// known complete, since its length and CRC cover every byte. A snapshot is
+// written to `<name>.part`, fsynced, renamed and its directory fsynced;
+// `.part` files left by a crash are removed at start.
+//
+// Snapshots are written every metadata.log.max.record.bytes.between.snapshots
+// bytes of records (20 MiB, Kafka's default), at a clean shutdown (Close),
+// and after an upgrade from JSON records; the two newest are kept. Open
+// loads the newest snapshot that reads back (a bad CRC, a short file or an
+// undecodable record moves on to the next older one, then to a replay of
+// the whole log), then replays the log from its end offset. A snapshot
+// past the log's end is ignored: the log is the truth. The log itself is
+// not yet truncated below the snapshots, so that a full replay stays
+// possible.
+package cluster
