@@ -2,6 +2,7 @@ package strata
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -19,39 +20,40 @@ const (
 	reservedFiles = 1024
 )
 
-// checkResourceLimits logs how many partitions the process's file
-// descriptor limit and the kernel's memory-map limit allow at one segment
-// each, and warns when max.broker.partitions is above either: past them,
-// creating a partition or rolling a segment fails with "too many open
-// files" or ENOMEM from mmap. (Go raises the soft RLIMIT_NOFILE to the hard
-// limit at start; this reads the raised value.)
-func checkResourceLimits(logger *slog.Logger, maxPartitions int32) {
+// partitionLimit returns max.broker.partitions: configured, or with -1
+// what the process's file descriptor limit and the kernel's memory-map limit
+// allow at one segment per partition (past them, creating a partition or
+// rolling a segment fails with "too many open files" or ENOMEM from mmap).
+// It logs the limits, and warns when a configured value is above them. (Go
+// raises the soft RLIMIT_NOFILE to the hard limit at start; this reads the
+// raised value.)
+func partitionLimit(logger *slog.Logger, configured int32) int32 {
+	allowed := int64(math.MaxInt32)
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		logger.Warn("cannot read the open-files limit", "err", err)
-		return
+	} else if rl.Cur != unix.RLIM_INFINITY {
+		allowed = max(int64(rl.Cur)-reservedFiles, filesPerSegment) / filesPerSegment
 	}
-	byFiles := int64(0)
-	if rl.Cur > reservedFiles {
-		byFiles = int64(rl.Cur-reservedFiles) / filesPerSegment
-	}
-	if rl.Cur == unix.RLIM_INFINITY || byFiles > 1<<31 {
-		byFiles = 1 << 31
-	}
+	byFiles := allowed
 	byMaps := int64(-1)
 	if data, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
 		if n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
 			byMaps = n / mapsPerSegment
+			allowed = min(allowed, byMaps)
 		}
 	}
-	allowed := byFiles
-	if byMaps >= 0 && byMaps < allowed {
-		allowed = byMaps
+	allowed = min(allowed, math.MaxInt32)
+	attrs := []any{"open_files_limit", rl.Cur, "partitions_by_files", byFiles, "partitions_by_mmaps", byMaps}
+	if configured == -1 {
+		logger.Info("max.broker.partitions from the process limits", append(attrs, "max.broker.partitions", allowed)...)
+		return int32(allowed)
 	}
-	attrs := []any{"open_files_limit", rl.Cur, "partitions_by_files", byFiles, "partitions_by_mmaps", byMaps, "max.broker.partitions", maxPartitions}
-	if int64(maxPartitions) > allowed {
+	attrs = append(attrs, "max.broker.partitions", configured)
+	if int64(configured) > allowed {
 		logger.Warn("max.broker.partitions is above what the process limits allow at one segment per partition: raise ulimit -n or vm.max_map_count, or lower max.broker.partitions", attrs...)
-		return
+	} else {
+		logger.Info("resource limits", attrs...)
 	}
-	logger.Info("resource limits", attrs...)
+	return configured
 }

@@ -112,7 +112,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 
 func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Broker, error) {
 	m := metrics.New()
-	checkResourceLimits(logger, cfg.MaxBrokerPartitions)
+	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		AdvertisedPort:      int32(p),
 		NumPartitions:       cfg.NumPartitions,
 		AutoCreateTopics:    cfg.AutoCreateTopics,
-		MaxBrokerPartitions: cfg.MaxBrokerPartitions,
+		MaxBrokerPartitions: maxPartitions,
 		TopicDefaults:       defaults,
 		Group: group.Config{
 			Partitions:                cfg.OffsetsTopicNumPartitions,

@@ -102,7 +102,7 @@ func Default() Config {
 		LogMessageTimestampBefore:   math.MaxInt64,
 		LogMessageTimestampAfter:    3600000,
 		CompressionType:             "producer",
-		MaxBrokerPartitions:         4000,
+		MaxBrokerPartitions:         -1,
 		MetadataSnapshotBytes:       20 << 20,
 
 		ProducerIDExpirationMs:              86400000,
@@ -222,7 +222,7 @@ var Defs = []Def{
 	{"log.message.timestamp.before.max.ms", "refuse CreateTime records older than this (topic: message.timestamp.before.max.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampBefore }, 64)},
 	{"log.message.timestamp.after.max.ms", "refuse CreateTime records further ahead of the broker's clock than this (topic: message.timestamp.after.max.ms)", "3600000", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampAfter }, 64)},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
-	{"max.broker.partitions", "most partitions this broker hosts, internal topics included (KIP-578's name; 4000 is the per-broker figure Kafka's operators are advised to stay under); creating more is POLICY_VIOLATION. Each partition holds at least 3 open files and 2 memory maps: the start-up log says what ulimit -n allows", "4000", intSetter(func(c *Config) *int32 { return &c.MaxBrokerPartitions }, 32)},
+	{"max.broker.partitions", "most partitions this broker hosts, internal topics included (KIP-578's name); creating more is POLICY_VIOLATION. -1: what ulimit -n and vm.max_map_count allow at one segment per partition (3 open files and 2 memory maps each), as the start-up log states", "-1", intSetter(func(c *Config) *int32 { return &c.MaxBrokerPartitions }, 32)},
 	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
 	{"producer.id.expiration.check.interval.ms", "how often expired producer state is removed", "600000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationCheckIntervalMs }, 64)},
 	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
@@ -414,8 +414,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: group.initial.rebalance.delay.ms %d must not be negative", c.GroupInitialRebalanceDelayMs)
 	case c.GroupConsumerHeartbeatMs < 1 || c.GroupConsumerSessionTimeoutMs <= c.GroupConsumerHeartbeatMs:
 		return fmt.Errorf("config: group.consumer.session.timeout.ms %d must exceed group.consumer.heartbeat.interval.ms %d", c.GroupConsumerSessionTimeoutMs, c.GroupConsumerHeartbeatMs)
-	case c.MaxBrokerPartitions < 1:
-		return fmt.Errorf("config: max.broker.partitions %d must be at least 1", c.MaxBrokerPartitions)
+	case c.MaxBrokerPartitions < 1 && c.MaxBrokerPartitions != -1:
+		return fmt.Errorf("config: max.broker.partitions %d must be at least 1, or -1 for what the process limits allow", c.MaxBrokerPartitions)
 	case c.ProducerIDExpirationMs < 1 || c.ProducerIDExpirationCheckIntervalMs < 1:
 		return errors.New("config: producer.id.expiration.ms and producer.id.expiration.check.interval.ms must be positive")
 	case c.GroupMaxSize < 1:

@@ -46,7 +46,8 @@ type Config struct {
 	// CreatePartitions request adds in total (default 10000), so that one
 	// request cannot exhaust file descriptors with many topics.
 	MaxPartitionsPerRequest int32
-	// MaxBrokerPartitions is max.broker.partitions (default 4000).
+	// MaxBrokerPartitions is max.broker.partitions, resolved (default
+	// 4000 when unset, for handlers built without strata.Start).
 	MaxBrokerPartitions int32
 	// TopicDefaults is the broker-level topic configuration (log.* keys).
 	TopicDefaults broker.TopicConfig
