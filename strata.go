@@ -87,6 +87,9 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Quorum() {
+		return nil, errors.New("controller.quorum.voters: the raft metadata quorum is not wired into the broker yet")
+	}
 	listen, _ := cfg.ListenAddr()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
