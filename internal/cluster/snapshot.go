@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/record"
@@ -77,13 +76,7 @@ func encodeSnapshot(im *Image) ([]byte, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	now := time.Now().UnixMilli()
-	nr := make([]record.NewRecord, len(recs))
-	for i, r := range recs {
-		nr[i] = record.NewRecord{Value: records.Encode(r), Timestamp: now}
-	}
-	b, err := record.Build(record.BuildOptions{}, nr...)
-	return b, err
+	return encodeBatch(recs)
 }
 
 // writeSnapshot writes im's snapshot into dir: to a .part file, fsynced,

@@ -3,17 +3,14 @@ package cluster
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/log"
-	"github.com/strata-io/strata/internal/record"
 )
 
 // MetadataTopic is the partition that holds the metadata log.
@@ -45,34 +42,44 @@ type Options struct {
 	Logger        *slog.Logger
 }
 
-// Store appends metadata records and publishes the image they build. It is
-// safe for concurrent use: writers are serialized, readers load the
-// current image without locks.
+// Store checks metadata changes against the image, turns them into
+// records and publishes the image they build. Where the records go is its
+// committer's business: the local metadata log (local mode, local.go) or
+// the raft quorum (quorum mode, quorum.go); the Store's API and checks are
+// the same in both. It is safe for concurrent use: writers are serialized,
+// readers load the current image without locks.
 type Store struct {
 	opts  Options
-	log   *log.Log
-	image atomic.Pointer[Image]
+	c     committer
+	image *atomic.Pointer[Image]
 
 	mu struct {
 		sync.Mutex
-		// nextProducerID is the next id to hand out from the reserved
-		// block.
+		// nextProducerID is the next id to hand out from this node's
+		// block, which ends at producerIDsEnd.
 		nextProducerID int64
-		// bytesSinceSnapshot counts batch bytes appended since the
-		// last snapshot; snapshotOffset is that snapshot's end offset
-		// (-1 for none).
-		bytesSinceSnapshot int64
-		snapshotOffset     int64
-		closed             bool
+		producerIDsEnd int64
+		closed         bool
 	}
 }
 
+// committer makes a change durable, in the order of every node's metadata
+// log, and publishes the image that includes it.
+type committer interface {
+	// commit writes recs as one change, applied all or none, and returns
+	// the image that holds it once it is applied locally. Callers hold
+	// Store.mu, so one node's changes never interleave.
+	commit(recs []records.Record) (*Image, error)
+	// close stops the committer at a clean shutdown.
+	close() error
+}
+
 // Open loads the newest valid snapshot in the metadata log's directory
-// and replays the log after it into an image. A snapshot that fails to
-// load is skipped for an older one, or for a replay of the whole log. A
-// log written by an older strata (JSON records) is translated as it is
-// replayed and a snapshot of the result is written at once, so that it is
-// not replayed again.
+// and replays the log after it into an image: local mode. A snapshot that
+// fails to load is skipped for an older one, or for a replay of the whole
+// log. A log written by an older strata (JSON records) is translated as it
+// is replayed and a snapshot of the result is written at once, so that it
+// is not replayed again.
 func Open(l *log.Log, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -80,170 +87,33 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 	if opts.SnapshotBytes == 0 {
 		opts.SnapshotBytes = DefaultSnapshotBytes
 	}
-	s := &Store{opts: opts, log: l}
-	s.mu.snapshotOffset = -1
-	base, err := s.loadSnapshot()
+	image := new(atomic.Pointer[Image])
+	c, err := openLocal(l, opts, image)
 	if err != nil {
 		return nil, err
 	}
-	im, legacy, err := s.replay(base)
-	if err != nil {
-		return nil, fmt.Errorf("replay metadata: %w", err)
-	}
-	s.image.Store(im)
-	// Ids of the last block may have been handed out before a restart:
-	// start after it.
-	s.mu.nextProducerID = im.ProducerIDsEnd
-	if legacy > 0 {
-		opts.Logger.Info("upgraded metadata log from JSON records", "records", legacy, "end_offset", im.EndOffset)
-		s.mu.Lock()
-		err := s.snapshotLocked()
-		s.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return newStore(opts, c, image), nil
 }
 
-// loadSnapshot returns the image of the newest snapshot that loads, or an
-// empty image.
-func (s *Store) loadSnapshot() (*Image, error) {
-	offs, err := listSnapshots(s.log.Dir())
-	if err != nil {
-		return nil, fmt.Errorf("list metadata snapshots: %w", err)
-	}
-	for _, off := range offs {
-		if off > s.log.LogEndOffset() || off < s.log.LogStartOffset() {
-			// The log is the source of truth: a snapshot past its
-			// end would hide records appended at offsets below it.
-			s.opts.Logger.Warn("ignoring metadata snapshot outside the log", "end_offset", off, "log_start_offset", s.log.LogStartOffset(), "log_end_offset", s.log.LogEndOffset())
-			continue
-		}
-		im, err := readSnapshot(s.log.Dir(), off)
-		if err != nil {
-			s.opts.Logger.Warn("skipping metadata snapshot", "end_offset", off, "err", err)
-			continue
-		}
-		s.mu.snapshotOffset = off
-		return im, nil
-	}
-	return emptyImage(), nil
-}
-
-// replay applies the log's records from base.EndOffset on. It returns the
-// image and how many legacy JSON records it translated.
-func (s *Store) replay(base *Image) (*Image, int, error) {
-	d := newDelta(base)
-	legacy := 0
-	end := base.EndOffset
-	err := s.log.Scan(base.EndOffset, func(b record.Batch) error {
-		var aerr error
-		err := b.ForEachRecord(func(rec *record.Record) bool {
-			if rec.Offset < end {
-				return true // a batch that straddles the snapshot
-			}
-			var recs []records.Record
-			if isLegacy(rec.Value) {
-				legacy++
-				recs, aerr = translateLegacy(d.im, rec.Value, s.opts.NodeID)
-			} else {
-				var r records.Record
-				if r, _, aerr = records.Decode(rec.Value); aerr == nil {
-					recs = []records.Record{r}
-				}
-			}
-			for _, r := range recs {
-				if aerr == nil {
-					aerr = d.apply(r)
-				}
-			}
-			if aerr != nil {
-				aerr = fmt.Errorf("metadata record at offset %d: %w", rec.Offset, aerr)
-				return false
-			}
-			end = rec.Offset + 1
-			return true
-		})
-		if err == nil {
-			err = aerr
-		}
-		if err == nil {
-			end = max(end, b.NextOffset())
-			s.mu.bytesSinceSnapshot += int64(b.Size())
-		}
-		return err
-	})
-	return d.finish(end), legacy, err
+func newStore(opts Options, c committer, image *atomic.Pointer[Image]) *Store {
+	return &Store{opts: opts, c: c, image: image}
 }
 
 // Image returns the current image.
 func (s *Store) Image() *Image { return s.image.Load() }
 
-// commitLocked appends recs durably as one batch (so that they apply all
-// or none, as Kafka's controller appends a topic creation atomically),
-// then publishes the image they build. Requires mu.
+// commitLocked commits recs as one change (so that they apply all or none,
+// as Kafka's controller appends a topic creation atomically). Requires mu.
 func (s *Store) commitLocked(recs ...records.Record) (*Image, error) {
 	if s.mu.closed {
 		return nil, log.ErrClosed
 	}
-	d := newDelta(s.image.Load())
-	for _, r := range recs {
-		if err := d.apply(r); err != nil {
-			return nil, err // a bug in the caller: nothing was written
-		}
-	}
-	now := time.Now().UnixMilli()
-	nr := make([]record.NewRecord, len(recs))
-	for i, r := range recs {
-		nr[i] = record.NewRecord{Value: records.Encode(r), Timestamp: now}
-	}
-	b, err := record.Build(record.BuildOptions{}, nr...)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.log.Append(b, 0); err != nil {
-		return nil, fmt.Errorf("append metadata: %w", err)
-	}
-	s.log.SetHighWatermark(s.log.LogEndOffset())
-	im := d.finish(s.log.LogEndOffset())
-	s.image.Store(im)
-	s.mu.bytesSinceSnapshot += int64(len(b))
-	if s.opts.SnapshotBytes > 0 && s.mu.bytesSinceSnapshot >= s.opts.SnapshotBytes {
-		// Written here, by the writer that crossed the threshold:
-		// metadata changes are rare and one snapshot is small (tens of
-		// bytes a partition), so it costs less than a goroutine to own.
-		// The records are durable already: a failed snapshot only
-		// means a longer replay at the next start.
-		if err := s.snapshotLocked(); err != nil {
-			s.opts.Logger.Error("write metadata snapshot", "err", err)
-		}
-	}
-	return im, nil
+	return s.c.commit(recs)
 }
 
-// snapshotLocked writes a snapshot of the current image, unless the
-// newest snapshot already holds it, and removes older ones. Requires mu.
-func (s *Store) snapshotLocked() error {
-	im := s.image.Load()
-	if im.EndOffset == s.mu.snapshotOffset {
-		return nil
-	}
-	wrote, err := writeSnapshot(s.log.Dir(), im)
-	if err != nil {
-		return err
-	}
-	s.mu.bytesSinceSnapshot = 0
-	if wrote {
-		s.mu.snapshotOffset = im.EndOffset
-		s.opts.Logger.Info("wrote metadata snapshot", "end_offset", im.EndOffset)
-	}
-	return removeSnapshotsBefore(s.log.Dir(), snapshotsRetained)
-}
-
-// Close writes a snapshot of the image at a clean shutdown, so that the
-// next start replays nothing, then refuses further changes. It does not
-// close the log, which its owner (the broker) closes.
+// Close stops the committer: in local mode it writes a snapshot of the
+// image, so that the next start replays nothing; in quorum mode it leaves
+// the quorum's state on disk for the next start. Then changes are refused.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,7 +121,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.mu.closed = true
-	return s.snapshotLocked()
+	return s.c.close()
 }
 
 // producerIDBlock is how many producer ids one metadata record reserves,
@@ -263,15 +133,21 @@ const producerIDBlock = 1000
 func (s *Store) AllocateProducerID() (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.nextProducerID >= s.Image().ProducerIDsEnd {
-		end := s.mu.nextProducerID + producerIDBlock
+	if s.mu.nextProducerID >= s.mu.producerIDsEnd {
+		// A new block starts at the end of the last one reserved by any
+		// node (ProducerIdsRecord.NextProducerId, as Kafka's
+		// ProducerIdControlManager), not at this node's counter: in a
+		// quorum another controller may have reserved blocks since, and
+		// after a restart ids of the last block may have been handed out.
+		start := s.Image().ProducerIDsEnd
 		epoch := int64(-1)
 		if b := s.Image().Broker(s.opts.NodeID); b != nil {
 			epoch = b.Epoch
 		}
-		if _, err := s.commitLocked(&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: end}); err != nil {
+		if _, err := s.commitLocked(&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: start + producerIDBlock}); err != nil {
 			return 0, err
 		}
+		s.mu.nextProducerID, s.mu.producerIDsEnd = start, start+producerIDBlock
 	}
 	id := s.mu.nextProducerID
 	s.mu.nextProducerID++
@@ -280,8 +156,10 @@ func (s *Store) AllocateProducerID() (int64, error) {
 
 // RegisterBroker records this node's registration (RegisterBrokerRecord)
 // unless the image already has it with the same endpoints and rack. The
-// broker epoch is the record's offset and the incarnation id is new, as
-// Kafka's controller assigns them. A single node is its own controller, so
+// broker epoch is the record's metadata offset (the image's end offset
+// before it, which the record takes in local mode and which only grows in
+// quorum mode) and the incarnation id is new, as Kafka's controller assigns
+// them. A single node is its own controller, so
 // it registers unfenced: there is no other node whose log it must catch up
 // with first.
 func (s *Store) RegisterBroker(endpoints []records.Endpoint, rack *string) (*Broker, error) {
@@ -295,7 +173,7 @@ func (s *Store) RegisterBroker(endpoints []records.Endpoint, rack *string) (*Bro
 		rand.Read(inc[:])
 	}
 	im, err := s.commitLocked(&records.RegisterBroker{
-		BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: s.log.LogEndOffset(),
+		BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: s.Image().EndOffset,
 		EndPoints: endpoints, Rack: rack, Fenced: false,
 	})
 	if err != nil {
