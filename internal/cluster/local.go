@@ -186,3 +186,8 @@ func (c *localLog) snapshot() error {
 // replays nothing. It does not close the log, which its owner (the broker)
 // closes.
 func (c *localLog) close() error { return c.snapshot() }
+
+func (c *localLog) latest() (*Image, error) { return c.image.Load(), nil }
+
+// controller is this node: in local mode it is its own controller.
+func (c *localLog) controller() int32 { return c.opts.NodeID }

@@ -53,7 +53,9 @@ type Store struct {
 	c     committer
 	image *atomic.Pointer[Image]
 
-	mu struct {
+	// allocMu serializes AllocateProducerID; taken before mu.
+	allocMu sync.Mutex
+	mu      struct {
 		sync.Mutex
 		// nextProducerID is the next id to hand out from this node's
 		// block, which ends at producerIDsEnd.
@@ -66,10 +68,16 @@ type Store struct {
 // committer makes a change durable, in the order of every node's metadata
 // log, and publishes the image that includes it.
 type committer interface {
+	// latest returns the image a change is checked against, or why
+	// this node cannot make changes (NotControllerError).
+	latest() (*Image, error)
 	// commit writes recs as one change, applied all or none, and returns
 	// the image that holds it once it is applied locally. Callers hold
 	// Store.mu, so one node's changes never interleave.
 	commit(recs []records.Record) (*Image, error)
+	// controller is the id of the node that commits changes, -1 if
+	// none is known.
+	controller() int32
 	// close stops the committer at a clean shutdown.
 	close() error
 }
@@ -102,11 +110,31 @@ func newStore(opts Options, c committer, image *atomic.Pointer[Image]) *Store {
 // Image returns the current image.
 func (s *Store) Image() *Image { return s.image.Load() }
 
-// commitLocked commits recs as one change (so that they apply all or none,
-// as Kafka's controller appends a topic creation atomically). Requires mu.
-func (s *Store) commitLocked(recs ...records.Record) (*Image, error) {
+// ControllerID is the node whose proposals the metadata log takes: this
+// node in local mode, the raft leader in quorum mode (-1 while there is
+// none), as Kafka's Metadata and DescribeCluster name the active
+// controller.
+func (s *Store) ControllerID() int32 { return s.c.controller() }
+
+// change runs one metadata change: build checks it against the latest
+// image and returns its records (none: nothing to change), which are
+// committed as one batch, so that they apply all or none, as Kafka's
+// controller appends a topic creation atomically. It returns the image
+// that holds the change. Writers are serialized, so build sees every
+// change this node made before.
+func (s *Store) change(build func(im *Image) ([]records.Record, error)) (*Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.mu.closed {
 		return nil, log.ErrClosed
+	}
+	im, err := s.c.latest()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := build(im)
+	if err != nil || len(recs) == 0 {
+		return im, err
 	}
 	return s.c.commit(recs)
 }
@@ -129,29 +157,42 @@ func (s *Store) Close() error {
 const producerIDBlock = 1000
 
 // AllocateProducerID returns a producer id never returned before, also
-// across restarts.
+// across restarts and, in quorum mode, across the nodes.
 func (s *Store) AllocateProducerID() (int64, error) {
+	// One allocation at a time, so that callers that find the block
+	// used up reserve one new block, not one each.
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.nextProducerID >= s.mu.producerIDsEnd {
+	next, end := s.mu.nextProducerID, s.mu.producerIDsEnd
+	if next < end {
+		s.mu.nextProducerID++
+		s.mu.Unlock()
+		return next, nil
+	}
+	s.mu.Unlock()
+	var start int64
+	_, err := s.change(func(im *Image) ([]records.Record, error) {
 		// A new block starts at the end of the last one reserved by any
 		// node (ProducerIdsRecord.NextProducerId, as Kafka's
 		// ProducerIdControlManager), not at this node's counter: in a
 		// quorum another controller may have reserved blocks since, and
-		// after a restart ids of the last block may have been handed out.
-		start := s.Image().ProducerIDsEnd
+		// after a restart ids of the last block may have been handed
+		// out.
+		start = im.ProducerIDsEnd
 		epoch := int64(-1)
-		if b := s.Image().Broker(s.opts.NodeID); b != nil {
+		if b := im.Broker(s.opts.NodeID); b != nil {
 			epoch = b.Epoch
 		}
-		if _, err := s.commitLocked(&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: start + producerIDBlock}); err != nil {
-			return 0, err
-		}
-		s.mu.nextProducerID, s.mu.producerIDsEnd = start, start+producerIDBlock
+		return []records.Record{&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: start + producerIDBlock}}, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	id := s.mu.nextProducerID
-	s.mu.nextProducerID++
-	return id, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.nextProducerID, s.mu.producerIDsEnd = start+1, start+producerIDBlock
+	return start, nil
 }
 
 // RegisterBroker records this node's registration (RegisterBrokerRecord)
@@ -159,22 +200,23 @@ func (s *Store) AllocateProducerID() (int64, error) {
 // broker epoch is the record's metadata offset (the image's end offset
 // before it, which the record takes in local mode and which only grows in
 // quorum mode) and the incarnation id is new, as Kafka's controller assigns
-// them. A single node is its own controller, so
-// it registers unfenced: there is no other node whose log it must catch up
-// with first.
+// them. The node registers unfenced: in local mode it is its own
+// controller and there is no other node whose log it must catch up with
+// first; in quorum mode registration goes through the active controller
+// like every change (fencing and heartbeats are not built yet).
 func (s *Store) RegisterBroker(endpoints []records.Endpoint, rack *string) (*Broker, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.Image().Broker(s.opts.NodeID); b != nil && slices.Equal(b.Endpoints, endpoints) && equalPtr(b.Rack, rack) && !b.Fenced {
-		return b, nil
-	}
-	var inc records.UUID
-	for inc == (records.UUID{}) {
-		rand.Read(inc[:])
-	}
-	im, err := s.commitLocked(&records.RegisterBroker{
-		BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: s.Image().EndOffset,
-		EndPoints: endpoints, Rack: rack, Fenced: false,
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if b := im.Broker(s.opts.NodeID); b != nil && slices.Equal(b.Endpoints, endpoints) && equalPtr(b.Rack, rack) && !b.Fenced {
+			return nil, nil
+		}
+		var inc records.UUID
+		for inc == (records.UUID{}) {
+			rand.Read(inc[:])
+		}
+		return []records.Record{&records.RegisterBroker{
+			BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: im.EndOffset,
+			EndPoints: endpoints, Rack: rack, Fenced: false,
+		}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -188,22 +230,22 @@ func equalPtr(a, b *string) bool { return a == nil && b == nil || a != nil && b 
 // PartitionRecord per partition hosted on this node alone (replicas, ISR
 // and leader this node, epochs 0), and a ConfigRecord per config.
 func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.Image().Topic(name) != nil {
-		return nil, ErrTopicExists
-	}
-	var id TopicID
-	for id == (TopicID{}) {
-		rand.Read(id[:])
-	}
-	recs := []records.Record{&records.Topic{Name: name, TopicID: records.UUID(id)}}
-	recs = append(recs, localPartitions(id, 0, partitions, s.opts.NodeID)...)
-	for _, k := range slices.Sorted(maps.Keys(configs)) {
-		v := configs[k]
-		recs = append(recs, &records.Config{ResourceType: records.ResourceTopic, ResourceName: name, Name: k, Value: &v})
-	}
-	im, err := s.commitLocked(recs...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if im.Topic(name) != nil {
+			return nil, ErrTopicExists
+		}
+		var id TopicID
+		for id == (TopicID{}) {
+			rand.Read(id[:])
+		}
+		recs := []records.Record{&records.Topic{Name: name, TopicID: records.UUID(id)}}
+		recs = append(recs, localPartitions(id, 0, partitions, s.opts.NodeID)...)
+		for _, k := range slices.Sorted(maps.Keys(configs)) {
+			v := configs[k]
+			recs = append(recs, &records.Config{ResourceType: records.ResourceTopic, ResourceName: name, Name: k, Value: &v})
+		}
+		return recs, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -212,30 +254,33 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 
 // DeleteTopic removes a topic from the image (RemoveTopicRecord).
 func (s *Store) DeleteTopic(name string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.Image().Topic(name)
-	if t == nil {
-		return nil, ErrUnknownTopic
+	var t *Topic
+	_, err := s.change(func(im *Image) ([]records.Record, error) {
+		if t = im.Topic(name); t == nil {
+			return nil, ErrUnknownTopic
+		}
+		return []records.Record{&records.RemoveTopic{TopicID: records.UUID(t.ID)}}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	_, err := s.commitLocked(&records.RemoveTopic{TopicID: records.UUID(t.ID)})
-	return t, err
+	return t, nil
 }
 
 // SetPartitions grows a topic to partitions partitions, each hosted on
 // this node alone (callers check it grows; a smaller count changes
 // nothing, as Kafka cannot remove partitions).
 func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.Image().Topic(name)
-	if t == nil {
-		return nil, ErrUnknownTopic
-	}
-	if partitions <= t.Partitions {
-		return t, nil
-	}
-	im, err := s.commitLocked(localPartitions(t.ID, t.Partitions, partitions, s.opts.NodeID)...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		t := im.Topic(name)
+		if t == nil {
+			return nil, ErrUnknownTopic
+		}
+		if partitions <= t.Partitions {
+			return nil, nil
+		}
+		return localPartitions(t.ID, t.Partitions, partitions, s.opts.NodeID), nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -245,16 +290,12 @@ func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
 // AlterConfigs sets (non-nil) or removes (nil) topic config overrides,
 // one ConfigRecord per key.
 func (s *Store) AlterConfigs(name string, changes map[string]*string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.Image().Topic(name) == nil {
-		return nil, ErrUnknownTopic
-	}
-	recs := configRecords(name, changes)
-	if len(recs) == 0 {
-		return s.Image().Topic(name), nil
-	}
-	im, err := s.commitLocked(recs...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if im.Topic(name) == nil {
+			return nil, ErrUnknownTopic
+		}
+		return configRecords(name, changes), nil
+	})
 	if err != nil {
 		return nil, err
 	}
