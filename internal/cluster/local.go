@@ -191,3 +191,6 @@ func (c *localLog) latest() (*Image, error) { return c.image.Load(), nil }
 
 // controller is this node: in local mode it is its own controller.
 func (c *localLog) controller() int32 { return c.opts.NodeID }
+
+// caughtUp: the local log is the whole metadata log.
+func (c *localLog) caughtUp() (bool, error) { return true, nil }

@@ -91,6 +91,9 @@ type quorum struct {
 	// barrierTerm is the last term in which this node, as leader, saw
 	// every entry of earlier terms applied (a raft barrier).
 	barrierTerm uint64
+	// opened is when raft started: contact with a leader after it
+	// means the commit index is the leader's.
+	opened time.Time
 }
 
 // OpenQuorum starts this node's member of the controller quorum and
@@ -182,6 +185,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		}
 		opts.Logger.Info("bootstrapped the controller quorum", "voters", len(q.Voters), "dir", q.Dir)
 	}
+	c.opened = time.Now()
 	if c.raft, err = raft.NewRaft(conf, c.fsm, c.store, c.store, snaps, c.trans); err != nil {
 		return fail(fmt.Errorf("cluster: start raft: %w", err))
 	}
@@ -236,6 +240,25 @@ func (c *quorum) latest() (*Image, error) {
 		c.barrierTerm = term
 	}
 	return c.fsm.image.Load(), nil
+}
+
+// caughtUp: see Store.WaitCaughtUp. Requires Store.mu (latest does).
+func (c *quorum) caughtUp() (bool, error) {
+	switch c.raft.State() {
+	case raft.Leader:
+		_, err := c.latest()
+		if errors.Is(err, ErrNotController) {
+			return false, nil // lost leadership meanwhile: ask again
+		}
+		return err == nil, err
+	case raft.Follower:
+		if err := c.fsm.failed(); err != nil {
+			return false, err
+		}
+		_, id := c.raft.LeaderWithID()
+		return id != "" && c.raft.LastContact().After(c.opened) && c.raft.AppliedIndex() >= c.raft.CommitIndex(), nil
+	}
+	return false, nil
 }
 
 // commit proposes recs as one raft log entry, the batch a local metadata

@@ -1,13 +1,16 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/log"
@@ -78,6 +81,9 @@ type committer interface {
 	// controller is the id of the node that commits changes, -1 if
 	// none is known.
 	controller() int32
+	// caughtUp reports whether the image holds the metadata log as far
+	// as this node can know it.
+	caughtUp() (bool, error)
 	// close stops the committer at a clean shutdown.
 	close() error
 }
@@ -115,6 +121,30 @@ func (s *Store) Image() *Image { return s.image.Load() }
 // none), as Kafka's Metadata and DescribeCluster name the active
 // controller.
 func (s *Store) ControllerID() int32 { return s.c.controller() }
+
+// WaitCaughtUp waits until the image holds the metadata log as far as
+// this node can know it, as a Kafka broker catches up with the metadata
+// log before it serves. In local mode the image always does. In quorum
+// mode the leader has applied every entry of earlier terms (a raft
+// barrier); a follower has heard from the leader since it started and
+// applied every entry the leader reported committed (raft caps that at
+// the follower's own log, so a follower far behind may still be catching
+// up: nothing must be deleted on its image's word).
+func (s *Store) WaitCaughtUp(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ok, err := s.c.caughtUp()
+		s.mu.Unlock()
+		if ok || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for the metadata log (controller %d): %w", s.ControllerID(), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
 
 // change runs one metadata change: build checks it against the latest
 // image and returns its records (none: nothing to change), which are
