@@ -3,9 +3,12 @@ package strata_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +78,23 @@ func TestSingleVoterQuorumTopicsSurviveRestart(t *testing.T) {
 	}
 	produce(b.Addr(), 0, 30)
 	consume(b.Addr(), 30)
+	resp, err := http.Get("http://" + b.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nstrata_controller_id 1\n", "\nstrata_controller_active 1\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", strings.TrimSpace(want))
+		}
+	}
+	if strings.Contains(string(body), "\nstrata_quorum_term 0\n") || !strings.Contains(string(body), "\nstrata_quorum_term ") {
+		t.Error("metrics show no raft term")
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -237,6 +237,10 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		OnConnRejected:               m.ConnectionRejected,
 	})
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
+	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus {
+		st := meta.Status()
+		return metrics.MetadataStatus{Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
+	})
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)

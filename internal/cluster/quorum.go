@@ -242,6 +242,10 @@ func (c *quorum) latest() (*Image, error) {
 	return c.fsm.image.Load(), nil
 }
 
+func (c *quorum) status() (term, commit, applied uint64) {
+	return c.raft.CurrentTerm(), c.raft.CommitIndex(), c.raft.AppliedIndex()
+}
+
 // caughtUp: see Store.WaitCaughtUp. Requires Store.mu (latest does).
 func (c *quorum) caughtUp() (bool, error) {
 	switch c.raft.State() {

@@ -171,6 +171,9 @@ func TestQuorumReplicatesChanges(t *testing.T) {
 	}
 	c.converged(im)
 	for _, nd := range c.nodes {
+		if st := nd.s.Status(); st.ControllerID != l.id || st.Term < 1 || st.Offset != im.EndOffset || st.AppliedIndex < uint64(st.Offset) {
+			t.Errorf("node %d: status %+v, want controller %d, a term and offset %d applied", nd.id, st, l.id, im.EndOffset)
+		}
 		if got := nd.s.Image().Topic("orders"); got.ID != top.ID {
 			t.Errorf("node %d: topic id %s, want %s", nd.id, got.ID, top.ID)
 		}

@@ -81,6 +81,9 @@ type committer interface {
 	// controller is the id of the node that commits changes, -1 if
 	// none is known.
 	controller() int32
+	// status reports the raft term and indexes (local mode: 0 and the
+	// image's end offset).
+	status() (term, commit, applied uint64)
 	// caughtUp reports whether the image holds the metadata log as far
 	// as this node can know it.
 	caughtUp() (bool, error)
@@ -121,6 +124,23 @@ func (s *Store) Image() *Image { return s.image.Load() }
 // none), as Kafka's Metadata and DescribeCluster name the active
 // controller.
 func (s *Store) ControllerID() int32 { return s.c.controller() }
+
+// Status is the metadata log's state, for metrics and operators.
+type Status struct {
+	// Offset is the image's EndOffset.
+	Offset       int64
+	ControllerID int32
+	// Term, CommitIndex and AppliedIndex are raft's in quorum mode; in
+	// local mode the term is 0 and both indexes are Offset.
+	Term, CommitIndex, AppliedIndex uint64
+}
+
+// Status returns the metadata log's state. It takes no Store lock.
+func (s *Store) Status() Status {
+	st := Status{Offset: s.Image().EndOffset, ControllerID: s.c.controller()}
+	st.Term, st.CommitIndex, st.AppliedIndex = s.c.status()
+	return st
+}
 
 // WaitCaughtUp waits until the image holds the metadata log as far as
 // this node can know it, as a Kafka broker catches up with the metadata
