@@ -40,7 +40,15 @@ func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any
 	attrs := make([]any, 0, len(args)/2+1)
 	attrs = append(attrs, slog.String("logger", name))
 	for i := 0; i+1 < len(args); i += 2 {
-		attrs = append(attrs, slog.Any(fmt.Sprint(args[i]), args[i+1]))
+		v := args[i+1]
+		// hclog.Fmt values are a format and its arguments, formatted
+		// by hclog's own writer.
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				v = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+		attrs = append(attrs, slog.Any(fmt.Sprint(args[i]), v))
 	}
 	s.l.Log(context.Background(), lv, msg, attrs...)
 }
