@@ -122,3 +122,50 @@ func TestSingleVoterQuorumTopicsSurviveRestart(t *testing.T) {
 	produce(b.Addr(), 30, 40)
 	consume(b.Addr(), 40)
 }
+
+// A data dir stays in the mode it was made in: each mode would find none
+// of the other's metadata, and local mode would then remove every
+// partition as unknown.
+func TestQuorumModeSwitchRefusedAtRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl := ln.Addr().String()
+	ln.Close()
+	quorum := map[string]string{
+		"listeners":                "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + ctrl,
+		"controller.quorum.voters": "1@" + ctrl,
+	}
+
+	local := t.TempDir()
+	b, err := strata.Start(strata.Options{Dir: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := strata.Start(strata.Options{Dir: local, Properties: quorum}); err == nil || !strings.Contains(err.Error(), "local metadata log") {
+		t.Fatalf("quorum start on a local data dir: %v", err)
+	}
+
+	raftDir := t.TempDir()
+	b, err = strata.Start(strata.Options{Dir: raftDir, Properties: quorum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := strata.Start(strata.Options{Dir: raftDir}); err == nil || !strings.Contains(err.Error(), "controller.quorum.voters") {
+		t.Fatalf("local start on a quorum data dir: %v", err)
+	}
+	// The refused starts left both dirs usable in their own mode.
+	b, err = strata.Start(strata.Options{Dir: raftDir, Properties: quorum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err = strata.Start(strata.Options{Dir: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+}

@@ -257,14 +257,32 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 // from the metadata the cluster has.
 func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger) (*cluster.Store, error) {
 	opts := cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger}
+	// Neither mode may start on the other's metadata: it would find no
+	// topics and, in local mode, remove every partition as unknown.
+	// Moving a data dir between the modes is not built.
+	raftDir := filepath.Join(cfg.LogDirs[0], RaftDir)
+	_, err := os.Stat(raftDir)
+	hasRaft := err == nil
 	if !cfg.Quorum() {
+		if hasRaft {
+			return nil, fmt.Errorf("%s holds the raft state of a controller quorum: start this node with its controller.quorum.voters", raftDir)
+		}
 		metaLog, err := bk.Internal(cluster.MetadataTopic, metaCfg)
 		if err != nil {
 			return nil, err
 		}
 		return cluster.Open(metaLog, opts)
 	}
-	q := cluster.QuorumOptions{Dir: filepath.Join(cfg.LogDirs[0], RaftDir), Listener: ctrlLn}
+	if !hasRaft {
+		for _, dir := range cfg.LogDirs {
+			local := filepath.Join(dir, cluster.MetadataTopic.String())
+			if _, err := os.Stat(local); err == nil {
+				ctrlLn.Close()
+				return nil, fmt.Errorf("%s is a local metadata log (a node started without controller.quorum.voters): moving it onto a controller quorum is not supported", local)
+			}
+		}
+	}
+	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn}
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}
