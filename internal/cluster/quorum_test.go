@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -283,6 +284,11 @@ func TestQuorumCatchUpBySnapshot(t *testing.T) {
 	c.converged(l.s.Image())
 	if got := len(behind.s.Image().Topics); got != 21 {
 		t.Fatalf("caught-up node has %d topics, want 21", got)
+	}
+	// It holds the leader's snapshot, past everything it had.
+	snap, err := strconv.ParseUint(behind.s.c.(*quorum).raft.Stats()["last_snapshot_index"], 10, 64)
+	if err != nil || snap <= last {
+		t.Fatalf("caught-up node's last snapshot index %d (%v), want past %d", snap, err, last)
 	}
 	// And it keeps following after the snapshot.
 	if _, err := l.s.CreateTopic("later", 1, nil); err != nil {
