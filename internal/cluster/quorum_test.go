@@ -3,9 +3,11 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,3 +334,42 @@ func (s *memSink) Write(p []byte) (int, error) { s.data = append(s.data, p...); 
 func (s *memSink) Close() error                { return nil }
 func (s *memSink) Cancel() error               { return errors.New("cancelled") }
 func (s *memSink) ID() string                  { return "mem" }
+
+// The FSM skips, on every node alike, a batch that does not fit the image
+// (moving only its end offset), and stops at an entry it cannot decode
+// rather than diverge from the nodes that can.
+func TestFSMApplyRefusals(t *testing.T) {
+	image := new(atomic.Pointer[Image])
+	image.Store(emptyImage())
+	f := &fsm{image: image, logger: slog.New(slog.DiscardHandler)}
+	entry := func(index uint64, recs ...records.Record) *raft.Log {
+		b, err := encodeBatch(recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &raft.Log{Index: index, Type: raft.LogCommand, Data: b}
+	}
+	if im, ok := f.Apply(entry(3, &records.Topic{Name: "t", TopicID: tid})).(*Image); !ok || im.Topic("t") == nil || im.EndOffset != 3 {
+		t.Fatalf("first entry: %v", im)
+	}
+	// A partition of an unknown topic: the whole batch is skipped.
+	resp := f.Apply(entry(4,
+		&records.Topic{Name: "u", TopicID: records.UUID{5}},
+		&records.Partition{PartitionID: 0, TopicID: records.UUID{6}, Replicas: []int32{1}, Isr: []int32{1}, Leader: 1}))
+	if err, _ := resp.(error); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("inconsistent batch: %v", resp)
+	}
+	if im := image.Load(); im.Topic("u") != nil || im.EndOffset != 4 || im.Topic("t") == nil {
+		t.Fatalf("after a skipped batch: %s", dump(im))
+	}
+	// Bytes that are no batch: the image stops at index 4.
+	if err, _ := f.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: []byte("junk")}).(error); err == nil {
+		t.Fatal("junk entry applied")
+	}
+	if err, _ := f.Apply(entry(6, &records.Topic{Name: "v", TopicID: records.UUID{7}})).(error); err == nil || f.failed() == nil {
+		t.Fatal("an entry after a fault applied")
+	}
+	if im := image.Load(); im.EndOffset != 4 || im.Topic("v") != nil {
+		t.Fatalf("after a fault: %s", dump(im))
+	}
+}
