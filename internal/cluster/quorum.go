@@ -100,10 +100,10 @@ type quorum struct {
 // returns a Store whose changes go through raft: quorum mode. The raft
 // state under q.Dir is reused when it exists; otherwise the raft
 // configuration is bootstrapped from q.Voters. The Store owns q.Listener
-// from here on: Close closes it, and so does a failed OpenQuorum. Open
-// replays raft's newest
-// snapshot and log into the image before it returns only as far as raft
-// has applied them; the image follows the quorum from then on.
+// from here on: Close closes it, and so does a failed OpenQuorum. raft
+// restores its newest snapshot into the image before OpenQuorum returns,
+// but applies the log entries after it only once a leader reports them
+// committed: WaitCaughtUp waits for that.
 func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
