@@ -8,6 +8,7 @@
 package strata
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -99,7 +100,18 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("http.listener %s: %w", cfg.HTTPListener, err)
 		}
 	}
-	b, err := start(cfg, ln, httpLn, logger)
+	var ctrlLn net.Listener
+	if cfg.Quorum() {
+		addr, _ := cfg.ControllerAddr()
+		if ctrlLn, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			if httpLn != nil {
+				httpLn.Close()
+			}
+			return nil, fmt.Errorf("controller listener %s: %w", addr, err)
+		}
+	}
+	b, err := start(cfg, ln, httpLn, ctrlLn, logger)
 	if err != nil {
 		ln.Close()
 		if httpLn != nil {
@@ -110,11 +122,25 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	return b, nil
 }
 
-func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Broker, error) {
+// quorumStartTimeout bounds how long a node in quorum mode waits at start
+// for a controller to be elected and its metadata image to catch up.
+const quorumStartTimeout = 2 * time.Minute
+
+// RaftDir is where quorum mode keeps its raft state, under the first log
+// dir: raft.db (hashicorp/raft-boltdb: the log, term and vote) and
+// snapshots/ (raft's file snapshots of the metadata image).
+const RaftDir = "__raft"
+
+// start owns ctrlLn (the controller listener, nil in local mode) once
+// called: the metadata store closes it.
+func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
 	if err != nil {
+		if ctrlLn != nil {
+			ctrlLn.Close()
+		}
 		return nil, err
 	}
 	metaCfg := log.DefaultConfig()
@@ -130,19 +156,23 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		ProducerIDExpirationCheck: msDuration(cfg.ProducerIDExpirationCheckIntervalMs),
 	})
 	if err != nil {
+		if ctrlLn != nil {
+			ctrlLn.Close()
+		}
 		return nil, err
 	}
 	fail := func(err error) (*Broker, error) {
 		bk.Close()
 		return nil, err
 	}
-	metaLog, err := bk.Internal(cluster.MetadataTopic, metaCfg)
+	meta, err := openMetadata(cfg, bk, metaCfg, ctrlLn, logger)
 	if err != nil {
 		return fail(err)
 	}
-	meta, err := cluster.Open(metaLog, cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger})
-	if err != nil {
-		return fail(err)
+	fail = func(err error) (*Broker, error) {
+		meta.Close()
+		bk.Close()
+		return nil, err
 	}
 	defaults, err := topicDefaults(cfg)
 	if err != nil {
@@ -157,7 +187,12 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 	p, _ := strconv.Atoi(port)
 	// The node registers itself as Kafka's brokers do at start (a
 	// RegisterBrokerRecord), so the image names its endpoint.
-	if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, nil); err != nil {
+	// In quorum mode only the active controller can write the record;
+	// another node's registration comes with broker heartbeats to the
+	// controller (KIP-631), not built yet.
+	if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, nil); errors.Is(err, cluster.ErrNotController) {
+		logger.Info("not registering: this node is not the active controller", "controller", meta.ControllerID())
+	} else if err != nil {
 		return fail(err)
 	}
 	h, err := kafka.New(kafka.Config{
@@ -167,6 +202,7 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		AdvertisedPort:      int32(p),
 		NumPartitions:       cfg.NumPartitions,
 		AutoCreateTopics:    cfg.AutoCreateTopics,
+		KeepStrayPartitions: cfg.Quorum(),
 		MaxBrokerPartitions: maxPartitions,
 		TopicDefaults:       defaults,
 		Group: group.Config{
@@ -201,6 +237,10 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 		OnConnRejected:               m.ConnectionRejected,
 	})
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
+	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus {
+		st := meta.Status()
+		return metrics.MetadataStatus{Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
+	})
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
@@ -208,6 +248,57 @@ func start(cfg config.Config, ln, httpLn net.Listener, logger *slog.Logger) (*Br
 	}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
+}
+
+// openMetadata opens the metadata store: in local mode on the
+// __cluster_metadata-0 log, in quorum mode on raft under
+// <first log dir>/__raft, waiting until a controller is elected and the
+// image has caught up with the quorum's log, so that the handlers start
+// from the metadata the cluster has.
+func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger) (*cluster.Store, error) {
+	opts := cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger}
+	// Neither mode may start on the other's metadata: it would find no
+	// topics and, in local mode, remove every partition as unknown.
+	// Moving a data dir between the modes is not built.
+	raftDir := filepath.Join(cfg.LogDirs[0], RaftDir)
+	_, err := os.Stat(raftDir)
+	hasRaft := err == nil
+	if !cfg.Quorum() {
+		if hasRaft {
+			return nil, fmt.Errorf("%s holds the raft state of a controller quorum: start this node with its controller.quorum.voters", raftDir)
+		}
+		metaLog, err := bk.Internal(cluster.MetadataTopic, metaCfg)
+		if err != nil {
+			return nil, err
+		}
+		return cluster.Open(metaLog, opts)
+	}
+	if !hasRaft {
+		for _, dir := range cfg.LogDirs {
+			local := filepath.Join(dir, cluster.MetadataTopic.String())
+			if _, err := os.Stat(local); err == nil {
+				ctrlLn.Close()
+				return nil, fmt.Errorf("%s is a local metadata log (a node started without controller.quorum.voters): moving it onto a controller quorum is not supported", local)
+			}
+		}
+	}
+	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn}
+	for _, v := range cfg.QuorumVoters {
+		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
+	}
+	meta, err := cluster.OpenQuorum(opts, q)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), quorumStartTimeout)
+	defer cancel()
+	logger.Info("waiting for the controller quorum", "voters", len(q.Voters), "controller_listener", ctrlLn.Addr().String())
+	if err := meta.WaitCaughtUp(ctx); err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("%w (is a majority of controller.quorum.voters running?)", err)
+	}
+	logger.Info("metadata caught up with the controller quorum", "controller", meta.ControllerID(), "metadata_offset", meta.Image().EndOffset)
+	return meta, nil
 }
 
 // topicDefaults maps broker log.* properties to the default topic config.

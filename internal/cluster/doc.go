@@ -3,9 +3,54 @@
 // epochs), and producer id blocks. Every change is a KRaft metadata record
 // (package records) appended to a metadata log and applied, in order, to an
 // immutable in-memory Image that handlers read without locks (DESIGN.md
-// principle 6). On a single node the metadata log is a local partition log,
-// `__cluster_metadata-0` in the first log dir, as in Kafka's KRaft mode;
-// snapshots of the image in the same directory bound the replay at start.
+// principle 6).
+//
+// # Two modes
+//
+// The Store checks each change against the latest image and turns it into
+// records; a committer orders and persists them. The Store's API is the
+// same in both modes.
+//
+//   - Local mode (the default: controller.quorum.voters empty): one node
+//     is its own controller. The metadata log is a local partition log,
+//     `__cluster_metadata-0` in the first log dir, as in Kafka's KRaft
+//     mode; snapshots of the image in the same directory bound the replay
+//     at start (local.go; "Metadata log" and "Snapshots" below).
+//   - Quorum mode (controller.quorum.voters set): the metadata log is a
+//     hashicorp/raft log shared by the voters, and the image is raft's FSM
+//     (quorum.go). A change is proposed with raft.Apply on the leader, the
+//     active controller, and returns once this node applied it; on any
+//     other node it fails with NotControllerError naming the leader
+//     (Kafka's NOT_CONTROLLER). Each raft log entry's data is the record
+//     batch a local log would hold for the same change, and the FSM applies
+//     it on every node in log order. The image's EndOffset is the raft
+//     index of the last entry applied: the metadata offset in quorum mode.
+//     A new leader applies every entry of earlier terms (a raft barrier)
+//     before it checks a change, as Kafka's new active controller replays
+//     the log to its end before it takes writes.
+//
+// # Quorum mode on disk
+//
+// Under <first log dir>/__raft (strata.RaftDir):
+//
+//	__raft/raft.db                      hashicorp/raft-boltdb/v2: raft's log
+//	                                    entries, current term and vote
+//	__raft/snapshots/<term>-<index>-<ms>/
+//	        meta.json                   raft's snapshot metadata (index,
+//	                                    term, configuration)
+//	        state.bin                   the image: end offset (8 bytes, big
+//	                                    endian), then the batch of records a
+//	                                    local snapshot holds (below); only the
+//	                                    8 bytes for an empty image
+//
+// The raft configuration is bootstrapped from controller.quorum.voters once,
+// when __raft holds no raft state; a restarted node resumes from its log,
+// term and snapshots. raft takes a snapshot after SnapshotThreshold entries
+// (8192 by default; metadata.log.max.record.bytes.between.snapshots is a
+// local-mode setting), truncates its log keeping TrailingLogs entries, and
+// sends a follower that is behind the truncation point the snapshot
+// (InstallSnapshot), which FSM.Restore loads. The raft transport is raft's
+// TCP NetworkTransport on the controller listener.
 //
 // # Metadata log
 //

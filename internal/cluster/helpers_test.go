@@ -138,3 +138,6 @@ func legacyAppendRaw(t *testing.T, l *log.Log, value []byte) {
 		t.Fatal(err)
 	}
 }
+
+// local returns a local-mode store's committer.
+func local(s *Store) *localLog { return s.c.(*localLog) }

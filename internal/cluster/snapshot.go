@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/record"
@@ -77,13 +76,7 @@ func encodeSnapshot(im *Image) ([]byte, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	now := time.Now().UnixMilli()
-	nr := make([]record.NewRecord, len(recs))
-	for i, r := range recs {
-		nr[i] = record.NewRecord{Value: records.Encode(r), Timestamp: now}
-	}
-	b, err := record.Build(record.BuildOptions{}, nr...)
-	return b, err
+	return encodeBatch(recs)
 }
 
 // writeSnapshot writes im's snapshot into dir: to a .part file, fsynced,
@@ -136,12 +129,21 @@ func readSnapshot(dir string, off int64) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptSnapshot, path, err)
 	}
+	im, err := decodeSnapshot(data, off)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptSnapshot, path, err)
+	}
+	return im, nil
+}
+
+// decodeSnapshot builds the image a snapshot's batch holds, up to end.
+func decodeSnapshot(data []byte, end int64) (*Image, error) {
 	b, rest, err := record.Parse(data)
 	if err == nil && len(rest) != 0 {
 		err = fmt.Errorf("%d bytes after the batch", len(rest))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptSnapshot, path, err)
+		return nil, err
 	}
 	d := newDelta(emptyImage())
 	var aerr error
@@ -154,9 +156,9 @@ func readSnapshot(dir string, off int64) (*Image, error) {
 		return err == nil
 	})
 	if err = cmp.Or(err, aerr); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptSnapshot, path, err)
+		return nil, err
 	}
-	return d.finish(off), nil
+	return d.finish(end), nil
 }
 
 // removeSnapshotsBefore deletes the snapshots older than the keep newest.

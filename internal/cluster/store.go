@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/log"
-	"github.com/strata-io/strata/internal/record"
 )
 
 // MetadataTopic is the partition that holds the metadata log.
@@ -45,34 +45,58 @@ type Options struct {
 	Logger        *slog.Logger
 }
 
-// Store appends metadata records and publishes the image they build. It is
-// safe for concurrent use: writers are serialized, readers load the
-// current image without locks.
+// Store checks metadata changes against the image, turns them into
+// records and publishes the image they build. Where the records go is its
+// committer's business: the local metadata log (local mode, local.go) or
+// the raft quorum (quorum mode, quorum.go); the Store's API and checks are
+// the same in both. It is safe for concurrent use: writers are serialized,
+// readers load the current image without locks.
 type Store struct {
 	opts  Options
-	log   *log.Log
-	image atomic.Pointer[Image]
+	c     committer
+	image *atomic.Pointer[Image]
 
-	mu struct {
+	// allocMu serializes AllocateProducerID; taken before mu.
+	allocMu sync.Mutex
+	mu      struct {
 		sync.Mutex
-		// nextProducerID is the next id to hand out from the reserved
-		// block.
+		// nextProducerID is the next id to hand out from this node's
+		// block, which ends at producerIDsEnd.
 		nextProducerID int64
-		// bytesSinceSnapshot counts batch bytes appended since the
-		// last snapshot; snapshotOffset is that snapshot's end offset
-		// (-1 for none).
-		bytesSinceSnapshot int64
-		snapshotOffset     int64
-		closed             bool
+		producerIDsEnd int64
+		closed         bool
 	}
 }
 
+// committer makes a change durable, in the order of every node's metadata
+// log, and publishes the image that includes it.
+type committer interface {
+	// latest returns the image a change is checked against, or why
+	// this node cannot make changes (NotControllerError).
+	latest() (*Image, error)
+	// commit writes recs as one change, applied all or none, and returns
+	// the image that holds it once it is applied locally. Callers hold
+	// Store.mu, so one node's changes never interleave.
+	commit(recs []records.Record) (*Image, error)
+	// controller is the id of the node that commits changes, -1 if
+	// none is known.
+	controller() int32
+	// status reports the raft term and indexes (local mode: 0 and the
+	// image's end offset).
+	status() (term, commit, applied uint64)
+	// caughtUp reports whether the image holds the metadata log as far
+	// as this node can know it.
+	caughtUp() (bool, error)
+	// close stops the committer at a clean shutdown.
+	close() error
+}
+
 // Open loads the newest valid snapshot in the metadata log's directory
-// and replays the log after it into an image. A snapshot that fails to
-// load is skipped for an older one, or for a replay of the whole log. A
-// log written by an older strata (JSON records) is translated as it is
-// replayed and a snapshot of the result is written at once, so that it is
-// not replayed again.
+// and replays the log after it into an image: local mode. A snapshot that
+// fails to load is skipped for an older one, or for a replay of the whole
+// log. A log written by an older strata (JSON records) is translated as it
+// is replayed and a snapshot of the result is written at once, so that it
+// is not replayed again.
 func Open(l *log.Log, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -80,170 +104,94 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 	if opts.SnapshotBytes == 0 {
 		opts.SnapshotBytes = DefaultSnapshotBytes
 	}
-	s := &Store{opts: opts, log: l}
-	s.mu.snapshotOffset = -1
-	base, err := s.loadSnapshot()
+	image := new(atomic.Pointer[Image])
+	c, err := openLocal(l, opts, image)
 	if err != nil {
 		return nil, err
 	}
-	im, legacy, err := s.replay(base)
-	if err != nil {
-		return nil, fmt.Errorf("replay metadata: %w", err)
-	}
-	s.image.Store(im)
-	// Ids of the last block may have been handed out before a restart:
-	// start after it.
-	s.mu.nextProducerID = im.ProducerIDsEnd
-	if legacy > 0 {
-		opts.Logger.Info("upgraded metadata log from JSON records", "records", legacy, "end_offset", im.EndOffset)
-		s.mu.Lock()
-		err := s.snapshotLocked()
-		s.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	return newStore(opts, c, image), nil
 }
 
-// loadSnapshot returns the image of the newest snapshot that loads, or an
-// empty image.
-func (s *Store) loadSnapshot() (*Image, error) {
-	offs, err := listSnapshots(s.log.Dir())
-	if err != nil {
-		return nil, fmt.Errorf("list metadata snapshots: %w", err)
-	}
-	for _, off := range offs {
-		if off > s.log.LogEndOffset() || off < s.log.LogStartOffset() {
-			// The log is the source of truth: a snapshot past its
-			// end would hide records appended at offsets below it.
-			s.opts.Logger.Warn("ignoring metadata snapshot outside the log", "end_offset", off, "log_start_offset", s.log.LogStartOffset(), "log_end_offset", s.log.LogEndOffset())
-			continue
-		}
-		im, err := readSnapshot(s.log.Dir(), off)
-		if err != nil {
-			s.opts.Logger.Warn("skipping metadata snapshot", "end_offset", off, "err", err)
-			continue
-		}
-		s.mu.snapshotOffset = off
-		return im, nil
-	}
-	return emptyImage(), nil
-}
-
-// replay applies the log's records from base.EndOffset on. It returns the
-// image and how many legacy JSON records it translated.
-func (s *Store) replay(base *Image) (*Image, int, error) {
-	d := newDelta(base)
-	legacy := 0
-	end := base.EndOffset
-	err := s.log.Scan(base.EndOffset, func(b record.Batch) error {
-		var aerr error
-		err := b.ForEachRecord(func(rec *record.Record) bool {
-			if rec.Offset < end {
-				return true // a batch that straddles the snapshot
-			}
-			var recs []records.Record
-			if isLegacy(rec.Value) {
-				legacy++
-				recs, aerr = translateLegacy(d.im, rec.Value, s.opts.NodeID)
-			} else {
-				var r records.Record
-				if r, _, aerr = records.Decode(rec.Value); aerr == nil {
-					recs = []records.Record{r}
-				}
-			}
-			for _, r := range recs {
-				if aerr == nil {
-					aerr = d.apply(r)
-				}
-			}
-			if aerr != nil {
-				aerr = fmt.Errorf("metadata record at offset %d: %w", rec.Offset, aerr)
-				return false
-			}
-			end = rec.Offset + 1
-			return true
-		})
-		if err == nil {
-			err = aerr
-		}
-		if err == nil {
-			end = max(end, b.NextOffset())
-			s.mu.bytesSinceSnapshot += int64(b.Size())
-		}
-		return err
-	})
-	return d.finish(end), legacy, err
+func newStore(opts Options, c committer, image *atomic.Pointer[Image]) *Store {
+	return &Store{opts: opts, c: c, image: image}
 }
 
 // Image returns the current image.
 func (s *Store) Image() *Image { return s.image.Load() }
 
-// commitLocked appends recs durably as one batch (so that they apply all
-// or none, as Kafka's controller appends a topic creation atomically),
-// then publishes the image they build. Requires mu.
-func (s *Store) commitLocked(recs ...records.Record) (*Image, error) {
+// ControllerID is the node whose proposals the metadata log takes: this
+// node in local mode, the raft leader in quorum mode (-1 while there is
+// none), as Kafka's Metadata and DescribeCluster name the active
+// controller.
+func (s *Store) ControllerID() int32 { return s.c.controller() }
+
+// Status is the metadata log's state, for metrics and operators.
+type Status struct {
+	// Offset is the image's EndOffset.
+	Offset       int64
+	ControllerID int32
+	// Term, CommitIndex and AppliedIndex are raft's in quorum mode; in
+	// local mode the term is 0 and both indexes are Offset.
+	Term, CommitIndex, AppliedIndex uint64
+}
+
+// Status returns the metadata log's state. It takes no Store lock.
+func (s *Store) Status() Status {
+	st := Status{Offset: s.Image().EndOffset, ControllerID: s.c.controller()}
+	st.Term, st.CommitIndex, st.AppliedIndex = s.c.status()
+	return st
+}
+
+// WaitCaughtUp waits until the image holds the metadata log as far as
+// this node can know it, as a Kafka broker catches up with the metadata
+// log before it serves. In local mode the image always does. In quorum
+// mode the leader has applied every entry of earlier terms (a raft
+// barrier); a follower has heard from the leader since it started and
+// applied every entry the leader reported committed (raft caps that at
+// the follower's own log, so a follower far behind may still be catching
+// up: nothing must be deleted on its image's word).
+func (s *Store) WaitCaughtUp(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ok, err := s.c.caughtUp()
+		s.mu.Unlock()
+		if ok || err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for the metadata log (controller %d): %w", s.ControllerID(), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// change runs one metadata change: build checks it against the latest
+// image and returns its records (none: nothing to change), which are
+// committed as one batch, so that they apply all or none, as Kafka's
+// controller appends a topic creation atomically. It returns the image
+// that holds the change. Writers are serialized, so build sees every
+// change this node made before.
+func (s *Store) change(build func(im *Image) ([]records.Record, error)) (*Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.mu.closed {
 		return nil, log.ErrClosed
 	}
-	d := newDelta(s.image.Load())
-	for _, r := range recs {
-		if err := d.apply(r); err != nil {
-			return nil, err // a bug in the caller: nothing was written
-		}
-	}
-	now := time.Now().UnixMilli()
-	nr := make([]record.NewRecord, len(recs))
-	for i, r := range recs {
-		nr[i] = record.NewRecord{Value: records.Encode(r), Timestamp: now}
-	}
-	b, err := record.Build(record.BuildOptions{}, nr...)
+	im, err := s.c.latest()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.log.Append(b, 0); err != nil {
-		return nil, fmt.Errorf("append metadata: %w", err)
+	recs, err := build(im)
+	if err != nil || len(recs) == 0 {
+		return im, err
 	}
-	s.log.SetHighWatermark(s.log.LogEndOffset())
-	im := d.finish(s.log.LogEndOffset())
-	s.image.Store(im)
-	s.mu.bytesSinceSnapshot += int64(len(b))
-	if s.opts.SnapshotBytes > 0 && s.mu.bytesSinceSnapshot >= s.opts.SnapshotBytes {
-		// Written here, by the writer that crossed the threshold:
-		// metadata changes are rare and one snapshot is small (tens of
-		// bytes a partition), so it costs less than a goroutine to own.
-		// The records are durable already: a failed snapshot only
-		// means a longer replay at the next start.
-		if err := s.snapshotLocked(); err != nil {
-			s.opts.Logger.Error("write metadata snapshot", "err", err)
-		}
-	}
-	return im, nil
+	return s.c.commit(recs)
 }
 
-// snapshotLocked writes a snapshot of the current image, unless the
-// newest snapshot already holds it, and removes older ones. Requires mu.
-func (s *Store) snapshotLocked() error {
-	im := s.image.Load()
-	if im.EndOffset == s.mu.snapshotOffset {
-		return nil
-	}
-	wrote, err := writeSnapshot(s.log.Dir(), im)
-	if err != nil {
-		return err
-	}
-	s.mu.bytesSinceSnapshot = 0
-	if wrote {
-		s.mu.snapshotOffset = im.EndOffset
-		s.opts.Logger.Info("wrote metadata snapshot", "end_offset", im.EndOffset)
-	}
-	return removeSnapshotsBefore(s.log.Dir(), snapshotsRetained)
-}
-
-// Close writes a snapshot of the image at a clean shutdown, so that the
-// next start replays nothing, then refuses further changes. It does not
-// close the log, which its owner (the broker) closes.
+// Close stops the committer: in local mode it writes a snapshot of the
+// image, so that the next start replays nothing; in quorum mode it leaves
+// the quorum's state on disk for the next start. Then changes are refused.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,7 +199,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.mu.closed = true
-	return s.snapshotLocked()
+	return s.c.close()
 }
 
 // producerIDBlock is how many producer ids one metadata record reserves,
@@ -259,44 +207,66 @@ func (s *Store) Close() error {
 const producerIDBlock = 1000
 
 // AllocateProducerID returns a producer id never returned before, also
-// across restarts.
+// across restarts and, in quorum mode, across the nodes.
 func (s *Store) AllocateProducerID() (int64, error) {
+	// One allocation at a time, so that callers that find the block
+	// used up reserve one new block, not one each.
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.nextProducerID >= s.Image().ProducerIDsEnd {
-		end := s.mu.nextProducerID + producerIDBlock
+	next, end := s.mu.nextProducerID, s.mu.producerIDsEnd
+	if next < end {
+		s.mu.nextProducerID++
+		s.mu.Unlock()
+		return next, nil
+	}
+	s.mu.Unlock()
+	var start int64
+	_, err := s.change(func(im *Image) ([]records.Record, error) {
+		// A new block starts at the end of the last one reserved by any
+		// node (ProducerIdsRecord.NextProducerId, as Kafka's
+		// ProducerIdControlManager), not at this node's counter: in a
+		// quorum another controller may have reserved blocks since, and
+		// after a restart ids of the last block may have been handed
+		// out.
+		start = im.ProducerIDsEnd
 		epoch := int64(-1)
-		if b := s.Image().Broker(s.opts.NodeID); b != nil {
+		if b := im.Broker(s.opts.NodeID); b != nil {
 			epoch = b.Epoch
 		}
-		if _, err := s.commitLocked(&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: end}); err != nil {
-			return 0, err
-		}
+		return []records.Record{&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: start + producerIDBlock}}, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	id := s.mu.nextProducerID
-	s.mu.nextProducerID++
-	return id, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.nextProducerID, s.mu.producerIDsEnd = start+1, start+producerIDBlock
+	return start, nil
 }
 
 // RegisterBroker records this node's registration (RegisterBrokerRecord)
 // unless the image already has it with the same endpoints and rack. The
-// broker epoch is the record's offset and the incarnation id is new, as
-// Kafka's controller assigns them. A single node is its own controller, so
-// it registers unfenced: there is no other node whose log it must catch up
-// with first.
+// broker epoch is the record's metadata offset (the image's end offset
+// before it, which the record takes in local mode and which only grows in
+// quorum mode) and the incarnation id is new, as Kafka's controller assigns
+// them. The node registers unfenced: in local mode it is its own
+// controller and there is no other node whose log it must catch up with
+// first; in quorum mode registration goes through the active controller
+// like every change (fencing and heartbeats are not built yet).
 func (s *Store) RegisterBroker(endpoints []records.Endpoint, rack *string) (*Broker, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.Image().Broker(s.opts.NodeID); b != nil && slices.Equal(b.Endpoints, endpoints) && equalPtr(b.Rack, rack) && !b.Fenced {
-		return b, nil
-	}
-	var inc records.UUID
-	for inc == (records.UUID{}) {
-		rand.Read(inc[:])
-	}
-	im, err := s.commitLocked(&records.RegisterBroker{
-		BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: s.log.LogEndOffset(),
-		EndPoints: endpoints, Rack: rack, Fenced: false,
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if b := im.Broker(s.opts.NodeID); b != nil && slices.Equal(b.Endpoints, endpoints) && equalPtr(b.Rack, rack) && !b.Fenced {
+			return nil, nil
+		}
+		var inc records.UUID
+		for inc == (records.UUID{}) {
+			rand.Read(inc[:])
+		}
+		return []records.Record{&records.RegisterBroker{
+			BrokerID: s.opts.NodeID, IncarnationID: inc, BrokerEpoch: im.EndOffset,
+			EndPoints: endpoints, Rack: rack, Fenced: false,
+		}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -310,22 +280,22 @@ func equalPtr(a, b *string) bool { return a == nil && b == nil || a != nil && b 
 // PartitionRecord per partition hosted on this node alone (replicas, ISR
 // and leader this node, epochs 0), and a ConfigRecord per config.
 func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.Image().Topic(name) != nil {
-		return nil, ErrTopicExists
-	}
-	var id TopicID
-	for id == (TopicID{}) {
-		rand.Read(id[:])
-	}
-	recs := []records.Record{&records.Topic{Name: name, TopicID: records.UUID(id)}}
-	recs = append(recs, localPartitions(id, 0, partitions, s.opts.NodeID)...)
-	for _, k := range slices.Sorted(maps.Keys(configs)) {
-		v := configs[k]
-		recs = append(recs, &records.Config{ResourceType: records.ResourceTopic, ResourceName: name, Name: k, Value: &v})
-	}
-	im, err := s.commitLocked(recs...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if im.Topic(name) != nil {
+			return nil, ErrTopicExists
+		}
+		var id TopicID
+		for id == (TopicID{}) {
+			rand.Read(id[:])
+		}
+		recs := []records.Record{&records.Topic{Name: name, TopicID: records.UUID(id)}}
+		recs = append(recs, localPartitions(id, 0, partitions, s.opts.NodeID)...)
+		for _, k := range slices.Sorted(maps.Keys(configs)) {
+			v := configs[k]
+			recs = append(recs, &records.Config{ResourceType: records.ResourceTopic, ResourceName: name, Name: k, Value: &v})
+		}
+		return recs, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -334,30 +304,33 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 
 // DeleteTopic removes a topic from the image (RemoveTopicRecord).
 func (s *Store) DeleteTopic(name string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.Image().Topic(name)
-	if t == nil {
-		return nil, ErrUnknownTopic
+	var t *Topic
+	_, err := s.change(func(im *Image) ([]records.Record, error) {
+		if t = im.Topic(name); t == nil {
+			return nil, ErrUnknownTopic
+		}
+		return []records.Record{&records.RemoveTopic{TopicID: records.UUID(t.ID)}}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	_, err := s.commitLocked(&records.RemoveTopic{TopicID: records.UUID(t.ID)})
-	return t, err
+	return t, nil
 }
 
 // SetPartitions grows a topic to partitions partitions, each hosted on
 // this node alone (callers check it grows; a smaller count changes
 // nothing, as Kafka cannot remove partitions).
 func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.Image().Topic(name)
-	if t == nil {
-		return nil, ErrUnknownTopic
-	}
-	if partitions <= t.Partitions {
-		return t, nil
-	}
-	im, err := s.commitLocked(localPartitions(t.ID, t.Partitions, partitions, s.opts.NodeID)...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		t := im.Topic(name)
+		if t == nil {
+			return nil, ErrUnknownTopic
+		}
+		if partitions <= t.Partitions {
+			return nil, nil
+		}
+		return localPartitions(t.ID, t.Partitions, partitions, s.opts.NodeID), nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -367,16 +340,12 @@ func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
 // AlterConfigs sets (non-nil) or removes (nil) topic config overrides,
 // one ConfigRecord per key.
 func (s *Store) AlterConfigs(name string, changes map[string]*string) (*Topic, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.Image().Topic(name) == nil {
-		return nil, ErrUnknownTopic
-	}
-	recs := configRecords(name, changes)
-	if len(recs) == 0 {
-		return s.Image().Topic(name), nil
-	}
-	im, err := s.commitLocked(recs...)
+	im, err := s.change(func(im *Image) ([]records.Record, error) {
+		if im.Topic(name) == nil {
+			return nil, ErrUnknownTopic
+		}
+		return configRecords(name, changes), nil
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -146,8 +146,8 @@ func TestReopen(t *testing.T) {
 		}
 		s, l = openStore(t, dir, Options{})
 		sameImage(t, want, s.Image())
-		if clean && s.mu.bytesSinceSnapshot != 0 {
-			t.Fatalf("replayed %d bytes after the snapshot", s.mu.bytesSinceSnapshot)
+		if clean && local(s).bytesSinceSnapshot != 0 {
+			t.Fatalf("replayed %d bytes after the snapshot", local(s).bytesSinceSnapshot)
 		}
 		closeStore(t, s, l)
 	}
@@ -175,7 +175,7 @@ func TestSnapshotThenReplay(t *testing.T) {
 	s, l := openStore(t, dir, Options{SnapshotBytes: -1})
 	change(t, s)
 	s.mu.Lock()
-	if err := s.snapshotLocked(); err != nil {
+	if err := local(s).snapshot(); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Unlock()
@@ -190,8 +190,8 @@ func TestSnapshotThenReplay(t *testing.T) {
 	s, l = openStore(t, dir, Options{SnapshotBytes: -1})
 	defer closeStore(t, s, l)
 	sameImage(t, want, s.Image())
-	if s.mu.snapshotOffset != snapAt || s.mu.bytesSinceSnapshot == 0 {
-		t.Fatalf("loaded snapshot %d (want %d), replayed %d bytes", s.mu.snapshotOffset, snapAt, s.mu.bytesSinceSnapshot)
+	if local(s).snapshotOffset != snapAt || local(s).bytesSinceSnapshot == 0 {
+		t.Fatalf("loaded snapshot %d (want %d), replayed %d bytes", local(s).snapshotOffset, snapAt, local(s).bytesSinceSnapshot)
 	}
 }
 
@@ -228,8 +228,8 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	damage(snaps[0], false)
 	s, l = openStore(t, dir, Options{SnapshotBytes: -1})
 	sameImage(t, want, s.Image())
-	if s.mu.snapshotOffset != snaps[1] {
-		t.Fatalf("loaded %d, want the older %d", s.mu.snapshotOffset, snaps[1])
+	if local(s).snapshotOffset != snaps[1] {
+		t.Fatalf("loaded %d, want the older %d", local(s).snapshotOffset, snaps[1])
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -238,8 +238,8 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	s, l = openStore(t, dir, Options{SnapshotBytes: -1})
 	defer closeStore(t, s, l)
 	sameImage(t, want, s.Image())
-	if s.mu.snapshotOffset != -1 {
-		t.Fatalf("loaded snapshot %d of two corrupt ones", s.mu.snapshotOffset)
+	if local(s).snapshotOffset != -1 {
+		t.Fatalf("loaded snapshot %d of two corrupt ones", local(s).snapshotOffset)
 	}
 }
 

@@ -13,25 +13,32 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // Config is the broker configuration. Field comments name the property.
 type Config struct {
-	NodeID                int32    // node.id
-	Listeners             string   // listeners
-	HTTPListener          string   // http.listener
-	HTTPPprof             bool     // http.pprof.enable
-	AdvertisedListeners   string   // advertised.listeners
-	LogDirs               []string // log.dirs (log.dir)
-	NumPartitions         int32    // num.partitions
-	AutoCreateTopics      bool     // auto.create.topics.enable
-	MessageMaxBytes       int      // message.max.bytes
-	SocketRequestMaxBytes int32    // socket.request.max.bytes
-	QueuedMaxRequestBytes int64    // queued.max.request.bytes
-	MaxConnections        int      // max.connections
-	MaxConnectionsPerIP   int      // max.connections.per.ip
+	NodeID    int32  // node.id
+	Listeners string // listeners
+	// ProcessRoles is process.roles: "broker", "controller" or both.
+	ProcessRoles []string
+	// QuorumVoters is controller.quorum.voters; empty is local mode.
+	QuorumVoters []Voter
+	// ControllerListenerNames is controller.listener.names.
+	ControllerListenerNames []string
+	HTTPListener            string   // http.listener
+	HTTPPprof               bool     // http.pprof.enable
+	AdvertisedListeners     string   // advertised.listeners
+	LogDirs                 []string // log.dirs (log.dir)
+	NumPartitions           int32    // num.partitions
+	AutoCreateTopics        bool     // auto.create.topics.enable
+	MessageMaxBytes         int      // message.max.bytes
+	SocketRequestMaxBytes   int32    // socket.request.max.bytes
+	QueuedMaxRequestBytes   int64    // queued.max.request.bytes
+	MaxConnections          int      // max.connections
+	MaxConnectionsPerIP     int      // max.connections.per.ip
 	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides,
 	// by client address.
 	MaxConnectionsPerIPOverrides map[netip.Addr]int
@@ -79,6 +86,8 @@ func Default() Config {
 	return Config{
 		NodeID:                      1,
 		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
+		ProcessRoles:                []string{"broker", "controller"},
+		ControllerListenerNames:     []string{"CONTROLLER"},
 		HTTPListener:                "127.0.0.1:9644",
 		LogDirs:                     []string{"./strata-data"},
 		NumPartitions:               1,
@@ -180,7 +189,20 @@ func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) erro
 // Defs lists every broker property strata reads.
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
-	{"listeners", "address to listen on, PLAINTEXT://host:port", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"listeners", "addresses to listen on, NAME://host:port: one PLAINTEXT listener for clients and, with controller.quorum.voters, one controller listener (named in controller.listener.names) for the raft quorum, e.g. PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"process.roles", "broker, controller, or both (broker,controller: a combined node, the only kind strata runs so far)", "broker,controller", func(c *Config, v string) error {
+		c.ProcessRoles = splitList(v)
+		return nil
+	}},
+	{"controller.quorum.voters", "the controller quorum, id@host:port,...: every voter's node.id and controller listener address; empty runs one node on a local metadata log (no raft). Set, the metadata log is a hashicorp/raft log under <first log dir>/__raft/, bootstrapped from this list once", "", func(c *Config, v string) error {
+		voters, err := ParseVoters(v)
+		c.QuorumVoters = voters
+		return err
+	}},
+	{"controller.listener.names", "names of the listeners the controller quorum uses; the first is the one it listens on", "CONTROLLER", func(c *Config, v string) error {
+		c.ControllerListenerNames = splitList(v)
+		return nil
+	}},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
@@ -353,34 +375,114 @@ func (c *Config) LoadFile(path string) error {
 	return nil
 }
 
-// ListenAddr returns host:port of the first PLAINTEXT listener.
-func (c *Config) ListenAddr() (string, error) { return listenerAddr(c.Listeners) }
+// Listener is one entry of listeners: a name and host:port.
+type Listener struct {
+	Name string
+	Addr string
+}
 
-// AdvertisedAddr returns host:port of the advertised listener, defaulting to
-// the listener.
+// ParseListeners parses a listeners value: NAME://host:port entries. An
+// entry without a name is PLAINTEXT, as strata has always accepted. Kafka
+// maps names to security protocols with listener.security.protocol.map;
+// strata speaks PLAINTEXT only, so PLAINTEXT and the controller listener
+// names are the names it accepts.
+func ParseListeners(v string, controllerNames []string) ([]Listener, error) {
+	var out []Listener
+	for _, e := range splitList(v) {
+		l := Listener{Name: "PLAINTEXT", Addr: e}
+		if name, addr, ok := strings.Cut(e, "://"); ok {
+			l.Name, l.Addr = name, addr
+		}
+		if l.Name != "PLAINTEXT" && !slices.Contains(controllerNames, l.Name) {
+			return nil, fmt.Errorf("config: listener %q: only PLAINTEXT and controller listeners (controller.listener.names %s) are supported", e, strings.Join(controllerNames, ","))
+		}
+		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
+			return nil, fmt.Errorf("config: listener %q: %v", e, err)
+		}
+		for _, o := range out {
+			if o.Name == l.Name {
+				return nil, fmt.Errorf("config: listeners %q: %s appears twice", v, l.Name)
+			}
+		}
+		out = append(out, l)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("config: no listener")
+	}
+	return out, nil
+}
+
+// ListenAddr returns host:port of the PLAINTEXT listener, the one clients
+// connect to.
+func (c *Config) ListenAddr() (string, error) { return c.namedAddr(c.Listeners, "listeners") }
+
+// AdvertisedAddr returns host:port of the advertised PLAINTEXT listener,
+// defaulting to the listener.
 func (c *Config) AdvertisedAddr() (string, error) {
 	if c.AdvertisedListeners == "" {
 		return c.ListenAddr()
 	}
-	return listenerAddr(c.AdvertisedListeners)
+	return c.namedAddr(c.AdvertisedListeners, "advertised.listeners")
 }
 
-func listenerAddr(l string) (string, error) {
-	first := splitList(l)
-	if len(first) == 0 {
-		return "", errors.New("config: no listener")
+func (c *Config) namedAddr(v, prop string) (string, error) {
+	ls, err := ParseListeners(v, c.ControllerListenerNames)
+	if err != nil {
+		return "", err
 	}
-	addr := first[0]
-	if i := strings.Index(addr, "://"); i >= 0 {
-		if proto := addr[:i]; proto != "PLAINTEXT" {
-			return "", fmt.Errorf("config: listener %q: only PLAINTEXT is supported", addr)
+	for _, l := range ls {
+		if l.Name == "PLAINTEXT" {
+			return l.Addr, nil
 		}
-		addr = addr[i+3:]
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", fmt.Errorf("config: listener %q: %v", l, err)
+	return "", fmt.Errorf("config: %s %q has no PLAINTEXT listener", prop, v)
+}
+
+// ControllerAddr returns host:port of the controller listener (the first
+// of controller.listener.names), "" when listeners has none.
+func (c *Config) ControllerAddr() (string, error) {
+	ls, err := ParseListeners(c.Listeners, c.ControllerListenerNames)
+	if err != nil {
+		return "", err
 	}
-	return addr, nil
+	for _, l := range ls {
+		if len(c.ControllerListenerNames) > 0 && l.Name == c.ControllerListenerNames[0] {
+			return l.Addr, nil
+		}
+	}
+	return "", nil
+}
+
+// Voter is one entry of controller.quorum.voters.
+type Voter struct {
+	ID   int32
+	Addr string // host:port of its controller listener
+}
+
+// ParseVoters parses controller.quorum.voters: id@host:port,... (Kafka's
+// QuorumConfig.parseVoterConnections). Empty is no quorum.
+func ParseVoters(v string) ([]Voter, error) {
+	var out []Voter
+	for _, e := range splitList(v) {
+		id, addr, ok := strings.Cut(e, "@")
+		if !ok {
+			return nil, fmt.Errorf("voter %q: want id@host:port", e)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("voter %q: id must be a non-negative integer", e)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("voter %q: %v", e, err)
+		}
+		for _, o := range out {
+			if o.ID == int32(n) {
+				return nil, fmt.Errorf("voter %q: id %d appears twice", e, n)
+			}
+		}
+		out = append(out, Voter{ID: int32(n), Addr: addr})
+	}
+	return out, nil
 }
 
 // Validate checks ranges Kafka enforces.
@@ -424,6 +526,59 @@ func (c *Config) Validate() error {
 	if _, err := c.ListenAddr(); err != nil {
 		return err
 	}
-	_, err := c.AdvertisedAddr()
-	return err
+	if _, err := c.AdvertisedAddr(); err != nil {
+		return err
+	}
+	return c.validateQuorum()
 }
+
+// validateQuorum checks process.roles, controller.quorum.voters and the
+// controller listener against each other, as Kafka's KafkaConfig does.
+func (c *Config) validateQuorum() error {
+	broker, controller := false, false
+	for _, r := range c.ProcessRoles {
+		switch r {
+		case "broker":
+			broker = true
+		case "controller":
+			controller = true
+		default:
+			return fmt.Errorf("config: process.roles %q: unknown role (broker, controller)", r)
+		}
+	}
+	ctrlAddr, err := c.ControllerAddr()
+	if err != nil {
+		return err
+	}
+	if len(c.QuorumVoters) == 0 {
+		// Local mode: one node that is its own controller.
+		if !broker || !controller {
+			return fmt.Errorf("config: process.roles %s needs controller.quorum.voters; a node without a quorum is broker,controller", strings.Join(c.ProcessRoles, ","))
+		}
+		if ctrlAddr != "" {
+			return errors.New("config: listeners names a controller listener but controller.quorum.voters is empty")
+		}
+		return nil
+	}
+	if !broker || !controller {
+		// A broker-only node would follow the quorum as a non-voter and a
+		// controller-only node serve no clients: neither is built yet.
+		return fmt.Errorf("config: process.roles %s: strata runs only combined nodes (broker,controller) so far", strings.Join(c.ProcessRoles, ","))
+	}
+	if len(c.ControllerListenerNames) == 0 {
+		return errors.New("config: controller.listener.names is empty")
+	}
+	if ctrlAddr == "" {
+		return fmt.Errorf("config: listeners %q has no %s listener, which a controller needs (controller.listener.names)", c.Listeners, c.ControllerListenerNames[0])
+	}
+	for _, v := range c.QuorumVoters {
+		if v.ID == c.NodeID {
+			return nil
+		}
+	}
+	return fmt.Errorf("config: node.id %d is a controller but not in controller.quorum.voters", c.NodeID)
+}
+
+// Quorum reports whether the metadata log is on a raft quorum
+// (controller.quorum.voters is set) rather than local.
+func (c *Config) Quorum() bool { return len(c.QuorumVoters) > 0 }

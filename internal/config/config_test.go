@@ -81,3 +81,92 @@ func TestNetworkLimitsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestListeners(t *testing.T) {
+	c := Default()
+	if err := c.Set("listeners", "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.ListenAddr(); err != nil || a != "127.0.0.1:9092" {
+		t.Errorf("ListenAddr = %q, %v", a, err)
+	}
+	if a, err := c.ControllerAddr(); err != nil || a != "127.0.0.1:9093" {
+		t.Errorf("ControllerAddr = %q, %v", a, err)
+	}
+	// The controller listener may come first; clients still get PLAINTEXT.
+	c.Set("listeners", "CONTROLLER://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9092")
+	if a, err := c.ListenAddr(); err != nil || a != "127.0.0.1:9092" {
+		t.Errorf("ListenAddr = %q, %v", a, err)
+	}
+	// A bare host:port is PLAINTEXT, as before.
+	c.Set("listeners", "127.0.0.1:9000")
+	if a, err := c.ListenAddr(); err != nil || a != "127.0.0.1:9000" {
+		t.Errorf("ListenAddr = %q, %v", a, err)
+	}
+	if a, err := c.ControllerAddr(); err != nil || a != "" {
+		t.Errorf("ControllerAddr = %q, %v", a, err)
+	}
+	for _, bad := range []string{"SSL://127.0.0.1:9093", "PLAINTEXT://127.0.0.1", "CONTROLLER://127.0.0.1:9093", "PLAINTEXT://a:1,PLAINTEXT://b:2", ""} {
+		c.Set("listeners", bad)
+		if _, err := c.ListenAddr(); err == nil {
+			t.Errorf("listeners %q accepted", bad)
+		}
+	}
+}
+
+func TestVoters(t *testing.T) {
+	v, err := ParseVoters("1@127.0.0.1:9093, 2@localhost:9094,3@[::1]:9095")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Voter{{1, "127.0.0.1:9093"}, {2, "localhost:9094"}, {3, "[::1]:9095"}}
+	if len(v) != len(want) {
+		t.Fatalf("voters %v, want %v", v, want)
+	}
+	for i := range want {
+		if v[i] != want[i] {
+			t.Errorf("voter %d = %v, want %v", i, v[i], want[i])
+		}
+	}
+	if v, err := ParseVoters(""); err != nil || v != nil {
+		t.Errorf("empty voters = %v, %v", v, err)
+	}
+	for _, bad := range []string{"127.0.0.1:9093", "x@127.0.0.1:9093", "-1@127.0.0.1:9093", "1@127.0.0.1", "1@a:1,1@b:2"} {
+		if _, err := ParseVoters(bad); err == nil {
+			t.Errorf("voters %q accepted", bad)
+		}
+	}
+}
+
+func TestQuorumValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		props map[string]string
+		err   string
+	}{
+		{"default is local mode", nil, ""},
+		{"one voter", map[string]string{"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, ""},
+		{"three voters", map[string]string{"node.id": "2", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@h:1,2@127.0.0.1:9093,3@h:3"}, ""},
+		{"other listener name", map[string]string{"controller.listener.names": "RAFT", "listeners": "PLAINTEXT://127.0.0.1:9092,RAFT://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, ""},
+		{"not a voter", map[string]string{"node.id": "4", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@h:1,2@h:2"}, "node.id 4"},
+		{"no controller listener", map[string]string{"controller.quorum.voters": "1@127.0.0.1:9093"}, "no CONTROLLER listener"},
+		{"controller listener without voters", map[string]string{"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, "controller.quorum.voters is empty"},
+		{"broker only without voters", map[string]string{"process.roles": "broker"}, "needs controller.quorum.voters"},
+		{"broker only", map[string]string{"process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, "only combined"},
+		{"unknown role", map[string]string{"process.roles": "broker,zookeeper"}, "unknown role"},
+	} {
+		c := Default()
+		for k, v := range tc.props {
+			if err := c.Set(k, v); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		}
+		err := c.Validate()
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: Validate() = %v, want error mentioning %q", tc.name, err, tc.err)
+		}
+		if err == nil && c.Quorum() != (tc.props["controller.quorum.voters"] != "") {
+			t.Errorf("%s: Quorum() = %v", tc.name, c.Quorum())
+		}
+	}
+}

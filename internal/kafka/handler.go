@@ -38,6 +38,12 @@ type Config struct {
 	NumPartitions int32
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
+	// KeepStrayPartitions keeps, instead of removing at start, partitions
+	// the metadata image does not know. In quorum mode the image may be
+	// behind the quorum's log, and a node must never delete data because
+	// its image is behind (issue 12); a single node's local log is
+	// always complete.
+	KeepStrayPartitions bool
 	// MaxPartitionsPerTopic bounds CreateTopics and CreatePartitions
 	// (default 10000): every partition is a directory with preallocated,
 	// memory-mapped indexes, so an unbounded count is a denial of service.
@@ -115,6 +121,10 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		t := im.Topic(p.TP.Topic)
 		id, hasID := p.TopicID()
 		if t == nil || p.TP.Partition >= t.Partitions || hasID && id != t.ID {
+			if cfg.KeepStrayPartitions {
+				h.logger.Warn("keeping partition unknown to metadata", "partition", p.TP, "metadata_offset", im.EndOffset)
+				continue
+			}
 			// Files of a topic the metadata no longer has (a delete
 			// interrupted by a crash), or of an earlier topic of the
 			// same name (its partition.metadata names another topic

@@ -190,3 +190,45 @@ func (m *Metrics) Synced(d time.Duration) {
 	}
 	m.syncSeconds.Observe(d.Seconds())
 }
+
+// MetadataStatus is the metadata log's state as the gauges of
+// RegisterMetadata report it.
+type MetadataStatus struct {
+	// Offset is the metadata offset the image has applied (the raft
+	// index in quorum mode, the local log's end offset in local mode).
+	Offset int64
+	// ControllerID is the active controller, -1 while none is elected.
+	ControllerID int32
+	// Term, CommitIndex and AppliedIndex are raft's; in local mode the
+	// term is 0 and both indexes are Offset.
+	Term, CommitIndex, AppliedIndex uint64
+}
+
+// RegisterMetadata adds the metadata log and controller quorum gauges
+// (Kafka's KafkaController ActiveControllerCount and the raft-metrics
+// group's current-leader, current-epoch, high-watermark and
+// log-end-offset), read from status at each scrape.
+func (m *Metrics) RegisterMetadata(nodeID int32, status func() MetadataStatus) {
+	gauge := func(name, help string, v func(MetadataStatus) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(status()) })
+	}
+	m.Registry.MustRegister(
+		gauge("strata_metadata_offset", "Metadata offset the image has applied: the raft index of the last entry applied in quorum mode, the local metadata log's end offset otherwise.",
+			func(s MetadataStatus) float64 { return float64(s.Offset) }),
+		gauge("strata_controller_id", "Node id of the active controller (the raft leader), -1 while none is elected; a single node without a quorum is its own.",
+			func(s MetadataStatus) float64 { return float64(s.ControllerID) }),
+		gauge("strata_controller_active", "1 while this node is the active controller (Kafka's ActiveControllerCount), else 0.",
+			func(s MetadataStatus) float64 {
+				if s.ControllerID == nodeID {
+					return 1
+				}
+				return 0
+			}),
+		gauge("strata_quorum_term", "Current raft term of the controller quorum (Kafka's current-epoch); 0 without a quorum.",
+			func(s MetadataStatus) float64 { return float64(s.Term) }),
+		gauge("strata_quorum_commit_index", "Highest raft index known committed by the quorum (Kafka's high-watermark of the metadata log).",
+			func(s MetadataStatus) float64 { return float64(s.CommitIndex) }),
+		gauge("strata_quorum_applied_index", "Highest raft index this node has applied; commit minus applied is the apply lag.",
+			func(s MetadataStatus) float64 { return float64(s.AppliedIndex) }),
+	)
+}
