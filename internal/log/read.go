@@ -79,7 +79,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Region, error) 
 				return Region{}, err
 			}
 		}
-		return Region{File: s.file, Pos: pos, Len: end - pos}, nil
+		return Region{File: s.file.OS(), Pos: pos, Len: end - pos}, nil
 	}
 	return Region{}, nil
 }

@@ -2,7 +2,6 @@ package log
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
 )
@@ -198,7 +197,7 @@ func (s *segment) largestTimestamp() int64 {
 	if ts := s.maxTimestamp.Load(); ts >= 0 {
 		return ts
 	}
-	st, err := os.Stat(s.path(logSuffix))
+	st, err := s.fsys.Stat(s.path(logSuffix))
 	if err != nil {
 		return -1
 	}
