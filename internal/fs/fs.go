@@ -183,3 +183,30 @@ func WriteAtomic(fsys FS, path string, data []byte) (err error) {
 	}
 	return fsys.SyncDir(dir)
 }
+
+// MkdirAll is os.MkdirAll that makes the directories it creates durable:
+// each one's entry in its parent is fsynced (a new directory's contents are
+// not durable until its own name is). Existing directories are not synced.
+func MkdirAll(fsys FS, path string, perm os.FileMode) error {
+	var missing []string
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(path, perm); err != nil {
+		return err
+	}
+	// Outermost first: a parent must be durable before its child's entry
+	// matters.
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -134,7 +134,9 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 
 // loadDir locks dir and opens its partitions in parallel.
 func (m *Manager) loadDir(dir string) error {
-	if err := m.fsys.MkdirAll(dir, 0o755); err != nil {
+	// A log dir created now must survive a power loss with what is then
+	// written in it, so its own name is fsynced too.
+	if err := fs.MkdirAll(m.fsys, dir, 0o755); err != nil {
 		return fmt.Errorf("create log dir %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
