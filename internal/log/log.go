@@ -274,11 +274,12 @@ func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
 		} else {
 			next = s.baseOffset
 		}
-		if err := s.flush(); err != nil {
-			return 0, err
-		}
-		if res.truncatedBytes > 0 && !last {
-			l.logger.Warn("deleting segments after a corrupt one", "from", segs[i+1].baseOffset, "count", len(segs)-i-1)
+		// A segment cut short, or one that ends before the next begins
+		// (its data never reached the disk, the next one's did), ends
+		// the log: what follows would leave a hole in the offsets.
+		if !last && (res.truncatedBytes > 0 || segs[i+1].baseOffset != next) {
+			l.logger.Warn("deleting segments after a corrupt or incomplete one", "segment", s.baseOffset,
+				"ends_at", next, "from", segs[i+1].baseOffset, "count", len(segs)-i-1)
 			if err := l.dropFrom(i + 1); err != nil {
 				return 0, err
 			}
@@ -288,6 +289,11 @@ func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
 			if err := s.seal(); err != nil {
 				return 0, err
 			}
+		}
+		// Flush after the seal: the trimmed index, with its final time
+		// entry, is the one the recovery point vouches for.
+		if err := s.flush(); err != nil {
+			return 0, err
 		}
 		if last {
 			break
