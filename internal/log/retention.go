@@ -206,15 +206,20 @@ func (s *segment) largestTimestamp() int64 {
 
 // deletePrefix deletes the oldest closed segments for which deletable
 // (given the segment and the next segment's base offset) holds, stopping at
-// the first that does not, at the active segment, or at the high watermark.
-// Caller holds appendMu.
+// the first that does not, at the active segment, at the high watermark, or
+// at the recovery point. Caller holds appendMu.
+//
+// A segment is deleted only once flushed: its removal is not durable until
+// the directory is synced, and a power loss before that brings it back. Back
+// whole, it is harmless (below the log start offset); back with its tail
+// unwritten, recovery would see a hole and cut the log there.
 func (l *Log) deletePrefix(deletable func(s *segment, next int64) bool) int {
 	segs := *l.segs.Load()
-	hw := l.highWatermark.Load()
+	limit := min(l.highWatermark.Load(), l.flusher.recoveryPoint.Load())
 	n := 0
 	for ; n < len(segs)-1; n++ {
 		next := segs[n+1].baseOffset
-		if next > hw {
+		if next > limit {
 			break
 		}
 		if err := segs[n].open(false); err != nil {
