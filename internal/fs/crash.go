@@ -57,6 +57,21 @@ type CrashFS struct {
 	top   *node
 	sites map[string]int
 	drop  func(site string) bool
+	trace func(op, path, site string)
+}
+
+// SetTrace makes the CrashFS report each operation it models (debugging a
+// failed crash test).
+func (c *CrashFS) SetTrace(fn func(op, path, site string)) {
+	c.mu.Lock()
+	c.trace = fn
+	c.mu.Unlock()
+}
+
+func (c *CrashFS) traceLocked(op, path, site string) {
+	if c.trace != nil {
+		c.trace(op, path, site)
+	}
 }
 
 // node is an inode: a directory's live and durable entries, or a file's
@@ -253,6 +268,7 @@ func (c *CrashFS) OpenFile(name string, flag int, perm os.FileMode) (File, error
 		// loses as well).
 		n = &node{path: f.Name()}
 		parent.live[base] = n
+		c.traceLocked("create", name, "")
 	}
 	return &crashFile{File: f, fs: c, node: n}, nil
 }
@@ -289,6 +305,7 @@ func (c *CrashFS) Rename(oldpath, newpath string) error {
 	if err := os.Rename(oldpath, newpath); err != nil {
 		return err
 	}
+	c.traceLocked("rename", oldpath+" -> "+newpath, "")
 	n := op.live[obase]
 	delete(op.live, obase)
 	if old := np.live[nbase]; old != nil {
@@ -312,6 +329,7 @@ func (c *CrashFS) Remove(name string) error {
 	if err := os.Remove(name); err != nil {
 		return err
 	}
+	c.traceLocked("remove", name, "")
 	unlink(parent, base)
 	return nil
 }
@@ -374,7 +392,9 @@ func (c *CrashFS) Stat(name string) (os.FileInfo, error)      { return os.Stat(n
 func (c *CrashFS) SyncDir(dir string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, dropped := c.siteLocked("syncdir"); dropped {
+	site, dropped := c.siteLocked("syncdir")
+	c.traceLocked("syncdir", dir, site)
+	if dropped {
 		return nil
 	}
 	n := c.lookupLocked(dir)
@@ -400,7 +420,9 @@ func (f *crashFile) sync(op string) error {
 	c := f.fs
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, dropped := c.siteLocked(op); dropped {
+	site, dropped := c.siteLocked(op)
+	c.traceLocked(op, f.Name(), site)
+	if dropped {
 		return nil
 	}
 	// Read through the descriptor: it sees pages written through a
