@@ -107,7 +107,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	onSync := opts.OnSync
 	fsys := fs.Or(opts.FS)
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	// A new partition's dir must be named durably before anything
+	// fsynced in it can count.
+	if err := fs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", dir, err)
 	}
 	l := &Log{
@@ -148,6 +150,11 @@ func (l *Log) load(opts Options) error {
 		}
 		s.created = l.now().UnixMilli()
 		segs = append(segs, s)
+		// An fsync-per-append log acknowledges data in it before any
+		// roll syncs the directory.
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return err
+		}
 	}
 	l.segs.Store(&segs)
 

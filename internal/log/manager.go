@@ -286,10 +286,6 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.fsys.SyncDir(dir); err != nil {
-		l.Close()
-		return nil, err
-	}
 	m.logs[tp] = l
 	m.dirOf[tp] = dir
 	return l, nil

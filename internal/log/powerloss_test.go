@@ -26,7 +26,7 @@ import (
 // Unlike the SIGKILL tests, a crash here loses whatever was not fsynced,
 // so a missing fsync shows (TestPowerLossNeedsEverySync proves it).
 //
-// STRATA_POWERLOSS_SEEDS sets the seeds per mode (default 12) for long runs;
+// STRATA_POWERLOSS_SEEDS sets the seeds per mode (default 8) for long runs;
 // a failure prints its seed, and STRATA_POWERLOSS_SEED=<n> reruns only it.
 
 var powerTPs = []TopicPartition{{"orders", 0}, {"orders", 1}, {"audit-log", 0}}
@@ -84,6 +84,14 @@ type powerRun struct {
 	m      *Manager
 	want   powerState
 	now    int64
+	sites  map[string]int // syncs per call site, over every generation
+}
+
+// collect adds the syncs c saw to r.sites.
+func (r *powerRun) collect(c *fs.CrashFS) {
+	for s, n := range c.Sites() {
+		r.sites[s] += n
+	}
 }
 
 func (r *powerRun) openManager() error {
@@ -115,16 +123,11 @@ func runPowerLoss(t *testing.T, seed uint64, fsync, strict bool, cycles int, dro
 	}
 	r.cfs.SetDropSync(drop)
 	r.setTrace()
-	sites = map[string]int{}
-	addSites := func() {
-		for s, n := range r.cfs.Sites() {
-			sites[s] += n
-		}
-	}
+	r.sites = map[string]int{}
 	r.dir = filepath.Join(root, "data")
 	r.want = powerState{batches: map[TopicPartition][]ackedBatch{}, start: map[TopicPartition]int64{}}
 	if err := r.openManager(); err != nil {
-		return sites, err
+		return r.sites, err
 	}
 	for _, tp := range powerTPs {
 		if _, err := r.m.GetOrCreate(tp, powerConfig(fsync)); err != nil {
@@ -134,14 +137,14 @@ func runPowerLoss(t *testing.T, seed uint64, fsync, strict bool, cycles int, dro
 	for cycle := range cycles {
 		clean := r.rng.IntN(4) == 0
 		if err := r.cycle(cycle, clean); err != nil {
-			addSites()
-			return sites, fmt.Errorf("cycle %d (clean close first: %v): %w", cycle, clean, err)
+			r.m.Close()
+			r.collect(r.cfs)
+			return r.sites, fmt.Errorf("cycle %d (clean close first: %v): %w", cycle, clean, err)
 		}
-		addSites()
 	}
 	r.m.Close()
-	addSites()
-	return sites, nil
+	r.collect(r.cfs)
+	return r.sites, nil
 }
 
 // cycle appends until a random moment, crashes, reopens and checks.
@@ -261,6 +264,7 @@ func (r *powerRun) cycle(cycle int, cleanFirst bool) error {
 			r.want.batches[tp] = slices.DeleteFunc(bs, func(b ackedBatch) bool { return b.last >= durable[tp] })
 		}
 	}
+	r.collect(r.cfs)
 	r.cfs = next
 	r.cfs.SetDropSync(r.drop)
 	r.setTrace()
@@ -447,7 +451,7 @@ func powerSeeds(t *testing.T) []uint64 {
 		}
 		return []uint64{v}
 	}
-	n := 12
+	n := 8
 	if s := os.Getenv("STRATA_POWERLOSS_SEEDS"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil {
