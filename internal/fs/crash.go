@@ -13,41 +13,10 @@ import (
 	"sync"
 )
 
-// CrashFS is an FS for power-loss tests. Its files are real files under a
-// root directory (so sendfile, mmap and flock work on them), and it records
-// what a power loss at any moment would keep. CrashClone writes that state
-// into a new directory, which a test then reopens as a rebooted machine
-// would find its disk. The model, which is the one POSIX promises and no
-// more (as pebble's vfs.NewCrashableMem):
-//
-//   - File content and size are durable as of the file's last Sync or
-//     Datasync, taken as a snapshot at that moment. That includes pages
-//     written through a shared mmap and earlier truncations. A file never
-//     synced is empty after a crash.
-//   - A directory's entries (creations, renames, removals, both of files and
-//     of subdirectories) are durable as of the directory's last SyncDir.
-//     Syncing a file does not make its name durable, and syncing a directory
-//     does not make its files' content durable. Entries are links to nodes
-//     (inodes): a file renamed after its directory was synced is found after
-//     a crash under its old name, with the content of its last sync.
-//   - Files and directories that existed under the root when the CrashFS was
-//     made are durable as they were.
-//   - Operations that bypass the CrashFS (package os directly) are unknown to
-//     the model: a file created that way does not exist after a crash, which
-//     is how a test finds a write path that skips the seam.
-//
-// CrashClone with a nil rand keeps exactly the durable state. With a rand it
-// also keeps some of what was written but not synced, as a disk that wrote
-// back some dirty pages before the power went: for each file, a random
-// prefix of the unsynced tail (each 512-byte sector of it possibly zeroed, as
-// an allocated but unwritten block reads back), and each differing 4 KiB page
-// inside the synced length possibly in its newer version.
-//
-// Syncs do not reach the disk (the model, not the kernel, is what a test
-// checks, and real fsyncs would make the tests slow). Each Sync, Datasync and
-// SyncDir is recorded under its call site (Sites), and SetDropSync makes
-// chosen call sites no-ops, as if the call were deleted from the code: the
-// way tests prove that each sync is needed.
+// CrashFS is an FS for power-loss tests over real files under a root
+// directory. It records what a power loss at any moment would keep (the
+// package doc states the model), and CrashClone writes that state into a new
+// directory, which a test reopens as a rebooted machine would find its disk.
 //
 // Safe for concurrent use.
 type CrashFS struct {

@@ -1,14 +1,46 @@
 // Package fs is the seam between strata's storage code and the file system:
 // every write, sync, truncation, creation, rename and removal of the log's
-// files (segments, indexes, checkpoints, producer snapshots) goes through an
-// FS, so that tests can swap in CrashFS and simulate power loss. OS is the
-// production implementation, a thin wrapper over package os. It is a leaf:
-// it imports nothing of strata.
+// files (segments, indexes, checkpoints, producer snapshots, leader-epoch
+// checkpoints, partition metadata) goes through an FS, so that tests can swap
+// in CrashFS and simulate power loss. OS is the production implementation, a
+// thin wrapper over package os. It is a leaf: it imports nothing of strata.
 //
 // Reads need no seam (a crash does not change what a running process reads)
-// and sendfile(2) and mmap(2) need real descriptors, so a File always wraps
-// a real *os.File (File.OS); CrashFS keeps real files in a real directory
-// and models only what a crash would keep of them. See CrashFS for the model.
+// and sendfile(2), mmap(2) and flock(2) need real descriptors, so a File
+// always wraps a real *os.File (File.OS). CrashFS keeps real files in a real
+// directory and models only what a power loss would keep of them.
+//
+// # Crash model (CrashFS)
+//
+// What a power loss keeps is what POSIX promises and no more, as pebble's
+// vfs.NewCrashableMem:
+//
+//   - A file's content and size are durable as of its last Sync or Datasync
+//     (both taken as a snapshot of the whole file at that moment). That
+//     includes pages written through a shared mmap and truncations made
+//     before the sync. A file never synced is empty.
+//   - A directory's entries (creations, renames, removals, of files and of
+//     subdirectories) are durable as of the directory's last SyncDir.
+//     Syncing a file does not make its name durable; syncing a directory
+//     does not make its files' content durable. Entries link to nodes
+//     (inodes): a file renamed after its directory's last sync is found
+//     under its old name, with the content of its own last sync; a removed
+//     one comes back.
+//   - What existed under the root when the CrashFS was made is durable.
+//   - A file created behind the model's back (package os directly) does not
+//     exist after a crash: a write path that skips the seam shows.
+//
+// CrashClone(dst, nil) writes exactly the durable state. With a rand it also
+// keeps part of what was written and not synced, as a disk that wrote back
+// some dirty pages: each page inside the synced length that differs may be
+// in its newer version, and a random prefix of the unsynced tail is kept,
+// some of its 512-byte sectors possibly zeroed (allocated, never written).
+// It never invents bytes that were not written.
+//
+// Syncs do not reach the disk: the model, not the kernel, is what a test
+// checks. CrashFS records each sync under its call site (the chain of
+// strata functions that called it), and SetDropSync turns chosen sites
+// into no-ops, as if the call were deleted: how tests prove each is needed.
 package fs
 
 import (
