@@ -2,11 +2,11 @@ package log
 
 import (
 	"encoding/binary"
-	"github.com/strata-io/strata/internal/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 

@@ -1,11 +1,12 @@
 package log
 
 import (
-	"github.com/strata-io/strata/internal/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 func managerConfig(dirs ...string) ManagerConfig {

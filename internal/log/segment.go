@@ -240,7 +240,10 @@ func (s *segment) closeIndexes() error {
 // checks it. io.ErrUnexpectedEOF means fewer than HeaderSize bytes remain.
 func (s *segment) readHeader(pos int64, buf []byte) (record.Batch, error) {
 	buf = buf[:record.HeaderSize]
-	if _, err := s.file.ReadAt(buf, pos); err != nil {
+	// Read through the *os.File, not the fs.File interface: buf is often
+	// a caller's stack array, and passing it to an interface method would
+	// move it to the heap on every fetch. Reads need no seam.
+	if _, err := s.file.OS().ReadAt(buf, pos); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, io.ErrUnexpectedEOF
 		}
