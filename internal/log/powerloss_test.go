@@ -26,7 +26,7 @@ import (
 // Unlike the SIGKILL tests, a crash here loses whatever was not fsynced,
 // so a missing fsync shows (TestPowerLossNeedsEverySync proves it).
 //
-// STRATA_POWERLOSS_SEEDS sets the seeds per mode (default 8) for long runs;
+// STRATA_POWERLOSS_SEEDS sets the seeds per mode (default 5) for long runs;
 // a failure prints its seed, and STRATA_POWERLOSS_SEED=<n> reruns only it.
 
 var powerTPs = []TopicPartition{{"orders", 0}, {"orders", 1}, {"audit-log", 0}}
@@ -451,7 +451,7 @@ func powerSeeds(t *testing.T) []uint64 {
 		}
 		return []uint64{v}
 	}
-	n := 8
+	n := 5
 	if s := os.Getenv("STRATA_POWERLOSS_SEEDS"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil {
