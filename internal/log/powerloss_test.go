@@ -2,7 +2,6 @@ package log
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -57,7 +56,7 @@ func powerBatch(tb testing.TB, rng *rand.Rand, ts int64) record.Batch {
 	return recordtest.Values(tb, ts, vals...)
 }
 
-// storedBatch is a batch as the log acknowledged or recovered it.
+// ackedBatch is a batch as the log acknowledged or recovered it.
 type ackedBatch struct {
 	first, last int64
 	data        []byte
@@ -253,7 +252,9 @@ func (r *powerRun) cycle(cycle int, cleanFirst bool) error {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	close(stopOnce(stop, cleanFirst))
+	if !cleanFirst {
+		close(stop) // a clean close already stopped the writers
+	}
 	wg.Wait()
 	if !cleanFirst {
 		r.m.Close() // the dead machine's files; the clone is separate
@@ -273,14 +274,6 @@ func (r *powerRun) cycle(cycle int, cleanFirst bool) error {
 		return err
 	}
 	return r.check()
-}
-
-// stopOnce returns a channel to close: stop unless already closed.
-func stopOnce(stop chan struct{}, closed bool) chan struct{} {
-	if closed {
-		return make(chan struct{})
-	}
-	return stop
 }
 
 // check verifies every partition of the reopened manager and makes what it
@@ -482,5 +475,3 @@ func TestPowerLoss(t *testing.T) {
 		})
 	}
 }
-
-var _ = errors.New
