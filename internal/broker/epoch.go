@@ -197,7 +197,7 @@ func (p *Partition) loadEpochsLocked() error {
 	if !changed {
 		return nil
 	}
-	return writeFileAtomic(dir, leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot()))
+	return writeFileAtomic(p.Log.FS(), dir, leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot()))
 }
 
 // syncEpochsLocked moves the epoch cache's start to the log start offset
@@ -208,7 +208,7 @@ func (p *Partition) syncEpochsLocked() error {
 	if !p.epochs.truncateFromStart(p.Log.LogStartOffset()) {
 		return nil
 	}
-	return writeFileAtomic(p.Log.Dir(), leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot()))
+	return writeFileAtomic(p.Log.FS(), p.Log.Dir(), leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot()))
 }
 
 // EndOffsetForEpoch is the end offset of leader epoch epoch in this

@@ -9,15 +9,16 @@ import (
 	"github.com/strata-io/strata/internal/fs"
 )
 
-// writeFileAtomic replaces dir/name with data crash-safely.
-func writeFileAtomic(dir, name string, data []byte) error {
-	return fs.WriteAtomic(filepath.Join(dir, name), data)
+// writeFileAtomic replaces dir/name with data crash-safely, through the
+// file system of the partition's log.
+func writeFileAtomic(fsys fs.FS, dir, name string, data []byte) error {
+	return fs.WriteAtomic(fsys, filepath.Join(dir, name), data)
 }
 
 // removeTempFiles removes the temporaries writeFileAtomic left in dir when
 // the process died mid-write. Only this package's files are touched.
-func removeTempFiles(dir string) error {
-	entries, err := os.ReadDir(dir)
+func removeTempFiles(fsys fs.FS, dir string) error {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func removeTempFiles(dir string) error {
 			!strings.Contains(name, snapshotSuffix+".") {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -105,7 +105,7 @@ func (p *Partition) WriteMetadata(topicID [16]byte) error {
 			base64.RawURLEncoding.EncodeToString(p.metaMu.topicID[:]),
 			base64.RawURLEncoding.EncodeToString(topicID[:]))
 	}
-	if err := writeFileAtomic(p.Log.Dir(), partitionMetadataFile, encodePartitionMetadata(topicID)); err != nil {
+	if err := writeFileAtomic(p.Log.FS(), p.Log.Dir(), partitionMetadataFile, encodePartitionMetadata(topicID)); err != nil {
 		return err
 	}
 	p.metaMu.topicID, p.metaMu.hasTopicID = topicID, true

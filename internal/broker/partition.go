@@ -118,7 +118,7 @@ func (p *Partition) advanceDurable() {
 // partition.metadata, and rebuilds producer state from the latest snapshot.
 // Called before the partition is shared.
 func (p *Partition) open() error {
-	if err := removeTempFiles(p.Log.Dir()); err != nil {
+	if err := removeTempFiles(p.Log.FS(), p.Log.Dir()); err != nil {
 		return err
 	}
 	p.mu.Lock()

@@ -183,7 +183,7 @@ func (p *Partition) writeSnapshotSnapLocked(offset int64, entries []snapshotEntr
 		return nil
 	}
 	dir := p.Log.Dir()
-	if err := writeFileAtomic(dir, snapshotName(offset), encodeSnapshot(entries)); err != nil {
+	if err := writeFileAtomic(p.Log.FS(), dir, snapshotName(offset), encodeSnapshot(entries)); err != nil {
 		return err
 	}
 	p.snapOffset = offset
@@ -214,7 +214,7 @@ func (p *Partition) pruneSnapshots() error {
 
 // removeSnapshot deletes one snapshot file. Requires snapMu.
 func (p *Partition) removeSnapshot(offset int64) error {
-	err := os.Remove(filepath.Join(p.Log.Dir(), snapshotName(offset)))
+	err := p.Log.FS().Remove(filepath.Join(p.Log.Dir(), snapshotName(offset)))
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -233,12 +232,12 @@ func (l *Log) roll() error {
 // directory entries durable (an fsync-per-append log may acknowledge data in
 // it right away). A failure takes the log offline.
 func (l *Log) newActiveSegment(base int64) (*segment, error) {
-	ns, err := createSegment(l.dir, base, l.cfg.Load())
+	ns, err := createSegment(l.fsys, l.dir, base, l.cfg.Load())
 	if err != nil {
 		return nil, l.flusher.fail(err)
 	}
 	ns.created = l.now().UnixMilli()
-	if err := fs.SyncDir(l.dir); err != nil {
+	if err := l.fsys.SyncDir(l.dir); err != nil {
 		ns.close()
 		return nil, l.flusher.fail(err)
 	}

@@ -32,8 +32,8 @@ var errBadCheckpoint = errors.New("log: malformed checkpoint file")
 //	orders 1 977
 //
 // A missing file yields an empty map and no error.
-func readCheckpoint(path string) (map[TopicPartition]int64, error) {
-	data, err := os.ReadFile(path)
+func readCheckpoint(fsys fs.FS, path string) (map[TopicPartition]int64, error) {
+	data, err := fsys.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[TopicPartition]int64{}, nil
 	}
@@ -81,7 +81,7 @@ func readCheckpoint(path string) (map[TopicPartition]int64, error) {
 
 // writeCheckpoint writes entries atomically: temp file, fsync, rename, fsync
 // of the directory.
-func writeCheckpoint(path string, entries map[TopicPartition]int64) error {
+func writeCheckpoint(fsys fs.FS, path string, entries map[TopicPartition]int64) error {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "0\n%d\n", len(entries))
 	tps := make([]TopicPartition, 0, len(entries))
@@ -92,5 +92,5 @@ func writeCheckpoint(path string, entries map[TopicPartition]int64) error {
 	for _, tp := range tps {
 		fmt.Fprintf(&buf, "%s %d %d\n", tp.Topic, tp.Partition, entries[tp])
 	}
-	return fs.WriteAtomic(path, buf.Bytes())
+	return fs.WriteAtomic(fsys, path, buf.Bytes())
 }

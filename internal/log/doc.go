@@ -52,11 +52,21 @@
 // background and the recovery point moves past it. Close flushes everything
 // and the Manager then writes the checkpoints and the clean-shutdown marker.
 //
+// Every file operation of the write path goes through an fs.FS (Options.FS,
+// ManagerConfig.FS), so that power-loss tests can run the log on fs.CrashFS;
+// docs/RELIABILITY.md lists each fsync and the test that fails without it.
+// Directories are fsynced after creating, in them, a log dir, a partition dir
+// or a segment, before anything fsynced in them is acknowledged. Retention
+// deletes only segments below the recovery point, so that a deletion undone
+// by a power loss brings back a whole, flushed segment.
+//
 // At start, a dir with the marker is trusted: only each log's active segment
 // is opened (its end found from the last index entry), and closed segments
 // open on first use. Without the marker, each log scans every segment from
 // the one holding its recovery point: batch by batch, checking length, magic,
 // CRC and offset order; it rebuilds the indexes, truncates the first invalid
 // batch and everything after it (deleting later segments), and logs what it
-// dropped.
+// dropped. A segment that ends before the next one begins (its data never
+// reached the disk, the next one's did) also ends the log there: the log
+// recovers to a prefix without holes.
 package log

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 const (
@@ -30,7 +32,7 @@ const (
 // readers hold for reading while they look up.
 type index struct {
 	path       string
-	file       *os.File
+	file       fs.File
 	mmap       []byte
 	entrySize  int
 	baseOffset int64
@@ -42,12 +44,12 @@ type index struct {
 // maxBytes so appends need no remap; its existing entries are those the file
 // held, which callers check with sanity checks or rebuild. A read-only index
 // is mapped at its file size.
-func openIndex(path string, baseOffset int64, entrySize, maxBytes int, writable bool) (*index, error) {
+func openIndex(fsys fs.FS, path string, baseOffset int64, entrySize, maxBytes int, writable bool) (*index, error) {
 	flag := os.O_RDONLY
 	if writable {
 		flag = os.O_RDWR | os.O_CREATE
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	f, err := fsys.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
@@ -86,7 +88,7 @@ func (x *index) mapFile(size int) error {
 	if x.writable {
 		prot |= unix.PROT_WRITE
 	}
-	m, err := unix.Mmap(int(x.file.Fd()), 0, size, prot, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(x.file.OS().Fd()), 0, size, prot, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap index %s: %w", x.path, err)
 	}
@@ -195,8 +197,8 @@ func (x *index) close() error {
 // the last offset of the batch that starts at its position.
 type offsetIndex struct{ *index }
 
-func openOffsetIndex(path string, base int64, maxBytes int, writable bool) (offsetIndex, error) {
-	x, err := openIndex(path, base, offsetIndexEntrySize, maxBytes, writable)
+func openOffsetIndex(fsys fs.FS, path string, base int64, maxBytes int, writable bool) (offsetIndex, error) {
+	x, err := openIndex(fsys, path, base, offsetIndexEntrySize, maxBytes, writable)
 	return offsetIndex{x}, err
 }
 
@@ -263,8 +265,8 @@ func (x offsetIndex) truncateTo(offset int64) {
 // that of the batch that first reached the timestamp (its last offset).
 type timeIndex struct{ *index }
 
-func openTimeIndex(path string, base int64, maxBytes int, writable bool) (timeIndex, error) {
-	x, err := openIndex(path, base, timeIndexEntrySize, maxBytes, writable)
+func openTimeIndex(fsys fs.FS, path string, base int64, maxBytes int, writable bool) (timeIndex, error) {
+	x, err := openIndex(fsys, path, base, timeIndexEntrySize, maxBytes, writable)
 	return timeIndex{x}, err
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -97,7 +98,7 @@ func TestIndexFilesAreKafkaFormat(t *testing.T) {
 
 func TestIndexSearch(t *testing.T) {
 	dir := t.TempDir()
-	x, err := openOffsetIndex(filepath.Join(dir, "x.index"), 100, 1<<16, true)
+	x, err := openOffsetIndex(fs.OS, filepath.Join(dir, "x.index"), 100, 1<<16, true)
 	if err != nil {
 		t.Fatal(err)
 	}

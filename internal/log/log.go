@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/strata-io/strata/internal/fs"
 )
 
@@ -49,6 +47,8 @@ type Options struct {
 	// OnSync, if set, is told how long each fsync pass took (the
 	// broker's fsync latency metric).
 	OnSync func(time.Duration)
+	// FS is the file system the log writes through; nil is fs.OS.
+	FS fs.FS
 }
 
 // Log is one partition's log: a directory of segments. Offsets from
@@ -62,6 +62,7 @@ type Options struct {
 // only structural changes (roll, truncation, segment deletion) take for
 // writing. Lock order: appendMu, syncMu, structMu.
 type Log struct {
+	fsys   fs.FS
 	dir    string
 	cfg    atomic.Pointer[Config]
 	logger *slog.Logger
@@ -105,10 +106,14 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		opts.Now = time.Now
 	}
 	onSync := opts.OnSync
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := fs.Or(opts.FS)
+	// A new partition's dir must be named durably before anything
+	// fsynced in it can count.
+	if err := fs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir %s: %w", dir, err)
 	}
 	l := &Log{
+		fsys:    fsys,
 		dir:     dir,
 		logger:  opts.Logger.With("log", filepath.Base(dir)),
 		now:     opts.Now,
@@ -134,17 +139,22 @@ func (l *Log) load(opts Options) error {
 	cfg := l.cfg.Load()
 	var segs []*segment
 	for _, base := range bases {
-		s := newSegment(l.dir, base, cfg)
+		s := newSegment(l.fsys, l.dir, base, cfg)
 		s.created = l.now().UnixMilli()
 		segs = append(segs, s)
 	}
 	if len(segs) == 0 {
-		s, err := createSegment(l.dir, max(opts.LogStartOffset, 0), cfg)
+		s, err := createSegment(l.fsys, l.dir, max(opts.LogStartOffset, 0), cfg)
 		if err != nil {
 			return err
 		}
 		s.created = l.now().UnixMilli()
 		segs = append(segs, s)
+		// An fsync-per-append log acknowledges data in it before any
+		// roll syncs the directory.
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return err
+		}
 	}
 	l.segs.Store(&segs)
 
@@ -171,7 +181,7 @@ func (l *Log) load(opts Options) error {
 // deletion, compaction temporaries (strata writes none yet), and indexes
 // without a .log.
 func (l *Log) scanDir() ([]int64, error) {
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fsys.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("read log dir: %w", err)
 	}
@@ -197,7 +207,7 @@ func (l *Log) scanDir() ([]int64, error) {
 		}
 	}
 	for _, name := range orphans {
-		if err := os.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := l.fsys.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
 		}
 	}
@@ -271,11 +281,12 @@ func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
 		} else {
 			next = s.baseOffset
 		}
-		if err := s.flush(); err != nil {
-			return 0, err
-		}
-		if res.truncatedBytes > 0 && !last {
-			l.logger.Warn("deleting segments after a corrupt one", "from", segs[i+1].baseOffset, "count", len(segs)-i-1)
+		// A segment cut short, or one that ends before the next begins
+		// (its data never reached the disk, the next one's did), ends
+		// the log: what follows would leave a hole in the offsets.
+		if !last && (res.truncatedBytes > 0 || segs[i+1].baseOffset != next) {
+			l.logger.Warn("deleting segments after a corrupt or incomplete one", "segment", s.baseOffset,
+				"ends_at", next, "from", segs[i+1].baseOffset, "count", len(segs)-i-1)
 			if err := l.dropFrom(i + 1); err != nil {
 				return 0, err
 			}
@@ -286,11 +297,16 @@ func (l *Log) recoverUnflushed(recoveryPoint int64) (int64, error) {
 				return 0, err
 			}
 		}
+		// Flush after the seal: the trimmed index, with its final time
+		// entry, is the one the recovery point vouches for.
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
 		if last {
 			break
 		}
 	}
-	return next, fs.SyncDir(l.dir)
+	return next, l.fsys.SyncDir(l.dir)
 }
 
 func (l *Log) logRecovery(s *segment, res recoverResult) {
@@ -309,7 +325,7 @@ func (l *Log) dropFrom(i int) error {
 	for _, s := range segs[i:] {
 		s.close()
 		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-			if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := l.fsys.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
@@ -425,26 +441,9 @@ func (l *Log) closeSegments() error {
 	return err
 }
 
-// fdatasync syncs a file's data through the File's own descriptor reference,
-// so a concurrent Close cannot pull the descriptor away mid-call.
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
-}
+// FS is the file system the log writes through (the broker writes its
+// partition files, producer snapshots and epoch checkpoints, through it too).
+func (l *Log) FS() fs.FS { return l.fsys }
 
 // SegmentBaseOffsets returns the base offsets of the segments, oldest first.
 func (l *Log) SegmentBaseOffsets() []int64 {

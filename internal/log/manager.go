@@ -71,6 +71,8 @@ type ManagerConfig struct {
 	Now       func() time.Time
 	// OnSync is passed to every log (Options.OnSync).
 	OnSync func(time.Duration)
+	// FS is the file system of the log dirs (Options.FS); nil is fs.OS.
+	FS fs.FS
 }
 
 // Manager owns the partition logs of one broker across its log dirs: it
@@ -78,6 +80,7 @@ type ManagerConfig struct {
 // dir-level checkpoints, runs retention and time-based flushes, and on Close
 // leaves the clean-shutdown marker that lets the next start skip recovery.
 type Manager struct {
+	fsys   fs.FS
 	cfg    ManagerConfig
 	logger *slog.Logger
 
@@ -110,6 +113,7 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 		cfg.Now = time.Now
 	}
 	m := &Manager{
+		fsys:   fs.Or(cfg.FS),
 		cfg:    cfg,
 		logger: cfg.Logger,
 		logs:   map[TopicPartition]*Log{},
@@ -130,7 +134,9 @@ func OpenManager(cfg ManagerConfig) (*Manager, error) {
 
 // loadDir locks dir and opens its partitions in parallel.
 func (m *Manager) loadDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// A log dir created now must survive a power loss with what is then
+	// written in it, so its own name is fsynced too.
+	if err := fs.MkdirAll(m.fsys, dir, 0o755); err != nil {
 		return fmt.Errorf("create log dir %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -140,11 +146,11 @@ func (m *Manager) loadDir(dir string) error {
 	m.locks = append(m.locks, lock)
 
 	marker := filepath.Join(dir, CleanShutdownFile)
-	_, statErr := os.Stat(marker)
+	_, statErr := m.fsys.Stat(marker)
 	clean := statErr == nil
 	checkpoints := make([]map[TopicPartition]int64, 3)
 	for i, name := range []string{RecoveryPointCheckpoint, LogStartOffsetCheckpoint, ReplicationCheckpoint} {
-		if checkpoints[i], err = readCheckpoint(filepath.Join(dir, name)); err != nil {
+		if checkpoints[i], err = readCheckpoint(m.fsys, filepath.Join(dir, name)); err != nil {
 			// Kafka fails here; a checkpoint only saves work, so strata
 			// recovers everything instead.
 			m.logger.Warn("ignoring unreadable checkpoint; recovering every log in the dir", "err", err)
@@ -152,7 +158,7 @@ func (m *Manager) loadDir(dir string) error {
 			clean = false
 		}
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := m.fsys.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("read log dir %s: %w", dir, err)
 	}
@@ -183,6 +189,7 @@ func (m *Manager) loadDir(dir string) error {
 			Logger:        m.logger,
 			Now:           m.cfg.Now,
 			OnSync:        m.cfg.OnSync,
+			FS:            m.fsys,
 		}
 	})
 	m.mu.Lock()
@@ -196,10 +203,10 @@ func (m *Manager) loadDir(dir string) error {
 	}
 	// Only now, with every log loaded, may the marker go: a crash before
 	// this point leaves the files as they were.
-	if err := os.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := m.fsys.Remove(marker); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", marker, err)
 	}
-	if err := fs.SyncDir(dir); err != nil {
+	if err := m.fsys.SyncDir(dir); err != nil {
 		return err
 	}
 	m.logger.Info("loaded logs", "dir", dir, "partitions", len(tps), "took", time.Since(start))
@@ -275,12 +282,8 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		return l, nil
 	}
 	dir := m.leastLoadedDirLocked()
-	l, err := Open(filepath.Join(dir, tp.String()), cfg, Options{CleanShutdown: true, Logger: m.logger, Now: m.cfg.Now, OnSync: m.cfg.OnSync})
+	l, err := Open(filepath.Join(dir, tp.String()), cfg, Options{CleanShutdown: true, Logger: m.logger, Now: m.cfg.Now, OnSync: m.cfg.OnSync, FS: m.fsys})
 	if err != nil {
-		return nil, err
-	}
-	if err := fs.SyncDir(dir); err != nil {
-		l.Close()
 		return nil, err
 	}
 	m.logs[tp] = l
@@ -318,10 +321,10 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	var id [16]byte
 	rand.Read(id[:])
 	dst := filepath.Join(dir, tp.String()+"."+hex.EncodeToString(id[:])+deleteDirSuffix)
-	if err := os.Rename(l.Dir(), dst); err != nil {
+	if err := m.fsys.Rename(l.Dir(), dst); err != nil {
 		return fmt.Errorf("rename %s for deletion: %w", l.Dir(), err)
 	}
-	if err := fs.SyncDir(dir); err != nil {
+	if err := m.fsys.SyncDir(dir); err != nil {
 		return err
 	}
 	m.removeInBackground(dst)
@@ -332,7 +335,7 @@ func (m *Manager) removeInBackground(path string) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := os.RemoveAll(path); err != nil {
+		if err := m.fsys.RemoveAll(path); err != nil {
 			m.logger.Error("remove deleted partition dir", "path", path, "err", err)
 		}
 	}()
@@ -408,9 +411,9 @@ func (m *Manager) Checkpoint() error {
 	var errs []error
 	for dir, p := range per {
 		errs = append(errs,
-			writeCheckpoint(filepath.Join(dir, RecoveryPointCheckpoint), p.recovery),
-			writeCheckpoint(filepath.Join(dir, LogStartOffsetCheckpoint), p.start),
-			writeCheckpoint(filepath.Join(dir, ReplicationCheckpoint), p.hw))
+			writeCheckpoint(m.fsys, filepath.Join(dir, RecoveryPointCheckpoint), p.recovery),
+			writeCheckpoint(m.fsys, filepath.Join(dir, LogStartOffsetCheckpoint), p.start),
+			writeCheckpoint(m.fsys, filepath.Join(dir, ReplicationCheckpoint), p.hw))
 	}
 	return errors.Join(errs...)
 }
@@ -434,7 +437,7 @@ func (m *Manager) Close() error {
 		if failedDirs[dir] {
 			continue
 		}
-		if werr := fs.WriteAtomic(filepath.Join(dir, CleanShutdownFile), []byte(`{"version":0,"brokerEpoch":-1}`)); werr != nil {
+		if werr := fs.WriteAtomic(m.fsys, filepath.Join(dir, CleanShutdownFile), []byte(`{"version":0,"brokerEpoch":-1}`)); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}

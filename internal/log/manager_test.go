@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-io/strata/internal/fs"
 )
 
 func managerConfig(dirs ...string) ManagerConfig {
@@ -60,7 +62,7 @@ func TestManagerLifecycle(t *testing.T) {
 	}
 	all := map[TopicPartition]int64{}
 	for _, d := range []string{d1, d2} {
-		cp, err := readCheckpoint(filepath.Join(d, ReplicationCheckpoint))
+		cp, err := readCheckpoint(fs.OS, filepath.Join(d, ReplicationCheckpoint))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,18 +162,18 @@ func TestManagerIgnoresBadCheckpoint(t *testing.T) {
 func TestCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cp")
 	in := map[TopicPartition]int64{{"a", 0}: 5, {"a", 1}: 0, {"b.c_d-e", 12}: 1 << 40}
-	if err := writeCheckpoint(path, in); err != nil {
+	if err := writeCheckpoint(fs.OS, path, in); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
 	if want := "0\n3\na 0 5\na 1 0\nb.c_d-e 12 1099511627776\n"; string(data) != want {
 		t.Fatalf("checkpoint file:\n%s\nwant:\n%s", data, want)
 	}
-	out, err := readCheckpoint(path)
+	out, err := readCheckpoint(fs.OS, path)
 	if err != nil || len(out) != 3 || out[TopicPartition{"b.c_d-e", 12}] != 1<<40 {
 		t.Fatalf("read back %v, %v", out, err)
 	}
-	if m, err := readCheckpoint(filepath.Join(t.TempDir(), "missing")); err != nil || len(m) != 0 {
+	if m, err := readCheckpoint(fs.OS, filepath.Join(t.TempDir(), "missing")); err != nil || len(m) != 0 {
 		t.Fatalf("missing checkpoint: %v %v", m, err)
 	}
 }

@@ -79,7 +79,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Region, error) 
 				return Region{}, err
 			}
 		}
-		return Region{File: s.file, Pos: pos, Len: end - pos}, nil
+		return Region{File: s.file.OS(), Pos: pos, Len: end - pos}, nil
 	}
 	return Region{}, nil
 }
@@ -164,7 +164,7 @@ func (s *segment) findTimestamp(ts, startOffset int64, budget *int64) (Timestamp
 // the batch's first offset >= minOffset and its max timestamp.
 func (s *segment) firstRecordAtOrAfter(pos int64, size int, ts, minOffset int64, budget *int64) (TimestampOffset, bool, error) {
 	buf := make([]byte, size)
-	if _, err := s.file.ReadAt(buf, pos); err != nil {
+	if _, err := s.file.OS().ReadAt(buf, pos); err != nil {
 		return TimestampOffset{}, false, fmt.Errorf("read batch at %d of %s: %w", pos, s.path(logSuffix), err)
 	}
 	b := record.Batch(buf)

@@ -207,8 +207,16 @@ func (s *segment) rebuildIndexes(active bool) error {
 		s.indexBatch(b, pos)
 		pos += int64(b.Size())
 	}
-	if active {
-		return nil
+	if !active {
+		if err := s.seal(); err != nil {
+			return err
+		}
 	}
-	return s.seal()
+	// The rebuilt files replace removed ones: until they are synced, a
+	// power loss may leave them empty, and an empty index passes the
+	// sanity check.
+	if err := s.offsets.flush(); err != nil {
+		return err
+	}
+	return s.times.flush()
 }

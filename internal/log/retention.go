@@ -2,7 +2,6 @@ package log
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
 )
@@ -198,7 +197,7 @@ func (s *segment) largestTimestamp() int64 {
 	if ts := s.maxTimestamp.Load(); ts >= 0 {
 		return ts
 	}
-	st, err := os.Stat(s.path(logSuffix))
+	st, err := s.fsys.Stat(s.path(logSuffix))
 	if err != nil {
 		return -1
 	}
@@ -207,15 +206,20 @@ func (s *segment) largestTimestamp() int64 {
 
 // deletePrefix deletes the oldest closed segments for which deletable
 // (given the segment and the next segment's base offset) holds, stopping at
-// the first that does not, at the active segment, or at the high watermark.
-// Caller holds appendMu.
+// the first that does not, at the active segment, at the high watermark, or
+// at the recovery point. Caller holds appendMu.
+//
+// A segment is deleted only once flushed: its removal is not durable until
+// the directory is synced, and a power loss before that brings it back. Back
+// whole, it is harmless (below the log start offset); back with its tail
+// unwritten, recovery would see a hole and cut the log there.
 func (l *Log) deletePrefix(deletable func(s *segment, next int64) bool) int {
 	segs := *l.segs.Load()
-	hw := l.highWatermark.Load()
+	limit := min(l.highWatermark.Load(), l.flusher.recoveryPoint.Load())
 	n := 0
 	for ; n < len(segs)-1; n++ {
 		next := segs[n+1].baseOffset
-		if next > hw {
+		if next > limit {
 			break
 		}
 		if err := segs[n].open(false); err != nil {

@@ -138,6 +138,9 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("deleted %d segments above the high watermark", n)
 	}
 	l.SetHighWatermark(l.LogEndOffset())
+	// Retention deletes only flushed segments; let the flushes that the
+	// rolls started finish.
+	l.bg.Wait()
 
 	// retention.ms: segments whose newest record is older than 30 s before
 	// "now" (61 s) go; the rest stay.

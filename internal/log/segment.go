@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -45,6 +46,7 @@ func parseSegmentName(name, suffix string) (int64, bool) {
 // readers see only bytes below size. A closed segment's files are opened
 // lazily on first use (many partitions open fast), guarded by openMu.
 type segment struct {
+	fsys       fs.FS
 	dir        string
 	baseOffset int64
 	cfg        *Config
@@ -52,7 +54,7 @@ type segment struct {
 	openMu  sync.Mutex
 	opened  atomic.Bool
 	openErr error
-	file    *os.File
+	file    fs.File
 	offsets offsetIndex
 	times   timeIndex
 
@@ -79,8 +81,8 @@ func (s *segment) path(suffix string) string {
 }
 
 // newSegment returns an unopened segment for existing files.
-func newSegment(dir string, base int64, cfg *Config) *segment {
-	s := &segment{dir: dir, baseOffset: base, cfg: cfg, rollingTimestamp: -1}
+func newSegment(fsys fs.FS, dir string, base int64, cfg *Config) *segment {
+	s := &segment{fsys: fsys, dir: dir, baseOffset: base, cfg: cfg, rollingTimestamp: -1}
 	s.maxTimestamp.Store(-1)
 	return s
 }
@@ -88,15 +90,15 @@ func newSegment(dir string, base int64, cfg *Config) *segment {
 // createSegment creates empty files for a new active segment. Files left at
 // that name (by a truncation or an earlier crash) hold no offsets the log
 // still has, so they are truncated.
-func createSegment(dir string, base int64, cfg *Config) (*segment, error) {
-	s := newSegment(dir, base, cfg)
-	f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createSegment(fsys fs.FS, dir string, base int64, cfg *Config) (*segment, error) {
+	s := newSegment(fsys, dir, base, cfg)
+	f, err := fsys.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", s.path(logSuffix), err)
 	}
 	s.file = f
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if err := os.Truncate(s.path(suffix), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Truncate(s.path(suffix), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 			f.Close()
 			return nil, fmt.Errorf("reset index %s: %w", s.path(suffix), err)
 		}
@@ -172,7 +174,7 @@ func (s *segment) openForRecovery() error {
 func (s *segment) createIndexes() error {
 	s.closeIndexes()
 	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fsys.Remove(s.path(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove index %s: %w", s.path(suffix), err)
 		}
 	}
@@ -183,7 +185,7 @@ func (s *segment) createIndexes() error {
 // created when missing; a missing read-only index is reported as
 // indexMissing with the .log open and no index open.
 func (s *segment) openFiles(active bool) (indexMissing bool, err error) {
-	f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+	f, err := s.fsys.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
 	if err != nil {
 		return false, fmt.Errorf("open segment: %w", err)
 	}
@@ -207,10 +209,10 @@ func (s *segment) openFiles(active bool) (indexMissing bool, err error) {
 // openIndexes opens both indexes; on failure neither is left open.
 func (s *segment) openIndexes(writable bool) error {
 	var err error
-	if s.offsets, err = openOffsetIndex(s.path(indexSuffix), s.baseOffset, s.cfg.SegmentIndexBytes, writable); err != nil {
+	if s.offsets, err = openOffsetIndex(s.fsys, s.path(indexSuffix), s.baseOffset, s.cfg.SegmentIndexBytes, writable); err != nil {
 		return err
 	}
-	if s.times, err = openTimeIndex(s.path(timeIndexSuffix), s.baseOffset, s.cfg.SegmentIndexBytes, writable); err != nil {
+	if s.times, err = openTimeIndex(s.fsys, s.path(timeIndexSuffix), s.baseOffset, s.cfg.SegmentIndexBytes, writable); err != nil {
 		s.offsets.close()
 		s.offsets = offsetIndex{}
 		return err
@@ -238,7 +240,10 @@ func (s *segment) closeIndexes() error {
 // checks it. io.ErrUnexpectedEOF means fewer than HeaderSize bytes remain.
 func (s *segment) readHeader(pos int64, buf []byte) (record.Batch, error) {
 	buf = buf[:record.HeaderSize]
-	if _, err := s.file.ReadAt(buf, pos); err != nil {
+	// Read through the *os.File, not the fs.File interface: buf is often
+	// a caller's stack array, and passing it to an interface method would
+	// move it to the heap on every fetch. Reads need no seam.
+	if _, err := s.file.OS().ReadAt(buf, pos); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, io.ErrUnexpectedEOF
 		}
@@ -360,7 +365,7 @@ func (s *segment) flush() error {
 
 // syncData fdatasyncs the .log file only; indexes are rebuilt by recovery.
 func (s *segment) syncData() error {
-	if err := fdatasync(s.file); err != nil {
+	if err := s.file.Datasync(); err != nil {
 		return fmt.Errorf("fsync segment %s: %w", s.path(logSuffix), err)
 	}
 	return nil
@@ -387,7 +392,7 @@ func (s *segment) close() error {
 func (s *segment) renameDeleted() error {
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		p := s.path(suffix)
-		if err := os.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fsys.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rename %s for deletion: %w", p, err)
 		}
 	}
@@ -398,7 +403,7 @@ func (s *segment) renameDeleted() error {
 func (s *segment) removeDeleted() error {
 	err := s.close()
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if rerr := os.Remove(s.path(suffix) + deletedSuffix); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		if rerr := s.fsys.Remove(s.path(suffix) + deletedSuffix); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = rerr
 		}
 	}
