@@ -25,14 +25,18 @@ func TestShortRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Faults every 1-3 s, held 1-4 s: three or four per subtest. Seed 6
+	// plans pause, kill, term and kill for "all".
+	sched := Schedule{QuietMin: time.Second, QuietMax: 3 * time.Second, HoldMin: time.Second, HoldMax: 4 * time.Second}
 	for _, tc := range []struct {
 		mix  string
 		seed uint64
+		dur  time.Duration
 	}{
-		{"kill", 1},
-		{"pause", 2},
-		{"term", 3},
-		{"all", 4},
+		{"kill", 1, 15 * time.Second},
+		{"pause", 2, 15 * time.Second},
+		{"term", 3, 15 * time.Second},
+		{"all", 6, 20 * time.Second},
 	} {
 		t.Run(tc.mix, func(t *testing.T) {
 			ms, err := ParseMix(tc.mix)
@@ -41,15 +45,20 @@ func TestShortRun(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			var names []string
+			for _, m := range ms {
+				names = append(names, m.Name())
+			}
+			plan := sched.Plan(tc.seed, tc.dur, names)
 			res, events, err := Run(ctx, Config{
-				Bin: bin, Dir: t.TempDir(), Seed: tc.seed, Duration: 15 * time.Second, Nemeses: ms,
+				Bin: bin, Dir: t.TempDir(), Seed: tc.seed, Duration: tc.dur, Nemeses: ms, Schedule: sched,
 				Partitions: 6, Producers: 3, Rate: 100, Assigned: 1, Grouped: 2,
 				Logf: t.Logf,
 			})
 			if res != nil {
 				t.Logf("seed %d, nemeses %s:\n%s", tc.seed, tc.mix, res.Table(10))
 			}
-			if err != nil || res == nil || !res.OK() || res.Faults == 0 || res.Acks == 0 {
+			if err != nil || res == nil || !res.OK() || res.Faults != 2*len(plan) || res.Acks == 0 {
 				// Keep the history for replay: go run ./chaos/cmd/chaos --replay FILE
 				f := filepath.Join(os.TempDir(), "strata-chaos-"+strings.ReplaceAll(t.Name(), "/", "-")+".jsonl")
 				if out, ferr := os.Create(f); ferr == nil {
@@ -64,8 +73,9 @@ func TestShortRun(t *testing.T) {
 			if !res.OK() {
 				t.Errorf("anomalies with seed %d, nemeses %s (see the table above)", tc.seed, tc.mix)
 			}
-			if res.Faults == 0 {
-				t.Errorf("no fault was injected: the run proves nothing")
+			// Each planned fault is one injection and one heal event.
+			if len(plan) < 3 || res.Faults != 2*len(plan) {
+				t.Errorf("%d nemesis events for %d planned faults: the run did not test what it claims", res.Faults, len(plan))
 			}
 			if res.Acks == 0 {
 				t.Errorf("no record was acknowledged")
