@@ -202,7 +202,9 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		errs = append(errs, err)
 	}
 	c.Logf("final read")
-	fctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	// Not derived from ctx: a run ended early (Ctrl-C) is still read and
+	// checked.
+	fctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	err = w.FinalRead(fctx)
 	cancel()
 	if err != nil {
