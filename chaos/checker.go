@@ -39,7 +39,10 @@ var anomalyKinds = []string{AnomalyLost, AnomalyDuplicate, AnomalyOutOfOrder, An
 type Result struct {
 	Sends, Acks, Fails, Polls, Commits, FailedCommits, Finals int
 	Faults                                                    int // nemesis events
-	Rebalances                                                int // assign and revoke events
+	// PartitionsAcked counts partitions with at least one acknowledged
+	// record: a partition the workload never wrote tests nothing.
+	PartitionsAcked int
+	Rebalances      int // assign and revoke events
 	// FailedButRead counts sends that failed (indeterminate) yet were read:
 	// legal, as in Jepsen's "info" operations, and reported for interest.
 	FailedButRead int
@@ -80,6 +83,7 @@ func (r *Result) Table(show int) string {
 	row("window", r.Duration.Round(time.Millisecond))
 	row("sends", r.Sends)
 	row("acks", r.Acks)
+	row("partitions with acks", r.PartitionsAcked)
 	row("send failures (indeterminate)", r.Fails)
 	row("  of them read anyway", r.FailedButRead)
 	row("polled records", r.Polls)
@@ -197,6 +201,11 @@ func Check(events []Event) *Result {
 			}
 		}
 	}
+	ackedParts := map[int32]bool{}
+	for _, po := range acked {
+		ackedParts[po.part] = true
+	}
+	r.PartitionsAcked = len(ackedParts)
 	for v := range failed {
 		if read[v] {
 			r.FailedButRead++

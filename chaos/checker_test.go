@@ -35,7 +35,7 @@ func TestCheckClean(t *testing.T) {
 	if !r.OK() {
 		t.Fatalf("clean history judged not OK:\n%s", r.Table(5))
 	}
-	if r.Sends != 3 || r.Acks != 3 || r.Polls != 3 || r.Finals != 3 {
+	if r.Sends != 3 || r.Acks != 3 || r.Polls != 3 || r.Finals != 3 || r.PartitionsAcked != 1 {
 		t.Errorf("counts: %+v", r)
 	}
 }

@@ -66,7 +66,9 @@ func (c *Config) defaults() {
 	}
 	def(&c.Partitions, 8)
 	def(&c.Producers, 3)
-	def(&c.Keys, 64)
+	// 256 keys: murmur2 (Kafka's key partitioner) maps k0..k63 to only 7 of
+	// 8 partitions, leaving one untested; 256 cover 6 or 8 partitions.
+	def(&c.Keys, 256)
 	def(&c.Rate, 100)
 	def(&c.MaxRecords, 1<<30)
 	if c.Schedule == (Schedule{}) {

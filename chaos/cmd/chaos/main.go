@@ -39,7 +39,7 @@ func main() {
 		partitions = flag.Int("partitions", 8, "partitions of the topic")
 		producers  = flag.Int("producers", 3, "idempotent producers")
 		rate       = flag.Int("rate", 100, "records a second per producer")
-		keys       = flag.Int("keys", 64, "distinct keys")
+		keys       = flag.Int("keys", 256, "distinct keys (k0..k<keys-1>; Kafka's murmur2 partitioner places them)")
 		assigned   = flag.Int("assigned", 1, "consumers with every partition assigned")
 		grouped    = flag.Int("grouped", 2, "consumers in a consumer group")
 		quietMin   = flag.Duration("quiet-min", chaos.DefaultSchedule.QuietMin, "least quiet time between faults")
