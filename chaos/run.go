@@ -163,16 +163,14 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		nemErr = RunPlan(wctx, start, plan, c.Nemeses, SingleNode{node}, h)
 	})
 	var producers group
-	var stopOnce sync.Once
 	for i := 0; i < c.Producers; i++ {
-		producers.Go(func() error {
-			// Flush is bounded by the delivery timeout of the records.
-			err := w.Produce(wctx, i, 3*time.Minute)
-			stopOnce.Do(func() { h.Add(Event{Kind: KindStop, Part: -1, Off: -1}) })
-			return err
-		})
+		// Flush is bounded by the delivery timeout of the records.
+		producers.Go(func() error { return w.Produce(wctx, i, 3*time.Minute) })
 	}
 	<-wctx.Done()
+	// The measured window (throughput, unavailability) ends with sending,
+	// not with the flush that follows.
+	h.Add(Event{Kind: KindStop, Part: -1, Off: -1})
 	nemDone.Wait()
 	c.Logf("send window over after %v; flushing", time.Since(start).Round(time.Millisecond))
 	var errs []error
