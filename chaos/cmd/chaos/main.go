@@ -35,7 +35,7 @@ func main() {
 		duration   = flag.Duration("duration", time.Minute, "how long producers send and faults run")
 		nemesis    = flag.String("nemesis", "all", "fault mix: comma-separated kill,pause,term; all; none")
 		history    = flag.String("history", "", "save the history here (JSON lines); default chaos-<seed>.jsonl")
-		dir        = flag.String("dir", "", "broker log dir (default: a temp dir, removed afterwards)")
+		dir        = flag.String("dir", "", "broker log dir, empty or new, kept afterwards (default: a temp dir, removed afterwards)")
 		partitions = flag.Int("partitions", 8, "partitions of the topic")
 		producers  = flag.Int("producers", 3, "idempotent producers")
 		rate       = flag.Int("rate", 100, "records a second per producer")
