@@ -292,9 +292,23 @@ func Check(events []Event) *Result {
 		part int32
 	}
 	pos := map[procPart]int64{}
+	// Group consumers resume a newly assigned partition at the group's
+	// committed offset. committed is the highest offset any member tried to
+	// commit per partition (failed commits too: a commit that timed out may
+	// have been stored), so a first poll beyond it skipped records nobody
+	// in the group polled. The workload has one group; every commit event
+	// belongs to it. resumed marks (proc, partition) pairs assigned by a
+	// rebalance whose first poll is still to come.
+	committed := map[int32]int64{}
+	resumed := map[procPart]bool{}
 	for _, e := range events {
 		switch e.Kind {
+		case KindCommit:
+			committed[e.Part] = max(committed[e.Part], e.Off)
 		case KindAssign, KindRevoke:
+			if e.Kind == KindAssign && e.Part >= 0 {
+				resumed[procPart{e.Proc, e.Part}] = true
+			}
 			if e.Part < 0 {
 				for k := range pos {
 					if k.proc == e.Proc {
@@ -308,6 +322,15 @@ func Check(events []Event) *Result {
 			k := procPart{e.Proc, e.Part}
 			prev, ok := pos[k]
 			pos[k] = e.Off
+			if resumed[k] {
+				delete(resumed, k)
+				if c, grouped := committed[e.Part]; grouped && e.Kind == KindPoll && e.Off > c {
+					if skipped := existing(versions, e.Part, c, e.Off); len(skipped) > 0 {
+						add(Anomaly{Kind: AnomalyPollSkip, Part: e.Part, Off: e.Off, Value: e.Value, Proc: e.Proc,
+							Detail: fmt.Sprintf("first poll after an assignment, beyond the group's committed offset %d, skipping %d existing offsets", c, len(skipped))})
+					}
+				}
+			}
 			if !ok {
 				continue
 			}
@@ -316,13 +339,7 @@ func Check(events []Event) *Result {
 				add(Anomaly{Kind: AnomalyNonmonotonic, Part: e.Part, Off: e.Off, Value: e.Value, Proc: e.Proc,
 					Detail: fmt.Sprintf("read after offset %d without a reassignment", prev)})
 			case e.Off > prev+1:
-				var skipped []int64
-				for o := prev + 1; o < e.Off; o++ {
-					if versions[partOff{e.Part, o}] != nil {
-						skipped = append(skipped, o)
-					}
-				}
-				if len(skipped) > 0 {
+				if skipped := existing(versions, e.Part, prev+1, e.Off); len(skipped) > 0 {
 					add(Anomaly{Kind: AnomalyPollSkip, Part: e.Part, Off: e.Off, Value: e.Value, Proc: e.Proc,
 						Detail: fmt.Sprintf("after offset %d, skipping %d existing offsets from %d", prev, len(skipped), skipped[0])})
 				}
@@ -358,6 +375,18 @@ func Check(events []Event) *Result {
 		})
 	}
 	return r
+}
+
+// existing lists the offsets in [from, to) of part that the version order
+// knows.
+func existing(versions map[partOff]map[string]bool, part int32, from, to int64) []int64 {
+	var offs []int64
+	for o := from; o < to; o++ {
+		if versions[partOff{part, o}] != nil {
+			offs = append(offs, o)
+		}
+	}
+	return offs
 }
 
 func sortedKeys(m map[string]bool) []string {

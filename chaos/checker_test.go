@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -128,6 +129,42 @@ func TestCheckRebalanceAndHoles(t *testing.T) {
 	h = drop(h, func(e Event) bool { return e.Kind == KindAssign && e.Proc == "c0" || e.Kind == KindRevoke })
 	if r := Check(h); r.Count(AnomalyNonmonotonic) != 1 {
 		t.Fatalf("nonmonotonic %d, want 1:\n%s", r.Count(AnomalyNonmonotonic), r.Table(5))
+	}
+}
+
+// A group consumer newly assigned a partition must start at or below the
+// group's committed offset: starting beyond it skips records that no member
+// polled, which the per-consumer poll-skip check cannot see because the
+// assignment resets the consumer's position.
+func TestCheckGroupResumeSkip(t *testing.T) {
+	group := func(firstPoll int64) hist {
+		h := hist{}
+		for n := range 6 {
+			h.add(KindSend, "p0", -1, -1, fmt.Sprintf("p0-%d", n))
+			h.add(KindAck, "p0", 0, int64(n), fmt.Sprintf("p0-%d", n))
+		}
+		h.add(KindAssign, "g0", 0, -1, "")
+		h.add(KindPoll, "g0", 0, 0, "p0-0").add(KindPoll, "g0", 0, 1, "p0-1").add(KindPoll, "g0", 0, 2, "p0-2")
+		h.add(KindCommit, "g0", 0, 3, "")
+		h.add(KindRevoke, "g0", 0, -1, "")
+		h.add(KindAssign, "g1", 0, -1, "")
+		for o := firstPoll; o < 6; o++ {
+			h.add(KindPoll, "g1", 0, o, fmt.Sprintf("p0-%d", o))
+		}
+		h.add(KindStop, "", -1, -1, "")
+		for o := range int64(6) {
+			h.add(KindFinal, "final", 0, o, fmt.Sprintf("p0-%d", o))
+		}
+		return h
+	}
+	for first, want := range map[int64]int{3: 0, 2: 0, 5: 1} {
+		r := Check(group(first))
+		if got := r.Count(AnomalyPollSkip); got != want {
+			t.Errorf("g1 resumes at %d after a commit of 3: %d poll-skips, want %d\n%s", first, got, want, r.Table(5))
+		}
+		if want == 0 && !r.OK() {
+			t.Errorf("g1 resumes at %d after a commit of 3: judged not OK\n%s", first, r.Table(5))
+		}
 	}
 }
 
