@@ -155,23 +155,32 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	}
 
 	start := time.Now()
-	wctx, stopWorkload := context.WithTimeout(ctx, c.Duration)
+	// Producers send until the duration has passed and every planned fault
+	// has been healed: on a busy machine restarts run late and push later
+	// faults past the duration, and cutting the plan short would make a run
+	// test less than its seed says. Only ctx (Ctrl-C) cuts it short.
+	wctx, stopWorkload := context.WithCancel(ctx)
 	defer stopWorkload()
 	var nemErr error
-	var nemDone sync.WaitGroup
-	nemDone.Go(func() {
-		nemErr = RunPlan(wctx, start, plan, c.Nemeses, SingleNode{node}, h)
-	})
+	nemDone := make(chan struct{})
+	go func() {
+		defer close(nemDone)
+		nemErr = RunPlan(ctx, start, plan, c.Nemeses, SingleNode{node}, h)
+	}()
 	var producers group
 	for i := 0; i < c.Producers; i++ {
 		// Flush is bounded by the delivery timeout of the records.
 		producers.Go(func() error { return w.Produce(wctx, i, 3*time.Minute) })
 	}
-	<-wctx.Done()
+	select {
+	case <-time.After(c.Duration):
+	case <-ctx.Done():
+	}
+	<-nemDone
+	stopWorkload()
 	// The measured window (throughput, unavailability) ends with sending,
 	// not with the flush that follows.
 	h.Add(Event{Kind: KindStop, Part: -1, Off: -1})
-	nemDone.Wait()
 	c.Logf("send window over after %v; flushing", time.Since(start).Round(time.Millisecond))
 	var errs []error
 	if nemErr != nil {
