@@ -1,0 +1,227 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// group runs goroutines and joins their errors; errgroup without the
+// cancellation (and without a new module dependency).
+type group struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (g *group) Go(f func() error) {
+	g.wg.Go(func() {
+		if err := f(); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, err)
+			g.mu.Unlock()
+		}
+	})
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}
+
+// Config is one run: a node, a workload, a fault plan.
+type Config struct {
+	Bin      string        // strata binary (see Build)
+	Dir      string        // log dir; a fresh temp dir when empty
+	Seed     uint64        // reproduces the fault plan and the producers' keys
+	Duration time.Duration // how long the producers send and the faults run
+	Nemeses  []Nemesis
+	Schedule Schedule
+	Sets     []string // extra broker properties, name=value
+
+	Partitions, Producers, Keys, Rate, MaxRecords int
+	Assigned, Grouped                             int
+
+	Logf func(format string, args ...any) // progress; nil for silence
+}
+
+// DefaultSchedule holds faults for 1-5 s with 2-6 s of quiet between them:
+// long enough that clients time out, retry and reconnect, short enough for
+// many faults in a minute.
+var DefaultSchedule = Schedule{QuietMin: 2 * time.Second, QuietMax: 6 * time.Second, HoldMin: time.Second, HoldMax: 5 * time.Second}
+
+func (c *Config) defaults() {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.Partitions, 8)
+	def(&c.Producers, 3)
+	// 256 keys: murmur2 (Kafka's key partitioner) maps k0..k63 to only 7 of
+	// 8 partitions, leaving one untested; 256 cover 6 or 8 partitions.
+	def(&c.Keys, 256)
+	def(&c.Rate, 100)
+	def(&c.MaxRecords, 1<<30)
+	if c.Schedule == (Schedule{}) {
+		c.Schedule = DefaultSchedule
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// Build compiles cmd/strata into dir and returns the binary's path. It runs
+// `go build` on the module's package path, so it works from any directory
+// inside the module.
+func Build(dir string) (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("chaos: go is not on PATH: %w", err)
+	}
+	bin := filepath.Join(dir, "strata")
+	cmd := exec.Command(gobin, "build", "-buildvcs=false", "-o", bin, "github.com/strata-io/strata/cmd/strata")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("chaos: go build cmd/strata: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Run starts a node, runs the workload under the fault plan, heals, does
+// the final read and checks the history. It returns the history even when
+// it fails, so that a failing run can be saved and replayed. An error is a
+// harness failure or a broker that crashed or would not restart; anomalies
+// in the data are in the Result.
+func Run(ctx context.Context, c Config) (*Result, []Event, error) {
+	c.defaults()
+	h := NewHistory()
+	if c.Dir == "" {
+		d, err := os.MkdirTemp("", "strata-chaos-")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer os.RemoveAll(d)
+		c.Dir = d
+	}
+	names := make([]string, len(c.Nemeses))
+	for i, m := range c.Nemeses {
+		names[i] = m.Name()
+	}
+	plan := c.Schedule.Plan(c.Seed, c.Duration, names)
+	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s faults=%d",
+		c.Seed, c.Duration, strings.Join(names, ","), c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), len(plan))})
+	for _, st := range plan {
+		h.Add(Event{Kind: KindInfo, Proc: "nemesis", Part: -1, Off: -1, Info: "plan " + st.String()})
+	}
+
+	node := &Node{Bin: c.Bin, Dir: c.Dir, Sets: append([]string{
+		// A group forms at once instead of after Kafka's 3 s delay.
+		"group.initial.rebalance.delay.ms=0",
+		"offsets.topic.num.partitions=4",
+	}, c.Sets...)}
+	defer node.Close()
+	if err := node.Start(ctx); err != nil {
+		return nil, h.Events(), err
+	}
+	c.Logf("broker on %s, data in %s; %d faults planned", node.Addr(), c.Dir, len(plan))
+
+	w := &Workload{Addr: node.Addr(), Topic: "chaos", Group: "chaos", Partitions: c.Partitions,
+		Producers: c.Producers, Keys: c.Keys, Rate: c.Rate, MaxRecords: c.MaxRecords,
+		Assigned: c.Assigned, Grouped: c.Grouped, Seed: c.Seed, H: h}
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err := w.CreateTopic(tctx)
+	cancel()
+	if err != nil {
+		return nil, h.Events(), fmt.Errorf("%w\n%s", err, node.Log())
+	}
+
+	// Consumers run until the final read is about to start.
+	cctx, stopConsumers := context.WithCancel(ctx)
+	defer stopConsumers()
+	var consumers group
+	for i := 0; i < c.Assigned; i++ {
+		consumers.Go(func() error { return w.Consume(cctx, fmt.Sprintf("a%d", i), false) })
+	}
+	for i := 0; i < c.Grouped; i++ {
+		consumers.Go(func() error { return w.Consume(cctx, fmt.Sprintf("g%d", i), true) })
+	}
+
+	start := time.Now()
+	// Producers send until the duration has passed and every planned fault
+	// has been healed: on a busy machine restarts run late and push later
+	// faults past the duration, and cutting the plan short would make a run
+	// test less than its seed says. Only ctx (Ctrl-C) cuts it short.
+	wctx, stopWorkload := context.WithCancel(ctx)
+	defer stopWorkload()
+	var nemErr error
+	nemDone := make(chan struct{})
+	go func() {
+		defer close(nemDone)
+		nemErr = RunPlan(ctx, start, plan, c.Nemeses, SingleNode{node}, h)
+	}()
+	var producers group
+	for i := 0; i < c.Producers; i++ {
+		// Flush is bounded by the delivery timeout of the records.
+		producers.Go(func() error { return w.Produce(wctx, i, 3*time.Minute) })
+	}
+	select {
+	case <-time.After(c.Duration):
+	case <-ctx.Done():
+	}
+	<-nemDone
+	stopWorkload()
+	// The measured window (throughput, unavailability) ends with sending,
+	// not with the flush that follows.
+	h.Add(Event{Kind: KindStop, Part: -1, Off: -1})
+	c.Logf("send window over after %v; flushing", time.Since(start).Round(time.Millisecond))
+	var errs []error
+	if nemErr != nil {
+		errs = append(errs, nemErr)
+	}
+	// Whatever the plan did, the final read needs a running broker.
+	if dead, out := node.Exited(); dead {
+		errs = append(errs, fmt.Errorf("chaos: broker exited on its own: %s", out))
+		node.Kill()
+	}
+	if !node.Running() {
+		if err := node.Start(context.Background()); err != nil {
+			errs = append(errs, err)
+			return nil, h.Events(), errors.Join(errs...)
+		}
+	}
+	if err := producers.Wait(); err != nil {
+		// A flush that times out leaves indeterminate records, which the
+		// checker allows; it is a harness problem only if nothing was acked.
+		h.Add(Event{Kind: KindInfo, Proc: "harness", Part: -1, Off: -1, Err: err.Error()})
+		c.Logf("%v", err)
+	}
+	// Let the consumers catch up for a moment, so their polls cover the
+	// tail that the producers flushed.
+	time.Sleep(2 * time.Second)
+	stopConsumers()
+	if err := consumers.Wait(); err != nil {
+		errs = append(errs, err)
+	}
+	c.Logf("final read")
+	// Not derived from ctx: a run ended early (Ctrl-C) is still read and
+	// checked.
+	fctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	err = w.FinalRead(fctx)
+	cancel()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%w\n%s", err, node.Log()))
+	}
+	if dead, out := node.Exited(); dead {
+		errs = append(errs, fmt.Errorf("chaos: broker exited on its own: %s", out))
+	}
+	events := h.Events()
+	return Check(events), events, errors.Join(errs...)
+}
