@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/internal/log"
@@ -86,6 +87,8 @@ type Partition struct {
 
 	waitMu  sync.Mutex
 	waiters map[*Waiter]struct{}
+
+	deleted atomic.Bool // set by markDeleted
 }
 
 func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Partition {
@@ -159,8 +162,18 @@ func (p *Partition) Close() error {
 	return errors.Join(p.writeSnapshotSnapLocked(leo, entries), epochErr)
 }
 
-// markDeleted stops appends to a partition whose files are being deleted.
-func (p *Partition) markDeleted() { p.Fence() }
+// markDeleted stops appends to a partition whose files are being deleted
+// and wakes the fetches waiting on it, which then answer at once
+// (Deleted), as Kafka completes a delayed fetch whose partition is gone.
+func (p *Partition) markDeleted() {
+	p.Fence()
+	p.deleted.Store(true)
+	p.notify(unknownBytes)
+}
+
+// Deleted reports whether the partition was deleted: its files are going,
+// and a request still holding it must answer UNKNOWN_TOPIC_OR_PARTITION.
+func (p *Partition) Deleted() bool { return p.deleted.Load() }
 
 // Fence stops appends: once it returns, no append is in progress and later
 // ones fail with log.ErrClosed. A topic being deleted is fenced before the

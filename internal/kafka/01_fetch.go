@@ -170,6 +170,14 @@ func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica
 		fp := &parts[i]
 		l := fp.p.Log
 		sp := fp.resp
+		if fp.p.Deleted() {
+			// Deleted while the fetch waited: answer now, as Kafka
+			// completes the delayed fetch.
+			fp.region = log.Region{}
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			failed = true
+			continue
+		}
 		sp.HighWatermark = l.HighWatermark()
 		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = l.LogStartOffset()

@@ -80,7 +80,15 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))
 		} else {
 			total += int64(partitions)
-			if !req.ValidateOnly {
+			if req.ValidateOnly {
+				// The answer must be the one creating would give:
+				// count what this request validated so far too.
+				if err := h.checkPartitionLimit(int32(total)); err != nil {
+					fail(errorCode(err), err.Error())
+					resp.Topics = append(resp.Topics, st)
+					continue
+				}
+			} else {
 				t, err := h.createTopic(rt.Topic, partitions, configs)
 				if err != nil {
 					fail(errorCode(err), err.Error())

@@ -12,6 +12,8 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -65,6 +67,9 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, &msg
 		} else if err := h.deleteTopic(t); err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			if tg.name == nil && errors.Is(err, cluster.ErrUnknownTopic) {
+				st.ErrorCode = kerr.UnknownTopicID.Code // deleted meanwhile
+			}
 		} else {
 			h.logger.Info("deleted topic", "topic", t.Name)
 		}
@@ -80,6 +85,14 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 func (h *Handler) deleteTopic(t *cluster.Topic) error {
 	h.topicMu.Lock()
 	defer h.topicMu.Unlock()
+	// t was read from an image before the lock: the topic may have gained
+	// partitions since, or been deleted and re-created under its name.
+	// Delete what the current image holds under t's id, and only that.
+	cur := h.meta.Image().ByID[t.ID]
+	if cur == nil || h.meta.Image().Topic(cur.Name) != cur {
+		return fmt.Errorf("%w: %s", cluster.ErrUnknownTopic, t.Name)
+	}
+	t = cur
 	var fenced []*broker.Partition
 	for p := int32(0); p < t.Partitions; p++ {
 		if part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}); part != nil {

@@ -52,6 +52,9 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may add at most %d partitions in total", h.cfg.MaxPartitionsPerRequest))
 		case req.ValidateOnly:
 			total += int64(rt.Count - t.Partitions)
+			if err := h.checkPartitionLimit(int32(total)); err != nil {
+				fail(errorCode(err), err.Error())
+			}
 		default:
 			total += int64(rt.Count - t.Partitions)
 			if err := h.addPartitions(t, rt.Count); err != nil {

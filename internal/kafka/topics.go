@@ -133,6 +133,14 @@ func (h *Handler) checkPartitionLimitLocked(n int32) error {
 	return nil
 }
 
+// checkPartitionLimit is checkPartitionLimitLocked for requests that only
+// validate.
+func (h *Handler) checkPartitionLimit(n int32) error {
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	return h.checkPartitionLimitLocked(n)
+}
+
 // createTopic records the topic in the metadata log, then creates its
 // partitions. A crash in between leaves a topic whose partitions are created
 // on first use (partition).
@@ -181,6 +189,16 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	}
 	tp := log.TopicPartition{Topic: t.Name, Partition: p}
 	if part := h.broker.Partition(tp); part != nil {
+		// Partitions are found by name: make sure this one is t's. t
+		// may come from an image older than a delete and re-create of
+		// the name (the old topic is gone), or the directory may hold
+		// another topic's records (INCONSISTENT_TOPIC_ID).
+		if id, ok := part.TopicID(); ok && id != t.ID {
+			if h.meta.Image().ByID[t.ID] == nil {
+				return nil, tc, kerr.UnknownTopicOrPartition.Code
+			}
+			return nil, tc, kerr.InconsistentTopicID.Code
+		}
 		return part, tc, 0
 	}
 	// The files are missing: a crash between recording the topic and
