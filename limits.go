@@ -33,7 +33,11 @@ func partitionLimit(logger *slog.Logger, configured int32) int32 {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		logger.Warn("cannot read the open-files limit", "err", err)
 	} else if rl.Cur != unix.RLIM_INFINITY {
-		allowed = max(int64(rl.Cur)-reservedFiles, filesPerSegment) / filesPerSegment
+		// Keep a quarter of the descriptors, at most reservedFiles, for
+		// sockets and the rest: a small limit (1024 in some containers)
+		// still leaves room for a few hundred partitions.
+		reserve := min(int64(rl.Cur)/4, reservedFiles)
+		allowed = max(int64(rl.Cur)-reserve, filesPerSegment) / filesPerSegment
 	}
 	byFiles := allowed
 	byMaps := int64(-1)

@@ -28,6 +28,14 @@ func TestPartitionLimitFollowsOpenFiles(t *testing.T) {
 	if got, want := partitionLimit(logger, -1), int32((4096-reservedFiles)/filesPerSegment); got != want {
 		t.Fatalf("derived limit %d, want %d", got, want)
 	}
+	// A container's 1024 keeps a quarter for sockets, not all of it.
+	lowered.Cur = 1024
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lowered); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := partitionLimit(logger, -1), int32((1024-256)/filesPerSegment); got != want {
+		t.Fatalf("derived limit at ulimit 1024: %d, want %d", got, want)
+	}
 	if got := partitionLimit(logger, 5000); got != 5000 {
 		t.Fatalf("configured limit became %d", got)
 	}

@@ -124,6 +124,10 @@ func (h *Handler) alterTopicConfigs(rtype kmsg.ConfigResourceType, name string, 
 			diff[k] = nil
 		}
 	}
+	// Under the topic lock, so that a partition being created meanwhile
+	// either sees the new config or is created before it is applied.
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
 	nt, err := h.meta.AlterConfigs(name, diff)
 	if err != nil {
 		return errorCode(err), errorMessage(err)

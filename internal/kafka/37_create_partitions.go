@@ -69,15 +69,17 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 // addPartitions raises t's partition count to count and creates the new
 // partitions' files, within max.broker.partitions.
 func (h *Handler) addPartitions(t *cluster.Topic, count int32) error {
-	tc, err := h.topicConfig(t)
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	cur := h.meta.Image().ByID[t.ID]
+	if cur == nil {
+		return fmt.Errorf("%w: %s", cluster.ErrUnknownTopic, t.Name)
+	}
+	tc, err := h.topicConfig(cur) // as it stands under the lock AlterConfigs takes
 	if err != nil {
 		return err
 	}
-	h.topicMu.Lock()
-	defer h.topicMu.Unlock()
-	if cur := h.meta.Image().ByID[t.ID]; cur == nil {
-		return fmt.Errorf("%w: %s", cluster.ErrUnknownTopic, t.Name)
-	} else if count <= cur.Partitions {
+	if count <= cur.Partitions {
 		return fmt.Errorf("%w: topic has %d partitions; the new count %d must be larger", errInvalidPartitions, cur.Partitions, count)
 	} else if err := h.checkPartitionLimitLocked(count - cur.Partitions); err != nil {
 		return err

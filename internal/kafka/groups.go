@@ -100,6 +100,11 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	}
 	h.offsetsStore.once.Lock()
 	defer h.offsetsStore.once.Unlock()
+	// The topic lock orders this creation with the others, so their
+	// max.broker.partitions checks count it. The limit itself does not
+	// apply: without this topic no group works.
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		return t, nil
 	}

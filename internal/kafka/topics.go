@@ -207,10 +207,19 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	// request racing DeleteTopics never brings the directory back.
 	h.topicMu.Lock()
 	defer h.topicMu.Unlock()
-	if cur := h.meta.Image().ByID[t.ID]; cur == nil || p >= cur.Partitions {
+	cur := h.meta.Image().ByID[t.ID]
+	if cur == nil || p >= cur.Partitions {
 		return nil, tc, kerr.UnknownTopicOrPartition.Code
 	}
-	part, err := h.createPartition(t, p, tc)
+	if part := h.broker.Partition(tp); part != nil { // created meanwhile
+		return part, tc, 0
+	}
+	// The config as it stands now: AlterConfigs applies under the same
+	// lock, so a partition created here cannot miss a change.
+	if tc, err = h.topicConfig(cur); err != nil {
+		return nil, tc, errorCode(err)
+	}
+	part, err := h.createPartition(cur, p, tc)
 	if err != nil {
 		return nil, tc, errorCode(err)
 	}
