@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -115,5 +117,27 @@ func TestRollDoesNotWaitForSnapshot(t *testing.T) {
 	offs := snapshotOffsets(t, p)
 	if len(offs) == 0 || offs[len(offs)-1] != bases[len(bases)-1] {
 		t.Fatalf("snapshots %v after the rolls to %v", offs, bases)
+	}
+}
+
+// TestUnfenceNeverReopensAClosedPartition: a failed delete unfences its
+// partitions; one closed meanwhile (the broker stopping) stays closed.
+func TestUnfenceNeverReopensAClosedPartition(t *testing.T) {
+	b := openBroker(t, t.TempDir())
+	defer closeBroker(t, b)
+	p := partition(t, b)
+	p.Fence()
+	if _, err := p.Append(producerBatch(t, 0, 0, 0, 1), 1<<20, false); !errors.Is(err, log.ErrClosed) {
+		t.Fatalf("append to a fenced partition: %v", err)
+	}
+	p.Unfence()
+	appendBatch(t, p, producerBatch(t, 0, 0, 0, 1))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Fence()
+	p.Unfence()
+	if _, err := p.Append(producerBatch(t, 0, 0, 0, 1), 1<<20, false); !errors.Is(err, log.ErrClosed) {
+		t.Fatalf("append after Close, Fence, Unfence: %v", err)
 	}
 }

@@ -64,7 +64,8 @@ type Partition struct {
 	// replayed counts the batches the last RebuildProducerState read
 	// from the log (tests check that a snapshot spared the replay).
 	replayed int
-	closed   bool
+	closed   bool // by Close: for good
+	fenced   bool // by Fence, until Unfence
 
 	// snapMu serializes the producer-state snapshot files: writing,
 	// pruning, loading. A roll captures the state under mu and writes it
@@ -181,14 +182,15 @@ func (p *Partition) Deleted() bool { return p.deleted.Load() }
 // the topic is gone.
 func (p *Partition) Fence() {
 	p.mu.Lock()
-	p.closed = true
+	p.fenced = true
 	p.mu.Unlock()
 }
 
-// Unfence undoes Fence when the delete it prepared for failed.
+// Unfence undoes Fence when the delete it prepared for failed. It never
+// reopens a closed partition.
 func (p *Partition) Unfence() {
 	p.mu.Lock()
-	p.closed = false
+	p.fenced = false
 	p.mu.Unlock()
 }
 
@@ -258,7 +260,7 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.fenced {
 		return res, log.ErrClosed
 	}
 	if b.HasProducerID() {
