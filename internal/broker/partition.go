@@ -233,24 +233,18 @@ func (p *Partition) WaitDurable(syncTo int64) error {
 // calls for: res.SyncTo says what to WaitDurable for before acknowledging.
 // The partition takes further appends meanwhile, which share the fsync.
 func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
+	b, err := parseProduced(data)
+	if err != nil {
+		return AppendResult{LogAppendTime: -1}, err
+	}
+	return p.AppendValidatedNoWait(b, maxMessageBytes, logAppendTime)
+}
+
+// AppendValidatedNoWait is AppendNoWait for a batch that ValidateProduced
+// (or the broker itself, recompressing) already checked, so that the
+// produce path parses and CRC-checks each batch once.
+func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
-	// Validate every batch (CRC included) with a plain loop: a callback
-	// collecting them would cost allocations on every produce.
-	var b record.Batch
-	n := 0
-	for rest := data; len(rest) > 0; n++ {
-		next, r, err := record.Parse(rest)
-		if err != nil {
-			return res, err
-		}
-		if n == 0 {
-			b = next
-		}
-		rest = r
-	}
-	if err := validateProduced(b, n); err != nil {
-		return res, err
-	}
 	if len(b) > maxMessageBytes {
 		return res, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(b), maxMessageBytes)
 	}
@@ -280,8 +274,8 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 			return res, nil
 		}
 	}
-	// record.Parse above validated the CRC; the log need not again.
-	info, err := p.Log.AppendValidatedNoWait(data, 0)
+	// The batch's CRC was checked; the log need not again.
+	info, err := p.Log.AppendValidatedNoWait(b, 0)
 	if err != nil {
 		return res, err
 	}
@@ -302,7 +296,7 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 	if b.HasProducerID() {
 		p.recordBatch(b)
 	}
-	p.notify(int64(len(data)))
+	p.notify(int64(len(b)))
 	res.BaseOffset = info.FirstOffset
 	res.LogStartOffset = p.Log.LogStartOffset()
 	return res, nil

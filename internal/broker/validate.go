@@ -23,34 +23,23 @@ import (
 // ones); without the walk, a batch with a valid CRC but lying records was
 // stored and acknowledged, and consumers could no longer read the
 // partition past it.
-func ValidateProduced(data []byte, tc TopicConfig, now time.Time) error {
-	var b record.Batch
-	n := 0
-	for rest := data; len(rest) > 0; n++ {
-		next, r, err := record.Parse(rest)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			b = next
-		}
-		rest = r
-	}
-	if err := validateProduced(b, n); err != nil {
-		return err
+func ValidateProduced(data []byte, tc TopicConfig, now time.Time) (record.Batch, error) {
+	b, err := parseProduced(data)
+	if err != nil {
+		return nil, err
 	}
 	// LogValidator.validateBatch: an idempotent or transactional batch
 	// must carry a sequence number.
 	if b.HasProducerID() && b.BaseSequence() < 0 {
-		return fmt.Errorf("%w: producer %d sent sequence %d", record.ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
+		return nil, fmt.Errorf("%w: producer %d sent sequence %d", record.ErrInvalidRecord, b.ProducerID(), b.BaseSequence())
 	}
 	// LogValidator.validateTimestamp: a producer may not claim
 	// LogAppendTime for a LogAppendTime topic (the broker stamps it), nor
 	// for records that carry no timestamp.
 	if b.TimestampType() == record.LogAppendTime && (tc.LogAppendTime || b.MaxTimestamp() == record.NoTimestamp) {
-		return fmt.Errorf("%w: producers may not set the timestamp type to LogAppendTime", record.ErrInvalidTimestamp)
+		return nil, fmt.Errorf("%w: producers may not set the timestamp type to LogAppendTime", record.ErrInvalidTimestamp)
 	}
-	return b.ValidateRecords(record.Checks{
+	return b, b.ValidateRecords(record.Checks{
 		Timestamps:  !tc.LogAppendTime,
 		Now:         now.UnixMilli(),
 		BeforeMaxMs: tc.TimestampBeforeMaxMs,
@@ -60,4 +49,27 @@ func ValidateProduced(data []byte, tc TopicConfig, now time.Time) error {
 		// walk streams, so the bound costs CPU time, not memory.
 		MaxDecompressed: record.MaxDecompressedSize,
 	})
+}
+
+// parseProduced checks what a produce request holds for one partition:
+// exactly one batch, whole, with a valid CRC (record.Parse), that passes
+// validateProduced's header rules. A plain loop: a callback collecting the
+// batches would cost allocations on every produce.
+func parseProduced(data []byte) (record.Batch, error) {
+	var b record.Batch
+	n := 0
+	for rest := data; len(rest) > 0; n++ {
+		next, r, err := record.Parse(rest)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			b = next
+		}
+		rest = r
+	}
+	if err := validateProduced(b, n); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

@@ -49,7 +49,7 @@ func BenchmarkValidateProduced(b *testing.B) {
 			b.ReportAllocs()
 			now := time.Now()
 			for b.Loop() {
-				if err := ValidateProduced(batch, tc, now); err != nil {
+				if _, err := ValidateProduced(batch, tc, now); err != nil {
 					b.Fatal(err)
 				}
 			}

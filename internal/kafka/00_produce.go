@@ -105,16 +105,19 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 			if err == nil && len(rp.Records) >= record.HeaderSize && record.Batch(rp.Records).IsTransactional() {
 				err = errTransactionalBatch
 			}
-			records := rp.Records
+			// Validated once here (the batch is parsed and its CRC
+			// checked once on this path), then stored as it came or
+			// as the topic's codec re-encodes it.
+			var records record.Batch
 			if err == nil {
-				err = validateProduce(req.Version, rp.Records, tc)
+				records, err = validateProduce(req.Version, rp.Records, tc)
 			}
 			if err == nil {
-				records, err = recompress(rp.Records, tc.Compression)
+				records, err = recompress(records, tc.Compression)
 			}
 			var res broker.AppendResult
 			if err == nil {
-				res, err = p.AppendNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
+				res, err = p.AppendValidatedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
 			}
 			if err == nil && res.SyncTo > 0 {
 				syncs = append(syncs, durableWait{p, res.SyncTo, len(resp.Topics), len(st.Partitions)})
@@ -226,22 +229,20 @@ func checkProducedSizes(data []byte, maxMessageBytes int) error {
 // InvalidRecordException ("Produce requests with version N are only allowed
 // to contain record batches with magic version 2"), so INVALID_RECORD, not
 // UNSUPPORTED_FOR_MESSAGE_FORMAT.
-func validateProduce(version int16, data []byte, tc broker.TopicConfig) error {
-	err := broker.ValidateProduced(data, tc, time.Now())
+func validateProduce(version int16, data []byte, tc broker.TopicConfig) (record.Batch, error) {
+	b, err := broker.ValidateProduced(data, tc, time.Now())
 	if version >= 3 && errors.Is(err, record.ErrUnsupportedMagic) {
-		return fmt.Errorf("%w: produce v%d requests may only hold magic 2 batches (%v)", record.ErrInvalidRecord, version, err)
+		return nil, fmt.Errorf("%w: produce v%d requests may only hold magic 2 batches (%v)", record.ErrInvalidRecord, version, err)
 	}
-	return err
+	return b, err
 }
 
-// recompress returns a partition's produced records as the topic stores
-// them: unchanged (not copied) when compression.type is "producer" or the
-// batch already has the topic's codec, else re-encoded with that codec.
-// Anything but exactly one valid batch is returned unchanged, for
-// Partition.Append to refuse with the precise error.
-func recompress(data []byte, compression string) ([]byte, error) {
+// recompress returns a validated produced batch as the topic stores it:
+// unchanged (not copied) when compression.type is "producer" or the batch
+// already has the topic's codec, else re-encoded with that codec.
+func recompress(b record.Batch, compression string) (record.Batch, error) {
 	if compression == "producer" || compression == "" { // "": a zero TopicConfig
-		return data, nil
+		return b, nil
 	}
 	to, ok := topicCodecs[compression]
 	if !ok {
@@ -249,9 +250,8 @@ func recompress(data []byte, compression string) ([]byte, error) {
 		// as UNKNOWN_SERVER_ERROR.
 		return nil, fmt.Errorf("kafka: unknown compression.type %q", compression)
 	}
-	b, rest, err := record.Parse(data)
-	if err != nil || len(rest) > 0 || b.Codec() == to || b.IsControl() {
-		return data, nil
+	if b.Codec() == to || b.IsControl() {
+		return b, nil
 	}
 	return record.Recompress(b, to)
 }
