@@ -39,6 +39,7 @@ func TestUnreachableBroker(t *testing.T) {
 		{"group", "describe", "g"},
 		{"group", "delete", "g"},
 		{"group", "reset-offsets", "g", "--topic", "t", "--to-earliest"},
+		{"cluster", "info"},
 	} {
 		start := time.Now()
 		_, _, err := runCLI(t, addr, "x\n", args...)

@@ -1,6 +1,7 @@
 // Command strata is the strata broker and its tools: `strata serve` runs
 // the broker; the other subcommands are Kafka clients (topics, produce,
-// consume, groups, perf) that work against any Kafka-compatible broker.
+// consume, groups, cluster info, perf) that work against any
+// Kafka-compatible broker.
 package main
 
 import (

@@ -229,8 +229,9 @@ func topicDescribeCmd() *cobra.Command {
 	var allConfigs bool
 	cmd := &cobra.Command{
 		Use:   "describe NAME...",
-		Short: "Show topics' partitions (leader, replicas, ISR, offsets) and configs",
-		Long: `Show each topic's partitions — leader, leader epoch, replicas, in-sync
+		Short: "Show topics' partitions (leader, replicas, ISR, offline replicas, offsets) and configs",
+		Long: `Show each topic's partitions — leader ("none" while it has none), leader
+epoch, replicas (the preferred leader first), in-sync replicas, offline
 replicas, log start and end offsets — and its configs. Like kafka-topics
 --describe, only configs that differ from the defaults are listed unless
 --all-configs is given.`,
@@ -310,8 +311,10 @@ func describeTopic(t kadm.TopicDetail, starts, ends kadm.ListedOffsets, configs 
 	d := topicDescription{Name: t.Topic, ID: topicID(t.ID), Internal: t.IsInternal,
 		Partitions: []partitionDetail{}, Configs: []topicConfig{}}
 	for _, p := range t.Partitions.Sorted() {
+		// Replicas in the broker's order: the first is the preferred
+		// leader, as kafka-topics --describe shows them.
 		pd := partitionDetail{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
-			Replicas: sortedInt32s(p.Replicas), ISR: sortedInt32s(p.ISR), Offline: sortedInt32s(p.OfflineReplicas)}
+			Replicas: append([]int32{}, p.Replicas...), ISR: sortedInt32s(p.ISR), Offline: sortedInt32s(p.OfflineReplicas)}
 		var perr error
 		if p.Err != nil {
 			perr = p.Err
@@ -375,14 +378,21 @@ func printTopicDescription(w io.Writer, d topicDescription, allConfigs bool) err
 		}
 	}
 	for _, p := range d.Partitions {
-		r := []string{strconv.Itoa(int(p.Partition)), strconv.Itoa(int(p.Leader)), strconv.Itoa(int(p.LeaderEpoch)),
-			int32List(p.Replicas), int32List(p.ISR), optInt(p.LogStartOffset), optInt(p.LogEndOffset)}
+		leader, offline := "none", "-"
+		if p.Leader >= 0 {
+			leader = strconv.Itoa(int(p.Leader))
+		}
+		if len(p.Offline) > 0 {
+			offline = int32List(p.Offline)
+		}
+		r := []string{strconv.Itoa(int(p.Partition)), leader, strconv.Itoa(int(p.LeaderEpoch)),
+			int32List(p.Replicas), int32List(p.ISR), offline, optInt(p.LogStartOffset), optInt(p.LogEndOffset)}
 		if anyErr {
 			r = append(r, p.Error)
 		}
 		rows = append(rows, r)
 	}
-	header := []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "LOG-END-OFFSET"}
+	header := []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "LOG-START-OFFSET", "LOG-END-OFFSET"}
 	if anyErr {
 		header = append(header, "ERROR")
 	}
