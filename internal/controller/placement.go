@@ -83,7 +83,8 @@ func usable(b *cluster.Broker) bool {
 //
 // brokers are sorted by id first, so the result depends only on the
 // broker set and rnd's state: the same seed gives the same placement.
-// rnd is consumed only when count > 0.
+// rnd is consumed only when count > 0; nil means math/rand/v2's global
+// source.
 func PlaceReplicas(brokers []BrokerInfo, startPartition, count int32, rf int16, rnd *rand.Rand) ([][]int32, error) {
 	if rf < 1 {
 		return nil, fmt.Errorf("%w: Invalid replication factor %d: the replication factor must be positive", ErrInvalidReplicationFactor, rf)
@@ -97,9 +98,13 @@ func PlaceReplicas(brokers []BrokerInfo, startPartition, count int32, rf int16, 
 	}
 	sorted := slices.Clone(brokers)
 	slices.SortFunc(sorted, func(a, b BrokerInfo) int { return cmp.Compare(a.ID, b.ID) })
+	intN := rand.IntN
+	if rnd != nil {
+		intN = rnd.IntN
+	}
 	// Kafka draws the start index first, then the shift.
-	start := rnd.IntN(len(sorted))
-	shift := rnd.IntN(len(sorted))
+	start := intN(len(sorted))
+	shift := intN(len(sorted))
 	return place(sorted, startPartition, count, int(rf), start, shift), nil
 }
 

@@ -238,6 +238,9 @@ func TestPlaceReplicasErrors(t *testing.T) {
 	if got, err := PlaceReplicas(ids(3), 0, 0, 3, rand.New(rand.NewPCG(1, 1))); err != nil || len(got) != 0 {
 		t.Fatalf("count 0: %v, %v", got, err)
 	}
+	if got, err := PlaceReplicas(ids(3), 0, 2, 3, nil); err != nil || len(got) != 2 {
+		t.Fatalf("nil rnd: %v, %v", got, err)
+	}
 }
 
 func TestValidateAssignment(t *testing.T) {
