@@ -10,6 +10,7 @@ package strata
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,10 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/controller"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/log"
@@ -53,9 +57,16 @@ type Broker struct {
 	h      *kafka.Handler
 	broker *broker.Broker
 	meta   *cluster.Store
+	ctrl   *controller.Controller
 	done   chan error
-	logger *slog.Logger
-	http   *metrics.Endpoint
+	// ctrlSrv serves the controller listener's Kafka requests in quorum
+	// mode; stopCtrl ends the broker's registration and heartbeats.
+	ctrlSrv  *server.Server
+	ctrlDone chan error
+	stopCtrl context.CancelFunc
+	ctrlWG   sync.WaitGroup
+	logger   *slog.Logger
+	http     *metrics.Endpoint
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +133,10 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	return b, nil
 }
 
+// controlledShutdownTimeout bounds how long Close waits for the active
+// controller to move this node's leaderships away.
+const controlledShutdownTimeout = 15 * time.Second
+
 // quorumStartTimeout bounds how long a node in quorum mode waits at start
 // for a controller to be elected and its metadata image to catch up.
 const quorumStartTimeout = 2 * time.Minute
@@ -136,7 +151,7 @@ const RaftDir = "__raft"
 func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
-	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
+	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
 	if err != nil {
 		if ctrlLn != nil {
 			ctrlLn.Close()
@@ -185,15 +200,19 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		_, port, _ = net.SplitHostPort(ln.Addr().String())
 	}
 	p, _ := strconv.Atoi(port)
-	// The node registers itself as Kafka's brokers do at start (a
-	// RegisterBrokerRecord), so the image names its endpoint.
-	// In quorum mode only the active controller can write the record;
-	// another node's registration comes with broker heartbeats to the
-	// controller (KIP-631), not built yet.
-	if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, nil); errors.Is(err, cluster.ErrNotController) {
-		logger.Info("not registering: this node is not the active controller", "controller", meta.ControllerID())
-	} else if err != nil {
-		return fail(err)
+	var rack *string
+	if cfg.BrokerRack != "" {
+		rack = &cfg.BrokerRack
+	}
+	ctrl := newController(cfg, clusterID, meta, logger)
+	if !meta.Quorum() {
+		// A single node registers itself, unfenced, as its own
+		// controller, so the image names its endpoint. In quorum mode
+		// every node registers with the active controller and
+		// heartbeats (controller.Controller.Run).
+		if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, rack); err != nil {
+			return fail(err)
+		}
 	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:              cfg.NodeID,
@@ -221,6 +240,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		Logger:        logger,
 		Metrics:       m,
 		BrokerConfigs: cfg.Properties(),
+		Controller:    ctrl,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
@@ -241,13 +261,78 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		st := meta.Status()
 		return metrics.MetadataStatus{Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
 	})
-	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, done: make(chan error, 1), logger: logger}
+	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger}
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
 		b.http.SetReady(true)
 	}
 	go func() { b.done <- srv.Serve(ln) }()
+	if apiLn := meta.ControllerAPIListener(); apiLn != nil {
+		// The controller listener's Kafka half: registrations,
+		// heartbeats and forwarded admin requests of the other nodes.
+		b.ctrlSrv = server.New(h.ControllerAPI(), server.Config{
+			MaxRequestSize:        cfg.SocketRequestMaxBytes,
+			QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes,
+			Logger:                logger.With("listener", "controller"),
+		})
+		b.ctrlDone = make(chan error, 1)
+		go func() { b.ctrlDone <- b.ctrlSrv.Serve(apiLn) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopCtrl = cancel
+		reg := controller.Registration{Rack: rack, Listeners: []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: host, Port: uint16(p)}}}
+		b.ctrlWG.Add(1)
+		go func() {
+			defer b.ctrlWG.Done()
+			ctrl.Run(ctx, reg)
+		}()
+		wctx, wcancel := context.WithTimeout(ctx, quorumStartTimeout)
+		err := ctrl.WaitUnfenced(wctx)
+		wcancel()
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		logger.Info("broker unfenced: serving", "broker_epoch", ctrl.BrokerEpoch())
+	}
 	return b, nil
+}
+
+// newController returns the node's broker lifecycle: in quorum mode with a
+// client of the active controller, which also reserves producer id blocks
+// for this node.
+func newController(cfg config.Config, clusterID string, meta *cluster.Store, logger *slog.Logger) *controller.Controller {
+	c := controller.Config{
+		NodeID: cfg.NodeID, ClusterID: clusterID, Store: meta, Logger: logger,
+		HeartbeatInterval: msDuration(cfg.BrokerHeartbeatIntervalMs),
+		SessionTimeout:    msDuration(cfg.BrokerSessionTimeoutMs),
+	}
+	if meta.Quorum() {
+		voters := map[int32]string{}
+		for _, v := range cfg.QuorumVoters {
+			voters[v.ID] = v.Addr
+		}
+		c.Client = controller.NewClient(cfg.NodeID, voters, meta.ControllerID, nil)
+	}
+	ctrl := controller.New(c)
+	if c.Client != nil {
+		meta.SetRemoteProducerIDs(ctrl.ReserveProducerIDs)
+	}
+	return ctrl
+}
+
+// quorumClusterID is the cluster id a node of a controller quorum writes
+// into a new data dir: derived from controller.quorum.voters, so that
+// every node of one cluster agrees on it without a format step (Kafka's
+// `kafka-storage format --cluster-id`). "" in local mode: a random id.
+func quorumClusterID(cfg config.Config) string {
+	if !cfg.Quorum() {
+		return ""
+	}
+	h := sha256.New()
+	for _, v := range cfg.QuorumVoters {
+		fmt.Fprintf(h, "%d@%s,", v.ID, v.Addr)
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 // openMetadata opens the metadata store: in local mode on the
@@ -325,7 +410,7 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 
 // loadMetaProperties reads or creates <dir>/meta.properties (Kafka's
 // version=1 format) and returns the cluster id.
-func loadMetaProperties(dir string, nodeID int32) (string, error) {
+func loadMetaProperties(dir string, nodeID int32, newID string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -342,9 +427,12 @@ func loadMetaProperties(dir string, nodeID int32) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	var id [16]byte
-	rand.Read(id[:])
-	clusterID := base64.RawURLEncoding.EncodeToString(id[:])
+	clusterID := newID
+	if clusterID == "" {
+		var id [16]byte
+		rand.Read(id[:])
+		clusterID = base64.RawURLEncoding.EncodeToString(id[:])
+	}
 	content := fmt.Sprintf("#\n#strata\nversion=1\nnode.id=%d\ncluster.id=%s\n", nodeID, clusterID)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -376,10 +464,27 @@ func (b *Broker) Close() error {
 		if b.http != nil {
 			b.http.SetReady(false) // load balancers stop sending work first
 		}
+		if b.stopCtrl != nil {
+			// Controlled shutdown: leaderships move away before the
+			// broker stops serving, bounded so that a node cut off
+			// from the quorum still stops.
+			ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+			if err := b.ctrl.ControlledShutdown(ctx); err != nil {
+				b.logger.Warn("controlled shutdown did not finish; stopping anyway", "err", err)
+			}
+			cancel()
+		}
 		b.h.Stop() // parked fetches answer now instead of at MaxWait
 		err := b.srv.Close()
 		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
 			err = serr
+		}
+		if b.stopCtrl != nil {
+			b.stopCtrl()
+			b.ctrlWG.Wait()
+			b.ctrl.Client().Close()
+			b.ctrlSrv.Close()
+			<-b.ctrlDone
 		}
 		// A snapshot of the metadata image, so the next start replays
 		// nothing; before the broker closes the metadata log.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/strata-io/strata/internal/log"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -194,6 +195,9 @@ func (p *Partition) loadEpochsLocked() error {
 		changed = p.epochs.assign(0, p.Log.LogStartOffset()) || changed
 	}
 	changed = p.epochs.truncateFromStart(p.Log.LogStartOffset()) || changed
+	if n := len(p.epochs.entries); n > 0 {
+		p.leaderEpoch.Store(p.epochs.entries[n-1].Epoch)
+	}
 	if !changed {
 		return nil
 	}
@@ -219,4 +223,31 @@ func (p *Partition) syncEpochsLocked() error {
 // epoch 0 gives (0, log end offset), a later epoch (-1, -1).
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs.EndOffsetFor(epoch, p.Log.LogEndOffset())
+}
+
+// LeaderEpoch is the leader epoch this node leads the partition in: the
+// epoch stamped on every batch it appends (0 until BecomeLeader).
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// BecomeLeader starts leader epoch epoch at the log end offset, as Kafka's
+// Partition.makeLeader assigns the new epoch's start offset in the epoch
+// cache, and stamps it on every batch appended from now on. An epoch not
+// above the current one changes nothing. The checkpoint is written before
+// the first batch of the epoch can be appended.
+func (p *Partition) BecomeLeader(epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if epoch <= p.leaderEpoch.Load() {
+		return nil
+	}
+	if p.closed {
+		return log.ErrClosed
+	}
+	if p.epochs.assign(epoch, p.Log.LogEndOffset()) {
+		if err := writeFileAtomic(p.Log.FS(), p.Log.Dir(), leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot())); err != nil {
+			return err
+		}
+	}
+	p.leaderEpoch.Store(epoch)
+	return nil
 }

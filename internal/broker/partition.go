@@ -79,6 +79,8 @@ type Partition struct {
 	snapOffset int64
 
 	epochs epochCache
+	// leaderEpoch is the epoch this node leads in (BecomeLeader).
+	leaderEpoch atomic.Int32
 
 	metaMu struct {
 		sync.Mutex
@@ -275,7 +277,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 		}
 	}
 	// The batch's CRC was checked; the log need not again.
-	info, err := p.Log.AppendValidatedNoWait(b, 0)
+	info, err := p.Log.AppendValidatedNoWait(b, p.leaderEpoch.Load())
 	if err != nil {
 		return res, err
 	}

@@ -94,6 +94,9 @@ type quorum struct {
 	// opened is when raft started: contact with a leader after it
 	// means the commit index is the leader's.
 	opened time.Time
+	// apiLn is the controller listener's other half: connections that
+	// speak Kafka's protocol (see SplitListener).
+	apiLn net.Listener
 }
 
 // OpenQuorum starts this node's member of the controller quorum and
@@ -152,8 +155,10 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		q.Listener.Close()
 		return nil, fmt.Errorf("cluster: open raft snapshots: %w", err)
 	}
+	raftLn, kafkaLn := SplitListener(q.Listener)
+	c.apiLn = kafkaLn
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: q.Listener, addr: tcpAddr(self.Addr)},
+		Stream:  &streamLayer{Listener: raftLn, addr: tcpAddr(self.Addr)},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hlog,
@@ -457,8 +462,20 @@ type streamLayer struct {
 // Addr is this node's address as the other voters dial it.
 func (s *streamLayer) Addr() net.Addr { return s.addr }
 
+// Dial connects to a voter's controller listener and announces a raft
+// connection (see SplitListener).
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
+	c, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte{RaftConnByte}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
 }
 
 type tcpAddr string

@@ -151,17 +151,17 @@ func (c *qcluster) converged(want *Image) {
 func TestQuorumReplicatesChanges(t *testing.T) {
 	c := startQuorum(t, 3, nil)
 	l := c.leader()
-	top, err := l.s.CreateTopic("orders", 3, map[string]string{"retention.ms": "1000"})
+	top, err := l.s.CreateTopic("orders", 3, map[string]string{"retention.ms": "1000"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.s.AlterConfigs("orders", map[string]*string{"cleanup.policy": strp("delete")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.s.SetPartitions("orders", 5); err != nil {
+	if _, err := l.s.SetPartitions("orders", 5, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.s.CreateTopic("orders", 1, nil); !errors.Is(err, ErrTopicExists) {
+	if _, err := l.s.CreateTopic("orders", 1, nil, nil); !errors.Is(err, ErrTopicExists) {
 		t.Fatalf("second create: %v, want ErrTopicExists", err)
 	}
 	pid, err := l.s.AllocateProducerID()
@@ -169,7 +169,7 @@ func TestQuorumReplicatesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := l.s.Image()
-	if im.EndOffset <= 0 || im.Topic("orders").Partitions != 5 || im.ProducerIDsEnd != pid+producerIDBlock {
+	if im.EndOffset <= 0 || im.Topic("orders").Partitions != 5 || im.ProducerIDsEnd != pid+ProducerIDBlock {
 		t.Fatalf("leader image: %s", dump(im))
 	}
 	c.converged(im)
@@ -184,7 +184,7 @@ func TestQuorumReplicatesChanges(t *testing.T) {
 			continue
 		}
 		// A follower refuses changes, naming the leader.
-		_, err := nd.s.CreateTopic("other", 1, nil)
+		_, err := nd.s.CreateTopic("other", 1, nil, nil)
 		var nc *NotControllerError
 		if !errors.As(err, &nc) || nc.LeaderID != l.id || !errors.Is(err, ErrNotController) {
 			t.Errorf("node %d: create on a follower: %v, want NotControllerError naming %d", nd.id, err, l.id)
@@ -207,7 +207,7 @@ func TestQuorumReplicatesChanges(t *testing.T) {
 func TestQuorumFailover(t *testing.T) {
 	c := startQuorum(t, 3, nil)
 	old := c.leader()
-	first, err := old.s.CreateTopic("before", 2, nil)
+	first, err := old.s.CreateTopic("before", 2, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestQuorumFailover(t *testing.T) {
 	if got := l.s.Image().Topic("before"); got == nil || got.ID != first.ID {
 		t.Fatalf("new leader lost the committed topic: %v", got)
 	}
-	second, err := l.s.CreateTopic("after", 1, nil)
+	second, err := l.s.CreateTopic("after", 1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestQuorumFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pid2 < pid+producerIDBlock {
+	if pid2 < pid+ProducerIDBlock {
 		t.Fatalf("new leader handed out producer id %d inside the old leader's block from %d", pid2, pid)
 	}
 	c.converged(l.s.Image())
@@ -246,7 +246,7 @@ func TestQuorumFailover(t *testing.T) {
 	if im.Topic("before").ID != first.ID || im.Topic("after").ID != second.ID {
 		t.Fatalf("restarted node: %s", dump(im))
 	}
-	if _, err := old.s.CreateTopic("x", 1, nil); !errors.Is(err, ErrNotController) && c.leader() != old {
+	if _, err := old.s.CreateTopic("x", 1, nil, nil); !errors.Is(err, ErrNotController) && c.leader() != old {
 		t.Fatalf("restarted follower accepted a change: %v", err)
 	}
 }
@@ -264,14 +264,14 @@ func TestQuorumCatchUpBySnapshot(t *testing.T) {
 			behind = nd
 		}
 	}
-	if _, err := l.s.CreateTopic("t0", 1, nil); err != nil {
+	if _, err := l.s.CreateTopic("t0", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.converged(l.s.Image())
 	last := behind.s.c.(*quorum).raft.LastIndex()
 	c.stop(behind)
 	for i := 1; i <= 20; i++ {
-		if _, err := l.s.CreateTopic(fmt.Sprintf("t%d", i), 1, map[string]string{"i": fmt.Sprint(i)}); err != nil {
+		if _, err := l.s.CreateTopic(fmt.Sprintf("t%d", i), 1, map[string]string{"i": fmt.Sprint(i)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -293,7 +293,7 @@ func TestQuorumCatchUpBySnapshot(t *testing.T) {
 		t.Fatalf("caught-up node's last snapshot index %d (%v), want past %d", snap, err, last)
 	}
 	// And it keeps following after the snapshot.
-	if _, err := l.s.CreateTopic("later", 1, nil); err != nil {
+	if _, err := l.s.CreateTopic("later", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.converged(l.s.Image())

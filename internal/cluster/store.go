@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,10 @@ type Store struct {
 
 	// allocMu serializes AllocateProducerID; taken before mu.
 	allocMu sync.Mutex
-	mu      struct {
+	// remoteReserve reserves a producer id block through the active
+	// controller (SetRemoteProducerIDs); guarded by allocMu.
+	remoteReserve func() (int64, error)
+	mu            struct {
 		sync.Mutex
 		// nextProducerID is the next id to hand out from this node's
 		// block, which ends at producerIDsEnd.
@@ -114,6 +118,32 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 
 func newStore(opts Options, c committer, image *atomic.Pointer[Image]) *Store {
 	return &Store{opts: opts, c: c, image: image}
+}
+
+// ControllerAPIListener is the controller listener's Kafka half in
+// quorum mode: connections of brokers registering, heartbeating and
+// forwarding admin requests to this node (SplitListener). nil in local
+// mode. The Store closes it at Close.
+func (s *Store) ControllerAPIListener() net.Listener {
+	if q, ok := s.c.(*quorum); ok {
+		return q.apiLn
+	}
+	return nil
+}
+
+// Quorum reports whether the metadata log is a raft quorum's.
+func (s *Store) Quorum() bool {
+	_, ok := s.c.(*quorum)
+	return ok
+}
+
+// Propose runs one metadata change on the active controller: build checks
+// it against the latest image and returns its records (none: nothing to
+// change), committed as one batch. It returns the image that holds the
+// change, or NotControllerError on another node. The controller package
+// builds its decisions (registration, fencing, elections) with it.
+func (s *Store) Propose(build func(im *Image) ([]records.Record, error)) (*Image, error) {
+	return s.change(build)
 }
 
 // Image returns the current image.
@@ -202,9 +232,19 @@ func (s *Store) Close() error {
 	return s.c.close()
 }
 
-// producerIDBlock is how many producer ids one metadata record reserves,
+// ProducerIDBlock is how many producer ids one metadata record reserves,
 // as Kafka's controller hands out blocks of 1000.
-const producerIDBlock = 1000
+const ProducerIDBlock = 1000
+
+// SetRemoteProducerIDs gives the Store the way to reserve a block of
+// producer ids when this node is not the active controller (Kafka's
+// AllocateProducerIds request to the controller). It returns the first id
+// of a block of ProducerIDBlock ids.
+func (s *Store) SetRemoteProducerIDs(reserve func() (int64, error)) {
+	s.allocMu.Lock()
+	defer s.allocMu.Unlock()
+	s.remoteReserve = reserve
+}
 
 // AllocateProducerID returns a producer id never returned before, also
 // across restarts and, in quorum mode, across the nodes.
@@ -221,6 +261,27 @@ func (s *Store) AllocateProducerID() (int64, error) {
 		return next, nil
 	}
 	s.mu.Unlock()
+	epoch := int64(-1)
+	if b := s.Image().Broker(s.opts.NodeID); b != nil {
+		epoch = b.Epoch
+	}
+	start, err := s.ReserveProducerIDs(s.opts.NodeID, epoch)
+	if errors.Is(err, ErrNotController) && s.remoteReserve != nil {
+		start, err = s.remoteReserve()
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.nextProducerID, s.mu.producerIDsEnd = start+1, start+ProducerIDBlock
+	return start, nil
+}
+
+// ReserveProducerIDs reserves the next block of ProducerIDBlock producer
+// ids for a broker and returns its first id: on the active controller, a
+// ProducerIdsRecord through the metadata log.
+func (s *Store) ReserveProducerIDs(brokerID int32, brokerEpoch int64) (int64, error) {
 	var start int64
 	_, err := s.change(func(im *Image) ([]records.Record, error) {
 		// A new block starts at the end of the last one reserved by any
@@ -230,19 +291,9 @@ func (s *Store) AllocateProducerID() (int64, error) {
 		// after a restart ids of the last block may have been handed
 		// out.
 		start = im.ProducerIDsEnd
-		epoch := int64(-1)
-		if b := im.Broker(s.opts.NodeID); b != nil {
-			epoch = b.Epoch
-		}
-		return []records.Record{&records.ProducerIDs{BrokerID: s.opts.NodeID, BrokerEpoch: epoch, NextProducerID: start + producerIDBlock}}, nil
+		return []records.Record{&records.ProducerIDs{BrokerID: brokerID, BrokerEpoch: brokerEpoch, NextProducerID: start + ProducerIDBlock}}, nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.mu.nextProducerID, s.mu.producerIDsEnd = start+1, start+producerIDBlock
-	return start, nil
+	return start, err
 }
 
 // RegisterBroker records this node's registration (RegisterBrokerRecord)
@@ -276,10 +327,43 @@ func (s *Store) RegisterBroker(endpoints []records.Endpoint, rack *string) (*Bro
 
 func equalPtr(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 
+// PlaceFunc chooses the replicas of a topic's partitions from..to-1
+// against the latest image, as the active controller does when it
+// creates or grows a topic (the first replica leads); nil places every
+// partition on this node alone.
+type PlaceFunc func(im *Image, from, to int32) ([][]int32, error)
+
+// partitionRecords returns the PartitionRecords of partitions from..to-1
+// of a new or growing topic: replicas as placed, every replica in sync,
+// the first leading, epochs 0 (Kafka's controller does the same).
+func (s *Store) partitionRecords(im *Image, id TopicID, from, to int32, place PlaceFunc) ([]records.Record, error) {
+	if place == nil {
+		return localPartitions(id, from, to, s.opts.NodeID), nil
+	}
+	assign, err := place(im, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if len(assign) != int(to-from) {
+		return nil, fmt.Errorf("cluster: placement returned %d partitions, want %d", len(assign), to-from)
+	}
+	out := make([]records.Record, 0, len(assign))
+	for i, replicas := range assign {
+		if len(replicas) == 0 {
+			return nil, fmt.Errorf("cluster: placement left partition %d without replicas", from+int32(i))
+		}
+		out = append(out, &records.Partition{
+			PartitionID: from + int32(i), TopicID: records.UUID(id),
+			Replicas: replicas, Isr: slices.Clone(replicas), Leader: replicas[0],
+		})
+	}
+	return out, nil
+}
+
 // CreateTopic adds a topic with a new random ID: a TopicRecord, a
-// PartitionRecord per partition hosted on this node alone (replicas, ISR
-// and leader this node, epochs 0), and a ConfigRecord per config.
-func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
+// PartitionRecord per partition placed by place, and a ConfigRecord per
+// config.
+func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string, place PlaceFunc) (*Topic, error) {
 	im, err := s.change(func(im *Image) ([]records.Record, error) {
 		if im.Topic(name) != nil {
 			return nil, ErrTopicExists
@@ -289,7 +373,11 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 			rand.Read(id[:])
 		}
 		recs := []records.Record{&records.Topic{Name: name, TopicID: records.UUID(id)}}
-		recs = append(recs, localPartitions(id, 0, partitions, s.opts.NodeID)...)
+		parts, err := s.partitionRecords(im, id, 0, partitions, place)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, parts...)
 		for _, k := range slices.Sorted(maps.Keys(configs)) {
 			v := configs[k]
 			recs = append(recs, &records.Config{ResourceType: records.ResourceTopic, ResourceName: name, Name: k, Value: &v})
@@ -317,10 +405,10 @@ func (s *Store) DeleteTopic(name string) (*Topic, error) {
 	return t, nil
 }
 
-// SetPartitions grows a topic to partitions partitions, each hosted on
-// this node alone (callers check it grows; a smaller count changes
-// nothing, as Kafka cannot remove partitions).
-func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
+// SetPartitions grows a topic to partitions partitions, placed by place
+// (callers check it grows; a smaller count changes nothing, as Kafka
+// cannot remove partitions).
+func (s *Store) SetPartitions(name string, partitions int32, place PlaceFunc) (*Topic, error) {
 	im, err := s.change(func(im *Image) ([]records.Record, error) {
 		t := im.Topic(name)
 		if t == nil {
@@ -329,7 +417,7 @@ func (s *Store) SetPartitions(name string, partitions int32) (*Topic, error) {
 		if partitions <= t.Partitions {
 			return nil, nil
 		}
-		return localPartitions(t.ID, t.Partitions, partitions, s.opts.NodeID), nil
+		return s.partitionRecords(im, t.ID, t.Partitions, partitions, place)
 	})
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ func TestCreateTopicWritesKRaftRecords(t *testing.T) {
 	dir := t.TempDir()
 	s, l := openStore(t, dir, Options{NodeID: 7})
 	defer closeStore(t, s, l)
-	top, err := s.CreateTopic("orders", 3, map[string]string{"retention.ms": "1000", "cleanup.policy": "delete"})
+	top, err := s.CreateTopic("orders", 3, map[string]string{"retention.ms": "1000", "cleanup.policy": "delete"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestCreateTopicWritesKRaftRecords(t *testing.T) {
 			t.Errorf("partition %d: %+v", i, p)
 		}
 	}
-	if _, err := s.CreateTopic("orders", 1, nil); !errors.Is(err, ErrTopicExists) {
+	if _, err := s.CreateTopic("orders", 1, nil, nil); !errors.Is(err, ErrTopicExists) {
 		t.Fatal(err)
 	}
 	recs, batches := logRecords(t, l)
@@ -62,10 +62,10 @@ func change(t *testing.T, s *Store) {
 		}
 	}
 	must(s.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092}}, nil))
-	must(s.CreateTopic("a", 2, map[string]string{"retention.ms": "5"}))
-	must(s.CreateTopic("b", 1, nil))
-	must(s.CreateTopic("gone", 4, nil))
-	must(s.SetPartitions("b", 3))
+	must(s.CreateTopic("a", 2, map[string]string{"retention.ms": "5"}, nil))
+	must(s.CreateTopic("b", 1, nil, nil))
+	must(s.CreateTopic("gone", 4, nil, nil))
+	must(s.SetPartitions("b", 3, nil))
 	must(s.AlterConfigs("a", map[string]*string{"retention.ms": nil, "segment.bytes": strp("1048576")}))
 	must(s.DeleteTopic("gone"))
 	must(s.AllocateProducerID())
@@ -105,7 +105,7 @@ func TestStoreAPI(t *testing.T) {
 	if err != nil || b.Epoch != end || b.IncarnationID == im.Broker(testNode).IncarnationID {
 		t.Fatalf("%+v %v", b, err)
 	}
-	if _, err := s.SetPartitions("nope", 2); !errors.Is(err, ErrUnknownTopic) {
+	if _, err := s.SetPartitions("nope", 2, nil); !errors.Is(err, ErrUnknownTopic) {
 		t.Fatal(err)
 	}
 }
@@ -180,7 +180,7 @@ func TestSnapshotThenReplay(t *testing.T) {
 	}
 	s.mu.Unlock()
 	snapAt := l.LogEndOffset()
-	if _, err := s.CreateTopic("late", 2, nil); err != nil {
+	if _, err := s.CreateTopic("late", 2, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := s.Image()
@@ -248,7 +248,7 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 func TestSnapshotPastLogEndIgnored(t *testing.T) {
 	dir := t.TempDir()
 	s, l := openStore(t, dir, Options{})
-	if _, err := s.CreateTopic("a", 1, nil); err != nil {
+	if _, err := s.CreateTopic("a", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	ahead := *s.Image()
@@ -274,7 +274,7 @@ func TestSnapshotPastLogEndIgnored(t *testing.T) {
 func TestNewerRecordVersionRefused(t *testing.T) {
 	dir := t.TempDir()
 	s, l := openStore(t, dir, Options{})
-	if _, err := s.CreateTopic("a", 1, nil); err != nil {
+	if _, err := s.CreateTopic("a", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {

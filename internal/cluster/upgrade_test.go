@@ -67,7 +67,7 @@ func TestUpgradeFromJSONRecords(t *testing.T) {
 	if id, err := s.AllocateProducerID(); err != nil || id != 2000 {
 		t.Fatal(id, err)
 	}
-	if _, err := s.CreateTopic("after", 1, nil); err != nil {
+	if _, err := s.CreateTopic("after", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := s.Image()

@@ -28,17 +28,22 @@ type Config struct {
 	QuorumVoters []Voter
 	// ControllerListenerNames is controller.listener.names.
 	ControllerListenerNames []string
-	HTTPListener            string   // http.listener
-	HTTPPprof               bool     // http.pprof.enable
-	AdvertisedListeners     string   // advertised.listeners
-	LogDirs                 []string // log.dirs (log.dir)
-	NumPartitions           int32    // num.partitions
-	AutoCreateTopics        bool     // auto.create.topics.enable
-	MessageMaxBytes         int      // message.max.bytes
-	SocketRequestMaxBytes   int32    // socket.request.max.bytes
-	QueuedMaxRequestBytes   int64    // queued.max.request.bytes
-	MaxConnections          int      // max.connections
-	MaxConnectionsPerIP     int      // max.connections.per.ip
+	// BrokerRack is broker.rack ("" for none).
+	BrokerRack string
+	// BrokerHeartbeatIntervalMs and BrokerSessionTimeoutMs are
+	// broker.heartbeat.interval.ms and broker.session.timeout.ms.
+	BrokerHeartbeatIntervalMs, BrokerSessionTimeoutMs int64
+	HTTPListener                                      string   // http.listener
+	HTTPPprof                                         bool     // http.pprof.enable
+	AdvertisedListeners                               string   // advertised.listeners
+	LogDirs                                           []string // log.dirs (log.dir)
+	NumPartitions                                     int32    // num.partitions
+	AutoCreateTopics                                  bool     // auto.create.topics.enable
+	MessageMaxBytes                                   int      // message.max.bytes
+	SocketRequestMaxBytes                             int32    // socket.request.max.bytes
+	QueuedMaxRequestBytes                             int64    // queued.max.request.bytes
+	MaxConnections                                    int      // max.connections
+	MaxConnectionsPerIP                               int      // max.connections.per.ip
 	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides,
 	// by client address.
 	MaxConnectionsPerIPOverrides map[netip.Addr]int
@@ -88,6 +93,8 @@ func Default() Config {
 		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
 		ProcessRoles:                []string{"broker", "controller"},
 		ControllerListenerNames:     []string{"CONTROLLER"},
+		BrokerHeartbeatIntervalMs:   2000,
+		BrokerSessionTimeoutMs:      9000,
 		HTTPListener:                "127.0.0.1:9644",
 		LogDirs:                     []string{"./strata-data"},
 		NumPartitions:               1,
@@ -203,6 +210,9 @@ var Defs = []Def{
 		c.ControllerListenerNames = splitList(v)
 		return nil
 	}},
+	{"broker.rack", "this broker's rack: replicas of a partition go to different racks first", "", func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
+	{"broker.heartbeat.interval.ms", "with a controller quorum: how often a broker heartbeats to the active controller", "2000", intSetter(func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }, 64)},
+	{"broker.session.timeout.ms", "with a controller quorum: a broker without a heartbeat for this long is fenced, and its partitions' leadership moves away", "9000", intSetter(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }, 64)},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},

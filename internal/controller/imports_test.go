@@ -10,14 +10,15 @@ import (
 )
 
 // TestImports keeps the layering of STYLE.md: controller reads the image
-// (internal/cluster, its records) and nothing else of strata, and cluster
-// never imports controller.
+// (internal/cluster, its records) and nothing else of strata, speaks to
+// other nodes with kmsg, and cluster never imports controller.
 func TestImports(t *testing.T) {
 	const mod = "github.com/strata-io/strata/"
 	allowed := map[string]bool{
 		mod + "internal/cluster":            true,
 		mod + "internal/cluster/records":    true,
 		"github.com/twmb/franz-go/pkg/kerr": true,
+		"github.com/twmb/franz-go/pkg/kmsg": true,
 	}
 	check := func(glob string, ok func(path string) bool) {
 		files, err := filepath.Glob(glob)

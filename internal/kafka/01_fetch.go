@@ -90,8 +90,8 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			switch {
 			case pcode != 0:
 				sp.ErrorCode = pcode
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()) != 0:
+				sp.ErrorCode = epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch())
 			default:
 				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
 			}

@@ -50,15 +50,15 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if rp.CurrentLeaderEpoch > 0 {
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			} else if ecode := epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()); ecode != 0 {
+				sp.ErrorCode = ecode
 			} else {
 				l := p.Log
 				upTo := l.HighWatermark()
 				if req.ReplicaID >= 0 {
 					upTo = l.LogEndOffset()
 				}
-				sp.LeaderEpoch = 0
+				sp.LeaderEpoch = p.LeaderEpoch()
 				switch rp.Timestamp {
 				case -1:
 					sp.Offset = upTo

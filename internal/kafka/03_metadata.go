@@ -3,8 +3,12 @@ package kafka
 // Metadata: v0-13
 //
 // Behavior:
-//   - One broker (this node) leads every partition, with itself as the only
-//     replica and in-sync replica; leader epoch 0.
+//   - Brokers are the registered, unfenced brokers of this node's metadata
+//     image, with their PLAINTEXT endpoint and rack; the controller id is
+//     the active controller's (or, while none is elected, this node's).
+//   - Each partition's leader, leader epoch, replicas and ISR are the
+//     image's; replicas on fenced or unregistered brokers are offline; a
+//     partition without a leader is LEADER_NOT_AVAILABLE.
 //   - Null topics (v1+) or an empty list at v0 means all topics.
 //   - Unknown topics are auto-created when the request allows it (always
 //     before v4, AllowAutoTopicCreation from v4, KIP-204) and
@@ -30,12 +34,14 @@ func init() { register(3, 0, 13, (*Handler).handleMetadata) }
 func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: h.cfg.NodeID, Host: h.cfg.AdvertisedHost, Port: h.cfg.AdvertisedPort}}
+	im := h.meta.Image()
+	for _, b := range h.liveBrokers(im) {
+		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.id, Host: b.host, Port: b.port, Rack: b.rack})
+	}
 	resp.ClusterID = &h.cfg.ClusterID
-	resp.ControllerID = h.cfg.NodeID
+	resp.ControllerID = h.controllerID(im)
 
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
-	im := h.meta.Image()
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		names := make([]string, 0, len(im.Topics))
 		for name := range im.Topics {
@@ -43,7 +49,7 @@ func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, h.topicMetadata(im.Topics[name], 0, name))
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, im.Topics[name], 0, name))
 		}
 		return h.encode(resp), nil
 	}
@@ -57,16 +63,16 @@ func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, h.topicMetadata(t, 0, t.Name))
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, t, 0, t.Name))
 			continue
 		}
 		t, code := h.topic(*rt.Topic, allowCreate)
-		resp.Topics = append(resp.Topics, h.topicMetadata(t, code, *rt.Topic))
+		resp.Topics = append(resp.Topics, h.topicMetadata(h.meta.Image(), t, code, *rt.Topic))
 	}
 	return h.encode(resp), nil
 }
 
-func (h *Handler) topicMetadata(t *cluster.Topic, code int16, name string) kmsg.MetadataResponseTopic {
+func (h *Handler) topicMetadata(im *cluster.Image, t *cluster.Topic, code int16, name string) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = &name
 	mt.ErrorCode = code
@@ -75,13 +81,22 @@ func (h *Handler) topicMetadata(t *cluster.Topic, code int16, name string) kmsg.
 	}
 	mt.TopicID = t.ID
 	mt.IsInternal = internalTopic(t.Name)
-	for p := int32(0); p < t.Partitions; p++ {
+	for p, st := range t.PartitionStates {
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p
-		mp.Leader = h.cfg.NodeID
-		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{h.cfg.NodeID}
-		mp.ISR = []int32{h.cfg.NodeID}
+		mp.Partition = int32(p)
+		mp.Leader = st.Leader
+		mp.LeaderEpoch = st.LeaderEpoch
+		mp.Replicas = st.Replicas
+		mp.ISR = st.ISR
+		for _, r := range st.Replicas {
+			if !h.brokerLive(im, r) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if mp.Leader < 0 || !h.brokerLive(im, mp.Leader) {
+			mp.Leader = -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

@@ -3,9 +3,15 @@ package kafka
 // CreateTopics: v0-7
 //
 // Behavior:
+//   - Accepted on any node: a node that is not the active controller
+//     forwards the request to it and answers once its own metadata holds
+//     the topics (forward.go).
 //   - NumPartitions -1 takes num.partitions; ReplicationFactor -1 or 1 is
-//     accepted, more is INVALID_REPLICATION_FACTOR on a single node.
-//   - Manual replica assignments must name only this broker.
+//     accepted. Replication between brokers is not built yet, so more is
+//     INVALID_REPLICATION_FACTOR, as is a factor above the live brokers.
+//   - Partitions are spread over the live (registered, unfenced) brokers,
+//     leaders balanced (controller.PlaceReplicas); a manual assignment
+//     must name registered brokers (INVALID_REPLICA_ASSIGNMENT).
 //   - Topic names are validated as Kafka does (INVALID_TOPIC_EXCEPTION);
 //     configs by name and value (INVALID_CONFIG, with a message).
 //   - ValidateOnly (v1+) checks without creating.
@@ -29,8 +35,11 @@ import (
 
 func init() { register(19, 0, 7, (*Handler).handleCreateTopics) }
 
-func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
+	if resp, ok := h.forward(ctx, req); ok {
+		return h.encode(resp), nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
@@ -64,15 +73,23 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 				configs[c.Name] = *c.Value
 			}
 		}
-		if err := validTopicName(rt.Topic); err != nil {
+		if forwarded(ctx) && internalTopic(rt.Topic) {
+			// A broker creating __consumer_offsets through the
+			// controller (FindCoordinator on a node that is not it).
+			if t, err := h.offsetsTopic(); err != nil {
+				fail(errorCode(err), err.Error())
+			} else {
+				st.TopicID, st.NumPartitions, st.ReplicationFactor = t.ID, t.Partitions, 1
+			}
+		} else if err := validTopicName(rt.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
 		} else if partitions <= 0 || partitions > h.cfg.MaxPartitionsPerTopic {
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be between 1 and %d, got %d", h.cfg.MaxPartitionsPerTopic, partitions))
 		} else if total+int64(partitions) > int64(h.cfg.MaxPartitionsPerRequest) {
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may create at most %d partitions in total; this topic's %d would make %d", h.cfg.MaxPartitionsPerRequest, partitions, total+int64(partitions)))
 		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
-			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor))
-		} else if bad := badAssignment(rt.ReplicaAssignment, h.cfg.NodeID); bad != "" {
+			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d: replication between brokers is not built yet, topics have 1 replica", rt.ReplicationFactor))
+		} else if bad := badAssignment(rt.ReplicaAssignment); bad != "" {
 			fail(kerr.InvalidReplicaAssignment.Code, bad)
 		} else if tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
@@ -89,7 +106,7 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 					continue
 				}
 			} else {
-				t, err := h.createTopic(rt.Topic, partitions, configs)
+				t, err := h.createTopic(ctx, rt.Topic, partitions, rt.ReplicationFactor, assignment(rt.ReplicaAssignment), configs)
 				if err != nil {
 					fail(errorCode(err), err.Error())
 					resp.Topics = append(resp.Topics, st)
@@ -111,16 +128,34 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return h.encode(resp), nil
+	return h.answer(ctx, resp), nil
 }
 
-func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment, node int32) string {
+// badAssignment checks a manual assignment's shape: partitions 0..n-1,
+// each once, one replica each (replication is not built yet). That the
+// brokers exist is checked against the latest image when it is placed.
+func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) string {
+	seen := map[int32]bool{}
 	for _, a := range as {
-		for _, r := range a.Replicas {
-			if r != node || len(a.Replicas) != 1 {
-				return fmt.Sprintf("partition %d assigned to replicas %v; this cluster has only broker %d", a.Partition, a.Replicas, node)
-			}
+		if a.Partition < 0 || int(a.Partition) >= len(as) || seen[a.Partition] {
+			return fmt.Sprintf("partition %d: assignments must name partitions 0 to %d once each", a.Partition, len(as)-1)
+		}
+		seen[a.Partition] = true
+		if len(a.Replicas) != 1 {
+			return fmt.Sprintf("partition %d assigned to replicas %v; replication between brokers is not built yet, a partition has one replica", a.Partition, a.Replicas)
 		}
 	}
 	return ""
+}
+
+// assignment orders a manual assignment by partition, nil for none.
+func assignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) [][]int32 {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([][]int32, len(as))
+	for _, a := range as {
+		out[a.Partition] = a.Replicas
+	}
+	return out
 }

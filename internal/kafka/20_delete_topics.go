@@ -26,8 +26,11 @@ import (
 
 func init() { register(20, 0, 6, (*Handler).handleDeleteTopics) }
 
-func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDeleteTopics(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
+	if resp, ok := h.forward(ctx, req); ok {
+		return h.encode(resp), nil
+	}
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string
@@ -75,7 +78,7 @@ func (h *Handler) handleDeleteTopics(_ context.Context, _ *server.Request, kreq 
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return h.encode(resp), nil
+	return h.answer(ctx, resp), nil
 }
 
 // deleteTopic fences t's partitions against appends, records the delete,

@@ -15,7 +15,6 @@ package kafka
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/server"
@@ -34,8 +33,8 @@ func (h *Handler) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Reques
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
 			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if rp.CurrentLeaderEpoch > 0 {
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			} else if ecode := epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()); ecode != 0 {
+				sp.ErrorCode = ecode
 			} else {
 				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 			}

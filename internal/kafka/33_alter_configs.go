@@ -32,8 +32,11 @@ func init() {
 	register(44, 0, 1, (*Handler).handleIncrementalAlterConfigs)
 }
 
-func (h *Handler) handleAlterConfigs(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleAlterConfigs(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
+	if resp, ok := h.forward(ctx, req); ok {
+		return h.encode(resp), nil
+	}
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
@@ -49,11 +52,14 @@ func (h *Handler) handleAlterConfigs(_ context.Context, _ *server.Request, kreq 
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return h.encode(resp), nil
+	return h.answer(ctx, resp), nil
 }
 
-func (h *Handler) handleIncrementalAlterConfigs(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	if resp, ok := h.forward(ctx, req); ok {
+		return h.encode(resp), nil
+	}
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
@@ -91,7 +97,7 @@ func (h *Handler) handleIncrementalAlterConfigs(_ context.Context, _ *server.Req
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
-	return h.encode(resp), nil
+	return h.answer(ctx, resp), nil
 }
 
 // alterTopicConfigs computes a topic's new overrides with change, validates

@@ -4,7 +4,10 @@ package kafka
 //
 // Behavior:
 //   - Count is the new total; it must exceed the current count
-//     (INVALID_PARTITIONS). Assignments may name only this broker.
+//     (INVALID_PARTITIONS). New partitions are spread over the live
+//     brokers like a new topic's; an assignment must give one registered
+//     broker per new partition (replication is not built yet).
+//   - Accepted on any node, forwarded to the active controller.
 //   - ValidateOnly checks without creating.
 //   - One request adds at most 10000 partitions in total
 //     (INVALID_PARTITIONS), and the broker hosts at most
@@ -25,8 +28,11 @@ import (
 
 func init() { register(37, 0, 3, (*Handler).handleCreatePartitions) }
 
-func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleCreatePartitions(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
+	if resp, ok := h.forward(ctx, req); ok {
+		return h.encode(resp), nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	var total int64 // partitions this request added or validated so far
 	for _, rt := range req.Topics {
@@ -46,8 +52,8 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count %d must be larger", t.Partitions, rt.Count))
 		case len(rt.Assignment) > 0 && len(rt.Assignment) != int(rt.Count-t.Partitions):
 			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("%d assignments for %d new partitions", len(rt.Assignment), rt.Count-t.Partitions))
-		case !onlyNode(rt.Assignment, h.cfg.NodeID):
-			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("assignments may only name broker %d", h.cfg.NodeID))
+		case !oneReplica(rt.Assignment):
+			fail(kerr.InvalidReplicaAssignment.Code, "each new partition must be assigned exactly one broker: replication between brokers is not built yet")
 		case total+int64(rt.Count-t.Partitions) > int64(h.cfg.MaxPartitionsPerRequest):
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may add at most %d partitions in total", h.cfg.MaxPartitionsPerRequest))
 		case req.ValidateOnly:
@@ -57,18 +63,22 @@ func (h *Handler) handleCreatePartitions(_ context.Context, _ *server.Request, k
 			}
 		default:
 			total += int64(rt.Count - t.Partitions)
-			if err := h.addPartitions(t, rt.Count); err != nil {
+			var assign [][]int32
+			for _, a := range rt.Assignment {
+				assign = append(assign, a.Replicas)
+			}
+			if err := h.addPartitions(t, rt.Count, assign); err != nil {
 				fail(errorCode(err), err.Error())
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return h.encode(resp), nil
+	return h.answer(ctx, resp), nil
 }
 
 // addPartitions raises t's partition count to count and creates the new
 // partitions' files, within max.broker.partitions.
-func (h *Handler) addPartitions(t *cluster.Topic, count int32) error {
+func (h *Handler) addPartitions(t *cluster.Topic, count int32, assign [][]int32) error {
 	h.topicMu.Lock()
 	defer h.topicMu.Unlock()
 	cur := h.meta.Image().ByID[t.ID]
@@ -84,12 +94,12 @@ func (h *Handler) addPartitions(t *cluster.Topic, count int32) error {
 	} else if err := h.checkPartitionLimitLocked(count - cur.Partitions); err != nil {
 		return err
 	}
-	if t, err = h.meta.SetPartitions(t.Name, count); err != nil {
+	if t, err = h.meta.SetPartitions(t.Name, count, h.ctrl.Place(1, assign)); err != nil {
 		return err
 	}
-	for p := count - 1; p >= 0; p-- {
-		if h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}) != nil {
-			break
+	for p := count - 1; p >= cur.Partitions; p-- {
+		if t.PartitionStates[p].Leader != h.cfg.NodeID || h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}) != nil {
+			continue
 		}
 		if _, err := h.createPartition(t, p, tc); err != nil {
 			return err
@@ -101,12 +111,10 @@ func (h *Handler) addPartitions(t *cluster.Topic, count int32) error {
 // errInvalidPartitions: INVALID_PARTITIONS.
 var errInvalidPartitions = errors.New("kafka: invalid partition count")
 
-func onlyNode(as []kmsg.CreatePartitionsRequestTopicAssignment, node int32) bool {
+func oneReplica(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
 	for _, a := range as {
-		for _, r := range a.Replicas {
-			if r != node {
-				return false
-			}
+		if len(a.Replicas) != 1 {
+			return false
 		}
 	}
 	return true

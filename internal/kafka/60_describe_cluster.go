@@ -2,7 +2,7 @@ package kafka
 
 // DescribeCluster: v0-2
 //
-// Behavior: this node is the only broker and the controller.
+// Behavior: the live brokers and the controller, as Metadata names them.
 
 import (
 	"context"
@@ -19,10 +19,13 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1 // brokers
 	resp.ClusterID = h.cfg.ClusterID
-	resp.ControllerID = h.cfg.NodeID
+	im := h.meta.Image()
+	resp.ControllerID = h.controllerID(im)
 	resp.ClusterAuthorizedOperations = -2147483648 // not requested / not computed
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = h.cfg.NodeID, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
-	resp.Brokers = append(resp.Brokers, b)
+	for _, lb := range h.liveBrokers(im) {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = lb.id, lb.host, lb.port, lb.rack
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	return h.encode(resp), nil
 }

@@ -53,7 +53,7 @@ func newAllocBroker(tb testing.TB, partitions int) *allocBroker {
 		Metrics: metrics.New()})
 	// Segments of 256 MiB: a long run rolls now and then, as a broker
 	// does, without one segment growing to the default 1 GiB.
-	t, err := h.createTopic("alloc", int32(partitions), map[string]string{"segment.bytes": strconv.Itoa(256 << 20)})
+	t, err := h.createTopic(context.Background(), "alloc", int32(partitions), -1, nil, map[string]string{"segment.bytes": strconv.Itoa(256 << 20)})
 	if err != nil {
 		tb.Fatal(err)
 	}

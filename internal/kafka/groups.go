@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -111,7 +112,14 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, offsetsTopicConfigs); err != nil {
 		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
-	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs)
+	// offsets.topic.replication.factor is 1 until replication is built.
+	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), 1, offsetsTopicConfigs); ok {
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", group.Topic, err)
+		}
+		return t, nil
+	}
+	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.Place(1, nil))
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
 	}

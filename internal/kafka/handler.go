@@ -19,6 +19,7 @@ import (
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/controller"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/metrics"
@@ -65,6 +66,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// BrokerConfigs are the broker's properties, for DescribeConfigs.
 	BrokerConfigs []config.Property
+	// Controller is the node's broker lifecycle and controller client;
+	// nil makes one for local mode.
+	Controller *controller.Controller
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -72,6 +76,9 @@ type Handler struct {
 	cfg    Config
 	broker *broker.Broker
 	meta   *cluster.Store
+	// ctrl is the node's part in the broker lifecycle and its client of
+	// the active controller; its Client is nil in local mode.
+	ctrl   *controller.Controller
 	logger *slog.Logger
 
 	groups       *group.Coordinator
@@ -115,7 +122,10 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if cfg.MaxBrokerPartitions <= 0 {
 		cfg.MaxBrokerPartitions = 4000
 	}
-	h := &Handler{cfg: cfg, broker: b, meta: meta, logger: cfg.Logger, stopping: make(chan struct{})}
+	if cfg.Controller == nil {
+		cfg.Controller = controller.New(controller.Config{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Store: meta, Logger: cfg.Logger})
+	}
+	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{})}
 	im := meta.Image()
 	for _, p := range b.Partitions() {
 		t := im.Topic(p.TP.Topic)
@@ -164,6 +174,9 @@ type api struct {
 	key      int16
 	min, max int16
 	handle   func(h *Handler, ctx context.Context, r *server.Request, req kmsg.Request) (*server.Response, error)
+	// controllerOnly APIs are served on the controller listener only
+	// (broker registration and heartbeats), as Kafka's ControllerApis.
+	controllerOnly bool
 }
 
 // apis is the registration table, filled by each key's file in init.
@@ -173,6 +186,11 @@ func register(key, min, max int16, handle func(h *Handler, ctx context.Context, 
 	apis[key] = api{key: key, min: min, max: max, handle: handle}
 }
 
+// registerController registers a controller-only API.
+func registerController(key, min, max int16, handle func(h *Handler, ctx context.Context, r *server.Request, req kmsg.Request) (*server.Response, error)) {
+	apis[key] = api{key: key, min: min, max: max, handle: handle, controllerOnly: true}
+}
+
 var errUnsupportedVersion = errors.New("kafka: unsupported api key or version")
 
 // Handle decodes the request and dispatches it. An unknown key, an
@@ -180,9 +198,16 @@ var errUnsupportedVersion = errors.New("kafka: unsupported api key or version")
 // or a body that does not decode is an error: the connection closes, as
 // Kafka closes it when it cannot parse a request.
 func (h *Handler) Handle(ctx context.Context, r *server.Request) (*server.Response, error) {
+	return h.handle(ctx, r, false)
+}
+
+// handle serves a request of the broker listener, or with controllerListener
+// of the controller listener, which also takes the controller-only APIs.
+func (h *Handler) handle(ctx context.Context, r *server.Request, controllerListener bool) (*server.Response, error) {
 	start := time.Now()
 	defer func() { h.cfg.Metrics.Request(r.APIKey, time.Since(start)) }()
 	a, ok := apis[r.APIKey]
+	ok = ok && (controllerListener || !a.controllerOnly)
 	if r.APIKey == apiVersionsKey && (!ok || r.APIVersion > a.max) {
 		return h.unsupportedAPIVersions(), nil
 	}
@@ -260,6 +285,15 @@ func errorCode(err error) int16 {
 		return kerr.InconsistentTopicID.Code
 	case errors.Is(err, errTransactionalBatch):
 		return kerr.InvalidTxnState.Code
+	case errors.Is(err, controller.ErrInvalidReplicationFactor):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, controller.ErrInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, cluster.ErrNotController):
+		return kerr.NotController.Code
+	}
+	if code, ok := kerrCode(err); ok {
+		return code
 	}
 	return kerr.UnknownServerError.Code
 }

@@ -1,11 +1,16 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
@@ -92,7 +97,7 @@ func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 	if err := validTopicName(name); err != nil {
 		return nil, kerr.InvalidTopicException.Code
 	}
-	t, err := h.createTopic(name, h.cfg.NumPartitions, nil)
+	t, err := h.createTopic(context.Background(), name, h.cfg.NumPartitions, -1, nil, nil)
 	if errors.Is(err, cluster.ErrTopicExists) { // created concurrently
 		t = h.meta.Image().Topic(name)
 	} else if err != nil {
@@ -141,29 +146,75 @@ func (h *Handler) checkPartitionLimit(n int32) error {
 	return h.checkPartitionLimitLocked(n)
 }
 
-// createTopic records the topic in the metadata log, then creates its
-// partitions. A crash in between leaves a topic whose partitions are created
-// on first use (partition).
-func (h *Handler) createTopic(name string, partitions int32, configs map[string]string) (*cluster.Topic, error) {
+// createTopic records the topic in the metadata log, then creates the
+// partitions this node leads. A crash in between leaves a topic whose
+// partitions are created on first use (partition). On a node that is not
+// the active controller the creation is forwarded to it (Kafka's
+// auto-topic creation sends CreateTopics to the controller too).
+func (h *Handler) createTopic(ctx context.Context, name string, partitions int32, rf int16, assign [][]int32, configs map[string]string) (*cluster.Topic, error) {
 	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs)
 	if err != nil {
 		return nil, err
+	}
+	if t, ok, err := h.forwardCreateTopic(ctx, name, partitions, rf, configs); ok {
+		return t, err
 	}
 	h.topicMu.Lock()
 	defer h.topicMu.Unlock()
 	if err := h.checkPartitionLimitLocked(partitions); err != nil {
 		return nil, err
 	}
-	t, err := h.meta.CreateTopic(name, partitions, configs)
+	t, err := h.meta.CreateTopic(name, partitions, configs, h.ctrl.Place(rf, assign))
 	if err != nil {
 		return nil, err
 	}
 	for i := int32(0); i < partitions; i++ {
+		if t.PartitionStates[i].Leader != h.cfg.NodeID {
+			continue
+		}
 		if _, err := h.createPartition(t, i, tc); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// forwardCreateTopic creates a topic through the active controller when
+// this node is not it (ok true), as a CreateTopics request.
+func (h *Handler) forwardCreateTopic(ctx context.Context, name string, partitions int32, rf int16, configs map[string]string) (*cluster.Topic, bool, error) {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(forwardTimeout / time.Millisecond)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		v := configs[k]
+		rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: k, Value: &v})
+	}
+	req.Topics = append(req.Topics, rt)
+	r, ok := h.forward(ctx, req)
+	if !ok {
+		return nil, false, nil
+	}
+	resp := r.(*kmsg.CreateTopicsResponse)
+	if len(resp.Topics) != 1 {
+		return nil, true, fmt.Errorf("kafka: the controller answered %d topics for 1", len(resp.Topics))
+	}
+	st := resp.Topics[0]
+	if err := kerr.ErrorForCode(st.ErrorCode); err != nil {
+		if st.ErrorCode == kerr.TopicAlreadyExists.Code {
+			return nil, true, cluster.ErrTopicExists
+		}
+		msg := ""
+		if st.ErrorMessage != nil {
+			msg = *st.ErrorMessage
+		}
+		return nil, true, fmt.Errorf("%w: %s", err, msg)
+	}
+	t := h.meta.Image().Topic(name)
+	if t == nil {
+		return nil, true, fmt.Errorf("%w: created through the controller but not in this node's metadata yet", kerr.LeaderNotAvailable)
+	}
+	return t, true, nil
 }
 
 // createPartition creates partition p of t and records the topic id in its
@@ -183,6 +234,11 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	if p < 0 || p >= t.Partitions {
 		return nil, broker.TopicConfig{}, kerr.UnknownTopicOrPartition.Code
 	}
+	if t.PartitionStates[p].Leader != h.cfg.NodeID {
+		// Another node leads it, or none does (its broker is fenced):
+		// the client refreshes its metadata and goes there.
+		return nil, broker.TopicConfig{}, kerr.NotLeaderForPartition.Code
+	}
 	tc, err := h.topicConfig(t)
 	if err != nil {
 		return nil, tc, errorCode(err)
@@ -199,6 +255,9 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 			}
 			return nil, tc, kerr.InconsistentTopicID.Code
 		}
+		if err := h.followLeaderEpoch(part, t.PartitionStates[p]); err != nil {
+			return nil, tc, errorCode(err)
+		}
 		return part, tc, 0
 	}
 	// The files are missing: a crash between recording the topic and
@@ -211,6 +270,9 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	if cur == nil || p >= cur.Partitions {
 		return nil, tc, kerr.UnknownTopicOrPartition.Code
 	}
+	if cur.PartitionStates[p].Leader != h.cfg.NodeID {
+		return nil, tc, kerr.NotLeaderForPartition.Code
+	}
 	if part := h.broker.Partition(tp); part != nil { // created meanwhile
 		return part, tc, 0
 	}
@@ -220,10 +282,37 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 		return nil, tc, errorCode(err)
 	}
 	part, err := h.createPartition(cur, p, tc)
+	if err == nil {
+		err = h.followLeaderEpoch(part, cur.PartitionStates[p])
+	}
 	if err != nil {
 		return nil, tc, errorCode(err)
 	}
 	return part, tc, 0
+}
+
+// followLeaderEpoch starts the image's leader epoch on a partition this
+// node leads, when the image has a newer one than the partition (a
+// leadership that moved away and back, a restart after a re-registration).
+func (h *Handler) followLeaderEpoch(part *broker.Partition, st *cluster.Partition) error {
+	if st.LeaderEpoch > part.LeaderEpoch() {
+		return part.BecomeLeader(st.LeaderEpoch)
+	}
+	return nil
+}
+
+// epochCode checks a request's CurrentLeaderEpoch (-1: not given) against
+// the leader's, as Kafka's Partition does: an older one is
+// FENCED_LEADER_EPOCH (the client's metadata is stale), a newer one
+// UNKNOWN_LEADER_EPOCH (this node's is).
+func epochCode(requested, current int32) int16 {
+	switch {
+	case requested < 0 || requested == current:
+		return 0
+	case requested < current:
+		return kerr.FencedLeaderEpoch.Code
+	}
+	return kerr.UnknownLeaderEpoch.Code
 }
 
 // lookup resolves a topic (never auto-creating it) and one of its

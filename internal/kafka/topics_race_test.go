@@ -33,11 +33,11 @@ func raceHandler(t *testing.T, m *metrics.Metrics) *Handler {
 // acts on the topic id it was asked for, as it stands now.
 func TestDeleteWithStaleTopicDeletesWhatIsCurrent(t *testing.T) {
 	h := raceHandler(t, nil)
-	stale, err := h.createTopic("a", 1, nil)
+	stale, err := h.createTopic(context.Background(), "a", 1, -1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.addPartitions(stale, 2); err != nil {
+	if err := h.addPartitions(stale, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	p1, _, code := h.partition(h.meta.Image().Topic("a"), 1)
@@ -53,7 +53,7 @@ func TestDeleteWithStaleTopicDeletesWhatIsCurrent(t *testing.T) {
 	if h.broker.Partition(log.TopicPartition{Topic: "a", Partition: 1}) != nil {
 		t.Fatal("the partition added after the delete read the image survived it")
 	}
-	nt, err := h.createTopic("a", 2, nil)
+	nt, err := h.createTopic(context.Background(), "a", 2, -1, nil, nil)
 	if err != nil {
 		t.Fatalf("re-create: %v", err)
 	}
@@ -64,14 +64,14 @@ func TestDeleteWithStaleTopicDeletesWhatIsCurrent(t *testing.T) {
 
 	// A delete naming the first topic b, after b was deleted and
 	// re-created, must not delete the new b.
-	old, err := h.createTopic("b", 1, nil)
+	old, err := h.createTopic(context.Background(), "b", 1, -1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.deleteTopic(old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.createTopic("b", 1, nil); err != nil {
+	if _, err := h.createTopic(context.Background(), "b", 1, -1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.deleteTopic(old); errorCode(err) != kerr.UnknownTopicOrPartition.Code {
@@ -87,14 +87,14 @@ func TestDeleteWithStaleTopicDeletesWhatIsCurrent(t *testing.T) {
 // not the new topic's partition (or its config).
 func TestPartitionOfStaleTopic(t *testing.T) {
 	h := raceHandler(t, nil)
-	old, err := h.createTopic("c", 1, nil)
+	old, err := h.createTopic(context.Background(), "c", 1, -1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.deleteTopic(old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.createTopic("c", 1, nil); err != nil {
+	if _, err := h.createTopic(context.Background(), "c", 1, -1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, code := h.partition(old, 0); code != kerr.UnknownTopicOrPartition.Code {
@@ -108,7 +108,7 @@ func TestPartitionOfStaleTopic(t *testing.T) {
 func TestLongPollEndsWhenTopicDeleted(t *testing.T) {
 	m := metrics.New()
 	h := raceHandler(t, m)
-	tp, err := h.createTopic("d", 1, nil)
+	tp, err := h.createTopic(context.Background(), "d", 1, -1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
