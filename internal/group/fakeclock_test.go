@@ -274,7 +274,16 @@ func (r *replayLogs) close() {
 func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 	r.tb.Helper()
 	c := New(cfg)
-	for p, batches := range s.partitions() {
+	all := s.partitions()
+	for p := range c.Partitions() {
+		batches, ok := all[p]
+		if !ok {
+			// No record: a partition without a log yet.
+			if err := c.Load(p, nil); err != nil {
+				r.tb.Fatalf("Load partition %d: %v", p, err)
+			}
+			continue
+		}
 		l := r.logs[p]
 		if l == nil {
 			var err error
@@ -292,6 +301,19 @@ func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 		r.written[p] = len(batches)
 		if err := c.Load(p, l); err != nil {
 			r.tb.Fatalf("Load partition %d: %v", p, err)
+		}
+	}
+	return c
+}
+
+// newOwning returns a coordinator that owns every partition of
+// __consumer_offsets, all empty, as a single broker that just created the
+// topic.
+func newOwning(cfg Config) *Coordinator {
+	c := New(cfg)
+	for p := range c.Partitions() {
+		if err := c.Load(p, nil); err != nil {
+			panic(err)
 		}
 	}
 	return c

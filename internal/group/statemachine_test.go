@@ -332,7 +332,7 @@ func newSim(t testing.TB, ch chooser) *sim {
 	for k := range n {
 		s.clients = append(s.clients, s.newClient(k))
 	}
-	s.c = New(s.config())
+	s.c = newOwning(s.config())
 	s.tracef("config: initial delay %v, groups %v", s.cfg.InitialRebalanceDelay, s.groups)
 	for _, c := range s.clients {
 		s.tracef("client %s: group %s instance %v join v%d session %v rebalance %v %s %v", c.clientID, c.group, deref(c.instance), c.joinV, c.session, c.rebalance, c.protoType, c.protocols)
