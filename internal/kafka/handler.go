@@ -261,6 +261,10 @@ func errorCode(err error) int16 {
 	case errors.Is(err, errTransactionalBatch):
 		return kerr.InvalidTxnState.Code
 	}
+	// An error that carries its code (the group coordinator's).
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		return ke.Code
+	}
 	return kerr.UnknownServerError.Code
 }
 
