@@ -157,6 +157,11 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 		}
 		return err
 	}
+	if c.compactCh != nil {
+		// Before requests may append to the partition.
+		c.appended[p].Store(0)
+		c.live[p].Store(int64(live))
+	}
 	for _, g := range gs {
 		c.groups[g.id] = g
 	}
@@ -165,11 +170,7 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 	if n > 0 {
 		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "live_records", live, "groups", len(gs))
 	}
-	if c.compactCh != nil {
-		c.appended[p].Store(0)
-		c.live[p].Store(int64(live))
-		c.noteAppended(p, n) // compacts a partition that grew large
-	}
+	c.noteAppended(p, n) // compacts a partition that grew large
 	return nil
 }
 
