@@ -274,6 +274,14 @@ func (r *replayLogs) close() {
 func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 	r.tb.Helper()
 	c := New(cfg)
+	r.loadInto(c, s)
+	return c
+}
+
+// loadInto brings the logs up to date with s and loads every partition
+// into c.
+func (r *replayLogs) loadInto(c *Coordinator, s *memStorage) {
+	r.tb.Helper()
 	all := s.partitions()
 	for p := range c.Partitions() {
 		batches, ok := all[p]
@@ -303,7 +311,6 @@ func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 			r.tb.Fatalf("Load partition %d: %v", p, err)
 		}
 	}
-	return c
 }
 
 // newOwning returns a coordinator that owns every partition of
