@@ -152,6 +152,15 @@ func TestSetOffsetsLeadership(t *testing.T) {
 		t.Fatalf("fetch after resigning: %v", kerr.ErrorForCode(code))
 	}
 	mustCode(t, "commit after resigning", commitOffset(t, h, "g", 43), kerr.NotCoordinator.Code)
+	// v1 has no group-level error: the partition carries it.
+	v1 := kmsg.NewPtrOffsetFetchRequest()
+	v1.Version = 1
+	v1.Group = "g"
+	v1.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	if r := roundTrip[*kmsg.OffsetFetchResponse](t, h, v1); len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 ||
+		r.Topics[0].Partitions[0].ErrorCode != kerr.NotCoordinator.Code || r.Topics[0].Partitions[0].Offset != -1 {
+		t.Fatalf("OffsetFetch v1 after resigning: %+v", r.Topics)
+	}
 	if off, code := fetchOffset(t, h, other); code != 0 || off != 7 {
 		t.Fatalf("another partition's group: offset %d, %v", off, kerr.ErrorForCode(code))
 	}
