@@ -61,7 +61,20 @@ func (c *Coordinator) compactLoop(comp Compactor) {
 }
 
 // compact rewrites partition p's live state and drops what came before.
+//
+// It holds partMu[p]: an Unload waits for it, because deleting the old
+// records after a rewrite that an Unload cut short would lose the state of
+// the groups not yet rewritten. A partition not loaded is left alone: it is
+// not this coordinator's to write.
 func (c *Coordinator) compact(comp Compactor, p int32) error {
+	c.partMu[p].Lock()
+	defer c.partMu[p].Unlock()
+	c.mu.Lock()
+	owned := c.parts[p] == partLoaded && !c.closed
+	c.mu.Unlock()
+	if !owned {
+		return nil
+	}
 	before := c.appended[p].Load()
 	start, err := comp.Roll(p)
 	if err != nil {

@@ -90,7 +90,7 @@ func TestCompactionKeepsLiveStateOnly(t *testing.T) {
 	st := &logStorage{t: t, dir: t.TempDir(), logs: map[int32]*log.Log{}}
 	defer st.close()
 	cfg := Config{Partitions: 1, Storage: st, CompactAfterRecords: 100}
-	c := New(cfg)
+	c := newOwning(cfg)
 	for i := range 60 {
 		for _, g := range []string{"keep", "drop"} {
 			resp := c.Commit(commitReq(g, int64(i), 4))

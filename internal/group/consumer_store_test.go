@@ -90,7 +90,7 @@ func TestConsumerGroupRecordsReplay(t *testing.T) {
 	defer st.close()
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
 	cfg := Config{Partitions: 1, Storage: st, Topics: storeTopics, Clock: clock, CompactAfterRecords: 1 << 20}
-	c := New(cfg)
+	c := newOwning(cfg)
 
 	a := consumerHB(t, c, "g", "a", 0, []int32{})
 	if a.ErrorCode != 0 || !slices.Equal(assigned(a), []int32{0, 1, 2, 3}) {
@@ -197,7 +197,7 @@ func TestConsumerGroupSessionRestartsAfterLoad(t *testing.T) {
 	defer st.close()
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
 	cfg := Config{Partitions: 1, Storage: st, Topics: storeTopics, Clock: clock, ConsumerSessionTimeout: 10 * time.Second}
-	c := New(cfg)
+	c := newOwning(cfg)
 	a := consumerHB(t, c, "g", "a", 0, []int32{})
 	c.Close()
 	clock.Advance(time.Hour) // the broker was down a long time
@@ -234,7 +234,7 @@ func TestConsumerGroupRecordsUnknownVersions(t *testing.T) {
 	defer st.close()
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
 	cfg := Config{Partitions: 1, Storage: st, Topics: storeTopics, Clock: clock}
-	c := New(cfg)
+	c := newOwning(cfg)
 	a := consumerHB(t, c, "g", "a", 0, []int32{})
 	if a.ErrorCode != 0 {
 		t.Fatal(a)
@@ -281,7 +281,7 @@ func TestConsumerGroupDeleteTombstones(t *testing.T) {
 	defer st.close()
 	clock := newFakeClock(time.Unix(1_700_000_000, 0))
 	cfg := Config{Partitions: 1, Storage: st, Topics: storeTopics, Clock: clock}
-	c := New(cfg)
+	c := newOwning(cfg)
 	a := consumerHB(t, c, "g", "a", 0, []int32{})
 	req := commitReq("g", 7, 1)
 	req.Version = 9
@@ -323,7 +323,7 @@ func TestConsumerGroupDeleteTombstones(t *testing.T) {
 // a record it accepts is kept byte for byte (compaction rewrites it as
 // read).
 func FuzzReplayConsumerRecord(f *testing.F) {
-	c := New(Config{Partitions: 1, Topics: storeTopics, Clock: newFakeClock(time.Unix(0, 0))})
+	c := newOwning(Config{Partitions: 1, Topics: storeTopics, Clock: newFakeClock(time.Unix(0, 0))})
 	defer c.Close()
 	member := "m"
 	g := newGroup(c, "g")

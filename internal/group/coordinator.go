@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -123,17 +124,46 @@ type Storage interface {
 	Append(partition int32, batch []byte) error
 }
 
-// errNotCoordinator is returned once the coordinator is closed.
-var errNotCoordinator = errors.New("group: coordinator is shutting down")
+// Errors of a group operation, each carrying its Kafka code (codeFor).
+var (
+	// errNotCoordinator is returned once the coordinator is closed.
+	errNotCoordinator = fmt.Errorf("group: coordinator is shutting down: %w", kerr.NotCoordinator)
+	// errNotOwned: the group's partition of __consumer_offsets is not
+	// loaded here (this node does not lead it).
+	errNotOwned = fmt.Errorf("group: partition not coordinated by this node: %w", kerr.NotCoordinator)
+	// errLoading: the group's partition is being loaded.
+	errLoading = fmt.Errorf("group: partition is loading: %w", kerr.CoordinatorLoadInProgress)
+)
 
-// Coordinator runs every group of this broker.
+// partState is the coordinator's hold on one partition of
+// __consumer_offsets, as Kafka's GroupMetadataManager keeps its
+// ownedPartitions and loadingPartitions.
+type partState int8
+
+const (
+	partNotOwned partState = iota // not led here: NOT_COORDINATOR
+	partLoading                   // Load is replaying it: COORDINATOR_LOAD_IN_PROGRESS
+	partLoaded                    // its groups are served
+)
+
+// Coordinator runs the groups of the __consumer_offsets partitions this
+// broker leads. A partition is served only between its Load and its
+// Unload (Kafka's onElection and onResignation); a group of any other
+// partition gets NOT_COORDINATOR, and one of a partition being loaded
+// COORDINATOR_LOAD_IN_PROGRESS. Safe for concurrent use.
+//
+// Locks: partMu[p] (Load, Unload and compaction of p, one at a time) is
+// taken before a group's mu, which is taken before mu (see LOCKS.md).
 type Coordinator struct {
 	cfg    Config
 	clock  Clock
 	logger *slog.Logger
 
+	partMu []sync.Mutex // per partition: serializes Load, Unload, compact
+
 	mu     sync.Mutex
-	groups map[string]*group
+	groups map[string]*group // only groups of loaded partitions
+	parts  []partState       // per partition of __consumer_offsets
 	closed bool
 	expiry Timer
 
@@ -146,10 +176,13 @@ type Coordinator struct {
 	compacting []atomic.Bool
 }
 
-// New returns a coordinator with no groups; Load fills it from the log.
+// New returns a coordinator that owns no partition: Load takes each
+// partition this broker leads, filling its groups from the log.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.withDefaults()
 	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}, closing: make(chan struct{})}
+	c.partMu = make([]sync.Mutex, cfg.Partitions)
+	c.parts = make([]partState, cfg.Partitions)
 	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
 	if comp, ok := cfg.Storage.(Compactor); ok {
 		c.compactCh = make(chan int32, cfg.Partitions)
@@ -205,13 +238,24 @@ func utf16Units(s string) []uint16 {
 
 // lockGroup returns the group locked, creating it (Empty) when create is
 // set. nil means no such group. A group that died while this call waited
-// for its lock is looked up again.
+// for its lock (deleted, or its partition unloaded) is looked up again.
+// The error is errNotOwned or errLoading when the group's partition is not
+// served here.
 func (c *Coordinator) lockGroup(id string, create bool) (*group, error) {
+	p := PartitionFor(id, c.cfg.Partitions)
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			return nil, errNotCoordinator
+		}
+		switch c.parts[p] {
+		case partNotOwned:
+			c.mu.Unlock()
+			return nil, errNotOwned
+		case partLoading:
+			c.mu.Unlock()
+			return nil, errLoading
 		}
 		g := c.groups[id]
 		if g == nil {
@@ -294,11 +338,13 @@ func (c *Coordinator) Close() {
 
 // codeFor maps a coordinator error to a Kafka error code.
 func codeFor(err error) int16 {
+	var ke *kerr.Error
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errNotCoordinator):
-		return kerr.NotCoordinator.Code
+	case errors.Is(err, errNotCoordinator), errors.Is(err, errNotOwned), errors.Is(err, errLoading):
+		errors.As(err, &ke)
+		return ke.Code
 	}
 	// The log could not take the write: the client retries, and
 	// may find the coordinator elsewhere.

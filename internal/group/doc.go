@@ -8,8 +8,11 @@
 // OffsetCommitKey/Value and GroupMetadataKey/Value; for KIP-848 consumer
 // groups, Kafka's ConsumerGroup* records, see consumer_store.go), one
 // partition per group chosen by the hash of the group id as Kafka chooses
-// it, and replayed at start (Load). The package does not know about topics or the network: it is
-// given a Storage to append to and answers with kmsg responses through
+// it. The coordinator serves only the partitions it loaded: Load replays a
+// partition when this broker becomes its leader and Unload drops its groups
+// when it stops being it (Kafka's onElection and onResignation); other
+// groups get NOT_COORDINATOR. The package does not know about topics or
+// the network: it is given a Storage to append to and answers with kmsg responses through
 // callbacks, because a JoinGroup or SyncGroup response may wait for other
 // members' requests, as Kafka's delayed operations do.
 //

@@ -26,7 +26,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&h.cfg)
 	}
-	h.c = New(h.cfg)
+	h.c = newOwning(h.cfg)
 	t.Cleanup(h.c.Close)
 	return h
 }

@@ -274,7 +274,24 @@ func (r *replayLogs) close() {
 func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 	r.tb.Helper()
 	c := New(cfg)
-	for p, batches := range s.partitions() {
+	r.loadInto(c, s)
+	return c
+}
+
+// loadInto brings the logs up to date with s and loads every partition
+// into c.
+func (r *replayLogs) loadInto(c *Coordinator, s *memStorage) {
+	r.tb.Helper()
+	all := s.partitions()
+	for p := range c.Partitions() {
+		batches, ok := all[p]
+		if !ok {
+			// No record: a partition without a log yet.
+			if err := c.Load(p, nil); err != nil {
+				r.tb.Fatalf("Load partition %d: %v", p, err)
+			}
+			continue
+		}
 		l := r.logs[p]
 		if l == nil {
 			var err error
@@ -292,6 +309,18 @@ func (r *replayLogs) load(s *memStorage, cfg Config) *Coordinator {
 		r.written[p] = len(batches)
 		if err := c.Load(p, l); err != nil {
 			r.tb.Fatalf("Load partition %d: %v", p, err)
+		}
+	}
+}
+
+// newOwning returns a coordinator that owns every partition of
+// __consumer_offsets, all empty, as a single broker that just created the
+// topic.
+func newOwning(cfg Config) *Coordinator {
+	c := New(cfg)
+	for p := range c.Partitions() {
+		if err := c.Load(p, nil); err != nil {
+			panic(err)
 		}
 	}
 	return c

@@ -285,12 +285,18 @@ func (c *Coordinator) Describe(groupID string, version int16) kmsg.DescribeGroup
 	return d
 }
 
-// List returns the groups, filtered by state and type names (matched
-// without regard to case, as Kafka parses them; empty filters match all).
-// Every group here is a "classic" group.
+// List returns the groups of the partitions loaded here, filtered by
+// state and type names (matched without regard to case, as Kafka parses
+// them; empty filters match all). While a partition is loading the groups
+// come with COORDINATOR_LOAD_IN_PROGRESS (errLoading), as Kafka's
+// handleListGroups answers.
 func (c *Coordinator) List(states, types []string) ([]kmsg.ListGroupsResponseGroup, error) {
 	c.mu.Lock()
 	closed := c.closed
+	var err error
+	if slices.Contains(c.parts, partLoading) {
+		err = errLoading
+	}
 	c.mu.Unlock()
 	if closed {
 		return nil, errNotCoordinator
@@ -313,7 +319,7 @@ func (c *Coordinator) List(states, types []string) ([]kmsg.ListGroupsResponseGro
 		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, ptype, stateName, kind
 		out = append(out, lg)
 	}
-	return out, nil
+	return out, err
 }
 
 // DeleteGroup deletes an empty group and its offsets (DeleteGroups):

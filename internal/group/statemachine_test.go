@@ -332,7 +332,7 @@ func newSim(t testing.TB, ch chooser) *sim {
 	for k := range n {
 		s.clients = append(s.clients, s.newClient(k))
 	}
-	s.c = New(s.config())
+	s.c = newOwning(s.config())
 	s.tracef("config: initial delay %v, groups %v", s.cfg.InitialRebalanceDelay, s.groups)
 	for _, c := range s.clients {
 		s.tracef("client %s: group %s instance %v join v%d session %v rebalance %v %s %v", c.clientID, c.group, deref(c.instance), c.joinV, c.session, c.rebalance, c.protoType, c.protocols)
@@ -542,7 +542,11 @@ func (s *sim) step() {
 	case k < 95:
 		s.loadCheck()
 	case k < 96:
-		s.failover()
+		if s.ch.intn(2) == 0 {
+			s.failover()
+		} else {
+			s.resign()
+		}
 	default:
 		s.advanceToDeadline()
 	}
@@ -1705,6 +1709,42 @@ func (s *sim) failover() {
 	clear(s.tracks)
 	clear(s.deadline)
 	clear(s.pendingDL) // KIP-394 member ids are not persisted, in Kafka either
+	now := s.clk.Now()
+	for _, g := range loaded {
+		for id := range g.members {
+			s.refresh(id, now)
+		}
+	}
+}
+
+// resign unloads every partition, as when other brokers become their
+// leaders, then loads them again from the storage, as when this one leads
+// them again: the same coordinator goes on.
+func (s *sim) resign() {
+	s.stats["resign"]++
+	s.tracef("resign and lead again")
+	live := snapshotAll(s.c)
+	for p := range s.c.Partitions() {
+		s.c.Unload(p)
+	}
+	s.processEvents()
+	if n := s.clk.pending(s.epoch); n != 1 {
+		s.fail("%d timers left after every partition was unloaded, want the retention check's", n)
+	}
+	for _, r := range s.reqs {
+		if r.epoch == s.epoch && r.calls != 1 {
+			s.fail("%s %d of %s answered %d times by the unload", r.kind, r.id, r.c.clientID, r.calls)
+		}
+	}
+	if n := s.c.Count(); n != 0 {
+		s.fail("%d groups left after every partition was unloaded", n)
+	}
+	s.replay.loadInto(s.c, s.st)
+	loaded := snapshotAll(s.c)
+	s.compareLoaded(live, loaded)
+	clear(s.tracks)
+	clear(s.deadline)
+	clear(s.pendingDL)
 	now := s.clk.Now()
 	for _, g := range loaded {
 		for id := range g.members {

@@ -116,9 +116,70 @@ type loaded struct {
 	consumer *loadedConsumer // KIP-848 records, if any
 }
 
-// Load replays partition p of __consumer_offsets (its log l) into the
-// coordinator's groups. It is called at start, before requests are served.
+// Load makes this coordinator the coordinator of partition p of
+// __consumer_offsets (Kafka's onElection): it replays the partition's log
+// l into the partition's groups and then serves them. While it replays,
+// requests for those groups get COORDINATOR_LOAD_IN_PROGRESS; requests for
+// other partitions are served meanwhile. A nil l is a partition without a
+// log yet, so without groups. Loading a partition already loaded does
+// nothing, as in Kafka. Load and Unload of one partition run one at a
+// time, in the order they are called.
 func (c *Coordinator) Load(p int32, l *log.Log) error {
+	if p < 0 || p >= c.cfg.Partitions {
+		return fmt.Errorf("group: load %s-%d: the topic has %d partitions", Topic, p, c.cfg.Partitions)
+	}
+	c.partMu[p].Lock()
+	defer c.partMu[p].Unlock()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errNotCoordinator
+	}
+	if c.parts[p] == partLoaded {
+		c.mu.Unlock()
+		return nil
+	}
+	c.parts[p] = partLoading
+	c.mu.Unlock()
+	gs, n, live, err := c.readPartition(p, l)
+	c.mu.Lock()
+	if err != nil || c.closed {
+		c.parts[p] = partNotOwned
+		c.mu.Unlock()
+		for _, g := range gs {
+			g.mu.Lock()
+			g.stopTimers()
+			g.transition(Dead)
+			g.mu.Unlock()
+		}
+		if err == nil {
+			err = errNotCoordinator
+		}
+		return err
+	}
+	if c.compactCh != nil {
+		// Before requests may append to the partition.
+		c.appended[p].Store(0)
+		c.live[p].Store(int64(live))
+	}
+	for _, g := range gs {
+		c.groups[g.id] = g
+	}
+	c.parts[p] = partLoaded
+	c.mu.Unlock()
+	if n > 0 {
+		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "live_records", live, "groups", len(gs))
+	}
+	c.noteAppended(p, n) // compacts a partition that grew large
+	return nil
+}
+
+// readPartition replays partition p's log into groups, which are not yet
+// visible to requests: the groups, the records read and the live records.
+func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, error) {
+	if l == nil {
+		return nil, 0, 0, nil
+	}
 	found := map[string]*loaded{}
 	get := func(id string) *loaded {
 		if found[id] == nil {
@@ -146,13 +207,19 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 		return derr
 	})
 	if err != nil {
-		return err
+		return nil, n, 0, err
 	}
 	var live int
-	c.mu.Lock()
+	var gs []*group
 	for id, ld := range found {
 		isConsumer := ld.consumer != nil && ld.consumer.meta
 		if ld.meta == nil && len(ld.offsets) == 0 && !isConsumer {
+			continue
+		}
+		if PartitionFor(id, c.cfg.Partitions) != p {
+			// Placed by another partition count: requests for it
+			// would never find it here.
+			c.logger.Warn("skipping group of another partition", "group", id, "partition", p)
 			continue
 		}
 		g := newGroup(c, id)
@@ -166,17 +233,9 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 			live += len(g.cwritten)
 		}
 		live += len(g.offsets)
-		c.groups[id] = g
+		gs = append(gs, g)
 	}
-	c.mu.Unlock()
-	if n > 0 {
-		c.logger.Info("loaded consumer groups", "partition", p, "records", n, "live_records", live, "groups", len(found))
-	}
-	if c.compactCh != nil && p < int32(len(c.live)) {
-		c.live[p].Store(int64(live))
-		c.noteAppended(p, n) // compacts a partition that grew large
-	}
-	return nil
+	return gs, n, live, nil
 }
 
 // replay applies one record of __consumer_offsets.

@@ -5,6 +5,8 @@ package kafka
 // Behavior:
 //   - Partitions without a committed offset get offset -1 and no error;
 //     null topics (v2+) return every committed partition.
+//   - v0-1 have no group-level error: a group's error (NOT_COORDINATOR,
+//     COORDINATOR_LOAD_IN_PROGRESS) is set on every partition asked for.
 //   - v8+ fetch for a batch of groups (KIP-709), each with its own error.
 //   - RequireStable (v7+) has nothing to wait for: there are no
 //     transactional offsets yet.
@@ -48,6 +50,24 @@ func (h *Handler) handleOffsetFetch(_ context.Context, _ *server.Request, kreq k
 	}
 	got, code := h.groups.FetchOffsets(req.Group, topics)
 	resp.ErrorCode = code
+	if code != 0 && req.Version < 2 {
+		// v0-1 have no group-level error: each partition asked for
+		// carries it, as Kafka's OffsetFetchRequest.getErrorResponse
+		// answers, or a client would take NOT_COORDINATOR for "no
+		// offset committed".
+		got = nil
+		for _, t := range req.Topics {
+			rt := kmsg.OffsetFetchResponseGroupTopic{Topic: t.Topic}
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch = p, -1, -1
+				meta := ""
+				rp.Metadata = &meta
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			got = append(got, rt)
+		}
+	}
 	for _, t := range got {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t.Topic

@@ -3,11 +3,17 @@ package kafka
 // FindCoordinator: v0-6
 //
 // Behavior:
-//   - Every group's coordinator is this broker. The first request creates
-//     __consumer_offsets (offsets.topic.num.partitions partitions), as Kafka
-//     creates it on first use: its metadata only, so that the answer is
-//     not held up by creating 50 logs (each is created on its group's
-//     first write).
+//   - A group's coordinator is the leader of its partition of
+//     __consumer_offsets (Kafka's partitionFor: the hash of the group id),
+//     with that broker's PLAINTEXT endpoint from the metadata image; this
+//     node answers with its advertised address. No leader, or a leader
+//     that is fenced or not registered, is COORDINATOR_NOT_AVAILABLE, as
+//     Kafka answers when the leader is not an alive broker: the client
+//     asks again.
+//   - The first request creates __consumer_offsets (offsets.topic.num.partitions
+//     partitions), as Kafka creates it on first use: its metadata only, so
+//     that the answer is not held up by creating 50 logs (each is created
+//     on its group's first write).
 //   - v4+ answers a batch of keys (KIP-699), each with its own error.
 //   - Transactions are not built: key type TRANSACTION gets
 //     COORDINATOR_NOT_AVAILABLE with a message saying so. Other key types
@@ -15,10 +21,13 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -55,11 +64,44 @@ func (h *Handler) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorR
 			fail(kerr.CoordinatorNotAvailable.Code, err.Error())
 			return c
 		}
-		c.NodeID, c.Host, c.Port = h.cfg.NodeID, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort
+		node, host, port, msg := h.groupCoordinator(h.meta.Image(), key)
+		if msg != "" {
+			fail(kerr.CoordinatorNotAvailable.Code, msg)
+			return c
+		}
+		c.NodeID, c.Host, c.Port = node, host, port
 	case coordinatorTransaction:
 		fail(kerr.CoordinatorNotAvailable.Code, "transactions are not supported by this broker yet")
 	default:
 		fail(kerr.InvalidRequest.Code, "unknown coordinator key type")
 	}
 	return c
+}
+
+// groupCoordinator is the broker that coordinates a group in im: the
+// leader of the group's partition of __consumer_offsets, and its address.
+// A message says why there is none.
+func (h *Handler) groupCoordinator(im *cluster.Image, key string) (node int32, host string, port int32, msg string) {
+	t := im.Topic(group.Topic)
+	if t == nil {
+		return -1, "", -1, group.Topic + " does not exist"
+	}
+	p := group.PartitionFor(key, h.groups.Partitions())
+	leader := offsetsLeader(t, p)
+	if leader == h.cfg.NodeID {
+		return leader, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort, ""
+	}
+	if leader < 0 {
+		return -1, "", -1, fmt.Sprintf("%s-%d has no leader", group.Topic, p)
+	}
+	b := im.Broker(leader)
+	if b == nil || b.Fenced {
+		return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, is not available", group.Topic, p, leader)
+	}
+	for _, ep := range b.Endpoints {
+		if ep.Name == "PLAINTEXT" {
+			return leader, ep.Host, int32(ep.Port), ""
+		}
+	}
+	return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, has no PLAINTEXT listener", group.Topic, p, leader)
 }

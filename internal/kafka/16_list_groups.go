@@ -2,9 +2,12 @@ package kafka
 
 // ListGroups: v0-5
 //
-// Behavior: every group with its protocol type, state (v4+) and type (v5+,
-// always "classic"), filtered by state (v4+) and type (v5+) names without
-// regard to case.
+// Behavior: every group this node coordinates (of the partitions of
+// __consumer_offsets it leads; a client asks every broker) with its protocol
+// type, state (v4+) and type (v5+, "classic" or "consumer"), filtered by
+// state (v4+) and type (v5+) names without regard to case. While a
+// partition loads, the groups come with COORDINATOR_LOAD_IN_PROGRESS, as
+// Kafka answers.
 
 import (
 	"context"

@@ -30,7 +30,10 @@ var offsetsTopicConfigs = map[string]string{
 // the topic directly, as Kafka guards its internal topics.
 func internalTopic(name string) bool { return name == group.Topic }
 
-var errInternalTopic = errors.New("kafka: internal topic")
+var (
+	errInternalTopic  = errors.New("kafka: internal topic")
+	errNoOffsetsTopic = errors.New("kafka: " + group.Topic + " does not exist")
+)
 
 // offsetsStorage appends the coordinator's records to __consumer_offsets,
 // creating the topic on first use as Kafka does.
@@ -72,10 +75,15 @@ func (s *offsetsStorage) DeleteBefore(p int32, offset int64) error {
 	return err
 }
 
+// partition returns partition p of __consumer_offsets, creating its log
+// on first use. The topic exists: the coordinator writes only to the
+// partitions it loaded, and it loads them from the topic. (Creating the
+// topic here, under a group's lock, would take the topic lock and then
+// the coordinator's partition locks in the wrong order.)
 func (s *offsetsStorage) partition(p int32) (*broker.Partition, error) {
-	t, err := s.h.offsetsTopic()
-	if err != nil {
-		return nil, err
+	t := s.h.meta.Image().Topic(group.Topic)
+	if t == nil {
+		return nil, errNoOffsetsTopic
 	}
 	part, _, code := s.h.partition(t, p)
 	if code != 0 {
@@ -85,7 +93,10 @@ func (s *offsetsStorage) partition(p int32) (*broker.Partition, error) {
 }
 
 // offsetsTopic returns __consumer_offsets, creating it with
-// offsets.topic.num.partitions partitions if it does not exist.
+// offsets.topic.num.partitions partitions if it does not exist; the
+// coordinator then loads the new partitions this node leads (all of them
+// on a single node), as Kafka's coordinator is elected for a partition
+// when it is created.
 //
 // Only the topic's metadata is created here; each partition's log is
 // created when a group first writes to it (partition creates a missing
@@ -101,16 +112,29 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	}
 	h.offsetsStore.once.Lock()
 	defer h.offsetsStore.once.Unlock()
+	t, created, err := h.createOffsetsTopic()
+	if err != nil || !created {
+		return t, err
+	}
+	// After the topic lock is released: compaction takes a partition's
+	// lock and then (creating a log) the topic lock.
+	if err := h.loadLedOffsetsPartitions(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
 	// The topic lock orders this creation with the others, so their
 	// max.broker.partitions checks count it. The limit itself does not
 	// apply: without this topic no group works.
 	h.topicMu.Lock()
 	defer h.topicMu.Unlock()
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
-		return t, nil
+		return t, false, nil
 	}
 	if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, offsetsTopicConfigs); err != nil {
-		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
+		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
 	// offsets.topic.replication.factor is 1 until replication is built.
 	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), 1, offsetsTopicConfigs); ok {
@@ -121,14 +145,14 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 	}
 	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.Place(1, nil))
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", group.Topic, err)
+		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
 	h.logger.Info("created internal topic", "topic", group.Topic, "partitions", t.Partitions)
-	return t, nil
+	return t, true, nil
 }
 
-// startGroups creates the group coordinator and loads the groups stored
-// in __consumer_offsets, if it exists.
+// startGroups creates the group coordinator and loads the partitions of
+// __consumer_offsets, if it exists, that this node leads in the image.
 func (h *Handler) startGroups(cfg group.Config) error {
 	h.offsetsStore = &offsetsStorage{h: h}
 	cfg.Storage = h.offsetsStore
@@ -148,15 +172,72 @@ func (h *Handler) startGroups(cfg group.Config) error {
 	if t == nil {
 		return nil
 	}
-	for p := int32(0); p < t.Partitions; p++ {
-		part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p})
-		if part == nil {
+	if err := h.loadLedOffsetsPartitions(t); err != nil {
+		h.groups.Close()
+		return err
+	}
+	return nil
+}
+
+// offsetsLeader is the leader of partition p of __consumer_offsets in t,
+// -1 for none.
+func offsetsLeader(t *cluster.Topic, p int32) int32 {
+	if p < 0 || int(p) >= len(t.PartitionStates) || t.PartitionStates[p] == nil {
+		return -1
+	}
+	return t.PartitionStates[p].Leader
+}
+
+// loadLedOffsetsPartitions loads the partitions of __consumer_offsets (t)
+// whose leader is this node. A partition without a log on disk is loaded
+// empty, without creating its log: nothing was ever written to it, and
+// creating 50 logs would hold up the start (or the first FindCoordinator)
+// for nothing; the first write creates the log.
+func (h *Handler) loadLedOffsetsPartitions(t *cluster.Topic) error {
+	for p := int32(0); p < t.Partitions && p < h.groups.Partitions(); p++ {
+		if offsetsLeader(t, p) != h.cfg.NodeID {
 			continue
 		}
-		if err := h.groups.Load(p, part.Log); err != nil {
-			h.groups.Close()
-			return fmt.Errorf("load consumer groups: %w", err)
+		var l *log.Log
+		if part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}); part != nil {
+			l = part.Log
 		}
+		if err := h.groups.Load(p, l); err != nil {
+			return fmt.Errorf("load consumer groups of %s-%d: %w", t.Name, p, err)
+		}
+	}
+	return nil
+}
+
+// setOffsetsLeadership makes this node the group coordinator of partition
+// p of __consumer_offsets (leader) or stops it being that (Kafka's
+// GroupCoordinator onElection and onResignation), when the image makes it
+// the partition's leader or another node. Becoming leader replays the
+// partition's log (created if missing) into the coordinator; requests for
+// its groups get COORDINATOR_LOAD_IN_PROGRESS meanwhile. Resigning drops
+// the groups from memory: their members get NOT_COORDINATOR and find the
+// new coordinator. Either is a no-op when already done. Calls for one
+// partition take effect in the order they are made; a load can take a
+// while for a large partition, so the caller may run it on a goroutine
+// of its own.
+func (h *Handler) setOffsetsLeadership(p int32, leader bool) error {
+	if !leader {
+		h.groups.Unload(p)
+		return nil
+	}
+	if h.groups.Loaded(p) {
+		return nil
+	}
+	t := h.meta.Image().Topic(group.Topic)
+	if t == nil {
+		return errNoOffsetsTopic
+	}
+	part, _, code := h.partition(t, p)
+	if code != 0 {
+		return fmt.Errorf("load consumer groups of %s-%d: %w", group.Topic, p, kerr.ErrorForCode(code))
+	}
+	if err := h.groups.Load(p, part.Log); err != nil {
+		return fmt.Errorf("load consumer groups of %s-%d: %w", group.Topic, p, err)
 	}
 	return nil
 }

@@ -295,6 +295,10 @@ func errorCode(err error) int16 {
 	if code, ok := kerrCode(err); ok {
 		return code
 	}
+	// An error that carries its code (the group coordinator's).
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		return ke.Code
+	}
 	return kerr.UnknownServerError.Code
 }
 
