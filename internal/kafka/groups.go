@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,6 +126,18 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 }
 
 func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
+	// On a node that is not the active controller, through it (outside
+	// the topic lock: the answer waits for this node's image).
+	// offsets.topic.replication.factor is 1 until replication is built.
+	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), 1, offsetsTopicConfigs); ok {
+		if errors.Is(err, cluster.ErrTopicExists) {
+			t, err = h.meta.Image().Topic(group.Topic), nil
+		}
+		if err != nil || t == nil {
+			return nil, false, fmt.Errorf("create %s: %w", group.Topic, cmp.Or(err, cluster.ErrUnknownTopic))
+		}
+		return t, true, nil
+	}
 	// The topic lock orders this creation with the others, so their
 	// max.broker.partitions checks count it. The limit itself does not
 	// apply: without this topic no group works.
@@ -135,13 +148,6 @@ func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
 	}
 	if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, offsetsTopicConfigs); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
-	}
-	// offsets.topic.replication.factor is 1 until replication is built.
-	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), 1, offsetsTopicConfigs); ok {
-		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", group.Topic, err)
-		}
-		return t, nil
 	}
 	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.Place(1, nil))
 	if err != nil {
