@@ -45,13 +45,18 @@ func TestDocsConfigReference(t *testing.T) {
 	b.WriteString("Generated from the code by `go test -run TestDocs -update-docs .`; do not edit.\n\n")
 	b.WriteString("## Broker properties\n\n")
 	b.WriteString("Set in a properties file (`strata serve --config server.properties`) or with\n`--set name=value`. Names and meanings are Kafka's. Unknown names are an error.\n\n")
-	b.WriteString("| Property | Default | Meaning |\n|---|---|---|\n")
+	b.WriteString("Dynamic properties also change at run time, without a restart, with\n`IncrementalAlterConfigs` or `AlterConfigs` on a BROKER resource: named `\"\"` for\nevery node (`kafka-configs --alter --entity-type brokers --entity-default`),\nor by a node id for that node. They are metadata records; a node's own\nvalue wins over the cluster-wide one, which wins over the file.\n\n")
+	b.WriteString("| Property | Default | Dynamic | Meaning |\n|---|---|---|---|\n")
 	for _, d := range config.Defs {
 		def := d.Default
 		if def == "" {
 			def = "(see meaning)"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", d.Name, mdEscape(def), mdEscape(d.Doc))
+		dyn := ""
+		if config.Dynamic[d.Name] {
+			dyn = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", d.Name, mdEscape(def), dyn, mdEscape(d.Doc))
 	}
 	b.WriteString("\n## Topic configs\n\n")
 	b.WriteString("Set per topic at creation (`CreateTopics` configs) or later (`IncrementalAlterConfigs`);\nthe broker's `log.*` properties give the defaults.\n\n")

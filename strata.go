@@ -218,6 +218,12 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			ConsumerHeartbeatInterval: msDuration(cfg.GroupConsumerHeartbeatMs),
 			ConsumerSessionTimeout:    msDuration(cfg.GroupConsumerSessionTimeoutMs),
 		},
+		GroupConsumerBounds: kafka.GroupConsumerBounds{
+			MinSession:   msDuration(cfg.GroupConsumerMinSessionTimeoutMs),
+			MaxSession:   msDuration(cfg.GroupConsumerMaxSessionTimeoutMs),
+			MinHeartbeat: msDuration(cfg.GroupConsumerMinHeartbeatMs),
+			MaxHeartbeat: msDuration(cfg.GroupConsumerMaxHeartbeatMs),
+		},
 		Logger:        logger,
 		Metrics:       m,
 		BrokerConfigs: cfg.Properties(),
@@ -320,6 +326,8 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 	return broker.ParseTopicConfig(tc, map[string]string{
 		"message.timestamp.type": cfg.LogMessageTimestampType,
 		"compression.type":       cfg.CompressionType,
+		"cleanup.policy":         cfg.LogCleanupPolicy,
+		"min.insync.replicas":    strconv.Itoa(cfg.MinInsyncReplicas),
 	})
 }
 

@@ -74,7 +74,7 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor))
 		} else if bad := badAssignment(rt.ReplicaAssignment, h.cfg.NodeID); bad != "" {
 			fail(kerr.InvalidReplicaAssignment.Code, bad)
-		} else if tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs); err != nil {
+		} else if tc, err := broker.ParseTopicConfig(h.topicDefaults(), configs); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
 		} else if h.meta.Image().Topic(rt.Topic) != nil {
 			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))

@@ -59,8 +59,10 @@ type Config struct {
 	TopicDefaults broker.TopicConfig
 	// Group configures the group coordinator (offsets.*, group.*);
 	// Storage and Logger are set by New.
-	Group  group.Config
-	Logger *slog.Logger
+	Group group.Config
+	// GroupConsumerBounds bound KIP-848 group configs.
+	GroupConsumerBounds GroupConsumerBounds
+	Logger              *slog.Logger
 	// Metrics receives request, error and traffic counts; nil for none.
 	Metrics *metrics.Metrics
 	// BrokerConfigs are the broker's properties, for DescribeConfigs.

@@ -1,0 +1,316 @@
+package kafka
+
+// Dynamic configs: BROKER and GROUP resources, kept as ConfigRecords in the
+// metadata log (cluster.Image.OtherConfigs) and applied from the image, as
+// Kafka's KRaft brokers apply them (DynamicBrokerConfig, GroupConfigManager).
+//
+//   - A BROKER resource named "" holds the cluster-wide defaults; one named
+//     by a node id holds that node's configs. For a property, this node's
+//     value wins over the cluster-wide one, which wins over the properties
+//     file, which wins over the default (Kafka's precedence).
+//   - The dynamic log properties are the defaults of topic configs: the
+//     effective topic defaults are the static ones (kafka.Config
+//     TopicDefaults) overlaid with them, computed once per image.
+//   - applyImageConfigs gives local partitions their new log config when an
+//     image changes broker defaults or topic overrides, whichever node made
+//     the change.
+//   - A GROUP resource holds a KIP-848 group's consumer.session.timeout.ms
+//     and consumer.heartbeat.interval.ms, which the coordinator reads on
+//     each heartbeat (group.Config.GroupConfigs).
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/log"
+)
+
+// brokerTopicConfigs maps each dynamic broker property to the topic config
+// it is the default of (Kafka's ServerTopicConfigSynonyms, primary names).
+var brokerTopicConfigs = map[string]string{
+	"log.segment.bytes":                   "segment.bytes",
+	"log.roll.ms":                         "segment.ms",
+	"log.retention.ms":                    "retention.ms",
+	"log.retention.bytes":                 "retention.bytes",
+	"log.index.interval.bytes":            "index.interval.bytes",
+	"log.index.size.max.bytes":            "segment.index.bytes",
+	"log.flush.interval.messages":         "flush.messages",
+	"log.flush.interval.ms":               "flush.ms",
+	"log.segment.delete.delay.ms":         "file.delete.delay.ms",
+	"log.cleanup.policy":                  "cleanup.policy",
+	"log.message.timestamp.type":          "message.timestamp.type",
+	"log.message.timestamp.before.max.ms": "message.timestamp.before.max.ms",
+	"log.message.timestamp.after.max.ms":  "message.timestamp.after.max.ms",
+	"message.max.bytes":                   "max.message.bytes",
+	"compression.type":                    "compression.type",
+	"min.insync.replicas":                 "min.insync.replicas",
+}
+
+// brokerListConfigs are the dynamic broker properties of Kafka's type LIST,
+// the only ones IncrementalAlterConfigs may APPEND to or SUBTRACT from.
+var brokerListConfigs = map[string]bool{"log.cleanup.policy": true}
+
+// brokerSynonyms lists a property's synonyms in Kafka's order of
+// precedence, the property first (DynamicBrokerConfig.brokerConfigSynonyms).
+var brokerSynonyms = map[string][]string{
+	"log.roll.ms":           {"log.roll.ms", "log.roll.hours"},
+	"log.roll.hours":        {"log.roll.ms", "log.roll.hours"},
+	"log.retention.ms":      {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+	"log.retention.minutes": {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+	"log.retention.hours":   {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+	"log.dirs":              {"log.dirs", "log.dir"},
+	"log.dir":               {"log.dirs", "log.dir"},
+}
+
+// clusterDefaultResource is the BROKER resource of cluster-wide defaults.
+var clusterDefaultResource = cluster.ConfigResource{Type: records.ResourceBroker, Name: ""}
+
+// nodeResource is this node's BROKER resource.
+func (h *Handler) nodeResource() cluster.ConfigResource {
+	return cluster.ConfigResource{Type: records.ResourceBroker, Name: strconv.Itoa(int(h.cfg.NodeID))}
+}
+
+// dynamicBrokerConfigs returns the dynamic broker properties in effect on
+// this node in im: the cluster-wide ones overlaid with this node's.
+func (h *Handler) dynamicBrokerConfigs(im *cluster.Image) map[string]string {
+	out := maps.Clone(im.ResourceConfigs(clusterDefaultResource))
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, im.ResourceConfigs(h.nodeResource()))
+	return out
+}
+
+// brokerTopicDefaults returns the topic defaults in effect on this node in
+// im: the static ones with the dynamic log properties applied. A value that
+// does not parse (written by another version, say) is skipped with a
+// warning: the node keeps serving with the rest.
+func (h *Handler) brokerTopicDefaults(im *cluster.Image) broker.TopicConfig {
+	dyn := h.dynamicBrokerConfigs(im)
+	overrides := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(dyn)) {
+		tk, ok := brokerTopicConfigs[k]
+		if !ok {
+			continue
+		}
+		overrides[tk] = dyn[k]
+		if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, overrides); err != nil {
+			h.logger.Warn("ignoring dynamic broker config", "name", k, "value", dyn[k], "err", err)
+			delete(overrides, tk)
+		}
+	}
+	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, overrides)
+	if err != nil { // each one parsed: cannot happen
+		return h.cfg.TopicDefaults
+	}
+	return tc
+}
+
+// topicDefaults returns the topic defaults in effect now.
+func (h *Handler) topicDefaults() broker.TopicConfig {
+	return h.configCache(h.meta.Image()).defaults
+}
+
+// applyImageConfigs gives the local partitions whose log config differs
+// between old and new images (a change of the broker's dynamic defaults or
+// of a topic's overrides) their config in new. It is called after this
+// node's changes and must be called for every new image, whichever node
+// wrote it. It takes topicMu, so that a partition being created meanwhile
+// either is created with new's config or is created before and updated
+// here; callers must not hold it, nor block the metadata log's progress
+// (a change holding topicMu may be waiting for it).
+func (h *Handler) applyImageConfigs(old, new *cluster.Image) {
+	if old == nil || new == nil || old == new {
+		return
+	}
+	oldDefaults, newDefaults := h.brokerTopicDefaults(old), h.brokerTopicDefaults(new)
+	if oldDefaults != newDefaults {
+		h.logger.Info("dynamic broker configs changed", "metadata_offset", new.EndOffset, "configs", h.dynamicBrokerConfigs(new))
+	}
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(new.Topics)) {
+		t, ot := new.Topics[name], old.Topics[name]
+		if ot == nil || ot.ID != t.ID {
+			continue // a new topic's partitions take their config when created
+		}
+		if oldDefaults == newDefaults && maps.Equal(ot.Configs, t.Configs) {
+			continue
+		}
+		otc, oerr := broker.ParseTopicConfig(oldDefaults, ot.Configs)
+		tc, err := broker.ParseTopicConfig(newDefaults, t.Configs)
+		if err != nil {
+			h.logger.Error("topic config", "topic", t.Name, "err", err)
+			continue
+		}
+		if oerr == nil && otc.Log == tc.Log {
+			continue
+		}
+		for p := int32(0); p < t.Partitions; p++ {
+			if part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}); part != nil {
+				if err := part.Log.SetConfig(tc.Log); err != nil {
+					h.logger.Error("apply topic config", "partition", part.TP, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// brokerConfigError is INVALID_CONFIG with Kafka's message.
+func brokerConfigError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{broker.ErrInvalidConfig}, args...)...)
+}
+
+// validateBrokerConfigs checks the dynamic broker configs a resource would
+// hold: every name dynamic (Kafka's DynamicBrokerConfig.validateConfigs),
+// every value one the property takes.
+func (h *Handler) validateBrokerConfigs(next map[string]string) error {
+	var unknown, static []string
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		switch {
+		case config.Dynamic[k]:
+		case slices.ContainsFunc(config.Defs, func(d config.Def) bool { return d.Name == k }):
+			static = append(static, k)
+		default:
+			unknown = append(unknown, k)
+		}
+	}
+	if len(static) > 0 {
+		return brokerConfigError("Cannot update these configs dynamically: Set(%s)", strings.Join(static, ", "))
+	}
+	if len(unknown) > 0 {
+		return brokerConfigError("Unknown broker configs: Set(%s)", strings.Join(unknown, ", "))
+	}
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		tk, ok := brokerTopicConfigs[k]
+		if !ok {
+			continue
+		}
+		if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, map[string]string{tk: next[k]}); err != nil {
+			return brokerConfigError("Invalid value %s for configuration %s: %v", next[k], k, strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": "))
+		}
+	}
+	return nil
+}
+
+// validBrokerName checks a BROKER resource's name: "" or a node id, as
+// Kafka's ControllerConfigurationValidator.
+func validBrokerName(name string) error {
+	if name == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(name, 10, 32)
+	if err != nil {
+		return errors.New("Unable to parse broker name as a base 10 number.")
+	}
+	if n < 0 {
+		return errors.New("Invalid negative broker ID.")
+	}
+	return nil
+}
+
+// KIP-848 group configs (Kafka's GroupConfig): a group's own session
+// timeout and heartbeat interval.
+const (
+	groupSessionTimeoutConfig    = "consumer.session.timeout.ms"
+	groupHeartbeatIntervalConfig = "consumer.heartbeat.interval.ms"
+)
+
+var groupConfigNames = []string{groupHeartbeatIntervalConfig, groupSessionTimeoutConfig}
+
+// GroupConsumerBounds bound a group's consumer.session.timeout.ms and
+// consumer.heartbeat.interval.ms (group.consumer.min/max.session.timeout.ms
+// and group.consumer.min/max.heartbeat.interval.ms; zero: Kafka's defaults,
+// 45-60 s and 5-15 s). The broker's own values are always allowed.
+type GroupConsumerBounds struct {
+	MinSession, MaxSession, MinHeartbeat, MaxHeartbeat time.Duration
+}
+
+// groupDefaults are the broker's KIP-848 session timeout and heartbeat
+// interval, in ms.
+func (h *Handler) groupDefaults() (session, heartbeat int64) {
+	session, heartbeat = 45000, 5000
+	if d := h.cfg.Group.ConsumerSessionTimeout; d > 0 {
+		session = d.Milliseconds()
+	}
+	if d := h.cfg.Group.ConsumerHeartbeatInterval; d > 0 {
+		heartbeat = d.Milliseconds()
+	}
+	return session, heartbeat
+}
+
+func groupResource(id string) cluster.ConfigResource {
+	return cluster.ConfigResource{Type: records.ResourceGroup, Name: id}
+}
+
+// groupConfigValues returns a group's effective session timeout and
+// heartbeat interval (ms) from configs, the broker's where unset or
+// unparsable.
+func (h *Handler) groupConfigValues(configs map[string]string) (session, heartbeat int64) {
+	session, heartbeat = h.groupDefaults()
+	if v, err := strconv.ParseInt(configs[groupSessionTimeoutConfig], 10, 32); err == nil && v > 0 {
+		session = v
+	}
+	if v, err := strconv.ParseInt(configs[groupHeartbeatIntervalConfig], 10, 32); err == nil && v > 0 {
+		heartbeat = v
+	}
+	return session, heartbeat
+}
+
+// groupConfigs is group.Config.GroupConfigs: a group's own timeouts from
+// the current image.
+func (h *Handler) groupConfigs(groupID string) (session, heartbeat time.Duration, ok bool) {
+	configs := h.meta.Image().ResourceConfigs(groupResource(groupID))
+	if len(configs) == 0 {
+		return 0, 0, false
+	}
+	s, hb := h.groupConfigValues(configs)
+	return time.Duration(s) * time.Millisecond, time.Duration(hb) * time.Millisecond, true
+}
+
+// validateGroupConfigs checks the configs a group would hold, as Kafka's
+// GroupConfig.validate: known names, integers within the bounds, the
+// heartbeat interval below the session timeout.
+func (h *Handler) validateGroupConfigs(next map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(next)) {
+		if !slices.Contains(groupConfigNames, k) {
+			return brokerConfigError("Unknown group config name: %s", k)
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(next[k]), 10, 32); err != nil || n <= 0 {
+			return brokerConfigError("Invalid value %s for configuration %s: must be a positive integer (INT)", next[k], k)
+		}
+	}
+	defSession, defHeartbeat := h.groupDefaults()
+	b := h.cfg.GroupConsumerBounds
+	ms := func(d time.Duration, def int64) int64 {
+		if d <= 0 {
+			return def
+		}
+		return d.Milliseconds()
+	}
+	minS, maxS := min(ms(b.MinSession, 45000), defSession), max(ms(b.MaxSession, 60000), defSession)
+	minH, maxH := min(ms(b.MinHeartbeat, 5000), defHeartbeat), max(ms(b.MaxHeartbeat, 15000), defHeartbeat)
+	session, heartbeat := h.groupConfigValues(next)
+	switch {
+	case session < minS:
+		return brokerConfigError("%s must be greater than or equal to group.consumer.min.session.timeout.ms (%d)", groupSessionTimeoutConfig, minS)
+	case session > maxS:
+		return brokerConfigError("%s must be less than or equal to group.consumer.max.session.timeout.ms (%d)", groupSessionTimeoutConfig, maxS)
+	case heartbeat < minH:
+		return brokerConfigError("%s must be greater than or equal to group.consumer.min.heartbeat.interval.ms (%d)", groupHeartbeatIntervalConfig, minH)
+	case heartbeat > maxH:
+		return brokerConfigError("%s must be less than or equal to group.consumer.max.heartbeat.interval.ms (%d)", groupHeartbeatIntervalConfig, maxH)
+	case heartbeat >= session:
+		return brokerConfigError("%s %d must be less than %s %d", groupHeartbeatIntervalConfig, heartbeat, groupSessionTimeoutConfig, session)
+	}
+	return nil
+}
