@@ -120,9 +120,10 @@ func (h *Handler) topicDefaults() broker.TopicConfig {
 	return h.configCache(h.meta.Image()).defaults
 }
 
-// applyImageConfigs gives the local partitions whose log config differs
-// between old and new images (a change of the broker's dynamic defaults or
-// of a topic's overrides) their config in new. It is called after this
+// applyImageConfigs gives the local partitions of topics whose config may
+// differ between old and new images (all when the broker's dynamic
+// defaults changed; else those whose overrides changed, and topics new
+// since old) their config in new, where it is not already theirs. It is called after this
 // node's changes and must be called for every new image, whichever node
 // wrote it. It takes topicMu, so that a partition being created meanwhile
 // either is created with new's config or is created before and updated
@@ -140,26 +141,23 @@ func (h *Handler) applyImageConfigs(old, new *cluster.Image) {
 	defer h.topicMu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(new.Topics)) {
 		t, ot := new.Topics[name], old.Topics[name]
-		if ot == nil || ot.ID != t.ID {
-			continue // a new topic's partitions take their config when created
-		}
-		if oldDefaults == newDefaults && maps.Equal(ot.Configs, t.Configs) {
+		// A topic new since old may have had its partitions created
+		// with a config older than new's: it is checked too.
+		if oldDefaults == newDefaults && ot != nil && ot.ID == t.ID && maps.Equal(ot.Configs, t.Configs) {
 			continue
 		}
-		otc, oerr := broker.ParseTopicConfig(oldDefaults, ot.Configs)
 		tc, err := broker.ParseTopicConfig(newDefaults, t.Configs)
 		if err != nil {
 			h.logger.Error("topic config", "topic", t.Name, "err", err)
 			continue
 		}
-		if oerr == nil && otc.Log == tc.Log {
-			continue
-		}
 		for p := int32(0); p < t.Partitions; p++ {
-			if part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p}); part != nil {
-				if err := part.Log.SetConfig(tc.Log); err != nil {
-					h.logger.Error("apply topic config", "partition", part.TP, "err", err)
-				}
+			part := h.broker.Partition(log.TopicPartition{Topic: t.Name, Partition: p})
+			if part == nil || part.Log.Config() == tc.Log {
+				continue
+			}
+			if err := part.Log.SetConfig(tc.Log); err != nil {
+				h.logger.Error("apply topic config", "partition", part.TP, "err", err)
 			}
 		}
 	}
