@@ -2,6 +2,8 @@ package strata_test
 
 import (
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +357,50 @@ func TestGroupConfigs(t *testing.T) {
 	}
 	if r := join("g"); r.HeartbeatIntervalMillis != 250 {
 		t.Fatalf("heartbeat interval %d after DELETE, want the broker's 250", r.HeartbeatIntervalMillis)
+	}
+}
+
+// TestDynamicConnectionLimits: max.connections.per.ip.overrides set
+// cluster-wide refuses new connections at once; deleted, they open again.
+// DescribeConfigs marks the dynamic properties writable.
+func TestDynamicConnectionLimits(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	ctx := ctxT(t)
+	rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.connections.per.ip.overrides", Value: kadm.StringPtr("127.0.0.1:0")}})
+	alterOK(t, rs, err)
+	c, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection past the dynamic limit: read %d bytes, %v; want it closed (EOF)", n, err)
+	}
+	rs, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "max.connections.per.ip.overrides"}})
+	alterOK(t, rs, err)
+	if err := newClient(t, b.Addr()).Ping(ctx); err != nil {
+		t.Fatalf("new connection after the limit was removed: %v", err)
+	}
+	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.connections", Value: kadm.StringPtr("0")}})
+	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+		t.Fatalf("max.connections=0: %+v", rs)
+	}
+
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+	rr.ConfigNames = []string{"max.connections", "log.retention.ms", "num.partitions"}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 3 {
+		t.Fatalf("describe: %+v %v", resp, err)
+	}
+	for _, c := range resp.Resources[0].Configs {
+		if want := c.Name == "num.partitions"; c.ReadOnly != want {
+			t.Errorf("%s: read-only %v, want %v", c.Name, c.ReadOnly, want)
+		}
 	}
 }

@@ -227,6 +227,9 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		Logger:        logger,
 		Metrics:       m,
 		BrokerConfigs: cfg.Properties(),
+		ConnectionLimits: kafka.ConnectionLimits{
+			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		},
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
@@ -242,6 +245,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		OnConnClose:                  m.ConnectionsActive.Dec,
 		OnConnRejected:               m.ConnectionRejected,
 	})
+	// Dynamic broker configs may set other limits than the file's.
+	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus {
 		st := meta.Status()

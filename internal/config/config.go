@@ -376,6 +376,14 @@ var Dynamic = map[string]bool{
 	"message.max.bytes":                   true,
 	"compression.type":                    true,
 	"min.insync.replicas":                 true,
+	"max.connections":                     true,
+	"max.connections.per.ip":              true,
+	"max.connections.per.ip.overrides":    true,
+}
+
+// ParseConnectionOverrides parses a max.connections.per.ip.overrides value.
+func ParseConnectionOverrides(v string) (map[netip.Addr]int, error) {
+	return parseConnectionOverrides(v)
 }
 
 // Properties lists every broker property with its value.

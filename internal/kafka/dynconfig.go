@@ -13,7 +13,7 @@ package kafka
 //     TopicDefaults) overlaid with them, computed once per image.
 //   - applyImageConfigs gives local partitions their new log config when an
 //     image changes broker defaults or topic overrides, whichever node made
-//     the change.
+//     the change, and the server its new connection limits.
 //   - A GROUP resource holds a KIP-848 group's consumer.session.timeout.ms
 //     and consumer.heartbeat.interval.ms, which the coordinator reads on
 //     each heartbeat (group.Config.GroupConfigs).
@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,6 +134,7 @@ func (h *Handler) applyImageConfigs(old, new *cluster.Image) {
 	if old == nil || new == nil || old == new {
 		return
 	}
+	h.applyConnectionLimits(new)
 	oldDefaults, newDefaults := h.brokerTopicDefaults(old), h.brokerTopicDefaults(new)
 	if oldDefaults != newDefaults {
 		h.logger.Info("dynamic broker configs changed", "metadata_offset", new.EndOffset, "configs", h.dynamicBrokerConfigs(new))
@@ -163,6 +165,81 @@ func (h *Handler) applyImageConfigs(old, new *cluster.Image) {
 	}
 }
 
+// ConnectionLimits are max.connections, max.connections.per.ip and
+// max.connections.per.ip.overrides.
+type ConnectionLimits struct {
+	Max, PerIP     int
+	PerIPOverrides map[netip.Addr]int
+}
+
+func (a ConnectionLimits) equal(b ConnectionLimits) bool {
+	return a.Max == b.Max && a.PerIP == b.PerIP && maps.Equal(a.PerIPOverrides, b.PerIPOverrides)
+}
+
+// connectionLimits returns the limits in effect on this node in im: the
+// static ones (Config.ConnectionLimits) with the dynamic values that parse.
+func (h *Handler) connectionLimits(im *cluster.Image) ConnectionLimits {
+	l := h.cfg.ConnectionLimits
+	dyn := h.dynamicBrokerConfigs(im)
+	if v, ok := dyn["max.connections"]; ok {
+		if n, err := parseConnectionLimit(v); err == nil {
+			l.Max = n
+		}
+	}
+	if v, ok := dyn["max.connections.per.ip"]; ok {
+		if n, err := parseConnectionLimit(v); err == nil {
+			l.PerIP = n
+		}
+	}
+	if v, ok := dyn["max.connections.per.ip.overrides"]; ok {
+		if m, err := config.ParseConnectionOverrides(v); err == nil {
+			l.PerIPOverrides = m
+		}
+	}
+	return l
+}
+
+// parseConnectionLimit parses max.connections and max.connections.per.ip:
+// at least 1, as strata's static config requires.
+func parseConnectionLimit(v string) (int, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	if err != nil || n < 1 {
+		return 0, errors.New("must be an integer of at least 1 (INT)")
+	}
+	return int(n), nil
+}
+
+// OnConnectionLimits has fn called with this node's connection limits now
+// and whenever applyImageConfigs finds an image that changes them: the
+// server's SetConnectionLimits.
+func (h *Handler) OnConnectionLimits(fn func(ConnectionLimits)) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	h.onConnLimits = fn
+	h.connLimits = h.connectionLimits(h.meta.Image())
+	fn(h.connLimits)
+}
+
+// applyConnectionLimits gives the server the limits of im if they differ
+// from those it has.
+func (h *Handler) applyConnectionLimits(im *cluster.Image) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	if h.onConnLimits == nil {
+		return
+	}
+	// Always from the newest image: calls for older images may come
+	// late.
+	if cur := h.meta.Image(); cur.EndOffset > im.EndOffset {
+		im = cur
+	}
+	if l := h.connectionLimits(im); !l.equal(h.connLimits) {
+		h.logger.Info("connection limits changed", "max_connections", l.Max, "max_connections_per_ip", l.PerIP, "overrides", len(l.PerIPOverrides))
+		h.connLimits = l
+		h.onConnLimits(l)
+	}
+}
+
 // brokerConfigError is INVALID_CONFIG with Kafka's message.
 func brokerConfigError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{broker.ErrInvalidConfig}, args...)...)
@@ -189,6 +266,16 @@ func (h *Handler) validateBrokerConfigs(next map[string]string) error {
 		return brokerConfigError("Unknown broker configs: Set(%s)", strings.Join(unknown, ", "))
 	}
 	for _, k := range slices.Sorted(maps.Keys(next)) {
+		var err error
+		switch k {
+		case "max.connections", "max.connections.per.ip":
+			_, err = parseConnectionLimit(next[k])
+		case "max.connections.per.ip.overrides":
+			_, err = config.ParseConnectionOverrides(next[k])
+		}
+		if err != nil {
+			return brokerConfigError("Invalid value %s for configuration %s: %v", next[k], k, err)
+		}
 		tk, ok := brokerTopicConfigs[k]
 		if !ok {
 			continue

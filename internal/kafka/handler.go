@@ -67,6 +67,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// BrokerConfigs are the broker's properties, for DescribeConfigs.
 	BrokerConfigs []config.Property
+	// ConnectionLimits are the static connection limits, which dynamic
+	// broker configs override (OnConnectionLimits).
+	ConnectionLimits ConnectionLimits
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -80,6 +83,11 @@ type Handler struct {
 	offsetsStore *offsetsStorage
 
 	topicConfigs atomic.Pointer[topicConfigCache]
+
+	// connMu guards the connection limits last given to onConnLimits.
+	connMu       sync.Mutex
+	connLimits   ConnectionLimits
+	onConnLimits func(ConnectionLimits)
 
 	// topicMu serializes changes of the topic set (create, add partitions,
 	// delete) with the creation of partition files on first use: checks
