@@ -404,3 +404,35 @@ func TestDynamicConnectionLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestInertBrokerConfigs: Kafka's dynamic broker configs that mean nothing
+// in strata (librdkafka's admin tests set them) are accepted, stored and
+// described.
+func TestInertBrokerConfigs(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	ctx := ctxT(t)
+	// Legacy AlterConfigs, as librdkafka's do_test_AlterConfigs.
+	rs, err := adm.AlterBrokerConfigsState(ctx, []kadm.AlterConfig{{Name: "sasl.kerberos.min.time.before.relogin", Value: kadm.StringPtr("58000")}}, 1)
+	alterOK(t, rs, err)
+	rs, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "background.threads", Value: kadm.StringPtr("9")}}, 1)
+	alterOK(t, rs, err)
+	if c := brokerConfig(t, adm, "sasl.kerberos.min.time.before.relogin"); c.MaybeValue() != "58000" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("sasl.kerberos.min.time.before.relogin: %+v", c)
+	}
+	if c := brokerConfig(t, adm, "background.threads"); c.MaybeValue() != "9" || c.Source != kmsg.ConfigSourceDynamicBrokerConfig {
+		t.Fatalf("background.threads: %+v", c)
+	}
+	rs, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "background.threads"}}, 1)
+	alterOK(t, rs, err)
+	rcs, err := adm.DescribeBrokerConfigs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := rcs.On("1", nil)
+	for _, c := range rc.Configs {
+		if c.Key == "background.threads" {
+			t.Fatalf("deleted config still described: %+v", c)
+		}
+	}
+}

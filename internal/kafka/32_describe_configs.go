@@ -87,6 +87,15 @@ func (h *Handler) handleDescribeConfigs(_ context.Context, _ *server.Request, kr
 				}
 				sr.Configs = append(sr.Configs, describeBrokerConfig(req, p, props))
 			}
+			// Kafka configs strata only stores, where set.
+			for _, name := range slices.Sorted(maps.Keys(inertBrokerConfigs)) {
+				_, node := props.node[name]
+				_, def := props.clusterDefault[name]
+				if !node && !def || rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, name) {
+					continue
+				}
+				sr.Configs = append(sr.Configs, describeBrokerConfig(req, config.Property{Name: name, Dynamic: true, Doc: inertDoc}, props))
+			}
 		case kmsg.ConfigResourceTypeGroupConfig:
 			if rr.ResourceName == "" {
 				sr.ErrorCode = kerr.InvalidRequest.Code
@@ -205,19 +214,20 @@ func (h *Handler) describeClusterDefault(req *kmsg.DescribeConfigsRequest, im *c
 	v := im.ResourceConfigs(clusterDefaultResource)[name]
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.Value = name, &v
-	c.ReadOnly = !config.Dynamic[name]
+	c.ReadOnly = !dynamicBrokerConfig(name)
 	c.Source = kmsg.ConfigSourceDynamicDefaultBrokerConfig
 	if req.IncludeSynonyms {
 		c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: name, Value: &v, Source: c.Source})
 	}
 	c.ConfigType = configType(&v)
 	if req.IncludeDocumentation && req.Version >= 3 {
+		d := inertDoc
 		for _, p := range h.cfg.BrokerConfigs {
 			if p.Name == name {
-				d := p.Doc
-				c.Documentation = &d
+				d = p.Doc
 			}
 		}
+		c.Documentation = &d
 	}
 	return c
 }

@@ -72,6 +72,52 @@ var brokerSynonyms = map[string][]string{
 	"log.dir":               {"log.dirs", "log.dir"},
 }
 
+// inertBrokerConfigs are dynamic broker configs of Kafka that have no
+// meaning in strata (its threads, SASL and the log cleaner are not Kafka's):
+// they are accepted, validated by type, stored and described, so that
+// tools and client test suites that set them (librdkafka's admin tests
+// set background.threads and sasl.kerberos.min.time.before.relogin) work,
+// and change nothing.
+var inertBrokerConfigs = map[string]func(string) error{
+	"background.threads":                       intAtLeast(1),
+	"num.io.threads":                           intAtLeast(1),
+	"num.network.threads":                      intAtLeast(1),
+	"num.replica.fetchers":                     intAtLeast(1),
+	"num.recovery.threads.per.data.dir":        intAtLeast(1),
+	"log.cleaner.threads":                      intAtLeast(0),
+	"log.cleaner.io.max.bytes.per.second":      isDouble,
+	"log.cleaner.dedupe.buffer.size":           intAtLeast(0),
+	"log.cleaner.backoff.ms":                   intAtLeast(0),
+	"sasl.kerberos.min.time.before.relogin":    intAtLeast(0),
+	"sasl.kerberos.ticket.renew.jitter":        isDouble,
+	"sasl.kerberos.ticket.renew.window.factor": isDouble,
+}
+
+const inertDoc = "a dynamic broker config of Kafka, accepted and stored for compatibility; it has no effect in strata"
+
+func intAtLeast(n int64) func(string) error {
+	return func(v string) error {
+		if x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil || x < n {
+			return fmt.Errorf("must be an integer of at least %d", n)
+		}
+		return nil
+	}
+}
+
+func isDouble(v string) error {
+	if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+		return errors.New("must be a number (DOUBLE)")
+	}
+	return nil
+}
+
+// dynamicBrokerConfig reports whether name may be set on a BROKER
+// resource.
+func dynamicBrokerConfig(name string) bool {
+	_, inert := inertBrokerConfigs[name]
+	return config.Dynamic[name] || inert
+}
+
 // clusterDefaultResource is the BROKER resource of cluster-wide defaults.
 var clusterDefaultResource = cluster.ConfigResource{Type: records.ResourceBroker, Name: ""}
 
@@ -252,7 +298,7 @@ func (h *Handler) validateBrokerConfigs(next map[string]string) error {
 	var unknown, static []string
 	for _, k := range slices.Sorted(maps.Keys(next)) {
 		switch {
-		case config.Dynamic[k]:
+		case dynamicBrokerConfig(k):
 		case slices.ContainsFunc(config.Defs, func(d config.Def) bool { return d.Name == k }):
 			static = append(static, k)
 		default:
@@ -272,6 +318,10 @@ func (h *Handler) validateBrokerConfigs(next map[string]string) error {
 			_, err = parseConnectionLimit(next[k])
 		case "max.connections.per.ip.overrides":
 			_, err = config.ParseConnectionOverrides(next[k])
+		default:
+			if check, ok := inertBrokerConfigs[k]; ok {
+				err = check(next[k])
+			}
 		}
 		if err != nil {
 			return brokerConfigError("Invalid value %s for configuration %s: %v", next[k], k, err)

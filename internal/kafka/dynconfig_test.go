@@ -120,6 +120,10 @@ func TestValidateBrokerConfigs(t *testing.T) {
 		{map[string]string{"log.retention.hours": "1"}, false}, // a synonym, not dynamic in Kafka either
 		{map[string]string{"log.dirs": "/tmp"}, false},
 		{map[string]string{"nope": "1"}, false},
+		{map[string]string{"background.threads": "9", "sasl.kerberos.min.time.before.relogin": "58000"}, true}, // stored, no effect
+		{map[string]string{"background.threads": "many"}, false},
+		{map[string]string{"max.connections": "10", "max.connections.per.ip.overrides": "127.0.0.1:5"}, true},
+		{map[string]string{"max.connections.per.ip.overrides": "localhost"}, false},
 	} {
 		if err := h.validateBrokerConfigs(tc.configs); (err == nil) != tc.ok {
 			t.Errorf("%v: %v", tc.configs, err)
