@@ -149,8 +149,20 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tc, _ := tcs.On("dyn", nil); !hasConfig(tc.Configs, "retention.ms", "3600000") {
+	tc, _ := tcs.On("dyn", nil)
+	if !hasConfig(tc.Configs, "retention.ms", "3600000") {
 		t.Fatalf("topic describe: %v", tc.Configs)
+	}
+	for _, c := range tc.Configs {
+		// retention.ms inherits the dynamic log.retention.ms; the rest
+		// the broker's defaults.
+		want := kmsg.ConfigSourceDefaultConfig
+		if c.Key == "retention.ms" {
+			want = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		}
+		if c.Source != want {
+			t.Errorf("topic %s: source %v, want %v", c.Key, c.Source, want)
+		}
 	}
 
 	// This node's own value wins.

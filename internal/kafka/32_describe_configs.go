@@ -4,8 +4,11 @@ package kafka
 //
 // Behavior:
 //   - Topic resources: every topic config strata knows, with its effective
-//     value; Source DYNAMIC_TOPIC_CONFIG for overrides, DEFAULT_CONFIG
-//     otherwise; documentation (v3+) from the same definitions.
+//     value; Source DYNAMIC_TOPIC_CONFIG for overrides, else that of the
+//     broker property it inherits (DYNAMIC_BROKER_CONFIG,
+//     DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG or
+//     DEFAULT_CONFIG), with synonyms as Kafka lists them; documentation
+//     (v3+) from the same definitions.
 //   - ConfigNames filters; unknown topics are UNKNOWN_TOPIC_OR_PARTITION.
 //   - Broker resources: this node's id lists every broker property with
 //     the value in effect and its source, in Kafka's precedence:
@@ -57,11 +60,12 @@ func (h *Handler) handleDescribeConfigs(_ context.Context, _ *server.Request, kr
 				sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
+			props := h.brokerProperties(h.meta.Image())
 			for _, d := range broker.TopicConfigDefs {
 				if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, d.Name) {
 					continue
 				}
-				sr.Configs = append(sr.Configs, describeTopicConfig(req.Version, d, &tc, t.Configs, req.IncludeDocumentation))
+				sr.Configs = append(sr.Configs, describeTopicConfig(req, d, &tc, t.Configs, props))
 			}
 		case kmsg.ConfigResourceTypeBroker:
 			im := h.meta.Image()
@@ -271,21 +275,44 @@ func configType(v *string) kmsg.ConfigType {
 	return kmsg.ConfigTypeString
 }
 
-func describeTopicConfig(version int16, d broker.TopicConfigDef, tc *broker.TopicConfig, overrides map[string]string, doc bool) kmsg.DescribeConfigsResponseResourceConfig {
+// topicBrokerConfigs maps a topic config to the broker property that is
+// its default.
+var topicBrokerConfigs = func() map[string]string {
+	m := map[string]string{}
+	for bk, tk := range brokerTopicConfigs {
+		m[tk] = bk
+	}
+	return m
+}()
+
+// describeTopicConfig describes one topic config: DYNAMIC_TOPIC_CONFIG when
+// the topic overrides it, else the source of the broker property it
+// inherits (Kafka's synonyms: the topic's override, then the broker
+// property's sources).
+func describeTopicConfig(req *kmsg.DescribeConfigsRequest, d broker.TopicConfigDef, tc *broker.TopicConfig, overrides map[string]string, bp brokerProperties) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	v := d.Get(tc)
 	c.Name, c.Value = d.Name, &v
-	_, set := overrides[d.Name]
-	c.IsDefault = !set
+	var syns []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	if ov, set := overrides[d.Name]; set {
+		syns = append(syns, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: d.Name, Value: &ov, Source: kmsg.ConfigSourceDynamicTopicConfig})
+	}
+	if bk, ok := topicBrokerConfigs[d.Name]; ok {
+		syns = append(syns, bp.synonyms(bk)...)
+	}
 	c.Source = kmsg.ConfigSourceDefaultConfig
-	if set {
-		c.Source = kmsg.ConfigSourceDynamicTopicConfig
+	if len(syns) > 0 {
+		c.Source = syns[0].Source
+	}
+	c.IsDefault = c.Source == kmsg.ConfigSourceDefaultConfig
+	if req.IncludeSynonyms {
+		c.ConfigSynonyms = syns
 	}
 	c.ConfigType = kmsg.ConfigTypeString
 	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
 		c.ConfigType = kmsg.ConfigTypeLong
 	}
-	if doc && version >= 3 {
+	if req.IncludeDocumentation && req.Version >= 3 {
 		c.Documentation = &d.Doc
 	}
 	return c
