@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/record/recordtest"
 )
 
@@ -57,6 +58,13 @@ func TestDocsConfigReference(t *testing.T) {
 			dyn = "yes"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", d.Name, mdEscape(def), dyn, mdEscape(d.Doc))
+	}
+	fmt.Fprintf(&b, "\nAlso accepted on BROKER resources, stored and described, with no effect (Kafka's\nthreads, SASL and log cleaner; tools and client test suites set them): %s.\n", "`"+strings.Join(kafka.InertBrokerConfigs(), "`, `")+"`")
+	b.WriteString("\n## Group configs\n\n")
+	b.WriteString("Set per KIP-848 consumer group with `IncrementalAlterConfigs` or `AlterConfigs` on a\nGROUP resource (type 32) named by the group id (Kafka 4's GroupConfig); new heartbeats\nuse them.\n\n")
+	b.WriteString("| Config | Meaning |\n|---|---|\n")
+	for _, g := range kafka.GroupConfigDocs() {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", g[0], mdEscape(g[1]))
 	}
 	b.WriteString("\n## Topic configs\n\n")
 	b.WriteString("Set per topic at creation (`CreateTopics` configs) or later (`IncrementalAlterConfigs`);\nthe broker's `log.*` properties give the defaults.\n\n")

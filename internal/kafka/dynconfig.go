@@ -93,6 +93,19 @@ var inertBrokerConfigs = map[string]func(string) error{
 	"sasl.kerberos.ticket.renew.window.factor": isDouble,
 }
 
+// InertBrokerConfigs lists, sorted, the dynamic broker configs of Kafka
+// that strata accepts and stores without effect (for documentation).
+func InertBrokerConfigs() []string { return slices.Sorted(maps.Keys(inertBrokerConfigs)) }
+
+// GroupConfigDocs lists the KIP-848 group configs with their meaning (for
+// documentation).
+func GroupConfigDocs() [][2]string {
+	return [][2]string{
+		{groupHeartbeatIntervalConfig, "the group's heartbeat interval; unset: group.consumer.heartbeat.interval.ms. Within group.consumer.min/max.heartbeat.interval.ms, below the session timeout"},
+		{groupSessionTimeoutConfig, "the group's session timeout; unset: group.consumer.session.timeout.ms. Within group.consumer.min/max.session.timeout.ms"},
+	}
+}
+
 const inertDoc = "a dynamic broker config of Kafka, accepted and stored for compatibility; it has no effect in strata"
 
 func intAtLeast(n int64) func(string) error {
