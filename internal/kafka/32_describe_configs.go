@@ -204,7 +204,7 @@ func describeBrokerConfig(req *kmsg.DescribeConfigsRequest, p config.Property, b
 	if req.IncludeSynonyms {
 		c.ConfigSynonyms = syns
 	}
-	c.ConfigType = configType(c.Value)
+	c.ConfigType = configType(p.Name, c.Value)
 	if req.IncludeDocumentation && req.Version >= 3 {
 		d := p.Doc
 		c.Documentation = &d
@@ -223,7 +223,7 @@ func (h *Handler) describeClusterDefault(req *kmsg.DescribeConfigsRequest, im *c
 	if req.IncludeSynonyms {
 		c.ConfigSynonyms = append(c.ConfigSynonyms, kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{Name: name, Value: &v, Source: c.Source})
 	}
-	c.ConfigType = configType(&v)
+	c.ConfigType = configType(name, &v)
 	if req.IncludeDocumentation && req.Version >= 3 {
 		d := inertDoc
 		for _, p := range h.cfg.BrokerConfigs {
@@ -260,9 +260,38 @@ func describeGroupConfig(req *kmsg.DescribeConfigsRequest, name string, v int64,
 	return c
 }
 
-// configType guesses a value's type from its text: LONG for integers,
-// BOOLEAN, else STRING. (The property table does not record types.)
-func configType(v *string) kmsg.ConfigType {
+// configTypes are Kafka's types of the configs whose type the value does
+// not tell (an integer is LONG, true/false BOOLEAN, else STRING).
+var configTypes = map[string]kmsg.ConfigType{
+	"node.id": kmsg.ConfigTypeInt, "num.partitions": kmsg.ConfigTypeInt, "message.max.bytes": kmsg.ConfigTypeInt,
+	"socket.request.max.bytes": kmsg.ConfigTypeInt, "max.connections": kmsg.ConfigTypeInt, "max.connections.per.ip": kmsg.ConfigTypeInt,
+	"max.connections.per.ip.overrides": kmsg.ConfigTypeString, "log.segment.bytes": kmsg.ConfigTypeInt,
+	"log.roll.ms": kmsg.ConfigTypeLong, "log.retention.ms": kmsg.ConfigTypeLong, "log.roll.hours": kmsg.ConfigTypeInt, "log.retention.minutes": kmsg.ConfigTypeInt, "log.retention.hours": kmsg.ConfigTypeInt,
+	"log.index.interval.bytes": kmsg.ConfigTypeInt, "log.index.size.max.bytes": kmsg.ConfigTypeInt,
+	"log.cleanup.policy": kmsg.ConfigTypeList, "min.insync.replicas": kmsg.ConfigTypeInt, "max.broker.partitions": kmsg.ConfigTypeInt,
+	"producer.id.expiration.ms": kmsg.ConfigTypeInt, "producer.id.expiration.check.interval.ms": kmsg.ConfigTypeInt,
+	"offsets.topic.num.partitions": kmsg.ConfigTypeInt, "offsets.topic.replication.factor": kmsg.ConfigTypeShort,
+	"offsets.retention.minutes": kmsg.ConfigTypeInt, "offset.metadata.max.bytes": kmsg.ConfigTypeInt,
+	"group.min.session.timeout.ms": kmsg.ConfigTypeInt, "group.max.session.timeout.ms": kmsg.ConfigTypeInt,
+	"group.initial.rebalance.delay.ms": kmsg.ConfigTypeInt, "group.max.size": kmsg.ConfigTypeInt,
+	"group.consumer.heartbeat.interval.ms": kmsg.ConfigTypeInt, "group.consumer.session.timeout.ms": kmsg.ConfigTypeInt,
+	"group.consumer.min.session.timeout.ms": kmsg.ConfigTypeInt, "group.consumer.max.session.timeout.ms": kmsg.ConfigTypeInt,
+	"group.consumer.min.heartbeat.interval.ms": kmsg.ConfigTypeInt, "group.consumer.max.heartbeat.interval.ms": kmsg.ConfigTypeInt,
+	"process.roles": kmsg.ConfigTypeList, "controller.quorum.voters": kmsg.ConfigTypeList,
+	"background.threads": kmsg.ConfigTypeInt, "num.io.threads": kmsg.ConfigTypeInt, "num.network.threads": kmsg.ConfigTypeInt,
+	"num.replica.fetchers": kmsg.ConfigTypeInt, "num.recovery.threads.per.data.dir": kmsg.ConfigTypeInt,
+	"log.cleaner.threads": kmsg.ConfigTypeInt, "log.cleaner.io.max.bytes.per.second": kmsg.ConfigTypeDouble,
+	"sasl.kerberos.ticket.renew.jitter": kmsg.ConfigTypeDouble, "sasl.kerberos.ticket.renew.window.factor": kmsg.ConfigTypeDouble,
+	// Topic configs.
+	"segment.bytes": kmsg.ConfigTypeInt, "index.interval.bytes": kmsg.ConfigTypeInt, "segment.index.bytes": kmsg.ConfigTypeInt,
+	"max.message.bytes": kmsg.ConfigTypeInt, "cleanup.policy": kmsg.ConfigTypeList,
+}
+
+// configType is a config's type (DescribeConfigs v3+).
+func configType(name string, v *string) kmsg.ConfigType {
+	if t, ok := configTypes[name]; ok {
+		return t
+	}
 	if v == nil {
 		return kmsg.ConfigTypeString
 	}
@@ -308,10 +337,7 @@ func describeTopicConfig(req *kmsg.DescribeConfigsRequest, d broker.TopicConfigD
 	if req.IncludeSynonyms {
 		c.ConfigSynonyms = syns
 	}
-	c.ConfigType = kmsg.ConfigTypeString
-	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
-		c.ConfigType = kmsg.ConfigTypeLong
-	}
+	c.ConfigType = configType(d.Name, &v)
 	if req.IncludeDocumentation && req.Version >= 3 {
 		c.Documentation = &d.Doc
 	}
