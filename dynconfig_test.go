@@ -452,3 +452,51 @@ func TestInertBrokerConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamicConfigsQuorum: on a one-voter raft quorum, broker and group
+// configs are raft entries that apply at once and come back from the raft
+// state after a restart.
+func TestDynamicConfigsQuorum(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl := ln.Addr().String()
+	ln.Close()
+	props := map[string]string{
+		"listeners":                "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + ctrl,
+		"controller.quorum.voters": "1@" + ctrl,
+	}
+	b := startBroker(t, dir, props)
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	ctx := ctxT(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "q"); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: kadm.StringPtr("3600000")}})
+	alterOK(t, rs, err)
+	if got := retentionOf(t, b, "q", 0); got != 3600000 {
+		t.Fatalf("retention %d after the change", got)
+	}
+	if code, msg := incrementalAlter(t, cl, kmsg.ConfigResourceTypeGroupConfig, "g", kmsg.IncrementalAlterConfigOpSet, "consumer.session.timeout.ms", "50000"); code != 0 {
+		t.Fatalf("group config: %v %s", kerr.ErrorForCode(code), msg)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = startBroker(t, dir, props)
+	if got := retentionOf(t, b, "q", 0); got != 3600000 {
+		t.Fatalf("retention %d after a restart", got)
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g"
+	rr.ConfigNames = []string{"consumer.session.timeout.ms"}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, newClient(t, b.Addr()))
+	if err != nil || len(resp.Resources[0].Configs) != 1 || *resp.Resources[0].Configs[0].Value != "50000" {
+		t.Fatalf("group config after a restart: %+v %v", resp, err)
+	}
+}
