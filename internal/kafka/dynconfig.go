@@ -183,23 +183,29 @@ func (h *Handler) topicDefaults() broker.TopicConfig {
 // applyImageConfigs gives the local partitions of topics whose config may
 // differ between old and new images (all when the broker's dynamic
 // defaults changed; else those whose overrides changed, and topics new
-// since old) their config in new, where it is not already theirs. It is called after this
-// node's changes and must be called for every new image, whichever node
-// wrote it. It takes topicMu, so that a partition being created meanwhile
-// either is created with new's config or is created before and updated
-// here; callers must not hold it, nor block the metadata log's progress
-// (a change holding topicMu may be waiting for it).
+// since old) their config, where it is not already theirs. It is called
+// after this node's changes and must be called for every new image,
+// whichever node wrote it. Calls may come late and out of order (a request
+// goroutine's and the image watcher's), so the configs applied are those
+// of the newest image, never older ones than a partition has. It takes
+// topicMu, so that a partition being created meanwhile either is created
+// with the newest config or is created before and updated here; callers
+// must not hold it, nor block the metadata log's progress (a change
+// holding topicMu may be waiting for it).
 func (h *Handler) applyImageConfigs(old, new *cluster.Image) {
 	if old == nil || new == nil || old == new {
 		return
 	}
 	h.applyConnectionLimits(new)
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	if cur := h.meta.Image(); cur.EndOffset > new.EndOffset {
+		new = cur
+	}
 	oldDefaults, newDefaults := h.brokerTopicDefaults(old), h.brokerTopicDefaults(new)
 	if oldDefaults != newDefaults {
 		h.logger.Info("dynamic broker configs changed", "metadata_offset", new.EndOffset, "configs", h.dynamicBrokerConfigs(new))
 	}
-	h.topicMu.Lock()
-	defer h.topicMu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(new.Topics)) {
 		t, ot := new.Topics[name], old.Topics[name]
 		// A topic new since old may have had its partitions created
