@@ -99,14 +99,13 @@ func (h *Handler) handleCreateTopics(_ context.Context, _ *server.Request, kreq 
 				h.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions)
 			}
 			st.NumPartitions, st.ReplicationFactor = partitions, 1
+			// Sources as DescribeConfigs reports them: the topic's
+			// own, or that of the broker property it inherits.
+			props := h.brokerProperties(h.meta.Image())
+			dreq := kmsg.NewPtrDescribeConfigsRequest()
 			for _, d := range broker.TopicConfigDefs {
-				v := d.Get(&tc)
-				_, set := configs[d.Name]
-				source := int8(5) // DEFAULT_CONFIG
-				if set {
-					source = 1 // DYNAMIC_TOPIC_CONFIG
-				}
-				st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{Name: d.Name, Value: &v, Source: source})
+				c := describeTopicConfig(dreq, d, &tc, configs, props)
+				st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{Name: d.Name, Value: c.Value, Source: int8(c.Source)})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
