@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/record/recordtest"
 )
 
@@ -45,13 +46,25 @@ func TestDocsConfigReference(t *testing.T) {
 	b.WriteString("Generated from the code by `go test -run TestDocs -update-docs .`; do not edit.\n\n")
 	b.WriteString("## Broker properties\n\n")
 	b.WriteString("Set in a properties file (`strata serve --config server.properties`) or with\n`--set name=value`. Names and meanings are Kafka's. Unknown names are an error.\n\n")
-	b.WriteString("| Property | Default | Meaning |\n|---|---|---|\n")
+	b.WriteString("Dynamic properties also change at run time, without a restart, with\n`IncrementalAlterConfigs` or `AlterConfigs` on a BROKER resource: named `\"\"` for\nevery node (`kafka-configs --alter --entity-type brokers --entity-default`),\nor by a node id for that node. They are metadata records; a node's own\nvalue wins over the cluster-wide one, which wins over the file.\n\n")
+	b.WriteString("| Property | Default | Dynamic | Meaning |\n|---|---|---|---|\n")
 	for _, d := range config.Defs {
 		def := d.Default
 		if def == "" {
 			def = "(see meaning)"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", d.Name, mdEscape(def), mdEscape(d.Doc))
+		dyn := ""
+		if config.Dynamic[d.Name] {
+			dyn = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", d.Name, mdEscape(def), dyn, mdEscape(d.Doc))
+	}
+	fmt.Fprintf(&b, "\nAlso accepted on BROKER resources, stored and described, with no effect (Kafka's\nthreads, SASL and log cleaner; tools and client test suites set them): %s.\n", "`"+strings.Join(kafka.InertBrokerConfigs(), "`, `")+"`")
+	b.WriteString("\n## Group configs\n\n")
+	b.WriteString("Set per KIP-848 consumer group with `IncrementalAlterConfigs` or `AlterConfigs` on a\nGROUP resource (type 32) named by the group id (Kafka 4's GroupConfig); new heartbeats\nuse them.\n\n")
+	b.WriteString("| Config | Meaning |\n|---|---|\n")
+	for _, g := range kafka.GroupConfigDocs() {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", g[0], mdEscape(g[1]))
 	}
 	b.WriteString("\n## Topic configs\n\n")
 	b.WriteString("Set per topic at creation (`CreateTopics` configs) or later (`IncrementalAlterConfigs`);\nthe broker's `log.*` properties give the defaults.\n\n")

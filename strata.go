@@ -237,10 +237,19 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			ConsumerHeartbeatInterval: msDuration(cfg.GroupConsumerHeartbeatMs),
 			ConsumerSessionTimeout:    msDuration(cfg.GroupConsumerSessionTimeoutMs),
 		},
+		GroupConsumerBounds: kafka.GroupConsumerBounds{
+			MinSession:   msDuration(cfg.GroupConsumerMinSessionTimeoutMs),
+			MaxSession:   msDuration(cfg.GroupConsumerMaxSessionTimeoutMs),
+			MinHeartbeat: msDuration(cfg.GroupConsumerMinHeartbeatMs),
+			MaxHeartbeat: msDuration(cfg.GroupConsumerMaxHeartbeatMs),
+		},
 		Logger:        logger,
 		Metrics:       m,
 		BrokerConfigs: cfg.Properties(),
 		Controller:    ctrl,
+		ConnectionLimits: kafka.ConnectionLimits{
+			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		},
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
@@ -256,6 +265,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		OnConnClose:                  m.ConnectionsActive.Dec,
 		OnConnRejected:               m.ConnectionRejected,
 	})
+	// Dynamic broker configs may set other limits than the file's.
+	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus {
 		st := meta.Status()
@@ -405,6 +416,8 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 	return broker.ParseTopicConfig(tc, map[string]string{
 		"message.timestamp.type": cfg.LogMessageTimestampType,
 		"compression.type":       cfg.CompressionType,
+		"cleanup.policy":         cfg.LogCleanupPolicy,
+		"min.insync.replicas":    strconv.Itoa(cfg.MinInsyncReplicas),
 	})
 }
 

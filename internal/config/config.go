@@ -61,6 +61,8 @@ type Config struct {
 	LogMessageTimestampBefore    int64  // log.message.timestamp.before.max.ms
 	LogMessageTimestampAfter     int64  // log.message.timestamp.after.max.ms
 	CompressionType              string // compression.type
+	LogCleanupPolicy             string // log.cleanup.policy
+	MinInsyncReplicas            int    // min.insync.replicas
 	MaxBrokerPartitions          int32  // max.broker.partitions
 	// MetadataSnapshotBytes is metadata.log.max.record.bytes.between.snapshots.
 	MetadataSnapshotBytes int64
@@ -79,6 +81,14 @@ type Config struct {
 	GroupMaxSize                    int   // group.max.size
 	GroupConsumerHeartbeatMs        int64 // group.consumer.heartbeat.interval.ms
 	GroupConsumerSessionTimeoutMs   int64 // group.consumer.session.timeout.ms
+	// Bounds of a group's consumer.session.timeout.ms and
+	// consumer.heartbeat.interval.ms (KIP-848 group configs):
+	// group.consumer.min/max.session.timeout.ms and
+	// group.consumer.min/max.heartbeat.interval.ms.
+	GroupConsumerMinSessionTimeoutMs int64
+	GroupConsumerMaxSessionTimeoutMs int64
+	GroupConsumerMinHeartbeatMs      int64
+	GroupConsumerMaxHeartbeatMs      int64
 
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
@@ -118,6 +128,8 @@ func Default() Config {
 		LogMessageTimestampBefore:   math.MaxInt64,
 		LogMessageTimestampAfter:    3600000,
 		CompressionType:             "producer",
+		LogCleanupPolicy:            "delete",
+		MinInsyncReplicas:           1,
 		MaxBrokerPartitions:         -1,
 		MetadataSnapshotBytes:       20 << 20,
 
@@ -135,6 +147,11 @@ func Default() Config {
 		GroupMaxSize:                    math.MaxInt32,
 		GroupConsumerHeartbeatMs:        5000,
 		GroupConsumerSessionTimeoutMs:   45000,
+
+		GroupConsumerMinSessionTimeoutMs: 45000,
+		GroupConsumerMaxSessionTimeoutMs: 60000,
+		GroupConsumerMinHeartbeatMs:      5000,
+		GroupConsumerMaxHeartbeatMs:      15000,
 	}
 }
 
@@ -254,6 +271,8 @@ var Defs = []Def{
 	{"log.message.timestamp.before.max.ms", "refuse CreateTime records older than this (topic: message.timestamp.before.max.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampBefore }, 64)},
 	{"log.message.timestamp.after.max.ms", "refuse CreateTime records further ahead of the broker's clock than this (topic: message.timestamp.after.max.ms)", "3600000", intSetter(func(c *Config) *int64 { return &c.LogMessageTimestampAfter }, 64)},
 	{"compression.type", "producer keeps the producer's codec (topic: compression.type)", "producer", func(c *Config, v string) error { c.CompressionType = v; return nil }},
+	{"log.cleanup.policy", "delete removes old segments; compact is not built yet (topic: cleanup.policy)", "delete", func(c *Config, v string) error { c.LogCleanupPolicy = strings.TrimSpace(v); return nil }},
+	{"min.insync.replicas", "replicas that must acknowledge an acks=all write (topic: min.insync.replicas)", "1", intSetter(func(c *Config) *int { return &c.MinInsyncReplicas }, 32)},
 	{"max.broker.partitions", "most partitions this broker hosts, internal topics included (KIP-578's name); creating more is POLICY_VIOLATION. -1: what ulimit -n and vm.max_map_count allow at one segment per partition (3 open files and 2 memory maps each), as the start-up log states", "-1", intSetter(func(c *Config) *int32 { return &c.MaxBrokerPartitions }, 32)},
 	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
 	{"producer.id.expiration.check.interval.ms", "how often expired producer state is removed", "600000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationCheckIntervalMs }, 64)},
@@ -268,6 +287,10 @@ var Defs = []Def{
 	{"group.max.size", "most members a group may have", "2147483647", intSetter(func(c *Config) *int { return &c.GroupMaxSize }, 32)},
 	{"group.consumer.heartbeat.interval.ms", "heartbeat interval given to KIP-848 consumer group members", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerHeartbeatMs }, 64)},
 	{"group.consumer.session.timeout.ms", "session timeout of KIP-848 consumer group members", "45000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerSessionTimeoutMs }, 64)},
+	{"group.consumer.min.session.timeout.ms", "smallest consumer.session.timeout.ms a KIP-848 group may be configured with (the broker's group.consumer.session.timeout.ms is always allowed)", "45000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMinSessionTimeoutMs }, 64)},
+	{"group.consumer.max.session.timeout.ms", "largest consumer.session.timeout.ms a KIP-848 group may be configured with (the broker's group.consumer.session.timeout.ms is always allowed)", "60000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMaxSessionTimeoutMs }, 64)},
+	{"group.consumer.min.heartbeat.interval.ms", "smallest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMinHeartbeatMs }, 64)},
+	{"group.consumer.max.heartbeat.interval.ms", "largest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "15000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMaxHeartbeatMs }, 64)},
 }
 
 // parseConnectionOverrides parses max.connections.per.ip.overrides:
@@ -333,14 +356,51 @@ type Property struct {
 	Value *string
 	// Explicit: set in the properties file or with --set.
 	Explicit bool
-	Doc      string
+	// Dynamic: the property can change at run time (see Dynamic).
+	Dynamic bool
+	Doc     string
+}
+
+// Dynamic names the broker properties that change at run time through
+// IncrementalAlterConfigs or AlterConfigs on a BROKER resource, cluster-wide
+// (the resource named "") or for one node (named by its node.id): the ones
+// Kafka's DynamicBrokerConfig lets change (DynamicLogConfig: the log.*
+// defaults of topic configs under their primary broker name, so
+// log.retention.ms but not log.retention.hours; DynamicListenerConfig's
+// connection limits) that strata applies without a restart. A dynamic value
+// wins over the properties file, a node's over the cluster-wide one.
+var Dynamic = map[string]bool{
+	"log.segment.bytes":                   true,
+	"log.roll.ms":                         true,
+	"log.retention.ms":                    true,
+	"log.retention.bytes":                 true,
+	"log.index.interval.bytes":            true,
+	"log.index.size.max.bytes":            true,
+	"log.flush.interval.messages":         true,
+	"log.flush.interval.ms":               true,
+	"log.segment.delete.delay.ms":         true,
+	"log.cleanup.policy":                  true,
+	"log.message.timestamp.type":          true,
+	"log.message.timestamp.before.max.ms": true,
+	"log.message.timestamp.after.max.ms":  true,
+	"message.max.bytes":                   true,
+	"compression.type":                    true,
+	"min.insync.replicas":                 true,
+	"max.connections":                     true,
+	"max.connections.per.ip":              true,
+	"max.connections.per.ip.overrides":    true,
+}
+
+// ParseConnectionOverrides parses a max.connections.per.ip.overrides value.
+func ParseConnectionOverrides(v string) (map[netip.Addr]int, error) {
+	return parseConnectionOverrides(v)
 }
 
 // Properties lists every broker property with its value.
 func (c *Config) Properties() []Property {
 	out := make([]Property, 0, len(Defs))
 	for _, d := range Defs {
-		p := Property{Name: d.Name, Doc: d.Doc}
+		p := Property{Name: d.Name, Doc: d.Doc, Dynamic: Dynamic[d.Name]}
 		if v, ok := c.explicit[d.Name]; ok {
 			p.Value, p.Explicit = &v, true
 		} else if d.Default != "" {
@@ -526,6 +586,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: group.initial.rebalance.delay.ms %d must not be negative", c.GroupInitialRebalanceDelayMs)
 	case c.GroupConsumerHeartbeatMs < 1 || c.GroupConsumerSessionTimeoutMs <= c.GroupConsumerHeartbeatMs:
 		return fmt.Errorf("config: group.consumer.session.timeout.ms %d must exceed group.consumer.heartbeat.interval.ms %d", c.GroupConsumerSessionTimeoutMs, c.GroupConsumerHeartbeatMs)
+	case c.GroupConsumerMinSessionTimeoutMs < 1 || c.GroupConsumerMaxSessionTimeoutMs < c.GroupConsumerMinSessionTimeoutMs ||
+		c.GroupConsumerMinHeartbeatMs < 1 || c.GroupConsumerMaxHeartbeatMs < c.GroupConsumerMinHeartbeatMs:
+		return fmt.Errorf("config: group.consumer.min/max.session.timeout.ms (%d, %d) and group.consumer.min/max.heartbeat.interval.ms (%d, %d) must be positive, each min at most its max",
+			c.GroupConsumerMinSessionTimeoutMs, c.GroupConsumerMaxSessionTimeoutMs, c.GroupConsumerMinHeartbeatMs, c.GroupConsumerMaxHeartbeatMs)
+	case c.MinInsyncReplicas < 1:
+		return fmt.Errorf("config: min.insync.replicas %d must be at least 1", c.MinInsyncReplicas)
 	case c.MaxBrokerPartitions < 1 && c.MaxBrokerPartitions != -1:
 		return fmt.Errorf("config: max.broker.partitions %d must be at least 1, or -1 for what the process limits allow", c.MaxBrokerPartitions)
 	case c.ProducerIDExpirationMs < 1 || c.ProducerIDExpirationCheckIntervalMs < 1:

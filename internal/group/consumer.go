@@ -209,7 +209,8 @@ func (g *group) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, cl Cl
 	g.maybeComputeTarget(cs.groupEpoch > startEpoch)
 	g.reconcile(m, req.Topics != nil, c.ownedPartitions(req.Topics))
 	resp.MemberID, resp.MemberEpoch = &memberID, m.epoch
-	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval / time.Millisecond)
+	_, heartbeat := c.consumerTimeouts(g.id)
+	resp.HeartbeatIntervalMillis = int32(heartbeat / time.Millisecond)
 	// The assignment goes out when it changed, and on every full
 	// request (join, or owned partitions reported), as Kafka sends it.
 	if a := c.assignmentKey(m.assigned); a != m.sent || req.Topics != nil || req.MemberEpoch == 0 {
@@ -521,11 +522,32 @@ func byTopic(tps map[topicPartition]bool) map[string][]int32 {
 // (group.consumer.session.timeout.ms); the timer also fences a member that
 // does not revoke within its rebalance timeout.
 func (g *group) scheduleConsumerExpiry(m *cmember) {
-	m.deadline = g.c.clock.Now().Add(g.c.cfg.ConsumerSessionTimeout)
+	session, _ := g.c.consumerTimeouts(g.id)
+	m.deadline = g.c.clock.Now().Add(session)
 	if m.timer != nil {
 		return
 	}
-	g.armConsumerExpiry(m, g.c.cfg.ConsumerSessionTimeout)
+	g.armConsumerExpiry(m, session)
+}
+
+// consumerTimeouts returns a KIP-848 group's session timeout and heartbeat
+// interval: its group configs (consumer.session.timeout.ms,
+// consumer.heartbeat.interval.ms) where set, else the broker's, as Kafka's
+// GroupMetadataManager reads them for each heartbeat.
+func (c *Coordinator) consumerTimeouts(groupID string) (session, heartbeat time.Duration) {
+	session, heartbeat = c.cfg.ConsumerSessionTimeout, c.cfg.ConsumerHeartbeatInterval
+	if c.cfg.GroupConfigs == nil {
+		return session, heartbeat
+	}
+	if s, h, ok := c.cfg.GroupConfigs(groupID); ok {
+		if s > 0 {
+			session = s
+		}
+		if h > 0 {
+			heartbeat = h
+		}
+	}
+	return session, heartbeat
 }
 
 func (g *group) armConsumerExpiry(m *cmember, d time.Duration) {

@@ -44,6 +44,10 @@ type Config struct {
 	// group.consumer.heartbeat.interval.ms (5 s) and
 	// group.consumer.session.timeout.ms (45 s), for KIP-848 groups.
 	ConsumerHeartbeatInterval, ConsumerSessionTimeout time.Duration
+	// GroupConfigs, if set, returns a group's own session timeout and
+	// heartbeat interval (KIP-848 group configs; zero: the above), ok
+	// false when the group has none. Asked on every heartbeat.
+	GroupConfigs func(groupID string) (session, heartbeat time.Duration, ok bool)
 	// Topics resolves topic ids for KIP-848 assignments.
 	Topics Topics
 	// CompactAfterRecords is how many records a partition of

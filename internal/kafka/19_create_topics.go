@@ -91,7 +91,7 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d: replication between brokers is not built yet, topics have 1 replica", rt.ReplicationFactor))
 		} else if bad := badAssignment(rt.ReplicaAssignment); bad != "" {
 			fail(kerr.InvalidReplicaAssignment.Code, bad)
-		} else if tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs); err != nil {
+		} else if tc, err := broker.ParseTopicConfig(h.topicDefaults(), configs); err != nil {
 			fail(kerr.InvalidConfig.Code, err.Error())
 		} else if h.meta.Image().Topic(rt.Topic) != nil {
 			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))
@@ -116,14 +116,13 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 				h.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions)
 			}
 			st.NumPartitions, st.ReplicationFactor = partitions, 1
+			// Sources as DescribeConfigs reports them: the topic's
+			// own, or that of the broker property it inherits.
+			props := h.brokerProperties(h.meta.Image())
+			dreq := kmsg.NewPtrDescribeConfigsRequest()
 			for _, d := range broker.TopicConfigDefs {
-				v := d.Get(&tc)
-				_, set := configs[d.Name]
-				source := int8(5) // DEFAULT_CONFIG
-				if set {
-					source = 1 // DYNAMIC_TOPIC_CONFIG
-				}
-				st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{Name: d.Name, Value: &v, Source: source})
+				c := describeTopicConfig(dreq, d, &tc, configs, props)
+				st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{Name: d.Name, Value: c.Value, Source: int8(c.Source)})
 			}
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -3,14 +3,22 @@ package kafka
 // AlterConfigs: v0-2 and IncrementalAlterConfigs: v0-1
 //
 // Behavior:
-//   - Topic resources only. AlterConfigs replaces every override of the
-//     topic with the given set (as Kafka does); IncrementalAlterConfigs
-//     sets (SET), removes (DELETE), or for list configs appends/subtracts.
-//   - Names and values are validated like CreateTopics (INVALID_CONFIG,
+//   - Topic resources: AlterConfigs replaces every override of the topic
+//     with the given set (as Kafka does); IncrementalAlterConfigs sets
+//     (SET), removes (DELETE), or for list configs appends/subtracts.
+//     Names and values are validated like CreateTopics (INVALID_CONFIG,
 //     with a message); ValidateOnly checks without changing anything.
-//   - A change is a metadata record; the topic's partition logs take the
-//     new configuration at once.
-//   - Broker resources are not alterable yet: INVALID_REQUEST.
+//   - Broker resources ("" for the cluster-wide defaults, or a node id):
+//     dynamic broker configs (config.Dynamic); another name is
+//     INVALID_CONFIG, as Kafka's "Cannot update these configs
+//     dynamically". APPEND and SUBTRACT only for list properties
+//     (log.cleanup.policy). A non-numeric name is INVALID_REQUEST; another
+//     node's id is accepted and applies on that node.
+//   - Group resources (KIP-848's GroupConfig): consumer.session.timeout.ms
+//     and consumer.heartbeat.interval.ms, within the broker's bounds.
+//   - A change is a metadata record; the partition logs take the new
+//     configuration at once (applyImageConfigs for broker changes).
+//   - Other resource types are INVALID_REQUEST.
 
 import (
 	"context"
@@ -23,6 +31,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
 )
@@ -41,7 +50,7 @@ func (h *Handler) handleAlterConfigs(ctx context.Context, _ *server.Request, kre
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		sr.ErrorCode, sr.ErrorMessage = h.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
+		sr.ErrorCode, sr.ErrorMessage = h.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, error) {
 			next := map[string]string{}
 			for _, c := range rr.Configs {
 				if c.Value != nil {
@@ -64,8 +73,11 @@ func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.R
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		sr.ErrorCode, sr.ErrorMessage = h.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
+		sr.ErrorCode, sr.ErrorMessage = h.alterConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			next := maps.Clone(cur)
+			if next == nil {
+				next = map[string]string{}
+			}
 			for _, c := range rr.Configs {
 				value := ""
 				if c.Value != nil {
@@ -78,8 +90,24 @@ func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.R
 					delete(next, c.Name)
 				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 					// Only cleanup.policy is a list among the configs
-					// strata knows; treat values as comma lists.
-					items := splitNonEmpty(next[c.Name])
+					// strata knows; treat values as comma lists. Broker
+					// and group configs take them for list properties
+					// only, from the value in effect, as Kafka's
+					// ConfigAdminManager.
+					base, ok := next[c.Name]
+					if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+						if rr.ResourceType != kmsg.ConfigResourceTypeBroker || !brokerListConfigs[c.Name] {
+							verb := "append"
+							if c.Op == kmsg.IncrementalAlterConfigOpSubtract {
+								verb = "subtract"
+							}
+							return nil, fmt.Errorf("%w: Config value %s is not allowed for config key: %s", broker.ErrInvalidConfig, verb, c.Name)
+						}
+						if !ok {
+							base = h.topicDefaults().CleanupPolicy
+						}
+					}
+					items := splitNonEmpty(base)
 					for _, v := range splitNonEmpty(value) {
 						i := indexOf(items, v)
 						if c.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
@@ -100,36 +128,99 @@ func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.R
 	return h.answer(ctx, resp), nil
 }
 
+// alterConfigs computes a resource's new configs with change, validates
+// them, and unless validateOnly records them and applies them. It returns
+// the resource's error code and message.
+func (h *Handler) alterConfigs(rtype kmsg.ConfigResourceType, name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) (int16, *string) {
+	switch rtype {
+	case kmsg.ConfigResourceTypeTopic:
+		return h.alterTopicConfigs(name, validateOnly, change)
+	case kmsg.ConfigResourceTypeBroker:
+		if err := validBrokerName(name); err != nil {
+			return kerr.InvalidRequest.Code, errorMessage(err)
+		}
+		return h.alterResourceConfigs(cluster.ConfigResource{Type: records.ResourceBroker, Name: name}, validateOnly, change)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if name == "" {
+			msg := "group name must not be empty"
+			return kerr.InvalidRequest.Code, &msg
+		}
+		return h.alterResourceConfigs(groupResource(name), validateOnly, change)
+	}
+	msg := fmt.Sprintf("configs of resource type %d cannot be altered", rtype)
+	return kerr.InvalidRequest.Code, &msg
+}
+
+// alterResourceConfigs changes a broker's or group's configs: validated
+// (broker configs: the names and values that change; group configs: the
+// whole set, whose values depend on each other), recorded, and for broker
+// configs applied to this node's partitions.
+func (h *Handler) alterResourceConfigs(res cluster.ConfigResource, validateOnly bool, change func(map[string]string) (map[string]string, error)) (int16, *string) {
+	old := h.meta.Image()
+	cur := old.ResourceConfigs(res)
+	next, err := change(cur)
+	if err != nil {
+		return errorCode(err), errorMessage(err)
+	}
+	diff := configDiff(cur, next)
+	if res.Type == records.ResourceBroker {
+		changed := map[string]string{}
+		for k, v := range diff {
+			if v != nil {
+				changed[k] = *v
+			}
+		}
+		err = h.validateBrokerConfigs(changed)
+	} else {
+		err = h.validateGroupConfigs(next)
+	}
+	if err != nil || validateOnly {
+		return errorCode(err), errorMessage(err)
+	}
+	im, err := h.meta.AlterResourceConfigs(res, diff)
+	if err != nil {
+		return errorCode(err), errorMessage(err)
+	}
+	if res.Type == records.ResourceBroker {
+		h.logger.Info("altered dynamic broker configs", "resource", res.Name, "changes", len(diff))
+		h.applyImageConfigs(old, im)
+	}
+	return 0, nil
+}
+
+// configDiff returns the changes from cur to next: new values, and nil for
+// removed keys.
+func configDiff(cur, next map[string]string) map[string]*string {
+	diff := map[string]*string{}
+	for k, v := range next {
+		if old, ok := cur[k]; !ok || old != v {
+			diff[k] = &v
+		}
+	}
+	for k := range cur {
+		if _, ok := next[k]; !ok {
+			diff[k] = nil
+		}
+	}
+	return diff
+}
+
 // alterTopicConfigs computes a topic's new overrides with change, validates
 // them, and unless validateOnly records them and applies them to the
-// partitions. It returns the resource's error code and message.
-func (h *Handler) alterTopicConfigs(rtype kmsg.ConfigResourceType, name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) (int16, *string) {
-	if rtype != kmsg.ConfigResourceTypeTopic {
-		msg := "only topic configs can be altered"
-		return kerr.InvalidRequest.Code, &msg
-	}
+// partitions.
+func (h *Handler) alterTopicConfigs(name string, validateOnly bool, change func(map[string]string) (map[string]string, error)) (int16, *string) {
 	t := h.meta.Image().Topic(name)
 	if t == nil {
 		return kerr.UnknownTopicOrPartition.Code, nil
 	}
 	next, err := change(t.Configs)
 	if err == nil {
-		_, err = broker.ParseTopicConfig(h.cfg.TopicDefaults, next)
+		_, err = broker.ParseTopicConfig(h.topicDefaults(), next)
 	}
 	if err != nil || validateOnly {
 		return errorCode(err), errorMessage(err)
 	}
-	diff := map[string]*string{}
-	for k, v := range next {
-		if old, ok := t.Configs[k]; !ok || old != v {
-			diff[k] = &v
-		}
-	}
-	for k := range t.Configs {
-		if _, ok := next[k]; !ok {
-			diff[k] = nil
-		}
-	}
+	diff := configDiff(t.Configs, next)
 	// Under the topic lock, so that a partition being created meanwhile
 	// either sees the new config or is created before it is applied.
 	h.topicMu.Lock()

@@ -146,7 +146,7 @@ func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		return t, false, nil
 	}
-	if _, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, offsetsTopicConfigs); err != nil {
+	if _, err := broker.ParseTopicConfig(h.topicDefaults(), offsetsTopicConfigs); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
 	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.Place(1, nil))
@@ -168,6 +168,7 @@ func (h *Handler) startGroups(cfg group.Config) error {
 		return t != nil && partition >= 0 && partition < t.Partitions
 	}
 	cfg.Topics = groupTopics{h}
+	cfg.GroupConfigs = h.groupConfigs
 	if t := h.meta.Image().Topic(group.Topic); t != nil {
 		// The topic's partition count wins over the config: groups
 		// were placed by it.

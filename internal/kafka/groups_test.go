@@ -124,7 +124,7 @@ func mustCode(t *testing.T, what string, got, want int16) {
 // the log (created when missing). Other partitions are not touched.
 func TestSetOffsetsLeadership(t *testing.T) {
 	h, _ := openGroupHandler(t, t.TempDir(), 1)
-	if _, err := h.createTopic("t", 1, nil); err != nil {
+	if _, err := h.createTopic(context.Background(), "t", 1, -1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range findCoordinator(t, h, 4, "g") {
@@ -206,7 +206,7 @@ func TestGroupsStartOnLedPartitionsOnly(t *testing.T) {
 	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "one", Port: 9001}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.createTopic("t", 1, nil); err != nil {
+	if _, err := h.createTopic(context.Background(), "t", 1, -1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	findCoordinator(t, h, 3, "g")

@@ -60,8 +60,10 @@ type Config struct {
 	TopicDefaults broker.TopicConfig
 	// Group configures the group coordinator (offsets.*, group.*);
 	// Storage and Logger are set by New.
-	Group  group.Config
-	Logger *slog.Logger
+	Group group.Config
+	// GroupConsumerBounds bound KIP-848 group configs.
+	GroupConsumerBounds GroupConsumerBounds
+	Logger              *slog.Logger
 	// Metrics receives request, error and traffic counts; nil for none.
 	Metrics *metrics.Metrics
 	// BrokerConfigs are the broker's properties, for DescribeConfigs.
@@ -69,6 +71,9 @@ type Config struct {
 	// Controller is the node's broker lifecycle and controller client;
 	// nil makes one for local mode.
 	Controller *controller.Controller
+	// ConnectionLimits are the static connection limits, which dynamic
+	// broker configs override (OnConnectionLimits).
+	ConnectionLimits ConnectionLimits
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -85,6 +90,11 @@ type Handler struct {
 	offsetsStore *offsetsStorage
 
 	topicConfigs atomic.Pointer[topicConfigCache]
+
+	// connMu guards the connection limits last given to onConnLimits.
+	connMu       sync.Mutex
+	connLimits   ConnectionLimits
+	onConnLimits func(ConnectionLimits)
 
 	// topicMu serializes changes of the topic set (create, add partitions,
 	// delete) with the creation of partition files on first use: checks

@@ -40,24 +40,16 @@ func validTopicName(name string) error {
 	return nil
 }
 
-// topicConfig returns t's effective config: the broker defaults with t's
-// overrides. Produce and Fetch ask for every partition they touch, so the
-// parsed config is cached (see topicConfigCache).
+// topicConfig returns t's effective config: the broker defaults (static,
+// with the dynamic broker configs of the current image) with t's overrides.
+// Produce and Fetch ask for every partition they touch, so the parsed
+// config is cached (see topicConfigCache).
 func (h *Handler) topicConfig(t *cluster.Topic) (broker.TopicConfig, error) {
-	im := h.meta.Image()
-	c := h.topicConfigs.Load()
-	if c == nil || c.image != im {
-		nc := &topicConfigCache{image: im}
-		if h.topicConfigs.CompareAndSwap(c, nc) {
-			c = nc
-		} else {
-			c = h.topicConfigs.Load()
-		}
-	}
+	c := h.configCache(h.meta.Image())
 	if tc, ok := c.configs.Load(t); ok {
 		return tc.(broker.TopicConfig), nil
 	}
-	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, t.Configs)
+	tc, err := broker.ParseTopicConfig(c.defaults, t.Configs)
 	if err != nil {
 		return tc, err
 	}
@@ -65,15 +57,37 @@ func (h *Handler) topicConfig(t *cluster.Topic) (broker.TopicConfig, error) {
 	return tc, nil
 }
 
-// topicConfigCache holds parsed topic configs by topic. A *cluster.Topic is
-// never modified (a config change makes a new one) and the broker defaults
-// are fixed, so an entry can never be stale; the cache starts over with
-// each new metadata image only so that entries of deleted and altered
-// topics do not pile up. (An entry for a topic of an older image may land
-// in a newer cache; it is still right, and goes with the next image.)
+// configCache returns the cache of image im, making it if the current one
+// is of another image. (A caller racing one with a newer image may get
+// that one: its defaults are newer, never older than im's.)
+func (h *Handler) configCache(im *cluster.Image) *topicConfigCache {
+	c := h.topicConfigs.Load()
+	if c != nil && c.image == im {
+		return c
+	}
+	nc := &topicConfigCache{image: im, defaults: h.brokerTopicDefaults(im)}
+	for {
+		if h.topicConfigs.CompareAndSwap(c, nc) {
+			return nc
+		}
+		c = h.topicConfigs.Load()
+		if c.image == im || c.image.EndOffset > im.EndOffset {
+			return c
+		}
+	}
+}
+
+// topicConfigCache holds the topic defaults of one metadata image and
+// parsed topic configs by topic. A *cluster.Topic is never modified (a
+// config change makes a new one) and the defaults are those of the image,
+// so an entry is right for the cache's image; the cache starts over with
+// each new image, which also drops the entries of deleted and altered
+// topics. (An entry for a topic of an older image may land in a newer
+// cache; its overrides are still its own, and it goes with the next image.)
 type topicConfigCache struct {
-	image   *cluster.Image
-	configs sync.Map // *cluster.Topic -> broker.TopicConfig
+	image    *cluster.Image
+	defaults broker.TopicConfig
+	configs  sync.Map // *cluster.Topic -> broker.TopicConfig
 }
 
 // topic returns the named topic, creating it with the broker defaults when
@@ -152,8 +166,7 @@ func (h *Handler) checkPartitionLimit(n int32) error {
 // the active controller the creation is forwarded to it (Kafka's
 // auto-topic creation sends CreateTopics to the controller too).
 func (h *Handler) createTopic(ctx context.Context, name string, partitions int32, rf int16, assign [][]int32, configs map[string]string) (*cluster.Topic, error) {
-	tc, err := broker.ParseTopicConfig(h.cfg.TopicDefaults, configs)
-	if err != nil {
+	if _, err := broker.ParseTopicConfig(h.topicDefaults(), configs); err != nil {
 		return nil, err
 	}
 	if t, ok, err := h.forwardCreateTopic(ctx, name, partitions, rf, configs); ok {
@@ -165,6 +178,12 @@ func (h *Handler) createTopic(ctx context.Context, name string, partitions int32
 		return nil, err
 	}
 	t, err := h.meta.CreateTopic(name, partitions, configs, h.ctrl.Place(rf, assign))
+	if err != nil {
+		return nil, err
+	}
+	// The config as of the image that holds the topic: a dynamic broker
+	// config changed since is applied under topicMu, after this.
+	tc, err := h.topicConfig(t)
 	if err != nil {
 		return nil, err
 	}

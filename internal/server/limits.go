@@ -28,6 +28,17 @@ func remoteIP(nc net.Conn) (netip.Addr, bool) {
 	return ip.Unmap(), true
 }
 
+// SetConnectionLimits changes max.connections, max.connections.per.ip and
+// max.connections.per.ip.overrides at run time (dynamic broker configs, as
+// Kafka's ConnectionQuotas takes them from DynamicListenerConfig). They
+// apply to connections accepted from now on: open ones past a lowered
+// limit stay open, as in Kafka. overrides must not be modified after.
+func (s *Server) SetConnectionLimits(maxConns, perIP int, overrides map[netip.Addr]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP, s.cfg.MaxConnectionsPerIPOverrides = maxConns, perIP, overrides
+}
+
 // admitLocked decides whether a new connection from ip may open, as Kafka's
 // ConnectionQuotas does at accept: the per-address limit (an override for
 // ip if one is set), then the broker-wide one. It returns the reason and

@@ -44,6 +44,9 @@ func readUUIDs(r *wire.Reader) []UUID {
 const (
 	ResourceTopic  int8 = 2
 	ResourceBroker int8 = 4
+	// ResourceGroup is a consumer group's configs (KIP-848's GroupConfig,
+	// ConfigResource.Type.GROUP).
+	ResourceGroup int8 = 32
 )
 
 // Endpoint is RegisterBrokerRecord.BrokerEndpoint. SecurityProtocol is
