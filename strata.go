@@ -111,7 +111,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("controller listener %s: %w", addr, err)
 		}
 	}
-	b, err := start(cfg, ln, httpLn, ctrlLn, logger)
+	b, err := start(cfg, ln, httpLn, ctrlLn, logger, nodeNet{})
 	if err != nil {
 		ln.Close()
 		if httpLn != nil {
@@ -132,8 +132,9 @@ const quorumStartTimeout = 2 * time.Minute
 const RaftDir = "__raft"
 
 // start owns ctrlLn (the controller listener, nil in local mode) once
-// called: the metadata store closes it.
-func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger) (*Broker, error) {
+// called: the metadata store closes it. nn is how the node dials the
+// other nodes.
+func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID)
@@ -165,7 +166,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		bk.Close()
 		return nil, err
 	}
-	meta, err := openMetadata(cfg, bk, metaCfg, ctrlLn, logger)
+	meta, err := openMetadata(cfg, bk, metaCfg, ctrlLn, logger, nn)
 	if err != nil {
 		return fail(err)
 	}
@@ -255,7 +256,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 // <first log dir>/__raft, waiting until a controller is elected and the
 // image has caught up with the quorum's log, so that the handlers start
 // from the metadata the cluster has.
-func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger) (*cluster.Store, error) {
+func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*cluster.Store, error) {
 	opts := cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger}
 	// Neither mode may start on the other's metadata: it would find no
 	// topics and, in local mode, remove every partition as unknown.
@@ -282,7 +283,7 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 			}
 		}
 	}
-	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn}
+	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial}
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}

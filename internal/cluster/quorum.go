@@ -61,6 +61,10 @@ type QuorumOptions struct {
 	// Listener is the controller listener, bound by the caller. The
 	// node's address to the others is its entry in Voters.
 	Listener net.Listener
+	// Dial connects to another voter's controller listener; nil is
+	// net.DialTimeout over TCP. Tests route it through a network they
+	// can cut (internal/netsim).
+	Dial func(address string, timeout time.Duration) (net.Conn, error)
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -153,7 +157,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		return nil, fmt.Errorf("cluster: open raft snapshots: %w", err)
 	}
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: q.Listener, addr: tcpAddr(self.Addr)},
+		Stream:  &streamLayer{Listener: q.Listener, addr: tcpAddr(self.Addr), dial: q.Dial},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hlog,
@@ -452,12 +456,16 @@ func decodeRaftSnapshot(data []byte) (*Image, error) {
 type streamLayer struct {
 	net.Listener
 	addr net.Addr
+	dial func(address string, timeout time.Duration) (net.Conn, error) // nil: TCP
 }
 
 // Addr is this node's address as the other voters dial it.
 func (s *streamLayer) Addr() net.Addr { return s.addr }
 
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.dial != nil {
+		return s.dial(string(address), timeout)
+	}
 	return net.DialTimeout("tcp", string(address), timeout)
 }
 
