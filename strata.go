@@ -122,7 +122,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("controller listener %s: %w", addr, err)
 		}
 	}
-	b, err := start(cfg, ln, httpLn, ctrlLn, logger)
+	b, err := start(cfg, ln, httpLn, ctrlLn, logger, nodeNet{})
 	if err != nil {
 		ln.Close()
 		if httpLn != nil {
@@ -147,8 +147,9 @@ const quorumStartTimeout = 2 * time.Minute
 const RaftDir = "__raft"
 
 // start owns ctrlLn (the controller listener, nil in local mode) once
-// called: the metadata store closes it.
-func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger) (*Broker, error) {
+// called: the metadata store closes it. nn is how the node dials the
+// other nodes.
+func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
@@ -180,7 +181,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		bk.Close()
 		return nil, err
 	}
-	meta, err := openMetadata(cfg, bk, metaCfg, ctrlLn, logger)
+	meta, err := openMetadata(cfg, bk, metaCfg, ctrlLn, logger, nn)
 	if err != nil {
 		return fail(err)
 	}
@@ -204,7 +205,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	if cfg.BrokerRack != "" {
 		rack = &cfg.BrokerRack
 	}
-	ctrl := newController(cfg, clusterID, meta, logger)
+	ctrl := newController(cfg, clusterID, meta, logger, nn)
 	if !meta.Quorum() {
 		// A single node registers itself, unfenced, as its own
 		// controller, so the image names its endpoint. In quorum mode
@@ -311,7 +312,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 // newController returns the node's broker lifecycle: in quorum mode with a
 // client of the active controller, which also reserves producer id blocks
 // for this node.
-func newController(cfg config.Config, clusterID string, meta *cluster.Store, logger *slog.Logger) *controller.Controller {
+func newController(cfg config.Config, clusterID string, meta *cluster.Store, logger *slog.Logger, nn nodeNet) *controller.Controller {
 	c := controller.Config{
 		NodeID: cfg.NodeID, ClusterID: clusterID, Store: meta, Logger: logger,
 		HeartbeatInterval: msDuration(cfg.BrokerHeartbeatIntervalMs),
@@ -322,7 +323,7 @@ func newController(cfg config.Config, clusterID string, meta *cluster.Store, log
 		for _, v := range cfg.QuorumVoters {
 			voters[v.ID] = v.Addr
 		}
-		c.Client = controller.NewClient(cfg.NodeID, voters, meta.ControllerID, nil)
+		c.Client = controller.NewClient(cfg.NodeID, voters, meta.ControllerID, nn.dialContext)
 	}
 	ctrl := controller.New(c)
 	if c.Client != nil {
@@ -351,7 +352,7 @@ func quorumClusterID(cfg config.Config) string {
 // <first log dir>/__raft, waiting until a controller is elected and the
 // image has caught up with the quorum's log, so that the handlers start
 // from the metadata the cluster has.
-func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger) (*cluster.Store, error) {
+func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*cluster.Store, error) {
 	opts := cluster.Options{NodeID: cfg.NodeID, SnapshotBytes: cfg.MetadataSnapshotBytes, Logger: logger}
 	// Neither mode may start on the other's metadata: it would find no
 	// topics and, in local mode, remove every partition as unknown.
@@ -378,7 +379,7 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 			}
 		}
 	}
-	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn}
+	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial}
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -20,6 +22,7 @@ func serveCmd() *cobra.Command {
 		overrides  []string
 		logFormat  string
 		logLevel   string
+		dev        devClusterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,12 +36,25 @@ properties file (--config) and/or --set overrides, applied in that order:
   strata serve --config server.properties --set num.partitions=3
 
 SIGTERM or SIGINT stops it cleanly: in-flight requests finish, logs are
-flushed, and the next start skips recovery.`,
+flushed, and the next start skips recovery.
+
+--dev-cluster N runs N nodes in this one process, for development: a
+controller quorum of N voters, node i on 127.0.0.1:9092+i-1 (controller
+listener 19092+i-1, /metrics on 9644+i-1), data in ./strata-data/node-i
+(or under --dir), logs tagged node=i:
+
+  strata serve --dev-cluster 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, err := newLogger(logFormat, logLevel)
+			logger, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("dev-cluster") {
+				return serveDevCluster(cmd, dev, configFile, overrides, logger)
+			}
+			if dev.dir != "" || dev.freePorts {
+				return fmt.Errorf("--dir and --dev-free-ports go with --dev-cluster (a single node's data dir: --set log.dirs=DIR)")
 			}
 			cfg := config.Default()
 			if configFile != "" {
@@ -60,10 +76,7 @@ flushed, and the next start skips recovery.`,
 				return err
 			}
 			logger.Info("strata ready", "addr", b.Addr(), "http", b.HTTPAddr(), "log_dirs", strings.Join(cfg.LogDirs, ","))
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-			s := <-sig
-			logger.Info("shutting down", "signal", s.String())
+			waitForStop(cmd, logger)
 			if err := b.Close(); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
@@ -75,10 +88,25 @@ flushed, and the next start skips recovery.`,
 	cmd.Flags().StringArrayVar(&overrides, "set", nil, "override a property, key=value (repeatable)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	dev.register(cmd)
 	return cmd
 }
 
-func newLogger(format, level string) (*slog.Logger, error) {
+// waitForStop waits for SIGTERM or SIGINT, or for the command's context
+// to end (tests run serve in-process).
+func waitForStop(cmd *cobra.Command, logger *slog.Logger) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		logger.Info("shutting down", "signal", s.String())
+	case <-cmd.Context().Done():
+		logger.Info("shutting down", "reason", context.Cause(cmd.Context()).Error())
+	}
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %v", level, err)
@@ -86,9 +114,9 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

@@ -61,6 +61,10 @@ type QuorumOptions struct {
 	// Listener is the controller listener, bound by the caller. The
 	// node's address to the others is its entry in Voters.
 	Listener net.Listener
+	// Dial connects to another voter's controller listener; nil is
+	// net.DialTimeout over TCP. Tests route it through a network they
+	// can cut (internal/netsim).
+	Dial func(address string, timeout time.Duration) (net.Conn, error)
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -158,7 +162,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 	raftLn, kafkaLn := SplitListener(q.Listener)
 	c.apiLn = kafkaLn
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: raftLn, addr: tcpAddr(self.Addr)},
+		Stream:  &streamLayer{Listener: raftLn, addr: tcpAddr(self.Addr), dial: q.Dial},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  hlog,
@@ -457,6 +461,7 @@ func decodeRaftSnapshot(data []byte) (*Image, error) {
 type streamLayer struct {
 	net.Listener
 	addr net.Addr
+	dial func(address string, timeout time.Duration) (net.Conn, error) // nil: TCP
 }
 
 // Addr is this node's address as the other voters dial it.
@@ -465,7 +470,11 @@ func (s *streamLayer) Addr() net.Addr { return s.addr }
 // Dial connects to a voter's controller listener and announces a raft
 // connection (see SplitListener).
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(address), timeout)
+	dial := s.dial
+	if dial == nil {
+		dial = func(addr string, timeout time.Duration) (net.Conn, error) { return net.DialTimeout("tcp", addr, timeout) }
+	}
+	c, err := dial(string(address), timeout)
 	if err != nil {
 		return nil, err
 	}

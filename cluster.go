@@ -1,0 +1,455 @@
+package strata
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/netsim"
+)
+
+// ClusterOptions configure an embedded cluster (StartCluster).
+type ClusterOptions struct {
+	// Nodes is how many nodes run; default 3. Their ids are 1..Nodes and
+	// every one is a voter of the controller quorum.
+	Nodes int
+	// Dir holds node N's data in Dir/node-N; default ./strata-data.
+	Dir string
+	// Properties are Kafka broker properties applied to every node. The
+	// cluster sets node.id, listeners, controller.quorum.voters,
+	// http.listener and log.dirs itself, over these.
+	Properties map[string]string
+	// Logger gets every node's logs, each with a node=<id> attribute.
+	Logger *slog.Logger
+	// Host is the address every listener binds and advertises; default
+	// 127.0.0.1.
+	Host string
+	// KafkaPort, ControllerPort and HTTPPort are node 1's ports of its
+	// PLAINTEXT, CONTROLLER and http.listener listeners; node N's are
+	// the port + N-1. Zero takes free ports from the OS. HTTPPort -1
+	// disables the HTTP endpoint.
+	KafkaPort, ControllerPort, HTTPPort int
+}
+
+// Cluster is a set of nodes running in this process, each a full broker
+// and controller-quorum voter with its own data dir and listeners, joined
+// by an in-process network that tests can cut (Cut, Heal). It is for tests
+// and development (`strata serve --dev-cluster`), not for production: the
+// nodes share one process, so they crash, stall and run out of memory
+// together. A Cluster is safe for concurrent use.
+type Cluster struct {
+	nodes []*Node
+	net   *netsim.Network
+}
+
+// Node is one node of an embedded cluster. It keeps its id, data dir and
+// addresses across Stop, Kill and Restart. Safe for concurrent use.
+type Node struct {
+	id       int32
+	cfg      config.Config
+	addr     string // PLAINTEXT host:port
+	ctrlAddr string // CONTROLLER host:port
+	logger   *slog.Logger
+	nn       nodeNet
+
+	mu struct {
+		sync.Mutex
+		b *Broker // nil while stopped
+	}
+}
+
+// StartCluster starts opts.Nodes nodes and returns once each has caught
+// up with the controller quorum, which needs a majority of them to elect
+// a controller: they start concurrently.
+func StartCluster(opts ClusterOptions) (*Cluster, error) {
+	n := cmp.Or(opts.Nodes, 3)
+	if n < 1 {
+		return nil, fmt.Errorf("cluster: %d nodes", n)
+	}
+	host := cmp.Or(opts.Host, "127.0.0.1")
+	dir := cmp.Or(opts.Dir, "./strata-data")
+	// Bind every listener first: the voter list names each node's
+	// controller address, and every node needs it before it starts.
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	bind := func(base, i int) (net.Listener, error) {
+		port := 0
+		if base != 0 {
+			port = base + i
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			lns = append(lns, ln)
+		}
+		return ln, err
+	}
+	kafkaLns, ctrlLns := make([]net.Listener, n), make([]net.Listener, n)
+	var voters []string
+	for i := range n {
+		var err error
+		if kafkaLns[i], err = bind(opts.KafkaPort, i); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cluster: node %d listener: %w", i+1, err)
+		}
+		if ctrlLns[i], err = bind(opts.ControllerPort, i); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cluster: node %d controller listener: %w", i+1, err)
+		}
+		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrlLns[i].Addr()))
+	}
+	c := &Cluster{net: netsim.New()}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	for i := range n {
+		id := int32(i + 1)
+		cfg := config.Default()
+		for k, v := range opts.Properties {
+			if err := cfg.Set(k, v); err != nil {
+				closeAll()
+				return nil, err
+			}
+		}
+		httpAddr := ""
+		if opts.HTTPPort >= 0 {
+			port := 0
+			if opts.HTTPPort > 0 {
+				port = opts.HTTPPort + i
+			}
+			httpAddr = net.JoinHostPort(host, strconv.Itoa(port))
+		}
+		node := &Node{
+			id:       id,
+			addr:     kafkaLns[i].Addr().String(),
+			ctrlAddr: ctrlLns[i].Addr().String(),
+			logger:   logger.With("node", id),
+			nn:       nodeNet{dial: c.net.Dialer(id)},
+		}
+		for k, v := range map[string]string{
+			"node.id":                  strconv.Itoa(int(id)),
+			"listeners":                "PLAINTEXT://" + node.addr + ",CONTROLLER://" + node.ctrlAddr,
+			"controller.quorum.voters": strings.Join(voters, ","),
+			"http.listener":            httpAddr,
+			"log.dirs":                 filepath.Join(dir, fmt.Sprintf("node-%d", id)),
+		} {
+			if err := cfg.Set(k, v); err != nil {
+				closeAll()
+				return nil, fmt.Errorf("cluster: node %d: %w", id, err)
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cluster: node %d: %w", id, err)
+		}
+		node.cfg = cfg
+		c.net.Register(node.addr, id)
+		c.net.Register(node.ctrlAddr, id)
+		c.nodes = append(c.nodes, node)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, node := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = node.start(kafkaLns[i], ctrlLns[i])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Nodes returns the nodes in id order.
+func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
+
+// Node returns the node with id, nil if there is none.
+func (c *Cluster) Node(id int32) *Node {
+	if id < 1 || int(id) > len(c.nodes) {
+		return nil
+	}
+	return c.nodes[id-1]
+}
+
+// Bootstrap returns every node's PLAINTEXT address, for a client's seed
+// brokers (kgo.SeedBrokers(c.Bootstrap()...)).
+func (c *Cluster) Bootstrap() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.addr
+	}
+	return out
+}
+
+// Close stops every running node cleanly, concurrently, and returns
+// their errors joined.
+func (c *Cluster) Close() error {
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.Stop()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Cut cuts the network between nodes a and b: their open connections
+// close and new ones are refused until Heal (see internal/netsim: a cut
+// is noticed at once, as a refused connection, not through timeouts as a
+// silent partition would be). It covers every connection one node makes
+// to another (raft's transport and any other node-to-node traffic), not
+// a client's connections to either node.
+func (c *Cluster) Cut(a, b int32) { c.net.Cut(a, b) }
+
+// Heal restores the network between nodes a and b.
+func (c *Cluster) Heal(a, b int32) { c.net.Heal(a, b) }
+
+// HealAll restores every cut link.
+func (c *Cluster) HealAll() { c.net.HealAll() }
+
+// Controller returns the active controller as a majority of the nodes
+// see it: the node id that more than half of the cluster's nodes (the
+// stopped ones count, as not seeing it) report as raft leader; -1 when no
+// majority agrees, as during an election or while a majority is down.
+func (c *Cluster) Controller() int32 {
+	votes := map[int32]int{}
+	for _, n := range c.nodes {
+		if id := n.Controller(); id >= 0 {
+			votes[id]++
+		}
+	}
+	for id, v := range votes {
+		if v > len(c.nodes)/2 {
+			return id
+		}
+	}
+	return -1
+}
+
+// WaitController waits until a majority of the nodes agree on an active
+// controller (Controller) and returns its id.
+func (c *Cluster) WaitController(ctx context.Context) (int32, error) {
+	for {
+		if id := c.Controller(); id >= 0 {
+			return id, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("cluster: no controller agreed by a majority: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ID is the node's node.id.
+func (n *Node) ID() int32 { return n.id }
+
+// Addr is the node's PLAINTEXT address (host:port); it stays the same
+// across restarts.
+func (n *Node) Addr() string { return n.addr }
+
+// ControllerAddr is the node's CONTROLLER listener address (host:port).
+func (n *Node) ControllerAddr() string { return n.ctrlAddr }
+
+// Dir is the node's data dir (log.dirs).
+func (n *Node) Dir() string { return n.cfg.LogDirs[0] }
+
+// Running reports whether the node is started.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.b != nil
+}
+
+// HTTPAddr is the node's /metrics endpoint, "" when it is disabled or the
+// node is stopped.
+func (n *Node) HTTPAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.b == nil {
+		return ""
+	}
+	return n.mu.b.HTTPAddr()
+}
+
+// Controller is the active controller (raft leader) as this node sees
+// it: -1 while it knows none or the node is stopped.
+func (n *Node) Controller() int32 {
+	n.mu.Lock()
+	b := n.mu.b
+	n.mu.Unlock()
+	if b == nil {
+		return -1
+	}
+	return b.meta.ControllerID()
+}
+
+// MetadataStatus is a node's view of the metadata log.
+type MetadataStatus struct {
+	// Offset is the metadata image's end offset: in quorum mode the raft
+	// index of the last change applied.
+	Offset       int64
+	ControllerID int32
+	// Term, CommitIndex and AppliedIndex are raft's.
+	Term, CommitIndex, AppliedIndex uint64
+}
+
+// MetadataStatus returns the node's view of the metadata log; ok is false
+// while the node is stopped.
+func (n *Node) MetadataStatus() (st MetadataStatus, ok bool) {
+	n.mu.Lock()
+	b := n.mu.b
+	n.mu.Unlock()
+	if b == nil {
+		return MetadataStatus{}, false
+	}
+	s := b.meta.Status()
+	return MetadataStatus{Offset: s.Offset, ControllerID: s.ControllerID, Term: s.Term, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex}, true
+}
+
+// Stop stops the node cleanly (Broker.Close): the next start skips log
+// recovery. Stopping a stopped node does nothing.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.b == nil {
+		return nil
+	}
+	err := n.mu.b.Close()
+	n.mu.b = nil
+	return err
+}
+
+// Kill stops the node as abruptly as an in-process stop can: its client
+// and node connections close at once, raft stops, and the logs close
+// without Close's flush, producer-state snapshots, checkpoints and
+// clean-shutdown marker, so that Restart runs log recovery as after a
+// crash (see log.Manager.Abandon).
+//
+// What it simulates: a process kill (SIGKILL) as the node's peers and
+// clients see it (connections reset, no goodbye), and the data dir a
+// kill leaves behind. Raft's state is as durable at any moment as after
+// a kill (raft-boltdb fsyncs every write; no snapshot is taken on the
+// way down).
+//
+// What it cannot: writes already in the page cache stay there (a power
+// loss would lose the unsynced ones: internal/fs's crashable FS and the
+// power-loss tests simulate that); requests being handled run to their
+// end before the files close, and appends and background flushes in
+// progress finish rather than stop mid-write (no torn batch at the tail);
+// the process's goroutines and memory are shared, so a node cannot be
+// killed by the OS on its own (a real process kill: kill_test.go and the
+// chaos suite).
+func (n *Node) Kill() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.b == nil {
+		return
+	}
+	n.mu.b.kill()
+	n.mu.b = nil
+}
+
+// Restart starts a stopped or killed node again with the same id, data
+// dir and addresses, and returns once it has caught up with the
+// controller quorum (which needs a majority running).
+func (n *Node) Restart() error {
+	n.mu.Lock()
+	running := n.mu.b != nil
+	n.mu.Unlock()
+	if running {
+		return fmt.Errorf("cluster: node %d is running", n.id)
+	}
+	// Go's listeners set SO_REUSEADDR: the addresses rebind while the
+	// old connections linger in TIME_WAIT.
+	ln, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		return fmt.Errorf("cluster: node %d: %w", n.id, err)
+	}
+	ctrlLn, err := net.Listen("tcp", n.ctrlAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("cluster: node %d: %w", n.id, err)
+	}
+	return n.start(ln, ctrlLn)
+}
+
+// start starts the node on its bound listeners; it owns them.
+func (n *Node) start(ln, ctrlLn net.Listener) error {
+	var httpLn net.Listener
+	if n.cfg.HTTPListener != "" {
+		var err error
+		if httpLn, err = net.Listen("tcp", n.cfg.HTTPListener); err != nil {
+			ln.Close()
+			ctrlLn.Close()
+			return fmt.Errorf("cluster: node %d: http.listener: %w", n.id, err)
+		}
+	}
+	b, err := start(n.cfg, ln, httpLn, ctrlLn, n.logger, n.nn)
+	if err != nil {
+		ln.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return fmt.Errorf("cluster: node %d: %w", n.id, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.b != nil { // a concurrent Restart won
+		b.Close()
+		return fmt.Errorf("cluster: node %d is running", n.id)
+	}
+	n.mu.b = b
+	return nil
+}
+
+// kill closes the broker as Node.Kill describes. Later Close calls
+// return nil.
+func (b *Broker) kill() {
+	b.closeOnce.Do(func() {
+		if b.http != nil {
+			b.http.SetReady(false)
+		}
+		b.h.Stop()
+		// A cancelled context: every connection closes at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		b.srv.Shutdown(ctx)
+		<-b.done
+		if b.stopCtrl != nil {
+			// No controlled shutdown: heartbeats just stop.
+			b.stopCtrl()
+			b.ctrlWG.Wait()
+			b.ctrl.Client().Close()
+			b.ctrlSrv.Shutdown(ctx)
+			<-b.ctrlDone
+		}
+		// Quorum mode: raft shuts down and leaves its state as it is.
+		b.meta.Close()
+		b.broker.Abandon()
+		if b.http != nil {
+			b.http.Close()
+		}
+	})
+}
