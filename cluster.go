@@ -174,7 +174,47 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
+	// Every node is unfenced in its own image once it started; the
+	// others learn it from the metadata log a moment later. Return when
+	// every node lists every broker, so that a client sees the whole
+	// cluster whichever node it bootstraps from.
+	ctx, cancel := context.WithTimeout(context.Background(), quorumStartTimeout)
+	defer cancel()
+	if err := c.waitAllUnfenced(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// waitAllUnfenced waits until every running node's image has every node
+// registered and unfenced.
+func (c *Cluster) waitAllUnfenced(ctx context.Context) error {
+	for {
+		ok := true
+		for _, n := range c.nodes {
+			n.mu.Lock()
+			b := n.mu.b
+			n.mu.Unlock()
+			if b == nil {
+				continue
+			}
+			im := b.meta.Image()
+			for _, o := range c.nodes {
+				if br := im.Broker(o.id); br == nil || br.Fenced {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for every node to see every broker unfenced: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Nodes returns the nodes in id order.

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
@@ -17,7 +16,7 @@ import (
 type localLog struct {
 	opts  Options
 	log   *log.Log
-	image *atomic.Pointer[Image]
+	image *imageCell
 
 	// bytesSinceSnapshot counts batch bytes appended since the last
 	// snapshot; snapshotOffset is that snapshot's end offset (-1 for
@@ -28,7 +27,7 @@ type localLog struct {
 
 // openLocal loads the newest snapshot that reads back, replays the log
 // after it and publishes the image.
-func openLocal(l *log.Log, opts Options, image *atomic.Pointer[Image]) (*localLog, error) {
+func openLocal(l *log.Log, opts Options, image *imageCell) (*localLog, error) {
 	c := &localLog{opts: opts, log: l, image: image, snapshotOffset: -1}
 	base, err := c.loadSnapshot()
 	if err != nil {

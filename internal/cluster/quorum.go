@@ -144,7 +144,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		return nil, fmt.Errorf("cluster: raft config: %w", err)
 	}
 	c := &quorum{opts: opts, applyTimeout: cmpOr(q.ApplyTimeout, 10*time.Second)}
-	image := new(atomic.Pointer[Image])
+	image := newImageCell()
 	image.Store(emptyImage())
 	c.fsm = &fsm{image: image, logger: opts.Logger}
 
@@ -326,7 +326,7 @@ func (c *quorum) close() error {
 // raft's FSM goroutine, in log order, on every node; Snapshot only
 // captures the immutable image pointer (STYLE.md, hashicorp/raft fsm.go).
 type fsm struct {
-	image  *atomic.Pointer[Image]
+	image  *imageCell
 	logger *slog.Logger
 	// fault is set when an entry cannot be decoded: the image stops
 	// there instead of diverging from the other nodes', as Kafka's

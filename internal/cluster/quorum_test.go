@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,7 +338,7 @@ func (s *memSink) ID() string                  { return "mem" }
 // (moving only its end offset), and stops at an entry it cannot decode
 // rather than diverge from the nodes that can.
 func TestFSMApplyRefusals(t *testing.T) {
-	image := new(atomic.Pointer[Image])
+	image := newImageCell()
 	image.Store(emptyImage())
 	f := &fsm{image: image, logger: slog.New(slog.DiscardHandler)}
 	entry := func(index uint64, recs ...records.Record) *raft.Log {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/strata-io/strata/internal/cluster/records"
@@ -55,7 +54,7 @@ type Options struct {
 type Store struct {
 	opts  Options
 	c     committer
-	image *atomic.Pointer[Image]
+	image *imageCell
 
 	// allocMu serializes AllocateProducerID; taken before mu.
 	allocMu sync.Mutex
@@ -108,7 +107,7 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 	if opts.SnapshotBytes == 0 {
 		opts.SnapshotBytes = DefaultSnapshotBytes
 	}
-	image := new(atomic.Pointer[Image])
+	image := newImageCell()
 	c, err := openLocal(l, opts, image)
 	if err != nil {
 		return nil, err
@@ -116,7 +115,7 @@ func Open(l *log.Log, opts Options) (*Store, error) {
 	return newStore(opts, c, image), nil
 }
 
-func newStore(opts Options, c committer, image *atomic.Pointer[Image]) *Store {
+func newStore(opts Options, c committer, image *imageCell) *Store {
 	return &Store{opts: opts, c: c, image: image}
 }
 
@@ -439,3 +438,8 @@ func (s *Store) AlterConfigs(name string, changes map[string]*string) (*Topic, e
 	}
 	return im.Topic(name), nil
 }
+
+// Changed returns a channel that is closed when the next image is
+// published. Load the image after taking the channel, so that no change
+// falls between the two.
+func (s *Store) Changed() <-chan struct{} { return s.image.Changed() }

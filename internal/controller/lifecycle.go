@@ -490,8 +490,11 @@ func (c *Controller) ReserveProducerIDs() (int64, error) {
 
 // WaitUnfenced waits until this broker is registered and unfenced, as a
 // Kafka broker waits for its first unfencing before it starts serving.
+//
+// It also waits until this node's image shows it unfenced, so that its
+// own Metadata answers list it from the start.
 func (c *Controller) WaitUnfenced(ctx context.Context) error {
-	for c.Fenced() {
+	for c.Fenced() || !c.unfencedInImage() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("controller: waiting to be unfenced (controller %d): %w", c.cfg.Store.ControllerID(), ctx.Err())
@@ -499,4 +502,9 @@ func (c *Controller) WaitUnfenced(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (c *Controller) unfencedInImage() bool {
+	b := c.cfg.Store.Image().Broker(c.cfg.NodeID)
+	return b != nil && !b.Fenced && b.Epoch == c.BrokerEpoch()
 }

@@ -53,9 +53,8 @@ func TestApplyImageConfigs(t *testing.T) {
 	if err != nil || tc.MaxMessageBytes != 500 || tc.Log.RetentionMs != 1000 {
 		t.Fatalf("topic config %+v %v", tc, err)
 	}
-	if c := logCfg("a", 0); c.RetentionMs != def.RetentionMs {
-		t.Fatalf("partition changed before the hook: %+v", c)
-	}
+	// The image watcher applies it too; calling the hook again, late,
+	// changes nothing.
 	h.applyImageConfigs(old, h.meta.Image())
 	for p := int32(0); p < 2; p++ {
 		if c := logCfg("a", p); c.RetentionMs != 1000 || c.SegmentBytes != 100000 {

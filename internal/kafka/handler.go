@@ -106,6 +106,8 @@ type Handler struct {
 	// Kafka completes its delayed operations at shutdown.
 	stopping chan struct{}
 	stopOnce sync.Once
+	// watchDone is closed when watchImage returns.
+	watchDone chan struct{}
 }
 
 // Stop ends every long-poll in progress and makes later ones answer at
@@ -113,6 +115,7 @@ type Handler struct {
 func (h *Handler) Stop() {
 	h.stopOnce.Do(func() {
 		close(h.stopping)
+		<-h.watchDone
 		h.groups.Close()
 	})
 }
@@ -135,7 +138,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if cfg.Controller == nil {
 		cfg.Controller = controller.New(controller.Config{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Store: meta, Logger: cfg.Logger})
 	}
-	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{})}
+	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{}), watchDone: make(chan struct{})}
 	im := meta.Image()
 	for _, p := range b.Partitions() {
 		t := im.Topic(p.TP.Topic)
@@ -176,6 +179,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 			return nil, err
 		}
 	}
+	go h.watchImage()
 	return h, nil
 }
 
