@@ -317,7 +317,6 @@ func leaderEpochs(t *testing.T, ctx context.Context, adm *kadm.Client, topic str
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
-
 // While the controller is cut off from the other two, admin requests
 // through the majority's nodes still work (they forward to the new
 // controller), and a request through the cut-off node gets an error a
