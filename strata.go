@@ -65,6 +65,10 @@ type Broker struct {
 	ctrlDone chan error
 	stopCtrl context.CancelFunc
 	ctrlWG   sync.WaitGroup
+	// csCtx bounds Close's controlled shutdown; AbortControlledShutdown
+	// cancels it.
+	csCtx    context.Context
+	csCancel context.CancelFunc
 	logger   *slog.Logger
 	http     *metrics.Endpoint
 
@@ -274,6 +278,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		return metrics.MetadataStatus{Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
 	})
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger}
+	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
 		b.http.SetReady(true)
@@ -469,6 +474,10 @@ func (b *Broker) HTTPAddr() string {
 	return b.http.Addr()
 }
 
+// AbortControlledShutdown makes a Close in progress (or to come) stop
+// waiting for its leaderships to move away: a second SIGTERM.
+func (b *Broker) AbortControlledShutdown() { b.csCancel() }
+
 // Close stops accepting connections, lets in-flight requests finish, then
 // flushes and closes every log and writes the clean-shutdown marker, so the
 // next start skips recovery.
@@ -482,7 +491,7 @@ func (b *Broker) Close() error {
 			// Controlled shutdown: leaderships move away before the
 			// broker stops serving, bounded so that a node cut off
 			// from the quorum still stops.
-			ctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+			ctx, cancel := context.WithTimeout(b.csCtx, controlledShutdownTimeout)
 			if err := b.ctrl.ControlledShutdown(ctx); err != nil {
 				b.logger.Warn("controlled shutdown did not finish; stopping anyway", "err", err)
 			}

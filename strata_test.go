@@ -1,11 +1,15 @@
 package strata_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 // startBroker starts an embedded broker in a temp dir, closed at cleanup.
 func startBroker(t testing.TB, dir string, props map[string]string) *strata.Broker {
 	t.Helper()
+	props = quorumProps(t, dir, props)
 	b, err := strata.Start(strata.Options{Dir: dir, Properties: props})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
@@ -104,4 +109,36 @@ func rawRoundTrip(t *testing.T, addr string, req kmsg.Request, resp kmsg.Respons
 	if err := resp.ReadFrom(data); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// quorumControllers remembers the controller address given to each data
+// dir, so that a restart on the same dir finds its raft peers' addresses
+// unchanged.
+var quorumControllers sync.Map // dir -> host:port
+
+// quorumProps runs the single-node suite against a one-node cluster when
+// STRATA_TEST_QUORUM=1: the broker's metadata goes through a one-voter
+// raft quorum, with broker registration and heartbeats, instead of the
+// local metadata log. Tests that set their own quorum are left alone.
+func quorumProps(t testing.TB, dir string, props map[string]string) map[string]string {
+	if os.Getenv("STRATA_TEST_QUORUM") != "1" || props["controller.quorum.voters"] != "" {
+		return props
+	}
+	addr, ok := quorumControllers.Load(dir)
+	if !ok {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, _ = quorumControllers.LoadOrStore(dir, ln.Addr().String())
+		ln.Close()
+	}
+	out := maps.Clone(props)
+	if out == nil {
+		out = map[string]string{}
+	}
+	listeners := cmp.Or(out["listeners"], "PLAINTEXT://127.0.0.1:0")
+	out["listeners"] = listeners + ",CONTROLLER://" + addr.(string)
+	out["controller.quorum.voters"] = "1@" + addr.(string)
+	return out
 }

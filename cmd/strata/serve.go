@@ -35,7 +35,9 @@ properties file (--config) and/or --set overrides, applied in that order:
 
   strata serve --config server.properties --set num.partitions=3
 
-SIGTERM or SIGINT stops it cleanly: in-flight requests finish, logs are
+SIGTERM or SIGINT stops it cleanly: in a cluster, the active controller
+first moves the node's leaderships away (controlled shutdown, at most 15 s;
+a second signal stops waiting), then in-flight requests finish, logs are
 flushed, and the next start skips recovery.
 
 --dev-cluster N runs N nodes in this one process, for development: a
@@ -77,6 +79,18 @@ listener 19092+i-1, /metrics on 9644+i-1), data in ./strata-data/node-i
 			}
 			logger.Info("strata ready", "addr", b.Addr(), "http", b.HTTPAddr(), "log_dirs", strings.Join(cfg.LogDirs, ","))
 			waitForStop(cmd, logger)
+			// A second signal during shutdown stops waiting for the
+			// controlled shutdown (leaderships moving away); the
+			// logs are still flushed and closed.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			defer signal.Stop(sig)
+			go func() {
+				if s, ok := <-sig; ok {
+					logger.Warn("second signal: not waiting for the controlled shutdown", "signal", s.String())
+					b.AbortControlledShutdown()
+				}
+			}()
 			if err := b.Close(); err != nil {
 				return fmt.Errorf("shutdown: %w", err)
 			}
