@@ -18,8 +18,8 @@ package kafka
 //     (controller.UncleanLeader); ELIGIBLE_LEADERS_NOT_AVAILABLE when no
 //     replica is usable.
 //   - A null topic list elects every partition of every topic, and, as
-//     Kafka does, answers only those that did not get
-//     ELECTION_NOT_NEEDED. Listed partitions are answered one by one:
+//     Kafka does, answers every topic but only the partitions that did not
+//     get ELECTION_NOT_NEEDED. Listed partitions are answered one by one:
 //     UNKNOWN_TOPIC_OR_PARTITION for those the image lacks.
 //   - Other election types are INVALID_REQUEST. When the change cannot be
 //     committed (NOT_CONTROLLER, ...), the code is the response's (v1+)
@@ -88,9 +88,7 @@ func (h *Handler) handleElectLeaders(ctx context.Context, _ *server.Request, kre
 						rt.Partitions = append(rt.Partitions, electResult(p, code))
 					}
 				}
-				if len(rt.Partitions) > 0 {
-					resp.Topics = append(resp.Topics, rt)
-				}
+				resp.Topics = append(resp.Topics, rt)
 			}
 			return recs, nil
 		}
