@@ -15,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record/recordtest"
 )
 
@@ -200,5 +202,109 @@ func TestConnectionLimitsRefuseAndCount(t *testing.T) {
 	}
 	if got := scrape(t, b.HTTPAddr())[perIP]; got != 1 {
 		t.Errorf("%s = %v, want 1", perIP, got)
+	}
+}
+
+// TestMetadataMetricsSingleNode: a single node is registered unfenced,
+// with an epoch, and leads every partition of its topics.
+func TestMetadataMetricsSingleNode(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, t.TempDir(), nil)
+	before := scrape(t, b.HTTPAddr())
+	createPartitioned(t, b.Addr(), "led", 3)
+	after := scrape(t, b.HTTPAddr())
+	for name, want := range map[string]float64{
+		"strata_broker_fenced":                        0,
+		`strata_brokers{state="unfenced"}`:            1,
+		`strata_brokers{state="fenced"}`:              0,
+		`strata_brokers{state="controlled_shutdown"}`: 0,
+		"strata_partitions_leaderless":                0,
+		"strata_partitions_led":                       before["strata_partitions_led"] + 3,
+	} {
+		if got, ok := after[name]; !ok || got != want {
+			t.Fatalf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if got, ok := after["strata_broker_epoch"]; !ok || got < 0 {
+		t.Fatalf("strata_broker_epoch = %v (present %v)", got, ok)
+	}
+}
+
+// TestClusterMetadataMetrics: in a three-node cluster (two keep a
+// quorum), killing a node that is not the controller fences it and leaves its partition without
+// a leader, as the controller's gauges show; ElectLeaders finds no replica
+// to elect; its restart puts both back.
+func TestClusterMetadataMetrics(t *testing.T) {
+	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 3, Dir: t.TempDir(), Properties: map[string]string{
+		"broker.heartbeat.interval.ms": "200", "broker.session.timeout.ms": "1500",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctrlID, err := c.WaitController(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID := ctrlID%3 + 1
+	ctrl, other := c.Node(ctrlID), c.Node(otherID)
+
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "fenced", -1, -1
+	ct.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{otherID}}}
+	create.Topics = append(create.Topics, ct)
+	create.Version, create.TimeoutMillis = 7, 30000
+	var created kmsg.CreateTopicsResponse
+	rawRoundTrip(t, ctrl.Addr(), create, &created)
+	if len(created.Topics) != 1 || created.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v", created)
+	}
+	waitFor(t, 20*time.Second, "both nodes unfenced, every partition led", func() bool {
+		s := scrape(t, ctrl.HTTPAddr())
+		return s[`strata_brokers{state="unfenced"}`] == 3 && s[`strata_brokers{state="fenced"}`] == 0 && s["strata_partitions_leaderless"] == 0
+	})
+	var s map[string]float64
+	waitFor(t, 20*time.Second, "the other node leading its partition", func() bool {
+		s = scrape(t, other.HTTPAddr())
+		return s["strata_partitions_led"] >= 1
+	})
+	if s["strata_broker_fenced"] != 0 || s["strata_broker_epoch"] < 0 {
+		t.Fatalf("node %d: fenced %v epoch %v", otherID, s["strata_broker_fenced"], s["strata_broker_epoch"])
+	}
+	epoch := s["strata_broker_epoch"]
+
+	other.Kill()
+	waitFor(t, 30*time.Second, "the killed node fenced and its partition leaderless", func() bool {
+		s := scrape(t, ctrl.HTTPAddr())
+		return s[`strata_brokers{state="unfenced"}`] == 2 && s[`strata_brokers{state="fenced"}`] == 1 && s["strata_partitions_leaderless"] == 1
+	})
+	adm := kadm.NewClient(newClient(t, ctrl.Addr()))
+	for how, want := range map[kadm.ElectLeadersHow]error{
+		kadm.ElectPreferredReplica: kerr.PreferredLeaderNotAvailable,
+		kadm.ElectLiveReplica:      kerr.EligibleLeadersNotAvailable,
+	} {
+		rs, err := adm.ElectLeaders(ctxT(t), how, kadm.TopicsSet{"fenced": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := rs["fenced"][0]; r.Err != want {
+			t.Fatalf("%v fenced/0 with its only replica fenced: %+v", how, r)
+		}
+	}
+
+	if err := other.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the restarted node unfenced and leading again", func() bool {
+		s := scrape(t, ctrl.HTTPAddr())
+		return s[`strata_brokers{state="unfenced"}`] == 3 && s["strata_partitions_leaderless"] == 0
+	})
+	waitFor(t, 20*time.Second, "the restarted node leading its partition", func() bool {
+		s = scrape(t, other.HTTPAddr())
+		return s["strata_partitions_led"] >= 1
+	})
+	if s["strata_broker_fenced"] != 0 || s["strata_broker_epoch"] <= epoch {
+		t.Fatalf("node %d after its restart: fenced %v epoch %v (was %v) led %v", otherID, s["strata_broker_fenced"], s["strata_broker_epoch"], epoch, s["strata_partitions_led"])
 	}
 }

@@ -273,10 +273,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	// Dynamic broker configs may set other limits than the file's.
 	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
-	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus {
-		st := meta.Status()
-		return metrics.MetadataStatus{Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
-	})
+	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl) })
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
@@ -312,6 +309,30 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		logger.Info("broker unfenced: serving", "broker_epoch", ctrl.BrokerEpoch())
 	}
 	return b, nil
+}
+
+// metadataStatus is what the metadata gauges report, read at each scrape:
+// the metadata log's state, this broker's lifecycle, and counts from the
+// image.
+func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controller) metrics.MetadataStatus {
+	st := meta.Status()
+	s := metrics.MetadataStatus{
+		Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		Fenced: ctrl.Fenced(), BrokerEpoch: ctrl.BrokerEpoch(),
+	}
+	im := meta.Image()
+	for _, b := range im.Brokers {
+		switch {
+		case b.Fenced:
+			s.Brokers[metrics.BrokersFenced]++
+		case b.InControlledShutdown:
+			s.Brokers[metrics.BrokersControlledShutdown]++
+		default:
+			s.Brokers[metrics.BrokersUnfenced]++
+		}
+	}
+	s.PartitionsLeaderless, s.PartitionsLed = im.LeaderCounts(nodeID)
+	return s
 }
 
 // newController returns the node's broker lifecycle: in quorum mode with a

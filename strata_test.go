@@ -98,7 +98,8 @@ func rawRoundTrip(t *testing.T, addr string, req kmsg.Request, resp kmsg.Respons
 	if _, err := io.ReadFull(conn, data); err != nil {
 		t.Fatal(err)
 	}
-	data = data[4:]                           // correlation id
+	data = data[4:] // correlation id
+	resp.SetVersion(req.GetVersion())
 	if resp.IsFlexible() && req.Key() != 18 { // ApiVersions answers with header v0
 		if len(data) == 0 || data[0] != 0 {
 			t.Fatal("rawRoundTrip: tagged header fields in the response")

@@ -114,6 +114,24 @@ func (im *Image) Topic(name string) *Topic { return im.Topics[name] }
 // Broker returns the broker with id or nil.
 func (im *Image) Broker(id int32) *Broker { return im.Brokers[id] }
 
+// LeaderCounts returns how many partitions have no leader and how many
+// brokerID leads, for metrics (Kafka's OfflinePartitionsCount and
+// LeaderCount). It walks every partition.
+func (im *Image) LeaderCounts(brokerID int32) (leaderless, led int) {
+	for _, t := range im.Topics {
+		for _, p := range t.PartitionStates {
+			switch {
+			case p == nil:
+			case p.Leader == records.NoLeader:
+				leaderless++
+			case p.Leader == brokerID:
+				led++
+			}
+		}
+	}
+	return leaderless, led
+}
+
 // delta builds the next image from base by applying records, copying
 // each map, topic and broker once, on its first change, so that replaying a
 // whole log or a snapshot costs no more than building the image once.

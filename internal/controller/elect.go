@@ -81,6 +81,45 @@ func PreferredLeader(im *cluster.Image, topicID cluster.TopicID, partition int32
 	return rec, 0
 }
 
+// UncleanLeader returns the change that gives a leaderless partition a
+// leader, as Kafka's ElectLeaders with election type UNCLEAN
+// (PartitionChangeBuilder with Election.UNCLEAN): ELECTION_NOT_NEEDED
+// when it has a leader; else the first usable replica in the ISR, a clean
+// election; else the first usable replica outside it, an unclean one,
+// which becomes the whole ISR with LeaderRecoveryState RECOVERING (1,
+// KIP-704), records it may lack being lost; else
+// ELIGIBLE_LEADERS_NOT_AVAILABLE. UNKNOWN_TOPIC_OR_PARTITION for a
+// partition the image lacks. rec is non-nil only when errCode is 0.
+//
+// Nothing sets the recovery state back to RECOVERED yet: Kafka's leader
+// does that with AlterPartition once it has recovered, which comes with
+// replication.
+func UncleanLeader(im *cluster.Image, topicID cluster.TopicID, partition int32) (rec *records.PartitionChange, errCode int16) {
+	t := im.ByID[topicID]
+	if t == nil || partition < 0 || partition >= int32(len(t.PartitionStates)) {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	p := t.PartitionStates[partition]
+	if p.Leader != records.NoLeader {
+		return nil, kerr.ElectionNotNeeded.Code
+	}
+	isUsable := func(id int32) bool { return usable(im.Brokers[id]) }
+	rec = records.NewPartitionChange(records.UUID(t.ID), partition)
+	if leader := electFrom(p.Replicas, p.ISR, isUsable); leader != records.NoLeader {
+		rec.Leader = leader
+		return rec, 0
+	}
+	for _, id := range p.Replicas {
+		if isUsable(id) {
+			rec.Leader = id
+			rec.Isr = []int32{id}
+			rec.LeaderRecoveryState = 1
+			return rec, 0
+		}
+	}
+	return nil, kerr.EligibleLeadersNotAvailable.Code
+}
+
 // removeFromISR is Kafka's generateLeaderAndIsrUpdates with brokerToRemove
 // set: the ISR without brokerID, unless that leaves it empty, and a new
 // leader when the current one is brokerID.
@@ -114,7 +153,7 @@ func removeFromISR(im *cluster.Image, brokerID int32) []records.Record {
 
 // electFrom returns the first of replicas that is in isr and usable, or
 // NoLeader: Kafka's PartitionChangeBuilder.electLeader without unclean
-// election, which strata does not do.
+// election, which only an ElectLeaders request asks for (UncleanLeader).
 func electFrom(replicas, isr []int32, isUsable func(int32) bool) int32 {
 	for _, id := range replicas {
 		if slices.Contains(isr, id) && isUsable(id) {

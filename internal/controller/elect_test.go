@@ -273,3 +273,55 @@ func TestPreferredLeader(t *testing.T) {
 		t.Fatalf("code %d", code)
 	}
 }
+
+func TestUncleanLeader(t *testing.T) {
+	im := testImage(3, []int32{3}, []part{
+		{replicas: []int32{1, 2}, isr: []int32{1, 2}, leader: 2},     // 0: has a leader
+		{replicas: []int32{3, 2, 1}, isr: []int32{3, 1}, leader: -1}, // 1: clean: 1, in the ISR
+		{replicas: []int32{3, 2, 1}, isr: []int32{3}, leader: -1},    // 2: unclean: 2, first usable
+		{replicas: []int32{3}, isr: []int32{3}, leader: -1},          // 3: none usable
+	})
+	id := cluster.TopicID{1}
+	for _, tc := range []struct {
+		topic     cluster.TopicID
+		partition int32
+		leader    int32
+		isr       []int32
+		recovery  int8
+		code      int16
+	}{
+		{id, 0, 0, nil, -1, kerr.ElectionNotNeeded.Code},
+		{id, 1, 1, nil, -1, 0},
+		{id, 2, 2, []int32{2}, 1, 0},
+		{id, 3, 0, nil, -1, kerr.EligibleLeadersNotAvailable.Code},
+		{id, 4, 0, nil, -1, kerr.UnknownTopicOrPartition.Code},
+		{cluster.TopicID{7}, 0, 0, nil, -1, kerr.UnknownTopicOrPartition.Code},
+	} {
+		t.Run(fmt.Sprintf("%s-%d", tc.topic, tc.partition), func(t *testing.T) {
+			rec, code := UncleanLeader(im, tc.topic, tc.partition)
+			if code != tc.code {
+				t.Fatalf("code %d, want %d", code, tc.code)
+			}
+			if code != 0 {
+				if rec != nil {
+					t.Fatalf("record %+v with code %d", rec, code)
+				}
+				return
+			}
+			want := records.NewPartitionChange(records.UUID(tc.topic), tc.partition)
+			want.Leader, want.Isr, want.LeaderRecoveryState = tc.leader, tc.isr, tc.recovery
+			if !reflect.DeepEqual(rec, want) {
+				t.Fatalf("got %+v, want %+v", rec, want)
+			}
+		})
+	}
+	// A replica in controlled shutdown is not eligible either.
+	im.Brokers[2].InControlledShutdown = true
+	if _, code := UncleanLeader(im, id, 2); code != 0 {
+		t.Fatalf("code %d: 1 is still usable", code)
+	}
+	im.Brokers[1].InControlledShutdown = true
+	if _, code := UncleanLeader(im, id, 2); code != kerr.EligibleLeadersNotAvailable.Code {
+		t.Fatalf("code %d", code)
+	}
+}

@@ -100,17 +100,39 @@ func (c *Controller) Store() *cluster.Store { return c.cfg.Store }
 func (c *Controller) Client() *Client { return c.cfg.Client }
 
 // Fenced reports whether this broker is fenced (or not registered yet).
+// In local mode, where the node registers itself and no heartbeat answers,
+// its registration in the image says.
 func (c *Controller) Fenced() bool {
+	if c.cfg.Client == nil {
+		b := c.localRegistration()
+		return b == nil || b.Fenced
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.fenced
 }
 
-// BrokerEpoch is this broker's epoch, -1 before it registered.
+// BrokerEpoch is this broker's epoch, -1 before it registered (in local
+// mode, the epoch of its registration in the image).
 func (c *Controller) BrokerEpoch() int64 {
+	if c.cfg.Client == nil {
+		if b := c.localRegistration(); b != nil {
+			return b.Epoch
+		}
+		return -1
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mu.epoch
+}
+
+// localRegistration is this node's registration in the image, nil if
+// none (or no Store).
+func (c *Controller) localRegistration() *cluster.Broker {
+	if c.cfg.Store == nil {
+		return nil
+	}
+	return c.cfg.Store.Image().Broker(c.cfg.NodeID)
 }
 
 // ---- the active controller's side ----

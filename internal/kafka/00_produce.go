@@ -35,6 +35,9 @@ package kafka
 //     so a produce racing a delete cannot bring the topic back.
 //   - acks other than -1, 0 and 1 are INVALID_REQUIRED_ACKS for every
 //     partition, nothing appended (Kafka's ReplicaManager.appendRecords).
+//   - v10+ (KIP-951): a partition this node does not lead is
+//     NOT_LEADER_OR_FOLLOWER with its current leader and leader epoch, and
+//     the response lists that leader's endpoint (leader_hints.go).
 //   - Batches with the transactional bit are INVALID_TXN_STATE: no
 //     transaction can have been begun (transactions are not built), which
 //     is what Kafka answers a producer writing to a partition outside its
@@ -146,6 +149,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		return noResponse, nil
 	}
 	if len(syncs) == 0 {
+		h.fillProduceLeaderHints(resp)
 		return h.encode(resp), nil
 	}
 	// The answer is encoded once the fsyncs are done, on the connection's
@@ -162,6 +166,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			}
 		}
+		h.fillProduceLeaderHints(resp)
 		enc := h.encode(resp)
 		r.HeaderFlexible, r.Parts, r.Release = enc.HeaderFlexible, enc.Parts, enc.Release
 		return nil

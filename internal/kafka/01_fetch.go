@@ -20,6 +20,9 @@ package kafka
 //     clients accept). Topic IDs replace names from v13.
 //   - Leader epoch checks (v9+): a newer epoch than ours is
 //     UNKNOWN_LEADER_EPOCH, an older one FENCED_LEADER_EPOCH.
+//   - v16+ (KIP-951): NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH carry
+//     the partition's current leader and leader epoch, and the response
+//     lists that leader's endpoint (leader_hints.go).
 
 import (
 	"bytes"
@@ -156,6 +159,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 	for i := range parts {
 		h.cfg.Metrics.Fetched(parts[i].p.TP.Topic, parts[i].region.Len)
 	}
+	h.fillFetchLeaderHints(resp)
 	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
 }

@@ -89,8 +89,10 @@ func seedRequests() []kmsg.Request {
 	of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
 	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	cgh.Group, cgh.MemberID, cgh.RebalanceTimeoutMillis, cgh.SubscribedTopicNames = "c", "m", 1000, []string{topic}
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
 	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(),
-		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest()}
+		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest()}
 }
 
 // Known, not fixed here: kmsg reads a flexible version's tagged fields

@@ -191,8 +191,8 @@ func (m *Metrics) Synced(d time.Duration) {
 	m.syncSeconds.Observe(d.Seconds())
 }
 
-// MetadataStatus is the metadata log's state as the gauges of
-// RegisterMetadata report it.
+// MetadataStatus is the metadata log's and this broker's state as the
+// gauges of RegisterMetadata report it.
 type MetadataStatus struct {
 	// Offset is the metadata offset the image has applied (the raft
 	// index in quorum mode, the local log's end offset in local mode).
@@ -202,33 +202,100 @@ type MetadataStatus struct {
 	// Term, CommitIndex and AppliedIndex are raft's; in local mode the
 	// term is 0 and both indexes are Offset.
 	Term, CommitIndex, AppliedIndex uint64
+
+	// Fenced is whether this broker is fenced (or not registered yet);
+	// BrokerEpoch is its epoch, -1 before it registered.
+	Fenced      bool
+	BrokerEpoch int64
+	// Brokers counts the image's registered brokers by state:
+	// BrokersUnfenced, BrokersFenced, BrokersControlledShutdown.
+	Brokers [3]int
+	// PartitionsLeaderless counts the image's partitions without a
+	// leader; PartitionsLed those this broker leads.
+	PartitionsLeaderless, PartitionsLed int
 }
+
+// Indexes of MetadataStatus.Brokers, and the label values of
+// strata_brokers.
+const (
+	BrokersUnfenced = iota
+	BrokersFenced
+	BrokersControlledShutdown
+)
+
+var brokerStates = [3]string{BrokersUnfenced: "unfenced", BrokersFenced: "fenced", BrokersControlledShutdown: "controlled_shutdown"}
 
 // RegisterMetadata adds the metadata log and controller quorum gauges
 // (Kafka's KafkaController ActiveControllerCount and the raft-metrics
 // group's current-leader, current-epoch, high-watermark and
-// log-end-offset), read from status at each scrape.
+// log-end-offset) and the broker lifecycle and leadership gauges
+// (Kafka's BrokerServer fenced state and broker epoch, the controller's
+// FencedBrokerCount/ActiveBrokerCount, OfflinePartitionsCount, and a
+// broker's LeaderCount). status is read once per scrape.
 func (m *Metrics) RegisterMetadata(nodeID int32, status func() MetadataStatus) {
-	gauge := func(name, help string, v func(MetadataStatus) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(status()) })
+	m.Registry.MustRegister(&metadataCollector{nodeID: nodeID, status: status})
+}
+
+// metadataCollector reads a MetadataStatus at each scrape.
+type metadataCollector struct {
+	nodeID int32
+	status func() MetadataStatus
+}
+
+var (
+	descMetadataOffset = prometheus.NewDesc("strata_metadata_offset",
+		"Metadata offset the image has applied: the raft index of the last entry applied in quorum mode, the local metadata log's end offset otherwise.", nil, nil)
+	descControllerID = prometheus.NewDesc("strata_controller_id",
+		"Node id of the active controller (the raft leader), -1 while none is elected; a single node without a quorum is its own.", nil, nil)
+	descControllerActive = prometheus.NewDesc("strata_controller_active",
+		"1 while this node is the active controller (Kafka's ActiveControllerCount), else 0.", nil, nil)
+	descQuorumTerm = prometheus.NewDesc("strata_quorum_term",
+		"Current raft term of the controller quorum (Kafka's current-epoch); 0 without a quorum.", nil, nil)
+	descQuorumCommit = prometheus.NewDesc("strata_quorum_commit_index",
+		"Highest raft index known committed by the quorum (Kafka's high-watermark of the metadata log).", nil, nil)
+	descQuorumApplied = prometheus.NewDesc("strata_quorum_applied_index",
+		"Highest raft index this node has applied; commit minus applied is the apply lag.", nil, nil)
+	descBrokerFenced = prometheus.NewDesc("strata_broker_fenced",
+		"1 while this broker is fenced (or not yet registered) and serves no partitions, else 0.", nil, nil)
+	descBrokerEpoch = prometheus.NewDesc("strata_broker_epoch",
+		"This broker's epoch, the metadata offset of its registration; -1 before it registered.", nil, nil)
+	descBrokers = prometheus.NewDesc("strata_brokers",
+		"Registered brokers in this node's metadata image, by state (unfenced, fenced, controlled_shutdown).", []string{"state"}, nil)
+	descLeaderless = prometheus.NewDesc("strata_partitions_leaderless",
+		"Partitions without a leader in this node's metadata image (Kafka's OfflinePartitionsCount): unavailable until their replica's broker returns.", nil, nil)
+	descLed = prometheus.NewDesc("strata_partitions_led",
+		"Partitions this broker leads in its metadata image (Kafka's LeaderCount).", nil, nil)
+)
+
+func (c *metadataCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMetadataOffset, descControllerID, descControllerActive, descQuorumTerm, descQuorumCommit,
+		descQuorumApplied, descBrokerFenced, descBrokerEpoch, descBrokers, descLeaderless, descLed} {
+		ch <- d
 	}
-	m.Registry.MustRegister(
-		gauge("strata_metadata_offset", "Metadata offset the image has applied: the raft index of the last entry applied in quorum mode, the local metadata log's end offset otherwise.",
-			func(s MetadataStatus) float64 { return float64(s.Offset) }),
-		gauge("strata_controller_id", "Node id of the active controller (the raft leader), -1 while none is elected; a single node without a quorum is its own.",
-			func(s MetadataStatus) float64 { return float64(s.ControllerID) }),
-		gauge("strata_controller_active", "1 while this node is the active controller (Kafka's ActiveControllerCount), else 0.",
-			func(s MetadataStatus) float64 {
-				if s.ControllerID == nodeID {
-					return 1
-				}
-				return 0
-			}),
-		gauge("strata_quorum_term", "Current raft term of the controller quorum (Kafka's current-epoch); 0 without a quorum.",
-			func(s MetadataStatus) float64 { return float64(s.Term) }),
-		gauge("strata_quorum_commit_index", "Highest raft index known committed by the quorum (Kafka's high-watermark of the metadata log).",
-			func(s MetadataStatus) float64 { return float64(s.CommitIndex) }),
-		gauge("strata_quorum_applied_index", "Highest raft index this node has applied; commit minus applied is the apply lag.",
-			func(s MetadataStatus) float64 { return float64(s.AppliedIndex) }),
-	)
+}
+
+func (c *metadataCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	gauge(descMetadataOffset, float64(s.Offset))
+	gauge(descControllerID, float64(s.ControllerID))
+	gauge(descControllerActive, flag(s.ControllerID == c.nodeID))
+	gauge(descQuorumTerm, float64(s.Term))
+	gauge(descQuorumCommit, float64(s.CommitIndex))
+	gauge(descQuorumApplied, float64(s.AppliedIndex))
+	gauge(descBrokerFenced, flag(s.Fenced))
+	gauge(descBrokerEpoch, float64(s.BrokerEpoch))
+	for i, state := range brokerStates {
+		gauge(descBrokers, float64(s.Brokers[i]), state)
+	}
+	gauge(descLeaderless, float64(s.PartitionsLeaderless))
+	gauge(descLed, float64(s.PartitionsLed))
 }
