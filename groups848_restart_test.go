@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata"
 )
 
 // describedMember is what ConsumerGroupDescribe says of one member.
@@ -71,7 +70,7 @@ func TestConsumerGroupSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b2, err := strata.Start(strata.Options{Dir: dir, Addr: addr, Properties: props})
+	b2, err := restartOn(t, dir, addr, props)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

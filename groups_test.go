@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record/recordtest"
 )
 
@@ -641,7 +640,7 @@ func TestGroupSurvivesRestartWhileConsuming(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b2, err := strata.Start(strata.Options{Dir: dir, Addr: addr, Properties: groupProps()})
+	b2, err := restartOn(t, dir, addr, groupProps())
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
 	}

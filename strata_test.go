@@ -143,3 +143,23 @@ func quorumProps(t testing.TB, dir string, props map[string]string) map[string]s
 	out["controller.quorum.voters"] = "1@" + addr.(string)
 	return out
 }
+
+// skipInQuorumMode skips a test of local mode's own metadata log under
+// STRATA_TEST_QUORUM=1.
+func skipInQuorumMode(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("STRATA_TEST_QUORUM") == "1" {
+		t.Skip("local metadata log only: " + why)
+	}
+}
+
+// restartOn starts a broker on dir listening on addr (a restart keeping
+// its address), as startBroker does.
+func restartOn(t testing.TB, dir, addr string, props map[string]string) (*strata.Broker, error) {
+	props = maps.Clone(props)
+	if props == nil {
+		props = map[string]string{}
+	}
+	props["listeners"] = "PLAINTEXT://" + addr
+	return strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, props)})
+}

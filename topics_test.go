@@ -260,6 +260,7 @@ func TestDeleteTopicWhileProducing(t *testing.T) {
 // earlier topic of the same name (its partition.metadata names another
 // topic id) is removed at start, not served as the new topic's data.
 func TestNewTopicNeverInheritsOldData(t *testing.T) {
+	skipInQuorumMode(t, "in a cluster strays are kept (a node's image may be behind), and a mismatched directory answers INCONSISTENT_TOPIC_ID")
 	dir := t.TempDir()
 	b, err := strata.Start(strata.Options{Dir: dir})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 // restart, which loads the snapshot the upgrade wrote. The fixture and
 // the program that made it: testdata/upgrade-886126a/README.md.
 func TestUpgradeDataDirFromJSONMetadata(t *testing.T) {
+	skipInQuorumMode(t, "the fixture is a local metadata log")
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.CopyFS(dir, os.DirFS("testdata/upgrade-886126a")); err != nil {
 		t.Fatal(err)

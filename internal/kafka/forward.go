@@ -55,7 +55,7 @@ func (h *Handler) forward(ctx context.Context, req kmsg.Request) (kmsg.Response,
 		}
 	}
 	defer req.SetVersion(clientVersion)
-	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req))
 	defer cancel()
 	for {
 		if h.meta.ControllerID() == h.cfg.NodeID {
@@ -127,4 +127,25 @@ func (h *Handler) ControllerAPI() server.Handler { return controllerAPI{h} }
 
 func (c controllerAPI) Handle(ctx context.Context, r *server.Request) (*server.Response, error) {
 	return c.h.handle(context.WithValue(ctx, forwardedKey{}, true), r, true)
+}
+
+// requestTimeout is how long a forwarded request may take: its own
+// TimeoutMillis where it has one (as Kafka bounds the controller's work by
+// it), else forwardTimeout.
+func requestTimeout(req kmsg.Request) time.Duration {
+	var ms int32
+	switch r := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		ms = r.TimeoutMillis
+	case *kmsg.DeleteTopicsRequest:
+		ms = r.TimeoutMillis
+	case *kmsg.CreatePartitionsRequest:
+		ms = r.TimeoutMillis
+	case *kmsg.ElectLeadersRequest:
+		ms = r.TimeoutMillis
+	}
+	if d := time.Duration(ms) * time.Millisecond; d > 0 && d < forwardTimeout {
+		return d
+	}
+	return forwardTimeout
 }
