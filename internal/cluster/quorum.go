@@ -101,6 +101,8 @@ type quorum struct {
 	// apiLn is the controller listener's other half: connections that
 	// speak Kafka's protocol (see SplitListener).
 	apiLn net.Listener
+	// voters are the quorum's node ids, as configured.
+	voters []int32
 }
 
 // OpenQuorum starts this node's member of the controller quorum and
@@ -144,6 +146,9 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		return nil, fmt.Errorf("cluster: raft config: %w", err)
 	}
 	c := &quorum{opts: opts, applyTimeout: cmpOr(q.ApplyTimeout, 10*time.Second)}
+	for _, v := range q.Voters {
+		c.voters = append(c.voters, v.ID)
+	}
 	image := newImageCell()
 	image.Store(emptyImage())
 	c.fsm = &fsm{image: image, logger: opts.Logger}

@@ -443,3 +443,13 @@ func (s *Store) AlterConfigs(name string, changes map[string]*string) (*Topic, e
 // published. Load the image after taking the channel, so that no change
 // falls between the two.
 func (s *Store) Changed() <-chan struct{} { return s.image.Changed() }
+
+// Voters returns the node ids of the controller quorum's voters, nil in
+// local mode.
+func (s *Store) Voters() []int32 {
+	q, ok := s.c.(*quorum)
+	if !ok {
+		return nil
+	}
+	return q.voters
+}

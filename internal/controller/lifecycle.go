@@ -1,11 +1,13 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,7 +63,10 @@ type Controller struct {
 		// failover does not prove a broker alive).
 		sessions map[int32]time.Time
 		heard    map[int32]bool
-		leading  bool
+		// offsets: each broker's metadata offset as its last
+		// heartbeat reported it (DescribeQuorum).
+		offsets map[int32]int64
+		leading bool
 		// broker side
 		epoch          int64
 		fenced         bool
@@ -88,6 +93,7 @@ func New(cfg Config) *Controller {
 	}
 	c.mu.sessions = map[int32]time.Time{}
 	c.mu.heard = map[int32]bool{}
+	c.mu.offsets = map[int32]int64{}
 	c.mu.epoch = -1
 	c.mu.fenced = true
 	return c
@@ -197,6 +203,9 @@ func (c *Controller) Heartbeat(req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHe
 		return nil, errStaleEpoch
 	}
 	c.touch(req.BrokerID)
+	c.mu.Lock()
+	c.mu.offsets[req.BrokerID] = req.CurrentMetadataOffset
+	c.mu.Unlock()
 	caughtUp := req.CurrentMetadataOffset > b.Epoch
 	im, err := c.cfg.Store.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		b := im.Broker(req.BrokerID)
@@ -296,6 +305,7 @@ func (c *Controller) fenceExpired() {
 		c.mu.leading = true
 		clear(c.mu.sessions)
 		clear(c.mu.heard)
+		clear(c.mu.offsets)
 		for id := range store.Image().Brokers {
 			c.mu.sessions[id] = now
 		}
@@ -529,4 +539,35 @@ func (c *Controller) WaitUnfenced(ctx context.Context) error {
 func (c *Controller) unfencedInImage() bool {
 	b := c.cfg.Store.Image().Broker(c.cfg.NodeID)
 	return b != nil && !b.Fenced && b.Epoch == c.BrokerEpoch()
+}
+
+// BrokerState is a broker as the active controller last heard from it.
+type BrokerState struct {
+	ID int32
+	// MetadataOffset is the offset its last heartbeat reported, -1 if
+	// none reached this controller since it became active.
+	MetadataOffset int64
+	// LastHeartbeat is when that was (zero if never).
+	LastHeartbeat time.Time
+}
+
+// BrokerStates returns, on the active controller, what each registered
+// broker's heartbeats last said; nil on other nodes.
+func (c *Controller) BrokerStates() []BrokerState {
+	if c.cfg.Store.ControllerID() != c.cfg.NodeID {
+		return nil
+	}
+	im := c.cfg.Store.Image()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []BrokerState
+	for id := range im.Brokers {
+		st := BrokerState{ID: id, MetadataOffset: -1}
+		if off, ok := c.mu.offsets[id]; ok {
+			st.MetadataOffset, st.LastHeartbeat = off, c.mu.sessions[id]
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b BrokerState) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }

@@ -2,10 +2,13 @@ package kafka
 
 // DescribeCluster: v0-2
 //
-// Behavior: the live brokers and the controller, as Metadata names them.
+// Behavior: the live brokers and the controller, as Metadata names them;
+// v2's IncludeFencedBrokers adds the fenced ones, marked IsFenced.
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -26,6 +29,17 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = lb.id, lb.host, lb.port, lb.rack
 		resp.Brokers = append(resp.Brokers, b)
+	}
+	if req.IncludeFencedBrokers {
+		for _, id := range slices.Sorted(maps.Keys(im.Brokers)) {
+			if fb := im.Brokers[id]; fb.Fenced {
+				if lb, ok := endpoint(fb); ok {
+					b := kmsg.NewDescribeClusterResponseBroker()
+					b.NodeID, b.Host, b.Port, b.Rack, b.IsFenced = lb.id, lb.host, lb.port, lb.rack, true
+					resp.Brokers = append(resp.Brokers, b)
+				}
+			}
+		}
 	}
 	return h.encode(resp), nil
 }
