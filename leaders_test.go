@@ -103,8 +103,17 @@ func TestClusterLeaderHints(t *testing.T) {
 		t.Fatalf("produce to node 1: node endpoints %+v", pr.Brokers)
 	}
 	checkBroker("produce", pr.Brokers[0].NodeID, pr.Brokers[0].Host, pr.Brokers[0].Port)
-	// The leader it names takes the records.
-	rawRoundTrip(t, node2, produce, &pr)
+	// The leader it names takes the records, once its own metadata has
+	// the topic (node 1 may be the controller, which does not wait for
+	// node 2 to apply the change).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rawRoundTrip(t, node2, produce, &pr)
+		if code := pr.Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if code := pr.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("produce to node 2: %v", kerr.ErrorForCode(code))
 	}
