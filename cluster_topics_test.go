@@ -200,7 +200,8 @@ func TestClusterTopicsAcrossNodes(t *testing.T) {
 }
 
 // partitionDirs lists the live partition directories under dir whose name
-// starts with prefix (a deleted partition's renamed directory is not live).
+// starts with prefix (a deleted or stray partition's renamed directory is
+// not live).
 func partitionDirs(t *testing.T, dir, prefix string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -209,7 +210,7 @@ func partitionDirs(t *testing.T, dir, prefix string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) && !strings.Contains(e.Name(), "-delete") {
+		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) && !strings.HasSuffix(e.Name(), "-delete") && !strings.HasSuffix(e.Name(), "-stray") {
 			if _, err := os.Stat(filepath.Join(dir, e.Name())); err == nil {
 				out = append(out, e.Name())
 			}
@@ -468,5 +469,69 @@ func TestClusterClientsRideOutNodeRestart(t *testing.T) {
 	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	if n != total {
 		t.Fatalf("the log holds %d records, produced %d", n, total)
+	}
+}
+
+// A topic deleted while one of its nodes is down: the node, back, sets
+// the partition's directory aside as -stray (its topic id is not in the
+// caught-up image), never serves it, and a new topic of the same name
+// starts empty.
+func TestClusterDeleteWhileNodeDown(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ctrl, err := c.WaitController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := others(ctrl)[0]
+	cl := newClient(t, c.Node(ctrl).Addr())
+	create := func() {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "gone", -1, -1
+		rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{victim}}}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create: %v %+v", err, resp)
+		}
+	}
+	create()
+	p := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("gone"))
+	for i := range 5 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "old%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if err := c.Node(victim).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(victim).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if left := partitionDirs(t, c.Node(victim).Dir(), "gone-0"); len(left) != 0 {
+		t.Fatalf("node %d serves %v after the topic was deleted while it was down", victim, left)
+	}
+	entries, _ := os.ReadDir(c.Node(victim).Dir())
+	stray := false
+	for _, e := range entries {
+		stray = stray || strings.HasPrefix(e.Name(), "gone-0.") && strings.HasSuffix(e.Name(), "-stray")
+	}
+	if !stray {
+		t.Fatalf("node %d has no gone-0.*-stray directory: the data was removed, or left in place", victim)
+	}
+	create()
+	ends, err := kadm.NewClient(newClient(t, c.Node(victim).Addr())).ListEndOffsets(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("gone", 0); o.Err != nil || o.Offset != 0 {
+		t.Fatalf("the new topic gone-0 ends at %d (%v): it inherited the old records", o.Offset, o.Err)
 	}
 }

@@ -260,9 +260,8 @@ func TestDeleteTopicWhileProducing(t *testing.T) {
 // earlier topic of the same name (its partition.metadata names another
 // topic id) is removed at start, not served as the new topic's data.
 func TestNewTopicNeverInheritsOldData(t *testing.T) {
-	skipInQuorumMode(t, "in a cluster strays are kept (a node's image may be behind), and a mismatched directory answers INCONSISTENT_TOPIC_ID")
 	dir := t.TempDir()
-	b, err := strata.Start(strata.Options{Dir: dir})
+	b, err := strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +277,7 @@ func TestNewTopicNeverInheritsOldData(t *testing.T) {
 	saved := t.TempDir()
 	copyDir(t, partDir, saved)
 
-	b, err = strata.Start(strata.Options{Dir: dir})
+	b, err = strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,6 +220,20 @@ func (b *Broker) DeletePartition(tp log.TopicPartition) error {
 	return b.logs.Delete(tp)
 }
 
+// MarkStray sets a partition aside (log.Manager.MarkStray): closed,
+// renamed -stray, kept on disk. It returns the new directory.
+func (b *Broker) MarkStray(tp log.TopicPartition) (string, error) {
+	b.mu.Lock()
+	p := b.parts[tp]
+	delete(b.parts, tp)
+	b.mu.Unlock()
+	if p != nil {
+		p.markDeleted()
+		p.snapWG.Wait()
+	}
+	return b.logs.MarkStray(tp)
+}
+
 // Close snapshots every partition's producer state at its log end offset
 // (Kafka's clean-shutdown snapshot), then flushes and closes every log,
 // leaving the dirs clean for a fast start. A failed snapshot only costs

@@ -40,10 +40,10 @@ type Config struct {
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
 	// KeepStrayPartitions keeps, instead of removing at start, partitions
-	// the metadata image does not know. In quorum mode the image may be
-	// behind the quorum's log, and a node must never delete data because
-	// its image is behind (issue 12); a single node's local log is
-	// always complete.
+	// the metadata image does not know: quorum mode, where a node must
+	// never delete data on its image's word (a single node's local log
+	// is always complete). A partition whose topic id the image lacks is
+	// renamed -stray and kept; one without a topic id stays as it is.
 	KeepStrayPartitions bool
 	// MaxPartitionsPerTopic bounds CreateTopics and CreatePartitions
 	// (default 10000): every partition is a directory with preallocated,
@@ -145,7 +145,22 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		id, hasID := p.TopicID()
 		if t == nil || p.TP.Partition >= t.Partitions || hasID && id != t.ID {
 			if cfg.KeepStrayPartitions {
-				h.logger.Warn("keeping partition unknown to metadata", "partition", p.TP, "metadata_offset", im.EndOffset)
+				if !hasID {
+					// No topic id to prove it is not the image's
+					// topic: kept until an operator decides.
+					h.logger.Warn("keeping partition unknown to metadata", "partition", p.TP, "metadata_offset", im.EndOffset)
+					continue
+				}
+				// Its topic id is not in the image, which has caught
+				// up with the quorum: a topic deleted while this node
+				// was away (a node only ever creates partitions of
+				// topics its image has). Set aside, not deleted, as
+				// Kafka's KRaft brokers do with strays.
+				dst, err := b.MarkStray(p.TP)
+				if err != nil {
+					return nil, err
+				}
+				h.logger.Warn("partition of a topic the metadata no longer has: set aside as stray", "partition", p.TP, "topic_id", cluster.TopicID(id), "dir", dst, "metadata_offset", im.EndOffset)
 				continue
 			}
 			// Files of a topic the metadata no longer has (a delete

@@ -331,6 +331,34 @@ func (m *Manager) Delete(tp TopicPartition) error {
 	return nil
 }
 
+// strayDirSuffix marks a partition directory set aside as stray (Kafka's
+// "-stray", KIP-858's follow-up KAFKA-14616): a topic deleted while this
+// node was away. It is not loaded again, and not removed: an operator
+// decides.
+const strayDirSuffix = "-stray"
+
+// MarkStray closes a partition's log and renames its directory
+// <topic>-<partition>.<random>-stray, so that it is neither served nor
+// loaded again but its data stays on disk.
+func (m *Manager) MarkStray(tp TopicPartition) (string, error) {
+	m.mu.Lock()
+	l, dir := m.logs[tp], m.dirOf[tp]
+	delete(m.logs, tp)
+	delete(m.dirOf, tp)
+	m.mu.Unlock()
+	if l == nil {
+		return "", nil
+	}
+	l.Close()
+	var id [16]byte
+	rand.Read(id[:])
+	dst := filepath.Join(dir, tp.String()+"."+hex.EncodeToString(id[:])+strayDirSuffix)
+	if err := m.fsys.Rename(l.Dir(), dst); err != nil {
+		return "", fmt.Errorf("rename %s as stray: %w", l.Dir(), err)
+	}
+	return dst, m.fsys.SyncDir(dir)
+}
+
 func (m *Manager) removeInBackground(path string) {
 	m.wg.Add(1)
 	go func() {
