@@ -1,14 +1,3 @@
-// Package controller holds the active controller's decisions as pure
-// functions of the metadata image: where a new partition's replicas go,
-// whether an explicit assignment is acceptable, and which leader and ISR
-// a partition gets when a broker is fenced, shuts down or comes back
-// (Kafka's ReplicationControlManager, StripedReplicaPlacer and
-// PartitionChangeBuilder). Each decision is returned as metadata records
-// for the caller to propose to the quorum; nothing here changes an image
-// or keeps state, so every function is safe for concurrent use.
-//
-// The package imports internal/cluster and its records only; cluster never
-// imports controller (STYLE.md, package layout).
 package controller
 
 import (
