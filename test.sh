@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check strata has: formatting, vet, the race-enabled test suite
-# (crash tests with real SIGKILLs included), interop checks with real
+# (crash tests with real SIGKILLs included), the root suite once more with
+# every broker a one-node cluster, interop checks with real
 # non-Go clients (interop/run.sh: kcat and python3-confluent-kafka),
 # franz-go's own kgo integration tests (interop/franz-go.sh), a smoke run
 # of the benchmark harness (bench/run.sh -smoke), and a
@@ -50,6 +51,9 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== the root suite again, each broker a one-node cluster (STRATA_TEST_QUORUM=1: metadata on raft, registration, heartbeats)"
+STRATA_TEST_QUORUM=1 go test -count=1 -short -timeout 15m .
 
 echo "== interop (kcat, python3-confluent-kafka)"
 bash interop/run.sh
