@@ -29,6 +29,14 @@
 //     before it checks a change, as Kafka's new active controller replays
 //     the log to its end before it takes writes.
 //
+// Changes come from the controller package's decisions (Store.Propose)
+// and the topic and config changes the Store builds itself; on a node
+// that is not the active controller they fail with NotControllerError,
+// and the caller forwards the request to the active controller (package
+// controller's Client, over the controller listener, which carries both
+// raft and Kafka requests: SplitListener). Store.Changed wakes the node's
+// image watcher after every image published, whichever node wrote it.
+//
 // # Quorum mode on disk
 //
 // Under <first log dir>/__raft (strata.RaftDir):
