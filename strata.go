@@ -280,7 +280,6 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
 		b.http.SetReady(true)
 	}
-	go func() { b.done <- srv.Serve(ln) }()
 	if apiLn := meta.ControllerAPIListener(); apiLn != nil {
 		// The controller listener's Kafka half: registrations,
 		// heartbeats and forwarded admin requests of the other nodes.
@@ -299,15 +298,23 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			defer b.ctrlWG.Done()
 			ctrl.Run(ctx, reg)
 		}()
+		// Clients are served once the broker is unfenced: its image
+		// then holds the metadata log past its registration, and only
+		// then are the partitions on disk matched with it.
 		wctx, wcancel := context.WithTimeout(ctx, quorumStartTimeout)
 		err := ctrl.WaitUnfenced(wctx)
 		wcancel()
+		if err == nil {
+			err = h.AdoptPartitions()
+		}
 		if err != nil {
+			b.done <- nil // the client listener was never served
 			b.Close()
 			return nil, err
 		}
-		logger.Info("broker unfenced: serving", "broker_epoch", ctrl.BrokerEpoch())
+		logger.Info("broker unfenced: serving", "broker_epoch", ctrl.BrokerEpoch(), "metadata_offset", meta.Image().EndOffset)
 	}
+	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
 }
 

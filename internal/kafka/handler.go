@@ -39,11 +39,12 @@ type Config struct {
 	NumPartitions int32
 	// AutoCreateTopics is auto.create.topics.enable.
 	AutoCreateTopics bool
-	// KeepStrayPartitions keeps, instead of removing at start, partitions
-	// the metadata image does not know: quorum mode, where a node must
-	// never delete data on its image's word (a single node's local log
-	// is always complete). A partition whose topic id the image lacks is
-	// renamed -stray and kept; one without a topic id stays as it is.
+	// KeepStrayPartitions is quorum mode's way with partitions the image
+	// does not know: never removed (a node must never delete data on its
+	// image's word), matched with the image only by AdoptPartitions once
+	// the broker is unfenced; one whose topic id the image lacks is then
+	// renamed -stray, one without a topic id stays as it is. In local
+	// mode (false) New removes them: a single node's log is complete.
 	KeepStrayPartitions bool
 	// MaxPartitionsPerTopic bounds CreateTopics and CreatePartitions
 	// (default 10000): every partition is a directory with preallocated,
@@ -139,50 +140,9 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		cfg.Controller = controller.New(controller.Config{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Store: meta, Logger: cfg.Logger})
 	}
 	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{}), watchDone: make(chan struct{})}
-	im := meta.Image()
-	for _, p := range b.Partitions() {
-		t := im.Topic(p.TP.Topic)
-		id, hasID := p.TopicID()
-		if t == nil || p.TP.Partition >= t.Partitions || hasID && id != t.ID {
-			if cfg.KeepStrayPartitions {
-				if !hasID {
-					// No topic id to prove it is not the image's
-					// topic: kept until an operator decides.
-					h.logger.Warn("keeping partition unknown to metadata", "partition", p.TP, "metadata_offset", im.EndOffset)
-					continue
-				}
-				// Its topic id is not in the image, which has caught
-				// up with the quorum: a topic deleted while this node
-				// was away (a node only ever creates partitions of
-				// topics its image has). Set aside, not deleted, as
-				// Kafka's KRaft brokers do with strays.
-				dst, err := b.MarkStray(p.TP)
-				if err != nil {
-					return nil, err
-				}
-				h.logger.Warn("partition of a topic the metadata no longer has: set aside as stray", "partition", p.TP, "topic_id", cluster.TopicID(id), "dir", dst, "metadata_offset", im.EndOffset)
-				continue
-			}
-			// Files of a topic the metadata no longer has (a delete
-			// interrupted by a crash), or of an earlier topic of the
-			// same name (its partition.metadata names another topic
-			// id): stray, as Kafka's LogManager calls them, and
-			// removed, so a new topic never inherits old records.
-			h.logger.Warn("removing partition unknown to metadata", "partition", p.TP, "topic_id_matches", !hasID || t == nil || id == t.ID)
-			if err := b.DeletePartition(p.TP); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		tc, err := h.topicConfig(t)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.Log.SetConfig(tc.Log); err != nil {
-			return nil, err
-		}
-		// Directories from before partition.metadata existed get it.
-		if err := p.WriteMetadata(t.ID); err != nil {
+	if !cfg.KeepStrayPartitions {
+		// Local mode: the metadata log is this node's and complete.
+		if err := h.adoptPartitions(); err != nil {
 			return nil, err
 		}
 	}
@@ -196,6 +156,75 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	}
 	go h.watchImage()
 	return h, nil
+}
+
+// AdoptPartitions matches the partitions found on disk with the metadata
+// image: each gets its topic's config and partition.metadata, and a
+// partition of a topic the image does not have is a stray. In quorum mode
+// the caller runs it once this broker is unfenced, that is once its image
+// holds the metadata log past its own registration: a topic deleted while
+// the node was down is deleted in that image, and one the image has not
+// seen cannot have files here (a node creates partitions only of topics
+// in its image). Before that, an image still catching up (even empty)
+// would make every partition look stray. Local mode runs it in New.
+func (h *Handler) AdoptPartitions() error {
+	if !h.cfg.KeepStrayPartitions {
+		return nil // done in New
+	}
+	return h.adoptPartitions()
+}
+
+func (h *Handler) adoptPartitions() error {
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	b, cfg := h.broker, h.cfg
+	im := h.meta.Image()
+	for _, p := range b.Partitions() {
+		t := im.Topic(p.TP.Topic)
+		id, hasID := p.TopicID()
+		if t == nil || p.TP.Partition >= t.Partitions || hasID && id != t.ID {
+			if cfg.KeepStrayPartitions {
+				if !hasID {
+					// No topic id to prove it is not the image's
+					// topic: kept until an operator decides.
+					h.logger.Warn("keeping partition unknown to metadata", "partition", p.TP, "metadata_offset", im.EndOffset)
+					continue
+				}
+				// Its topic id is not in the image, which holds the
+				// log past this broker's registration: a topic
+				// deleted while this node was away. Set aside, not
+				// deleted, as Kafka's KRaft brokers do with strays.
+				dst, err := b.MarkStray(p.TP)
+				if err != nil {
+					return err
+				}
+				h.logger.Warn("partition of a topic the metadata no longer has: set aside as stray", "partition", p.TP, "topic_id", cluster.TopicID(id), "dir", dst, "metadata_offset", im.EndOffset)
+				continue
+			}
+			// Files of a topic the metadata no longer has (a delete
+			// interrupted by a crash), or of an earlier topic of the
+			// same name (its partition.metadata names another topic
+			// id): stray, as Kafka's LogManager calls them, and
+			// removed, so a new topic never inherits old records.
+			h.logger.Warn("removing partition unknown to metadata", "partition", p.TP, "topic_id_matches", !hasID || t == nil || id == t.ID)
+			if err := b.DeletePartition(p.TP); err != nil {
+				return err
+			}
+			continue
+		}
+		tc, err := h.topicConfig(t)
+		if err != nil {
+			return err
+		}
+		if err := p.Log.SetConfig(tc.Log); err != nil {
+			return err
+		}
+		// Directories from before partition.metadata existed get it.
+		if err := p.WriteMetadata(t.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // api is one registered API key: the versions served and the handler.
