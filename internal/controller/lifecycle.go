@@ -489,9 +489,13 @@ func (c *Controller) ReserveProducerIDs() (int64, error) {
 }
 
 // WaitUnfenced waits until this broker is registered and unfenced, as a
-// Kafka broker waits for its first unfencing before it starts serving.
+// Kafka broker waits for its first unfencing before it starts serving, and
+// until its own metadata image shows it so: the heartbeat response that
+// unfences it can arrive before this node applies the UnfenceBrokerRecord,
+// and a client bootstrapping from a node in that window would get a
+// Metadata response that leaves the node itself out.
 func (c *Controller) WaitUnfenced(ctx context.Context) error {
-	for c.Fenced() {
+	for c.Fenced() || !c.imageUnfenced() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("controller: waiting to be unfenced (controller %d): %w", c.cfg.Store.ControllerID(), ctx.Err())
@@ -499,4 +503,11 @@ func (c *Controller) WaitUnfenced(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// imageUnfenced reports whether this node's image has this broker, at its
+// current epoch, unfenced.
+func (c *Controller) imageUnfenced() bool {
+	b := c.cfg.Store.Image().Broker(c.cfg.NodeID)
+	return b != nil && !b.Fenced && b.Epoch == c.BrokerEpoch()
 }
