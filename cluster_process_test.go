@@ -69,9 +69,17 @@ func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 		c.nodes = append(c.nodes, b)
 	}
 	for i, b := range c.nodes {
+		vs := slices.Clone(voters)
+		if i == n-1 {
+			// The last node names the voters in another order: the
+			// cluster id, derived from the voters, must not depend
+			// on it (INCONSISTENT_CLUSTER_ID at registration would
+			// keep the node from ever getting ready).
+			slices.Reverse(vs)
+		}
 		b.sets = append([]string{
 			"node.id=" + strconv.Itoa(i+1),
-			"controller.quorum.voters=" + strings.Join(voters, ","),
+			"controller.quorum.voters=" + strings.Join(vs, ","),
 			"broker.heartbeat.interval.ms=" + strconv.Itoa(procHeartbeatMs),
 			"broker.session.timeout.ms=" + strconv.Itoa(procSessionTimeoutMs),
 		}, extra...)
