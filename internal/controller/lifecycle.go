@@ -51,6 +51,10 @@ type Controller struct {
 	cfg    Config
 	logger *slog.Logger
 	inc    records.UUID
+	// refused is the last registration refusal logged, so that a
+	// refusal repeated on every retry is logged once. Owned by Run's
+	// goroutine.
+	refused error
 
 	mu struct {
 		sync.Mutex
@@ -372,8 +376,21 @@ func (c *Controller) beat(ctx context.Context, reg Registration) error {
 		}
 		resp := r.(*kmsg.BrokerRegistrationResponse)
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			// A refusal other than NOT_CONTROLLER (a failover) keeps
+			// this broker fenced, and at start not ready, until an
+			// operator acts: say so once per reason, not at Debug on
+			// every retry.
+			if !errors.Is(err, kerr.NotController) && !errors.Is(err, c.refused) {
+				msg := "the controller refused this broker's registration"
+				if errors.Is(err, kerr.InconsistentClusterID) {
+					msg += ": its cluster id differs from this node's (meta.properties), derived from controller.quorum.voters, which must be the same on every node"
+				}
+				c.logger.Warn(msg, "err", err, "cluster_id", c.cfg.ClusterID, "controller", c.cfg.Store.ControllerID())
+			}
+			c.refused = err
 			return fmt.Errorf("register: %w", err)
 		}
+		c.refused = nil
 		c.mu.Lock()
 		c.mu.epoch = resp.BrokerEpoch
 		c.mu.Unlock()
