@@ -381,11 +381,18 @@ func (c *Controller) beat(ctx context.Context, reg Registration) error {
 			// operator acts: say so once per reason, not at Debug on
 			// every retry.
 			if !errors.Is(err, kerr.NotController) && !errors.Is(err, c.refused) {
-				msg := "the controller refused this broker's registration"
-				if errors.Is(err, kerr.InconsistentClusterID) {
-					msg += ": its cluster id differs from this node's (meta.properties), derived from controller.quorum.voters, which must be the same on every node"
+				attrs := []any{"err", err, "cluster_id", c.cfg.ClusterID, "controller", c.cfg.Store.ControllerID()}
+				switch {
+				case errors.Is(err, kerr.DuplicateBrokerRegistration):
+					// A restart within the session of the previous
+					// process: Kafka's controller too waits for it to
+					// expire.
+					c.logger.Info("the previous incarnation of this broker is still registered: retrying until its session expires (broker.session.timeout.ms)", attrs...)
+				case errors.Is(err, kerr.InconsistentClusterID):
+					c.logger.Warn("the controller refused this broker's registration: its cluster id differs from this node's (meta.properties), derived from controller.quorum.voters, which must name the same voters with the same addresses on every node", attrs...)
+				default:
+					c.logger.Warn("the controller refused this broker's registration", attrs...)
 				}
-				c.logger.Warn(msg, "err", err, "cluster_id", c.cfg.ClusterID, "controller", c.cfg.Store.ControllerID())
 			}
 			c.refused = err
 			return fmt.Errorf("register: %w", err)
