@@ -385,7 +385,12 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 			}
 		}
 	}
-	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial}
+	q := cluster.QuorumOptions{
+		Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial,
+		SnapshotThreshold: uint64(cfg.MetadataRaftSnapshotThreshold),
+		SnapshotInterval:  msDuration(cfg.MetadataRaftSnapshotIntervalMs),
+		TrailingLogs:      uint64(cfg.MetadataRaftTrailingLogs),
+	}
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}
