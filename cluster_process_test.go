@@ -14,6 +14,8 @@ package strata_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"sort"
@@ -46,8 +48,9 @@ type procCluster struct {
 
 // startProcCluster builds the binary (once per test binary run; the go
 // build cache makes later builds cheap) and starts n quorum nodes, with
-// extra properties for every node.
-func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
+// extra properties for every node; each node's killLog keeps the lines
+// that contain a string of watch.
+func startProcCluster(t *testing.T, n int, watch []string, extra ...string) *procCluster {
 	t.Helper()
 	bin := killBinary(t)
 	c := &procCluster{t: t}
@@ -64,7 +67,7 @@ func startProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 	}
 	var voters []string
 	for i := 1; i <= n; i++ {
-		b := &killBroker{t: t, bin: bin, dir: t.TempDir(), port: free(), ctrlPort: free()}
+		b := &killBroker{t: t, bin: bin, dir: t.TempDir(), port: free(), ctrlPort: free(), watch: watch}
 		voters = append(voters, fmt.Sprintf("%d@%s", i, b.ctrlAddr()))
 		c.nodes = append(c.nodes, b)
 	}
@@ -384,7 +387,7 @@ func TestProcessCluster(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := startProcCluster(t, 3)
+	c := startProcCluster(t, 3, nil)
 	defer c.use(t)
 	t.Logf("3 nodes built and ready in %v", time.Since(start).Round(time.Millisecond))
 	all := []int32{1, 2, 3}
@@ -710,4 +713,186 @@ func TestProcessCluster(t *testing.T) {
 		t.Logf("SIGTERM to all three: stopped cleanly in %v; all started and ready in %v; topics, ids and %d records back", stopped.Round(time.Millisecond), ready.Round(time.Millisecond), len(recs))
 	})
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
+
+// httpAddr is the address of a running node's http.listener, from its
+// ready line (the node watches "strata ready").
+func (b *killBroker) httpAddr() string {
+	b.t.Helper()
+	lines := b.log.seen("strata ready")
+	if len(lines) == 0 {
+		b.t.Fatalf("broker on %s: no ready line watched", b.addr())
+	}
+	for _, f := range strings.Fields(lines[len(lines)-1]) {
+		if v, ok := strings.CutPrefix(f, "http="); ok {
+			return v
+		}
+	}
+	b.t.Fatalf("broker on %s: no http= in %q", b.addr(), lines[len(lines)-1])
+	return ""
+}
+
+// metric reads one unlabelled gauge from a running node's /metrics.
+func (b *killBroker) metric(name string) int64 {
+	b.t.Helper()
+	resp, err := http.Get("http://" + b.httpAddr() + "/metrics")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.t.Fatalf("metric %s: %q", name, line)
+			}
+			return int64(f)
+		}
+	}
+	b.t.Fatalf("broker on %s has no metric %s", b.addr(), name)
+	return 0
+}
+
+// logAttr returns attribute key of a slog text line, or "".
+func logAttr(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// A voter that was down while the others wrote more metadata than raft
+// keeps in its log after a snapshot catches up from the leader's snapshot
+// (raft's InstallSnapshot), not from the log, and then knows every topic
+// and config.
+func TestProcessClusterSnapshotCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three strata serve processes; skipped with -short")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const (
+		installed = "Installed remote snapshot"
+		compacted = "compacting logs"
+		ready     = "strata ready"
+		topics    = 60
+	)
+	// Snapshots every 32 entries, checked every 100-200 ms, leaving 8
+	// entries of log: a few dozen metadata changes outrun a stopped voter.
+	c := startProcCluster(t, 3, []string{installed, compacted, ready},
+		"metadata.raft.snapshot.threshold=32",
+		"metadata.raft.snapshot.interval.ms=100",
+		"metadata.raft.trailing.logs=8")
+	t.Logf("3 nodes ready in %v", time.Since(start).Round(time.Millisecond))
+	adm := kadm.NewClient(newClient(t, c.node(1).addr()))
+	if resp, err := adm.CreateTopic(ctx, 3, 1, nil, "before"); err != nil || resp.Err != nil {
+		c.fatalf("create topic before: %v / %v", err, resp.Err)
+	}
+	c.waitFor(ctx, 10*time.Second, "node 3 knows topic before", func() (bool, string) {
+		m, err := c.metadata(ctx, 3)
+		if err != nil {
+			return false, err.Error()
+		}
+		return metaTopic(m, "before") != nil, "not yet"
+	})
+	n3 := c.node(3)
+	stoppedAt := n3.metric("strata_quorum_applied_index")
+	n3.signal(syscall.SIGTERM)
+	n3.waitExit(60 * time.Second)
+
+	// Metadata changes while node 3 is down: topics, and config changes
+	// of one of them.
+	t0 := time.Now()
+	ids := map[string][16]byte{}
+	for i := 0; i < topics; i++ {
+		name := fmt.Sprintf("snap-%02d", i)
+		resp, err := adm.CreateTopic(ctx, 1, 1, nil, name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			c.fatalf("create topic %s: %v", name, err)
+		}
+		ids[name] = resp.ID
+		if i%3 == 0 {
+			retention := strconv.Itoa(3600000 + i)
+			rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: &retention}}, "before")
+			if err == nil {
+				_, err = rs.On("before", nil)
+			}
+			if err != nil {
+				c.fatalf("alter retention.ms of before: %v", err)
+			}
+		}
+	}
+	wantRetention := strconv.Itoa(3600000 + (topics-1)/3*3)
+	t.Logf("%d topics and %d config changes written in %v with node 3 down (stopped at raft index %d)", topics, (topics+2)/3, time.Since(t0).Round(time.Millisecond), stoppedAt)
+
+	// The live voters snapshot and drop their log past node 3's index.
+	for _, id := range []int32{1, 2} {
+		c.waitFor(ctx, 20*time.Second, fmt.Sprintf("node %d compacts its raft log past index %d", id, stoppedAt), func() (bool, string) {
+			lines := c.node(id).log.seen(compacted)
+			if len(lines) == 0 {
+				return false, "no compaction logged"
+			}
+			last := lines[len(lines)-1]
+			to, _ := strconv.ParseInt(logAttr(last, "to"), 10, 64)
+			return to > stoppedAt, last
+		})
+	}
+
+	t1 := time.Now()
+	n3.start(false)
+	readyIn := time.Since(t1)
+	if got := n3.log.seen(installed); len(got) == 0 {
+		c.fatalf("node 3 caught up without installing the leader's snapshot")
+	}
+	// Node 3's own Metadata has every topic with its id, and its own
+	// DescribeConfigs the last retention.ms.
+	c.waitFor(ctx, 10*time.Second, "node 3 knows every topic with its id", func() (bool, string) {
+		m, err := c.metadata(ctx, 3)
+		if err != nil {
+			return false, err.Error()
+		}
+		for name, id := range ids {
+			tp := metaTopic(m, name)
+			if tp == nil || tp.TopicID != id {
+				return false, fmt.Sprintf("topic %s: %+v", name, tp)
+			}
+		}
+		return true, ""
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n3.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "before", []string{"retention.ms"}
+	req.Resources = append(req.Resources, rr)
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		c.fatalf("describe configs through node 3: %v", err)
+	}
+	var got string
+	for _, r := range resp.(*kmsg.DescribeConfigsResponse).Resources {
+		for _, cfg := range r.Configs {
+			if cfg.Name == "retention.ms" && cfg.Value != nil {
+				got = *cfg.Value
+			}
+		}
+	}
+	if got != wantRetention {
+		c.fatalf("node 3 answers retention.ms %q for topic before, want %q", got, wantRetention)
+	}
+	t.Logf("node 3 restarted: installed the leader's snapshot (%q) and was ready in %v, with all %d topics and the last config; total %v",
+		n3.log.seen(installed)[0], readyIn.Round(time.Millisecond), len(ids), time.Since(start).Round(time.Millisecond))
 }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,20 +44,34 @@ func killBinary(t *testing.T) string {
 }
 
 // killLog collects a broker process's output: it notices the "strata ready"
-// line and keeps the last lines for failure messages. Safe for concurrent use.
+// line, keeps the last lines for failure messages, and keeps every line
+// that contains one of its watched strings. Safe for concurrent use.
 type killLog struct {
 	ready chan struct{}
+	watch []string
 	mu    struct {
 		sync.Mutex
 		partial []byte
 		lines   []string
 		ready   bool
+		seen    map[string][]string // by watched string
 	}
 }
 
 const killLogLines = 40
 
-func newKillLog() *killLog { return &killLog{ready: make(chan struct{})} }
+func newKillLog(watch ...string) *killLog {
+	l := &killLog{ready: make(chan struct{}), watch: watch}
+	l.mu.seen = map[string][]string{}
+	return l
+}
+
+// seen returns the lines so far that contain the watched string w.
+func (l *killLog) seen(w string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.mu.seen[w])
+}
 
 func (l *killLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -72,6 +87,11 @@ func (l *killLog) Write(p []byte) (int, error) {
 		l.mu.lines = append(l.mu.lines, line)
 		if len(l.mu.lines) > killLogLines {
 			l.mu.lines = l.mu.lines[1:]
+		}
+		for _, w := range l.watch {
+			if strings.Contains(line, w) {
+				l.mu.seen[w] = append(l.mu.seen[w], line)
+			}
 		}
 		if !l.mu.ready && strings.Contains(line, "strata ready") {
 			l.mu.ready = true
@@ -100,6 +120,7 @@ type killBroker struct {
 	// ctrlPort, when not 0, is the port of a CONTROLLER listener (a node
 	// of a controller quorum: cluster_process_test.go).
 	ctrlPort int
+	watch    []string // log lines to keep: killLog.seen
 
 	cmd  *exec.Cmd
 	done chan error // cmd.Wait's result
@@ -147,7 +168,7 @@ func (b *killBroker) start(pickPort bool) {
 func (b *killBroker) launch() {
 	b.t.Helper()
 	b.gen++
-	b.log = newKillLog()
+	b.log = newKillLog(b.watch...)
 	listeners := "listeners=PLAINTEXT://" + b.addr()
 	if b.ctrlPort != 0 {
 		listeners += ",CONTROLLER://" + b.ctrlAddr()
