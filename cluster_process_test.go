@@ -13,6 +13,7 @@ package strata_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -595,16 +596,23 @@ func TestProcessCluster(t *testing.T) {
 			via = live[1]
 		}
 		adm := kadm.NewClient(newClient(t, c.node(via).addr()))
-		after := &afterID
 		created := c.waitFor(ctx, 20*time.Second, fmt.Sprintf("create topic after-failover through node %d", via), func() (bool, string) {
 			resp, err := adm.CreateTopic(ctx, 2, 1, nil, "after-failover")
 			if err == nil {
 				err = resp.Err
 			}
+			if errors.Is(err, kerr.TopicAlreadyExists) {
+				// An earlier attempt's answer was lost on the way.
+				td, lerr := adm.ListTopics(ctx, "after-failover")
+				if lerr != nil {
+					return false, lerr.Error()
+				}
+				resp.ID, err = td["after-failover"].ID, nil
+			}
 			if err != nil {
 				return false, err.Error()
 			}
-			*after = resp.ID
+			afterID = resp.ID
 			return true, ""
 		})
 		for _, id := range live {
@@ -612,7 +620,7 @@ func TestProcessCluster(t *testing.T) {
 				return checkTopic(id, topic, topicID, partitions)
 			})
 			c.waitFor(ctx, 10*time.Second, fmt.Sprintf("node %d knows after-failover", id), func() (bool, string) {
-				return checkTopic(id, "after-failover", *after, 2)
+				return checkTopic(id, "after-failover", afterID, 2)
 			})
 		}
 		// After the session timeout the dead broker is fenced and its
@@ -634,6 +642,9 @@ func TestProcessCluster(t *testing.T) {
 			return true, ""
 		})
 		offlineAt := time.Since(killed)
+		if offlineAt < procSessionTimeout-time.Second {
+			c.fatalf("killed broker %d fenced %v after the kill, before its session timeout %v", ctrl, offlineAt, procSessionTimeout)
+		}
 
 		t1 := time.Now()
 		c.node(ctrl).start(false)
@@ -658,7 +669,7 @@ func TestProcessCluster(t *testing.T) {
 		})
 		for _, id := range all {
 			c.waitFor(ctx, 10*time.Second, fmt.Sprintf("node %d knows after-failover", id), func() (bool, string) {
-				return checkTopic(id, "after-failover", *after, 2)
+				return checkTopic(id, "after-failover", afterID, 2)
 			})
 		}
 		c.consume(ctx, ctrl, topic, recs)
