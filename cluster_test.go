@@ -233,3 +233,43 @@ func TestClusterControllerPartitionAndHeal(t *testing.T) {
 	}
 	t.Logf("healed: all agree on controller %d and image end %d after %v", id, end, time.Since(healed).Round(time.Millisecond))
 }
+
+// A node without a controller (the other voters stopped) still stops
+// promptly while an admin request it would forward waits for one: the
+// forward gives up when the node stops, rather than holding the shutdown
+// for its whole timeout.
+func TestClusterStopWithoutQuorumWhileForwarding(t *testing.T) {
+	c := startCluster(t)
+	for _, id := range []int32{2, 3} {
+		if err := c.Node(id).Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for c.Node(1).Controller() >= 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 alone still sees controller %d", c.Node(1).Controller())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, c.Node(1).Addr()))
+	created := make(chan error, 1)
+	go func() {
+		_, err := adm.CreateTopic(ctx, 1, 1, nil, "lonely")
+		created <- err
+	}()
+	time.Sleep(time.Second) // the request is in node 1's forward loop
+	start := time.Now()
+	if err := c.Node(1).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took > 10*time.Second {
+		t.Fatalf("node 1 took %v to stop with a forwarded CreateTopics waiting for a controller", took.Round(time.Millisecond))
+	}
+	t.Logf("node 1 stopped in %v", took.Round(time.Millisecond))
+	cancel()
+	<-created
+}

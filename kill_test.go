@@ -15,6 +15,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,20 +44,34 @@ func killBinary(t *testing.T) string {
 }
 
 // killLog collects a broker process's output: it notices the "strata ready"
-// line and keeps the last lines for failure messages. Safe for concurrent use.
+// line, keeps the last lines for failure messages, and keeps every line
+// that contains one of its watched strings. Safe for concurrent use.
 type killLog struct {
 	ready chan struct{}
+	watch []string
 	mu    struct {
 		sync.Mutex
 		partial []byte
 		lines   []string
 		ready   bool
+		seen    map[string][]string // by watched string
 	}
 }
 
 const killLogLines = 40
 
-func newKillLog() *killLog { return &killLog{ready: make(chan struct{})} }
+func newKillLog(watch ...string) *killLog {
+	l := &killLog{ready: make(chan struct{}), watch: watch}
+	l.mu.seen = map[string][]string{}
+	return l
+}
+
+// seen returns the lines so far that contain the watched string w.
+func (l *killLog) seen(w string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.mu.seen[w])
+}
 
 func (l *killLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -72,6 +87,11 @@ func (l *killLog) Write(p []byte) (int, error) {
 		l.mu.lines = append(l.mu.lines, line)
 		if len(l.mu.lines) > killLogLines {
 			l.mu.lines = l.mu.lines[1:]
+		}
+		for _, w := range l.watch {
+			if strings.Contains(line, w) {
+				l.mu.seen[w] = append(l.mu.seen[w], line)
+			}
 		}
 		if !l.mu.ready && strings.Contains(line, "strata ready") {
 			l.mu.ready = true
@@ -97,6 +117,10 @@ type killBroker struct {
 	port int
 	gen  int      // processes started so far
 	sets []string // extra name=value properties, each passed with --set
+	// ctrlPort, when not 0, is the port of a CONTROLLER listener (a node
+	// of a controller quorum: cluster_process_test.go).
+	ctrlPort int
+	watch    []string // log lines to keep: killLog.seen
 
 	cmd  *exec.Cmd
 	done chan error // cmd.Wait's result
@@ -104,6 +128,10 @@ type killBroker struct {
 }
 
 func (b *killBroker) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+func (b *killBroker) ctrlAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.ctrlPort))
+}
 
 func killFreePort(t *testing.T) int {
 	t.Helper()
@@ -125,41 +153,66 @@ func (b *killBroker) start(pickPort bool) {
 		if pickPort {
 			b.port = killFreePort(b.t)
 		}
-		b.gen++
-		b.log = newKillLog()
-		args := []string{"serve",
-			"--set", "listeners=PLAINTEXT://" + b.addr(),
-			"--set", "log.dirs=" + b.dir,
-			"--set", "http.listener=127.0.0.1:0"}
-		for _, kv := range b.sets {
-			args = append(args, "--set", kv)
-		}
-		b.cmd = exec.Command(b.bin, args...)
-		b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
-		if err := b.cmd.Start(); err != nil {
-			b.t.Fatalf("start broker: %v", err)
-		}
-		done := make(chan error, 1)
-		go func(cmd *exec.Cmd) { done <- cmd.Wait() }(b.cmd)
-		b.done = done
-		select {
-		case <-b.log.ready:
+		b.launch()
+		if last = b.await(30 * time.Second); last == "" {
 			return
-		case err := <-done:
-			b.cmd = nil
-			last = fmt.Sprintf("broker exited before ready (%v):\n%s", err, b.log)
-			if !strings.Contains(last, "address already in use") {
-				b.t.Fatal(last)
-			}
-			time.Sleep(200 * time.Millisecond)
-		case <-time.After(30 * time.Second):
-			b.cmd.Process.Kill()
-			<-done
-			b.cmd = nil
-			b.t.Fatalf("broker not ready after 30s:\n%s", b.log)
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	b.t.Fatalf("broker could not bind: %s", last)
+}
+
+// launch starts a broker process on b.port (and b.ctrlPort, when set, as
+// its CONTROLLER listener) without waiting for it: the nodes of a
+// controller quorum get ready only together.
+func (b *killBroker) launch() {
+	b.t.Helper()
+	b.gen++
+	b.log = newKillLog(b.watch...)
+	listeners := "listeners=PLAINTEXT://" + b.addr()
+	if b.ctrlPort != 0 {
+		listeners += ",CONTROLLER://" + b.ctrlAddr()
+	}
+	args := []string{"serve",
+		"--set", listeners,
+		"--set", "log.dirs=" + b.dir,
+		"--set", "http.listener=127.0.0.1:0"}
+	for _, kv := range b.sets {
+		args = append(args, "--set", kv)
+	}
+	b.cmd = exec.Command(b.bin, args...)
+	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
+	if err := b.cmd.Start(); err != nil {
+		b.t.Fatalf("start broker: %v", err)
+	}
+	done := make(chan error, 1)
+	go func(cmd *exec.Cmd) { done <- cmd.Wait() }(b.cmd)
+	b.done = done
+}
+
+// await waits for the launched broker's ready line. It returns "" once
+// ready, and the broker's output when the process exited because a port
+// was taken (the caller may launch it again); any other exit, or no ready
+// line within timeout, fails the test.
+func (b *killBroker) await(timeout time.Duration) string {
+	b.t.Helper()
+	select {
+	case <-b.log.ready:
+		return ""
+	case err := <-b.done:
+		b.cmd = nil
+		out := fmt.Sprintf("broker exited before ready (%v):\n%s", err, b.log)
+		if !strings.Contains(out, "address already in use") {
+			b.t.Fatal(out)
+		}
+		return out
+	case <-time.After(timeout):
+		b.cmd.Process.Kill()
+		<-b.done
+		b.cmd = nil
+		b.t.Fatalf("broker not ready after %v:\n%s", timeout, b.log)
+		return ""
+	}
 }
 
 // kill9 SIGKILLs the broker and waits until it is reaped.

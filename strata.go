@@ -8,6 +8,7 @@
 package strata
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,13 +370,17 @@ func newController(cfg config.Config, clusterID string, meta *cluster.Store, log
 // quorumClusterID is the cluster id a node of a controller quorum writes
 // into a new data dir: derived from controller.quorum.voters, so that
 // every node of one cluster agrees on it without a format step (Kafka's
-// `kafka-storage format --cluster-id`). "" in local mode: a random id.
+// `kafka-storage format --cluster-id`): the voters' ids and addresses, as
+// written, in id order. "" in local mode: a random id.
 func quorumClusterID(cfg config.Config) string {
 	if !cfg.Quorum() {
 		return ""
 	}
+	// In id order, so that lists naming the same voters in another
+	// order agree.
+	voters := slices.SortedFunc(slices.Values(cfg.QuorumVoters), func(a, b config.Voter) int { return cmp.Compare(a.ID, b.ID) })
 	h := sha256.New()
-	for _, v := range cfg.QuorumVoters {
+	for _, v := range voters {
 		fmt.Fprintf(h, "%d@%s,", v.ID, v.Addr)
 	}
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
@@ -412,7 +418,12 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 			}
 		}
 	}
-	q := cluster.QuorumOptions{Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial}
+	q := cluster.QuorumOptions{
+		Dir: raftDir, Listener: ctrlLn, Dial: nn.quorumDial,
+		SnapshotThreshold: uint64(cfg.MetadataRaftSnapshotThreshold),
+		SnapshotInterval:  msDuration(cfg.MetadataRaftSnapshotIntervalMs),
+		TrailingLogs:      uint64(cfg.MetadataRaftTrailingLogs),
+	}
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}

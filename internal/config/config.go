@@ -66,6 +66,14 @@ type Config struct {
 	MaxBrokerPartitions          int32  // max.broker.partitions
 	// MetadataSnapshotBytes is metadata.log.max.record.bytes.between.snapshots.
 	MetadataSnapshotBytes int64
+	// MetadataRaftSnapshotThreshold, MetadataRaftSnapshotIntervalMs and
+	// MetadataRaftTrailingLogs are metadata.raft.snapshot.threshold,
+	// metadata.raft.snapshot.interval.ms and metadata.raft.trailing.logs:
+	// hashicorp/raft's SnapshotThreshold, SnapshotInterval and
+	// TrailingLogs for the quorum's log, for tests and tuning.
+	MetadataRaftSnapshotThreshold  int64
+	MetadataRaftSnapshotIntervalMs int64
+	MetadataRaftTrailingLogs       int64
 
 	ProducerIDExpirationMs              int64 // producer.id.expiration.ms
 	ProducerIDExpirationCheckIntervalMs int64 // producer.id.expiration.check.interval.ms
@@ -99,39 +107,43 @@ type Config struct {
 // defaults, listening on 127.0.0.1:9092 with data under ./strata-data.
 func Default() Config {
 	return Config{
-		NodeID:                      1,
-		Listeners:                   "PLAINTEXT://127.0.0.1:9092",
-		ProcessRoles:                []string{"broker", "controller"},
-		ControllerListenerNames:     []string{"CONTROLLER"},
-		BrokerHeartbeatIntervalMs:   2000,
-		BrokerSessionTimeoutMs:      9000,
-		HTTPListener:                "127.0.0.1:9644",
-		LogDirs:                     []string{"./strata-data"},
-		NumPartitions:               1,
-		AutoCreateTopics:            true,
-		MessageMaxBytes:             1048588,
-		SocketRequestMaxBytes:       104857600,
-		QueuedMaxRequestBytes:       DefaultQueuedMaxRequestBytes,
-		MaxConnections:              math.MaxInt32,
-		MaxConnectionsPerIP:         math.MaxInt32,
-		LogSegmentBytes:             1 << 30,
-		LogRollMs:                   168 * 3600 * 1000,
-		LogRetentionMs:              168 * 3600 * 1000,
-		LogRetentionBytes:           -1,
-		LogIndexIntervalBytes:       4096,
-		LogIndexSizeMaxBytes:        10 << 20,
-		LogFlushIntervalMessages:    math.MaxInt64,
-		LogFlushIntervalMs:          math.MaxInt64,
-		LogSegmentDeleteDelayMs:     60000,
-		LogRetentionCheckIntervalMs: 300000,
-		LogMessageTimestampType:     "CreateTime",
-		LogMessageTimestampBefore:   math.MaxInt64,
-		LogMessageTimestampAfter:    3600000,
-		CompressionType:             "producer",
-		LogCleanupPolicy:            "delete",
-		MinInsyncReplicas:           1,
-		MaxBrokerPartitions:         -1,
-		MetadataSnapshotBytes:       20 << 20,
+		NodeID:                    1,
+		Listeners:                 "PLAINTEXT://127.0.0.1:9092",
+		ProcessRoles:              []string{"broker", "controller"},
+		ControllerListenerNames:   []string{"CONTROLLER"},
+		BrokerHeartbeatIntervalMs: 2000,
+		BrokerSessionTimeoutMs:    9000,
+		HTTPListener:              "127.0.0.1:9644",
+		LogDirs:                   []string{"./strata-data"},
+		NumPartitions:             1,
+		AutoCreateTopics:          true,
+		MessageMaxBytes:           1048588,
+		SocketRequestMaxBytes:     104857600,
+		QueuedMaxRequestBytes:     DefaultQueuedMaxRequestBytes,
+		MaxConnections:            math.MaxInt32,
+		MaxConnectionsPerIP:       math.MaxInt32,
+		LogSegmentBytes:           1 << 30,
+		LogRollMs:                 168 * 3600 * 1000,
+		LogRetentionMs:            168 * 3600 * 1000,
+		LogRetentionBytes:         -1,
+		LogIndexIntervalBytes:     4096,
+		LogIndexSizeMaxBytes:      10 << 20,
+		LogFlushIntervalMessages:  math.MaxInt64,
+		LogFlushIntervalMs:        math.MaxInt64,
+		LogSegmentDeleteDelayMs:   60000,
+		// hashicorp/raft's defaults.
+		MetadataRaftSnapshotThreshold:  8192,
+		MetadataRaftSnapshotIntervalMs: 120000,
+		MetadataRaftTrailingLogs:       10240,
+		LogRetentionCheckIntervalMs:    300000,
+		LogMessageTimestampType:        "CreateTime",
+		LogMessageTimestampBefore:      math.MaxInt64,
+		LogMessageTimestampAfter:       3600000,
+		CompressionType:                "producer",
+		LogCleanupPolicy:               "delete",
+		MinInsyncReplicas:              1,
+		MaxBrokerPartitions:            -1,
+		MetadataSnapshotBytes:          20 << 20,
 
 		ProducerIDExpirationMs:              86400000,
 		ProducerIDExpirationCheckIntervalMs: 600000,
@@ -264,6 +276,9 @@ var Defs = []Def{
 	{"log.flush.interval.ms", "fsync when the last flush is older than this (topic: flush.ms)", "9223372036854775807", intSetter(func(c *Config) *int64 { return &c.LogFlushIntervalMs }, 64)},
 	{"log.segment.delete.delay.ms", "delay before deleted segment files are removed (topic: file.delete.delay.ms)", "60000", intSetter(func(c *Config) *int64 { return &c.LogSegmentDeleteDelayMs }, 64)},
 	{"metadata.log.max.record.bytes.between.snapshots", "write a snapshot of the metadata image after this many bytes of metadata records (also at clean shutdown)", "20971520", intSetter(func(c *Config) *int64 { return &c.MetadataSnapshotBytes }, 64)},
+	{"metadata.raft.snapshot.threshold", "with a controller quorum: raft snapshots the metadata image once its log holds this many entries after the last snapshot (hashicorp/raft's SnapshotThreshold; for tests and tuning)", "8192", intSetter(func(c *Config) *int64 { return &c.MetadataRaftSnapshotThreshold }, 64)},
+	{"metadata.raft.snapshot.interval.ms", "with a controller quorum: how often raft checks metadata.raft.snapshot.threshold, at a random time between this and twice this (hashicorp/raft's SnapshotInterval; for tests and tuning)", "120000", intSetter(func(c *Config) *int64 { return &c.MetadataRaftSnapshotIntervalMs }, 64)},
+	{"metadata.raft.trailing.logs", "with a controller quorum: log entries a raft snapshot leaves in the log, so that a voter a little behind catches up from the log; one further behind gets the snapshot (hashicorp/raft's TrailingLogs; for tests and tuning)", "10240", intSetter(func(c *Config) *int64 { return &c.MetadataRaftTrailingLogs }, 64)},
 	{"log.retention.check.interval.ms", "how often retention runs", "300000", intSetter(func(c *Config) *int64 { return &c.LogRetentionCheckIntervalMs }, 64)},
 	{"log.message.timestamp.type", "CreateTime or LogAppendTime (topic: message.timestamp.type)", "CreateTime", func(c *Config, v string) error { c.LogMessageTimestampType = v; return nil }},
 	// KIP-937: Kafka 4 bounds CreateTime timestamps, by default only those
@@ -562,6 +577,9 @@ func (c *Config) Validate() error {
 		return errors.New("config: log.dirs is empty")
 	case c.MetadataSnapshotBytes < 1:
 		return fmt.Errorf("config: metadata.log.max.record.bytes.between.snapshots %d must be positive", c.MetadataSnapshotBytes)
+	case c.MetadataRaftSnapshotThreshold < 1 || c.MetadataRaftTrailingLogs < 1 || c.MetadataRaftSnapshotIntervalMs < 5:
+		return fmt.Errorf("config: metadata.raft.snapshot.threshold %d and metadata.raft.trailing.logs %d must be positive, metadata.raft.snapshot.interval.ms %d at least 5",
+			c.MetadataRaftSnapshotThreshold, c.MetadataRaftTrailingLogs, c.MetadataRaftSnapshotIntervalMs)
 	case c.NumPartitions < 1:
 		return fmt.Errorf("config: num.partitions %d must be at least 1", c.NumPartitions)
 	case c.SocketRequestMaxBytes < 1:

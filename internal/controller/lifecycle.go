@@ -53,6 +53,10 @@ type Controller struct {
 	cfg    Config
 	logger *slog.Logger
 	inc    records.UUID
+	// refused is the last registration refusal logged, so that a
+	// refusal repeated on every retry is logged once. Owned by Run's
+	// goroutine.
+	refused error
 
 	mu struct {
 		sync.Mutex
@@ -404,8 +408,28 @@ func (c *Controller) beat(ctx context.Context, reg Registration) error {
 		}
 		resp := r.(*kmsg.BrokerRegistrationResponse)
 		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			// A refusal other than NOT_CONTROLLER (a failover) keeps
+			// this broker fenced, and at start not ready, until an
+			// operator acts: say so once per reason, not at Debug on
+			// every retry.
+			if !errors.Is(err, kerr.NotController) && !errors.Is(err, c.refused) {
+				attrs := []any{"err", err, "cluster_id", c.cfg.ClusterID, "controller", c.cfg.Store.ControllerID()}
+				switch {
+				case errors.Is(err, kerr.DuplicateBrokerRegistration):
+					// A restart within the session of the previous
+					// process: Kafka's controller too waits for it to
+					// expire.
+					c.logger.Info("the previous incarnation of this broker is still registered: retrying until its session expires (broker.session.timeout.ms)", attrs...)
+				case errors.Is(err, kerr.InconsistentClusterID):
+					c.logger.Warn("the controller refused this broker's registration: its cluster id differs from this node's (meta.properties), derived from controller.quorum.voters, which must name the same voters with the same addresses on every node", attrs...)
+				default:
+					c.logger.Warn("the controller refused this broker's registration", attrs...)
+				}
+			}
+			c.refused = err
 			return fmt.Errorf("register: %w", err)
 		}
+		c.refused = nil
 		c.mu.Lock()
 		c.mu.epoch = resp.BrokerEpoch
 		c.mu.Unlock()
@@ -521,12 +545,13 @@ func (c *Controller) ReserveProducerIDs() (int64, error) {
 }
 
 // WaitUnfenced waits until this broker is registered and unfenced, as a
-// Kafka broker waits for its first unfencing before it starts serving.
-//
-// It also waits until this node's image shows it unfenced, so that its
-// own Metadata answers list it from the start.
+// Kafka broker waits for its first unfencing before it starts serving, and
+// until its own metadata image shows it so: the heartbeat response that
+// unfences it can arrive before this node applies the UnfenceBrokerRecord,
+// and a client bootstrapping from a node in that window would get a
+// Metadata response that leaves the node itself out.
 func (c *Controller) WaitUnfenced(ctx context.Context) error {
-	for c.Fenced() || !c.unfencedInImage() {
+	for c.Fenced() || !c.imageUnfenced() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("controller: waiting to be unfenced (controller %d): %w", c.cfg.Store.ControllerID(), ctx.Err())
@@ -536,7 +561,9 @@ func (c *Controller) WaitUnfenced(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) unfencedInImage() bool {
+// imageUnfenced reports whether this node's image has this broker, at its
+// current epoch, unfenced.
+func (c *Controller) imageUnfenced() bool {
 	b := c.cfg.Store.Image().Broker(c.cfg.NodeID)
 	return b != nil && !b.Fenced && b.Epoch == c.BrokerEpoch()
 }

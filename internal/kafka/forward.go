@@ -76,6 +76,11 @@ func (h *Handler) forward(ctx context.Context, req kmsg.Request) (kmsg.Response,
 		case <-ctx.Done():
 			h.logger.Warn("could not forward to the controller", "api", kmsg.NameForKey(req.Key()), "controller", h.meta.ControllerID(), "err", err)
 			return nil, false
+		case <-h.stopping:
+			// The node is stopping and waits for the requests it
+			// has read: answer NOT_CONTROLLER now rather than hold
+			// the shutdown up to forwardTimeout.
+			return nil, false
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -86,6 +91,8 @@ func (h *Handler) waitImage(ctx context.Context, off int64) {
 	for h.meta.Image().EndOffset < off {
 		select {
 		case <-ctx.Done():
+			return
+		case <-h.stopping:
 			return
 		case <-time.After(5 * time.Millisecond):
 		}
