@@ -136,6 +136,24 @@ func (c *procCluster) startAll() {
 		}
 		todo = again
 	}
+	// Each node is ready once its own image shows it unfenced; the others
+	// apply that a moment later. The cluster is up when every node lists
+	// every broker (what strata.StartCluster waits for too).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.waitFor(ctx, 30*time.Second, "every node listing every broker", func() (bool, string) {
+		for i := range c.nodes {
+			id := int32(i + 1)
+			m, err := c.metadata(ctx, id)
+			if err != nil {
+				return false, fmt.Sprintf("node %d: %v", id, err)
+			}
+			if got := brokerIDs(m); len(got) != len(c.nodes) {
+				return false, fmt.Sprintf("node %d lists brokers %v", id, got)
+			}
+		}
+		return true, ""
+	})
 }
 
 // signal sends sig to a running node.
