@@ -1,0 +1,193 @@
+package strata_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strata-io/strata"
+)
+
+// startRolesCluster starts an embedded cluster whose nodes have the given
+// process.roles (ids 1..len(roles)).
+func startRolesCluster(t *testing.T, roles ...string) *strata.Cluster {
+	t.Helper()
+	begin := time.Now()
+	m := map[int32]string{}
+	for i, r := range roles {
+		m[int32(i+1)] = r
+	}
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Nodes: len(roles), Roles: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	t.Logf("%d nodes (%v) started in %v", len(roles), roles, time.Since(begin).Round(time.Millisecond))
+	return c
+}
+
+// metadataBrokers returns the broker ids a Metadata answer through addr
+// lists.
+func metadataBrokers(t *testing.T, ctx context.Context, addr string) []int32 {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, addr))
+	bs, err := adm.ListBrokers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int32
+	for _, b := range bs {
+		ids = append(ids, b.NodeID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// produceConsume writes n records to topic through addr and reads them
+// back (all partitions) through another broker.
+func produceConsume(t *testing.T, ctx context.Context, topic string, n int, from, to string) {
+	t.Helper()
+	p := newClient(t, from, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := range n {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%s-%d", topic, i)}).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", topic, err)
+		}
+	}
+	cons := newClient(t, to, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]bool{}
+	for len(seen) < n {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume %s: %v", topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+}
+
+// Three controller-only voters and two broker-only nodes: only the brokers
+// are listed and hold partitions; the broker-only nodes follow the
+// metadata log as raft non-voters, through a controller failover and
+// their own restart.
+func TestClusterSeparateRoles(t *testing.T) {
+	c := startRolesCluster(t, "controller", "controller", "controller", "broker", "broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if got := c.Bootstrap(); len(got) != 2 || got[0] != c.Node(4).Addr() || got[1] != c.Node(5).Addr() {
+		t.Fatalf("Bootstrap = %v, want the two brokers", got)
+	}
+	for _, id := range []int32{4, 5} {
+		if got := metadataBrokers(t, ctx, c.Node(id).Addr()); !slices.Equal(got, []int32{4, 5}) {
+			t.Fatalf("Metadata through node %d lists brokers %v, want [4 5]", id, got)
+		}
+	}
+	ctrl, err := c.WaitController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctrl < 1 || ctrl > 3 {
+		t.Fatalf("controller %d is not a voter", ctrl)
+	}
+
+	// Created through broker 4 (forwarded to the controller), visible
+	// and usable through broker 5.
+	adm4 := kadm.NewClient(newClient(t, c.Node(4).Addr()))
+	if _, err := adm4.CreateTopic(ctx, 4, 1, nil, "spread"); err != nil {
+		t.Fatal(err)
+	}
+	adm5 := kadm.NewClient(newClient(t, c.Node(5).Addr()))
+	td, err := adm5.ListTopics(ctx, "spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]int{}
+	for _, p := range td["spread"].Partitions {
+		if len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
+			t.Fatalf("partition %d replicas %v, leader %d", p.Partition, p.Replicas, p.Leader)
+		}
+		leaders[p.Leader]++
+	}
+	if len(td["spread"].Partitions) != 4 || leaders[4] != 2 || leaders[5] != 2 {
+		t.Fatalf("partitions %d, leaders %v: want 4 spread 2 and 2 over brokers 4 and 5", len(td["spread"].Partitions), leaders)
+	}
+	produceConsume(t, ctx, "spread", 40, c.Node(4).Addr(), c.Node(5).Addr())
+
+	// The active controller dies: another voter takes over, the brokers
+	// keep serving and creating topics works again.
+	killed := time.Now()
+	c.Node(ctrl).Kill()
+	var voters []int32
+	for _, id := range []int32{1, 2, 3} {
+		if id != ctrl {
+			voters = append(voters, id)
+		}
+	}
+	next := waitAgreed(t, c, 30*time.Second, func(id int32) bool { return id != ctrl }, append(voters, 4, 5)...)
+	t.Logf("controller %d killed; %d elected, seen by both brokers, after %v", ctrl, next, time.Since(killed).Round(time.Millisecond))
+	produceConsume(t, ctx, "spread", 40, c.Node(5).Addr(), c.Node(4).Addr())
+	if _, err := adm5.CreateTopic(ctx, 2, 1, nil, "after-failover"); err != nil {
+		t.Fatal(err)
+	}
+	produceConsume(t, ctx, "after-failover", 10, c.Node(5).Addr(), c.Node(4).Addr())
+	if err := c.Node(ctrl).Restart(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A broker-only node restarted on its raft state rejoins; its image
+	// follows a change made while it was down.
+	if err := c.Node(4).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm5.CreateTopic(ctx, 1, 1, nil, "while-down"); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	if err := c.Node(4).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("broker 4 restarted in %v", time.Since(restarted).Round(time.Millisecond))
+	adm4 = kadm.NewClient(newClient(t, c.Node(4).Addr()))
+	td, err = adm4.ListTopics(ctx, "while-down")
+	if err != nil || td["while-down"].Err != nil {
+		t.Fatalf("broker 4 after restart: %v %v", err, td["while-down"].Err)
+	}
+	produceConsume(t, ctx, "after-failover", 10, c.Node(4).Addr(), c.Node(5).Addr())
+	waitSameImage(t, c, 30*time.Second, 0)
+}
+
+// Three combined nodes and one broker-only node: the broker-only node is
+// listed and takes partitions like the others.
+func TestClusterCombinedAndBrokerOnly(t *testing.T) {
+	c := startRolesCluster(t, "broker,controller", "broker,controller", "broker,controller", "broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if got := metadataBrokers(t, ctx, c.Node(4).Addr()); !slices.Equal(got, []int32{1, 2, 3, 4}) {
+		t.Fatalf("Metadata through node 4 lists brokers %v", got)
+	}
+	adm := kadm.NewClient(newClient(t, c.Node(4).Addr()))
+	if _, err := adm.CreateTopic(ctx, 8, 1, nil, "mix"); err != nil {
+		t.Fatal(err)
+	}
+	td, err := kadm.NewClient(newClient(t, c.Node(1).Addr())).ListTopics(ctx, "mix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	on4 := 0
+	for _, p := range td["mix"].Partitions {
+		if p.Leader == 4 {
+			on4++
+		}
+	}
+	if on4 != 2 {
+		t.Fatalf("broker 4 leads %d of 8 partitions, want 2", on4)
+	}
+	produceConsume(t, ctx, "mix", 40, c.Node(4).Addr(), c.Node(2).Addr())
+}
