@@ -3,7 +3,12 @@ package strata_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
+	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +20,14 @@ import (
 
 // startRolesCluster starts an embedded cluster whose nodes have the given
 // process.roles (ids 1..len(roles)).
-func startRolesCluster(t *testing.T, roles ...string) *strata.Cluster {
+func startRolesCluster(t *testing.T, logger *slog.Logger, roles ...string) *strata.Cluster {
 	t.Helper()
 	begin := time.Now()
 	m := map[int32]string{}
 	for i, r := range roles {
 		m[int32(i+1)] = r
 	}
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Nodes: len(roles), Roles: m})
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Nodes: len(roles), Roles: m, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +83,11 @@ func produceConsume(t *testing.T, ctx context.Context, topic string, n int, from
 // metadata log as raft non-voters, through a controller failover and
 // their own restart.
 func TestClusterSeparateRoles(t *testing.T) {
-	c := startRolesCluster(t, "controller", "controller", "controller", "broker", "broker")
+	adds := &nonvoterAdds{n: map[string]int{}}
+	if testing.Verbose() {
+		adds.next = slog.NewTextHandler(os.Stderr, nil)
+	}
+	c := startRolesCluster(t, slog.New(adds), "controller", "controller", "controller", "broker", "broker")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if got := c.Bootstrap(); len(got) != 2 || got[0] != c.Node(4).Addr() || got[1] != c.Node(5).Addr() {
@@ -161,12 +170,51 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	produceConsume(t, ctx, "after-failover", 10, c.Node(4).Addr(), c.Node(5).Addr())
 	waitSameImage(t, c, 30*time.Second, 0)
+	// Each broker joined raft once: its restart kept its membership.
+	if got := adds.counts(); got["4"] != 1 || got["5"] != 1 || len(got) != 2 {
+		t.Fatalf("non-voters added %v, want brokers 4 and 5 once each", got)
+	}
+}
+
+// nonvoterAdds counts the active controllers' log lines that add a
+// broker to raft as a non-voter, by broker; next, if set, gets every line.
+type nonvoterAdds struct {
+	mu   sync.Mutex
+	n    map[string]int
+	next slog.Handler
+}
+
+func (a *nonvoterAdds) Enabled(context.Context, slog.Level) bool { return true }
+func (a *nonvoterAdds) WithAttrs([]slog.Attr) slog.Handler       { return a }
+func (a *nonvoterAdds) WithGroup(string) slog.Handler            { return a }
+func (a *nonvoterAdds) Handle(ctx context.Context, r slog.Record) error {
+	if a.next != nil {
+		a.next.Handle(ctx, r)
+	}
+	if !strings.HasPrefix(r.Message, "added a broker to the raft configuration") {
+		return nil
+	}
+	r.Attrs(func(at slog.Attr) bool {
+		if at.Key == "broker" {
+			a.mu.Lock()
+			a.n[at.Value.String()]++
+			a.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (a *nonvoterAdds) counts() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.n)
 }
 
 // Three combined nodes and one broker-only node: the broker-only node is
 // listed and takes partitions like the others.
 func TestClusterCombinedAndBrokerOnly(t *testing.T) {
-	c := startRolesCluster(t, "broker,controller", "broker,controller", "broker,controller", "broker")
+	c := startRolesCluster(t, nil, "broker,controller", "broker,controller", "broker,controller", "broker")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if got := metadataBrokers(t, ctx, c.Node(4).Addr()); !slices.Equal(got, []int32{1, 2, 3, 4}) {
