@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata"
 )
@@ -104,6 +105,28 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	if ctrl < 1 || ctrl > 3 {
 		t.Fatalf("controller %d is not a voter", ctrl)
+	}
+
+	// DescribeQuorum (forwarded by a broker): the three voters, the two
+	// brokers as observers.
+	dq := kmsg.NewPtrDescribeQuorumRequest()
+	dqt := kmsg.NewDescribeQuorumRequestTopic()
+	dqt.Topic = "__cluster_metadata"
+	dqt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	dq.Topics = append(dq.Topics, dqt)
+	r, err := dq.RequestWith(ctx, newClient(t, c.Node(5).Addr()))
+	if err != nil || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		t.Fatalf("DescribeQuorum: %v %+v", err, r)
+	}
+	var gotVoters, gotObservers []int32
+	for _, v := range r.Topics[0].Partitions[0].CurrentVoters {
+		gotVoters = append(gotVoters, v.ReplicaID)
+	}
+	for _, o := range r.Topics[0].Partitions[0].Observers {
+		gotObservers = append(gotObservers, o.ReplicaID)
+	}
+	if !slices.Equal(gotVoters, []int32{1, 2, 3}) || !slices.Equal(gotObservers, []int32{4, 5}) {
+		t.Fatalf("DescribeQuorum voters %v observers %v, want [1 2 3] and [4 5]", gotVoters, gotObservers)
 	}
 
 	// Created through broker 4 (forwarded to the controller), visible
