@@ -91,7 +91,9 @@ func (h *Handler) handleDescribeQuorum(ctx context.Context, _ *server.Request, k
 				}
 				p.CurrentVoters = append(p.CurrentVoters, rs)
 			}
-			slices.SortFunc(p.CurrentVoters, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int { return cmp.Compare(a.ReplicaID, b.ReplicaID) })
+			slices.SortFunc(p.CurrentVoters, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int {
+				return cmp.Compare(a.ReplicaID, b.ReplicaID)
+			})
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
