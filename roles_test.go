@@ -58,6 +58,27 @@ func metadataBrokers(t *testing.T, ctx context.Context, addr string) []int32 {
 	return ids
 }
 
+// waitTopic waits until Metadata through adm lists topic with its
+// partitions, each with a leader.
+func waitTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partitions int) kadm.TopicDetails {
+	t.Helper()
+	for {
+		td, err := adm.ListTopics(ctx, topic)
+		ok := err == nil && td[topic].Err == nil && len(td[topic].Partitions) == partitions
+		for _, p := range td[topic].Partitions {
+			ok = ok && p.Leader >= 0
+		}
+		if ok {
+			return td
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s through %v: %v %v", topic, adm, err, td[topic].Err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // produceConsume writes n records to topic through addr and reads them
 // back (all partitions) through another broker.
 func produceConsume(t *testing.T, ctx context.Context, topic string, n int, from, to string) {
@@ -136,10 +157,8 @@ func TestClusterSeparateRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm5 := kadm.NewClient(newClient(t, c.Node(5).Addr()))
-	td, err := adm5.ListTopics(ctx, "spread")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Broker 5's image follows broker 4's a moment later.
+	td := waitTopic(t, ctx, adm5, "spread", 4)
 	leaders := map[int32]int{}
 	for _, p := range td["spread"].Partitions {
 		if len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
@@ -187,10 +206,7 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	t.Logf("broker 4 restarted in %v", time.Since(restarted).Round(time.Millisecond))
 	adm4 = kadm.NewClient(newClient(t, c.Node(4).Addr()))
-	td, err = adm4.ListTopics(ctx, "while-down")
-	if err != nil || td["while-down"].Err != nil {
-		t.Fatalf("broker 4 after restart: %v %v", err, td["while-down"].Err)
-	}
+	waitTopic(t, ctx, adm4, "while-down", 1)
 	produceConsume(t, ctx, "after-failover", 10, c.Node(4).Addr(), c.Node(5).Addr())
 	waitSameImage(t, c, 30*time.Second, 0)
 	// Each broker joined raft once: its restart kept its membership.
@@ -247,10 +263,7 @@ func TestClusterCombinedAndBrokerOnly(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 8, 1, nil, "mix"); err != nil {
 		t.Fatal(err)
 	}
-	td, err := kadm.NewClient(newClient(t, c.Node(1).Addr())).ListTopics(ctx, "mix")
-	if err != nil {
-		t.Fatal(err)
-	}
+	td := waitTopic(t, ctx, kadm.NewClient(newClient(t, c.Node(1).Addr())), "mix", 8)
 	on4 := 0
 	for _, p := range td["mix"].Partitions {
 		if p.Leader == 4 {
