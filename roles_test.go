@@ -33,9 +33,11 @@ func startRolesCluster(t *testing.T, logger *slog.Logger, roles ...string) *stra
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		begin := time.Now()
 		if err := c.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
+		t.Logf("closed in %v", time.Since(begin).Round(time.Millisecond))
 	})
 	t.Logf("%d nodes (%v) started in %v", len(roles), roles, time.Since(begin).Round(time.Millisecond))
 	return c
@@ -58,10 +60,12 @@ func metadataBrokers(t *testing.T, ctx context.Context, addr string) []int32 {
 	return ids
 }
 
-// waitTopic waits until Metadata through adm lists topic with its
-// partitions, each with a leader.
-func waitTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, partitions int) kadm.TopicDetails {
+// waitTopic waits until Metadata through addr lists topic with its
+// partitions, each with a leader. (kgo caches the metadata it fetched for
+// MetadataMinAge, 5 s by default: lowered here.)
+func waitTopic(t *testing.T, ctx context.Context, addr string, topic string, partitions int) kadm.TopicDetails {
 	t.Helper()
+	adm := kadm.NewClient(newClient(t, addr, kgo.MetadataMinAge(10*time.Millisecond)))
 	for {
 		td, err := adm.ListTopics(ctx, topic)
 		ok := err == nil && td[topic].Err == nil && len(td[topic].Partitions) == partitions
@@ -73,7 +77,7 @@ func waitTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("topic %s through %v: %v %v", topic, adm, err, td[topic].Err)
+			t.Fatalf("topic %s through %s: %v %v", topic, addr, err, td[topic].Err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -158,7 +162,7 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	adm5 := kadm.NewClient(newClient(t, c.Node(5).Addr()))
 	// Broker 5's image follows broker 4's a moment later.
-	td := waitTopic(t, ctx, adm5, "spread", 4)
+	td := waitTopic(t, ctx, c.Node(5).Addr(), "spread", 4)
 	leaders := map[int32]int{}
 	for _, p := range td["spread"].Partitions {
 		if len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
@@ -206,7 +210,7 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	t.Logf("broker 4 restarted in %v", time.Since(restarted).Round(time.Millisecond))
 	adm4 = kadm.NewClient(newClient(t, c.Node(4).Addr()))
-	waitTopic(t, ctx, adm4, "while-down", 1)
+	waitTopic(t, ctx, c.Node(4).Addr(), "while-down", 1)
 	produceConsume(t, ctx, "after-failover", 10, c.Node(4).Addr(), c.Node(5).Addr())
 	waitSameImage(t, c, 30*time.Second, 0)
 	// Each broker joined raft once: its restart kept its membership.
@@ -263,7 +267,7 @@ func TestClusterCombinedAndBrokerOnly(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 8, 1, nil, "mix"); err != nil {
 		t.Fatal(err)
 	}
-	td := waitTopic(t, ctx, kadm.NewClient(newClient(t, c.Node(1).Addr())), "mix", 8)
+	td := waitTopic(t, ctx, c.Node(1).Addr(), "mix", 8)
 	on4 := 0
 	for _, p := range td["mix"].Partitions {
 		if p.Leader == 4 {
