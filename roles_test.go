@@ -175,6 +175,31 @@ func TestClusterSeparateRoles(t *testing.T) {
 	}
 	produceConsume(t, ctx, "spread", 40, c.Node(4).Addr(), c.Node(5).Addr())
 
+	// A consumer group: __consumer_offsets is created by the
+	// controller-only active controller (forwarded), on the brokers.
+	g := newClient(t, c.Node(5).Addr(), kgo.ConsumeTopics("spread"), kgo.ConsumerGroup("g"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	for n := 0; n < 40; {
+		fs := g.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if err := g.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := kadm.NewClient(newClient(t, c.Node(4).Addr())).FetchOffsets(ctx, "g")
+	if err != nil || offs.Error() != nil {
+		t.Fatalf("fetch offsets: %v %v", err, offs.Error())
+	}
+	total := int64(0)
+	offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 40 {
+		t.Fatalf("group g committed %d records, want 40", total)
+	}
+	g.Close()
+
 	// The active controller dies: another voter takes over, the brokers
 	// keep serving and creating topics works again.
 	killed := time.Now()
