@@ -338,7 +338,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	// Dynamic broker configs may set other limits than the file's.
 	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
-	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl) })
+	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl, isBroker) })
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger, isBroker: isBroker}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
@@ -399,11 +399,14 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 // metadataStatus is what the metadata gauges report, read at each scrape:
 // the metadata log's state, this broker's lifecycle, and counts from the
 // image.
-func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controller) metrics.MetadataStatus {
+//
+// A controller-only node, which never registers, reports itself not
+// fenced (an alert on fenced brokers must not fire for it) with epoch -1.
+func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controller, isBroker bool) metrics.MetadataStatus {
 	st := meta.Status()
 	s := metrics.MetadataStatus{
 		Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		Fenced: ctrl.Fenced(), BrokerEpoch: ctrl.BrokerEpoch(),
+		Fenced: isBroker && ctrl.Fenced(), BrokerEpoch: ctrl.BrokerEpoch(),
 	}
 	im := meta.Image()
 	for _, b := range im.Brokers {
