@@ -47,8 +47,9 @@ type ClusterOptions struct {
 	KafkaPort, ControllerPort, HTTPPort int
 }
 
-// Cluster is a set of nodes running in this process, each a full broker
-// and controller-quorum voter with its own data dir and listeners, joined
+// Cluster is a set of nodes running in this process, each a broker, a
+// controller-quorum voter or both (ClusterOptions.Roles; both by default),
+// with its own data dir and listeners, joined
 // by an in-process network that tests can cut (Cut, Heal). It is for tests
 // and development (`strata serve --dev-cluster`), not for production: the
 // nodes share one process, so they crash, stall and run out of memory
