@@ -25,9 +25,9 @@ type ClusterOptions struct {
 	Nodes int
 	// Roles gives a node's process.roles by id: "controller" (a voter
 	// that serves no clients and hosts no partitions), "broker" (a raft
-	// non-voter that follows the metadata log) or "broker,controller",
-	// the default for a node not named. At least one node must be a
-	// controller.
+	// non-voter that follows the metadata log) or "broker,controller".
+	// A node not named takes Properties' process.roles, else
+	// broker,controller. At least one node must be a controller.
 	Roles map[int32]string
 	// Dir holds node N's data in Dir/node-N; default ./strata-data.
 	Dir string
@@ -104,7 +104,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		}
 		return ln, err
 	}
-	roles := func(id int32) string { return cmp.Or(opts.Roles[id], "broker,controller") }
+	roles := func(id int32) string {
+		return cmp.Or(opts.Roles[id], opts.Properties["process.roles"], "broker,controller")
+	}
 	kafkaLns, ctrlLns := make([]net.Listener, n), make([]net.Listener, n)
 	var voters []string
 	for i := range n {
