@@ -32,8 +32,9 @@ type ClusterOptions struct {
 	// Dir holds node N's data in Dir/node-N; default ./strata-data.
 	Dir string
 	// Properties are Kafka broker properties applied to every node. The
-	// cluster sets node.id, listeners, controller.quorum.voters,
-	// http.listener and log.dirs itself, over these.
+	// cluster sets node.id, process.roles (see Roles), listeners,
+	// controller.quorum.voters, http.listener and log.dirs itself, over
+	// these.
 	Properties map[string]string
 	// Logger gets every node's logs, each with a node=<id> attribute.
 	Logger *slog.Logger

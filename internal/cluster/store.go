@@ -449,7 +449,9 @@ func (s *Store) Changed() <-chan struct{} { return s.image.Changed() }
 // metadata log: the active controller calls it when a broker that is not
 // a voter registers. It does nothing for a voter or a member already
 // added at addr, and returns NotControllerError on a node that is not the
-// raft leader. In local mode it does nothing.
+// raft leader. A member known at another address (a
+// broker restarted with another controller listener) is moved to addr. In
+// local mode it does nothing.
 //
 // A member stays one until removed from the raft configuration: a broker
 // that stops, or is unregistered, remains a non-voter, which costs the
