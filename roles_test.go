@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -303,4 +304,58 @@ func TestClusterCombinedAndBrokerOnly(t *testing.T) {
 		t.Fatalf("broker 4 leads %d of 8 partitions, want 2", on4)
 	}
 	produceConsume(t, ctx, "mix", 40, c.Node(4).Addr(), c.Node(2).Addr())
+}
+
+// strata.Start (as `strata serve`) runs a controller-only node, which
+// opens no PLAINTEXT listener, and a broker-only node whose controller
+// listener is on a port the OS picks: it registers the bound address, the
+// controller adds it to raft, and it serves.
+func TestStartControllerOnlyAndBrokerOnly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrlAddr := ln.Addr().String()
+	ln.Close()
+	voters := "1@" + ctrlAddr
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// The controller-only node waits for its quorum (itself) at start;
+	// the broker-only one for the controller: start them together.
+	type started struct {
+		b   *strata.Broker
+		err error
+	}
+	ctrlCh := make(chan started, 1)
+	go func() {
+		b, err := strata.Start(strata.Options{Dir: t.TempDir(), Properties: map[string]string{
+			"node.id": "1", "process.roles": "controller", "listeners": "CONTROLLER://" + ctrlAddr,
+			"controller.quorum.voters": voters,
+		}})
+		ctrlCh <- started{b, err}
+	}()
+	brk, err := strata.Start(strata.Options{Dir: t.TempDir(), Properties: map[string]string{
+		"node.id": "2", "process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+		"controller.quorum.voters": voters,
+	}})
+	ctrl := <-ctrlCh
+	if ctrl.err != nil {
+		t.Fatal(ctrl.err)
+	}
+	defer ctrl.b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer brk.Close()
+	if ctrl.b.Addr() != "" {
+		t.Fatalf("controller-only node listens for clients on %s", ctrl.b.Addr())
+	}
+	if got := metadataBrokers(t, ctx, brk.Addr()); !slices.Equal(got, []int32{2}) {
+		t.Fatalf("Metadata lists brokers %v, want [2]", got)
+	}
+	if _, err := kadm.NewClient(newClient(t, brk.Addr())).CreateTopic(ctx, 2, 1, nil, "solo"); err != nil {
+		t.Fatal(err)
+	}
+	produceConsume(t, ctx, "solo", 10, brk.Addr(), brk.Addr())
 }
