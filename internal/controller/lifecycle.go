@@ -40,8 +40,8 @@ type Config struct {
 }
 
 // Controller is a node's part in the broker lifecycle (KIP-631), on the
-// sides its process.roles give it (RunBroker, RunController; Run for a
-// combined node):
+// sides its process.roles give it (RunBroker, RunController; a combined
+// node runs both):
 //
 //   - as a broker, a node registers with the active controller
 //     (BrokerRegistration, with a new incarnation id per process) and then
@@ -376,21 +376,6 @@ func (c *Controller) fenceExpired() {
 type Registration struct {
 	Listeners []kmsg.BrokerRegistrationRequestListener
 	Rack      *string
-}
-
-// Run runs both sides of a combined node (broker,controller) until ctx
-// ends: RunController and RunBroker.
-func (c *Controller) Run(ctx context.Context, reg Registration) {
-	if c.cfg.Client == nil {
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.RunController(ctx)
-	}()
-	c.RunBroker(ctx, reg)
-	<-done
 }
 
 // RunController is a controller's side (process.roles controller): while
