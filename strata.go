@@ -278,7 +278,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	if !meta.Quorum() {
 		// A single node registers itself, unfenced, as its own
 		// controller, so the image names its endpoint. In quorum mode
-		// every node registers with the active controller and
+		// every broker registers with the active controller and
 		// heartbeats (controller.Controller.RunBroker).
 		if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, rack); err != nil {
 			return fail(err)
