@@ -19,14 +19,22 @@ import (
 
 // ClusterOptions configure an embedded cluster (StartCluster).
 type ClusterOptions struct {
-	// Nodes is how many nodes run; default 3. Their ids are 1..Nodes and
-	// every one is a voter of the controller quorum.
+	// Nodes is how many nodes run; default 3. Their ids are 1..Nodes and,
+	// unless Roles says otherwise, every one is a combined node
+	// (broker,controller), a voter of the controller quorum.
 	Nodes int
+	// Roles gives a node's process.roles by id: "controller" (a voter
+	// that serves no clients and hosts no partitions), "broker" (a raft
+	// non-voter that follows the metadata log) or "broker,controller".
+	// A node not named takes Properties' process.roles, else
+	// broker,controller. At least one node must be a controller.
+	Roles map[int32]string
 	// Dir holds node N's data in Dir/node-N; default ./strata-data.
 	Dir string
 	// Properties are Kafka broker properties applied to every node. The
-	// cluster sets node.id, listeners, controller.quorum.voters,
-	// http.listener and log.dirs itself, over these.
+	// cluster sets node.id, process.roles (see Roles), listeners,
+	// controller.quorum.voters, http.listener and log.dirs itself, over
+	// these.
 	Properties map[string]string
 	// Logger gets every node's logs, each with a node=<id> attribute.
 	Logger *slog.Logger
@@ -40,8 +48,9 @@ type ClusterOptions struct {
 	KafkaPort, ControllerPort, HTTPPort int
 }
 
-// Cluster is a set of nodes running in this process, each a full broker
-// and controller-quorum voter with its own data dir and listeners, joined
+// Cluster is a set of nodes running in this process, each a broker, a
+// controller-quorum voter or both (ClusterOptions.Roles; both by default),
+// with its own data dir and listeners, joined
 // by an in-process network that tests can cut (Cut, Heal). It is for tests
 // and development (`strata serve --dev-cluster`), not for production: the
 // nodes share one process, so they crash, stall and run out of memory
@@ -96,19 +105,31 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		}
 		return ln, err
 	}
+	roles := func(id int32) string {
+		return cmp.Or(opts.Roles[id], opts.Properties["process.roles"], "broker,controller")
+	}
 	kafkaLns, ctrlLns := make([]net.Listener, n), make([]net.Listener, n)
 	var voters []string
 	for i := range n {
 		var err error
-		if kafkaLns[i], err = bind(opts.KafkaPort, i); err != nil {
-			closeAll()
-			return nil, fmt.Errorf("cluster: node %d listener: %w", i+1, err)
+		r := roles(int32(i + 1))
+		if strings.Contains(r, "broker") {
+			if kafkaLns[i], err = bind(opts.KafkaPort, i); err != nil {
+				closeAll()
+				return nil, fmt.Errorf("cluster: node %d listener: %w", i+1, err)
+			}
 		}
 		if ctrlLns[i], err = bind(opts.ControllerPort, i); err != nil {
 			closeAll()
 			return nil, fmt.Errorf("cluster: node %d controller listener: %w", i+1, err)
 		}
-		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrlLns[i].Addr()))
+		if strings.Contains(r, "controller") {
+			voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrlLns[i].Addr()))
+		}
+	}
+	if len(voters) == 0 {
+		closeAll()
+		return nil, errors.New("cluster: no node has the controller role")
 	}
 	c := &Cluster{net: netsim.New()}
 	logger := opts.Logger
@@ -134,14 +155,19 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		}
 		node := &Node{
 			id:       id,
-			addr:     kafkaLns[i].Addr().String(),
 			ctrlAddr: ctrlLns[i].Addr().String(),
 			logger:   logger.With("node", id),
 			nn:       nodeNet{dial: c.net.Dialer(id)},
 		}
+		listeners := "CONTROLLER://" + node.ctrlAddr
+		if kafkaLns[i] != nil {
+			node.addr = kafkaLns[i].Addr().String()
+			listeners = "PLAINTEXT://" + node.addr + "," + listeners
+		}
 		for k, v := range map[string]string{
 			"node.id":                  strconv.Itoa(int(id)),
-			"listeners":                "PLAINTEXT://" + node.addr + ",CONTROLLER://" + node.ctrlAddr,
+			"process.roles":            roles(id),
+			"listeners":                listeners,
 			"controller.quorum.voters": strings.Join(voters, ","),
 			"http.listener":            httpAddr,
 			"log.dirs":                 filepath.Join(dir, fmt.Sprintf("node-%d", id)),
@@ -156,7 +182,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: node %d: %w", id, err)
 		}
 		node.cfg = cfg
-		c.net.Register(node.addr, id)
+		if node.addr != "" {
+			c.net.Register(node.addr, id)
+		}
 		c.net.Register(node.ctrlAddr, id)
 		c.nodes = append(c.nodes, node)
 	}
@@ -187,8 +215,8 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	return c, nil
 }
 
-// waitAllUnfenced waits until every running node's image has every node
-// registered and unfenced.
+// waitAllUnfenced waits until every running node's image has every
+// broker registered and unfenced.
 func (c *Cluster) waitAllUnfenced(ctx context.Context) error {
 	for {
 		ok := true
@@ -201,6 +229,9 @@ func (c *Cluster) waitAllUnfenced(ctx context.Context) error {
 			}
 			im := b.meta.Image()
 			for _, o := range c.nodes {
+				if !o.IsBroker() {
+					continue
+				}
 				if br := im.Broker(o.id); br == nil || br.Fenced {
 					ok = false
 				}
@@ -228,12 +259,15 @@ func (c *Cluster) Node(id int32) *Node {
 	return c.nodes[id-1]
 }
 
-// Bootstrap returns every node's PLAINTEXT address, for a client's seed
-// brokers (kgo.SeedBrokers(c.Bootstrap()...)).
+// Bootstrap returns every broker's PLAINTEXT address, for a client's
+// seed brokers (kgo.SeedBrokers(c.Bootstrap()...)); controller-only
+// nodes serve no clients.
 func (c *Cluster) Bootstrap() []string {
-	out := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n.addr
+	var out []string
+	for _, n := range c.nodes {
+		if n.addr != "" {
+			out = append(out, n.addr)
+		}
 	}
 	return out
 }
@@ -306,8 +340,15 @@ func (c *Cluster) WaitController(ctx context.Context) (int32, error) {
 func (n *Node) ID() int32 { return n.id }
 
 // Addr is the node's PLAINTEXT address (host:port); it stays the same
-// across restarts.
+// across restarts. "" on a controller-only node.
 func (n *Node) Addr() string { return n.addr }
+
+// IsBroker reports whether the node has the broker role (process.roles).
+func (n *Node) IsBroker() bool { return n.cfg.HasRole("broker") }
+
+// IsController reports whether the node has the controller role: it is
+// a voter of the controller quorum.
+func (n *Node) IsController() bool { return n.cfg.HasRole("controller") }
 
 // ControllerAddr is the node's CONTROLLER listener address (host:port).
 func (n *Node) ControllerAddr() string { return n.ctrlAddr }
@@ -423,32 +464,43 @@ func (n *Node) Restart() error {
 	}
 	// Go's listeners set SO_REUSEADDR: the addresses rebind while the
 	// old connections linger in TIME_WAIT.
-	ln, err := net.Listen("tcp", n.addr)
-	if err != nil {
-		return fmt.Errorf("cluster: node %d: %w", n.id, err)
+	var ln net.Listener
+	if n.addr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", n.addr); err != nil {
+			return fmt.Errorf("cluster: node %d: %w", n.id, err)
+		}
 	}
 	ctrlLn, err := net.Listen("tcp", n.ctrlAddr)
 	if err != nil {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return fmt.Errorf("cluster: node %d: %w", n.id, err)
 	}
 	return n.start(ln, ctrlLn)
 }
 
-// start starts the node on its bound listeners; it owns them.
+// start starts the node on its bound listeners; it owns them. ln is nil
+// on a controller-only node.
 func (n *Node) start(ln, ctrlLn net.Listener) error {
+	closeLn := func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 	var httpLn net.Listener
 	if n.cfg.HTTPListener != "" {
 		var err error
 		if httpLn, err = net.Listen("tcp", n.cfg.HTTPListener); err != nil {
-			ln.Close()
+			closeLn()
 			ctrlLn.Close()
 			return fmt.Errorf("cluster: node %d: http.listener: %w", n.id, err)
 		}
 	}
 	b, err := start(n.cfg, ln, httpLn, ctrlLn, n.logger, n.nn)
 	if err != nil {
-		ln.Close()
+		closeLn()
 		if httpLn != nil {
 			httpLn.Close()
 		}
@@ -480,7 +532,6 @@ func (b *Broker) kill() {
 		if b.stopCtrl != nil {
 			// No controlled shutdown: heartbeats just stop.
 			b.stopCtrl()
-			b.ctrlWG.Wait()
 			b.ctrl.Client().Close()
 			b.ctrlSrv.Shutdown(ctx)
 			<-b.ctrlDone

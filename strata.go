@@ -65,8 +65,10 @@ type Broker struct {
 	// mode; stopCtrl ends the broker's registration and heartbeats.
 	ctrlSrv  *server.Server
 	ctrlDone chan error
-	stopCtrl context.CancelFunc
-	ctrlWG   sync.WaitGroup
+	stopCtrl func()
+	// isBroker: process.roles has broker (a controlled shutdown is
+	// asked for at Close).
+	isBroker bool
 	// csCtx bounds Close's controlled shutdown; AbortControlledShutdown
 	// cancels it.
 	csCtx    context.Context
@@ -105,15 +107,25 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	listen, _ := cfg.ListenAddr()
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	var ln net.Listener // nil on a controller-only node: no clients
+	if cfg.HasRole("broker") {
+		listen, _ := cfg.ListenAddr()
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", listen, err)
+		}
+		ln = l
 	}
+	closeLn := func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	var err error
 	var httpLn net.Listener
 	if cfg.HTTPListener != "" {
 		if httpLn, err = net.Listen("tcp", cfg.HTTPListener); err != nil {
-			ln.Close()
+			closeLn()
 			return nil, fmt.Errorf("http.listener %s: %w", cfg.HTTPListener, err)
 		}
 	}
@@ -121,7 +133,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	if cfg.Quorum() {
 		addr, _ := cfg.ControllerAddr()
 		if ctrlLn, err = net.Listen("tcp", addr); err != nil {
-			ln.Close()
+			closeLn()
 			if httpLn != nil {
 				httpLn.Close()
 			}
@@ -130,7 +142,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	}
 	b, err := start(cfg, ln, httpLn, ctrlLn, logger, nodeNet{})
 	if err != nil {
-		ln.Close()
+		closeLn()
 		if httpLn != nil {
 			httpLn.Close()
 		}
@@ -153,8 +165,17 @@ const quorumStartTimeout = 2 * time.Minute
 const RaftDir = "__raft"
 
 // start owns ctrlLn (the controller listener, nil in local mode) once
-// called: the metadata store closes it. nn is how the node dials the
-// other nodes.
+// called: the metadata store closes it. ln, the PLAINTEXT listener, is
+// nil on a controller-only node. nn is how the node dials the other
+// nodes.
+//
+// By process.roles (quorum mode): a combined node catches up with the
+// quorum, serves, registers and heartbeats as a broker and runs the
+// fencing loop; a controller-only node serves only its controller
+// listener and runs the fencing loop; a broker-only node opens raft as a
+// non-voter, registers (which makes the active controller add it to
+// raft), waits until raft has sent it the log up to the commit index,
+// then serves and waits until it is unfenced.
 func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
@@ -200,23 +221,67 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	if err != nil {
 		return fail(err)
 	}
-	advertised, _ := cfg.AdvertisedAddr()
-	host, port, _ := net.SplitHostPort(advertised)
-	if p, _ := strconv.Atoi(port); p == 0 {
-		// Listening on port 0: advertise the port actually bound.
-		_, port, _ = net.SplitHostPort(ln.Addr().String())
+	isBroker, isController := cfg.HasRole("broker"), cfg.HasRole("controller")
+	var host string
+	var p int
+	if isBroker {
+		advertised, _ := cfg.AdvertisedAddr()
+		var port string
+		host, port, _ = net.SplitHostPort(advertised)
+		if p, _ := strconv.Atoi(port); p == 0 {
+			// Listening on port 0: advertise the port actually bound.
+			_, port, _ = net.SplitHostPort(ln.Addr().String())
+		}
+		p, _ = strconv.Atoi(port)
 	}
-	p, _ := strconv.Atoi(port)
 	var rack *string
 	if cfg.BrokerRack != "" {
 		rack = &cfg.BrokerRack
 	}
 	ctrl := newController(cfg, clusterID, meta, logger, nn)
+	reg := controller.Registration{Rack: rack, Listeners: []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: host, Port: uint16(p)}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var ctrlWG sync.WaitGroup
+	if meta.Quorum() && !isController {
+		// A broker-only node: its registration is what makes the
+		// active controller add it to raft, so it registers before it
+		// can catch up. It registers its controller listener, where
+		// raft sends it the log.
+		chost, cport, _ := net.SplitHostPort(nonvoterAddr(cfg, meta))
+		cp, _ := strconv.Atoi(cport)
+		reg.Listeners = append(reg.Listeners, kmsg.BrokerRegistrationRequestListener{Name: cfg.ControllerListenerNames[0], Host: chost, Port: uint16(cp)})
+		ctrlWG.Add(1)
+		go func() {
+			defer ctrlWG.Done()
+			ctrl.RunBroker(ctx, reg)
+		}()
+		wctx, wcancel := context.WithTimeout(ctx, quorumStartTimeout)
+		logger.Info("registering with the controller quorum as a broker-only node (raft non-voter)")
+		err := meta.WaitCaughtUp(wctx)
+		wcancel()
+		if err != nil {
+			cancel()
+			ctrlWG.Wait()
+			ctrl.Client().Close()
+			return fail(fmt.Errorf("%w (is a majority of controller.quorum.voters running, and does this node's controller listener reach them?)", err))
+		}
+		logger.Info("metadata caught up with the controller quorum", "controller", meta.ControllerID(), "metadata_offset", meta.Image().EndOffset)
+	}
+	fail = func(err error) (*Broker, error) {
+		cancel()
+		ctrlWG.Wait()
+		if c := ctrl.Client(); c != nil {
+			c.Close()
+		}
+		meta.Close()
+		bk.Close()
+		return nil, err
+	}
 	if !meta.Quorum() {
 		// A single node registers itself, unfenced, as its own
 		// controller, so the image names its endpoint. In quorum mode
-		// every node registers with the active controller and
-		// heartbeats (controller.Controller.Run).
+		// every broker registers with the active controller and
+		// heartbeats (controller.Controller.RunBroker).
 		if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, rack); err != nil {
 			return fail(err)
 		}
@@ -275,8 +340,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	// Dynamic broker configs may set other limits than the file's.
 	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
-	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl) })
-	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger}
+	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl, isBroker) })
+	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger, isBroker: isBroker}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
@@ -292,14 +357,29 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		})
 		b.ctrlDone = make(chan error, 1)
 		go func() { b.ctrlDone <- b.ctrlSrv.Serve(apiLn) }()
-		ctx, cancel := context.WithCancel(context.Background())
-		b.stopCtrl = cancel
-		reg := controller.Registration{Rack: rack, Listeners: []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: host, Port: uint16(p)}}}
-		b.ctrlWG.Add(1)
-		go func() {
-			defer b.ctrlWG.Done()
-			ctrl.Run(ctx, reg)
-		}()
+		b.stopCtrl = func() {
+			cancel()
+			ctrlWG.Wait()
+		}
+		if isController {
+			ctrlWG.Add(1)
+			go func() {
+				defer ctrlWG.Done()
+				ctrl.RunController(ctx)
+			}()
+			if isBroker {
+				ctrlWG.Add(1)
+				go func() {
+					defer ctrlWG.Done()
+					ctrl.RunBroker(ctx, reg)
+				}()
+			}
+		}
+		if !isBroker {
+			b.done <- nil // a controller-only node serves no clients
+			logger.Info("controller-only node: serving the controller listener")
+			return b, nil
+		}
 		// Clients are served once the broker is unfenced: its image
 		// then holds the metadata log past its registration, and only
 		// then are the partitions on disk matched with it.
@@ -315,6 +395,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			return nil, err
 		}
 		logger.Info("broker unfenced: serving", "broker_epoch", ctrl.BrokerEpoch(), "metadata_offset", meta.Image().EndOffset)
+	} else {
+		cancel()
 	}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
@@ -323,11 +405,14 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 // metadataStatus is what the metadata gauges report, read at each scrape:
 // the metadata log's state, this broker's lifecycle, and counts from the
 // image.
-func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controller) metrics.MetadataStatus {
+//
+// A controller-only node, which never registers, reports itself not
+// fenced (an alert on fenced brokers must not fire for it) with epoch -1.
+func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controller, isBroker bool) metrics.MetadataStatus {
 	st := meta.Status()
 	s := metrics.MetadataStatus{
 		Offset: st.Offset, ControllerID: st.ControllerID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-		Fenced: ctrl.Fenced(), BrokerEpoch: ctrl.BrokerEpoch(),
+		Fenced: isBroker && ctrl.Fenced(), BrokerEpoch: ctrl.BrokerEpoch(),
 	}
 	im := meta.Image()
 	for _, b := range im.Brokers {
@@ -359,6 +444,7 @@ func newController(cfg config.Config, clusterID string, meta *cluster.Store, log
 			voters[v.ID] = v.Addr
 		}
 		c.Client = controller.NewClient(cfg.NodeID, voters, meta.ControllerID, nn.dialContext)
+		c.ControllerListener = cfg.ControllerListenerNames[0]
 	}
 	ctrl := controller.New(c)
 	if c.Client != nil {
@@ -427,9 +513,17 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 	for _, v := range cfg.QuorumVoters {
 		q.Voters = append(q.Voters, cluster.Voter{ID: v.ID, Addr: v.Addr})
 	}
+	if !cfg.HasRole("controller") {
+		q.Addr = controllerAddr(cfg, ctrlLn)
+	}
 	meta, err := cluster.OpenQuorum(opts, q)
 	if err != nil {
 		return nil, err
+	}
+	if !cfg.HasRole("controller") {
+		// A broker-only node catches up only once it registered and
+		// the active controller added it to raft (start).
+		return meta, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), quorumStartTimeout)
 	defer cancel()
@@ -440,6 +534,24 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 	}
 	logger.Info("metadata caught up with the controller quorum", "controller", meta.ControllerID(), "metadata_offset", meta.Image().EndOffset)
 	return meta, nil
+}
+
+// controllerAddr is the address the others dial this node's controller
+// listener at: its listeners entry, with the port actually bound when
+// that is 0.
+func controllerAddr(cfg config.Config, ctrlLn net.Listener) string {
+	addr, _ := cfg.ControllerAddr()
+	host, port, _ := net.SplitHostPort(addr)
+	if port == "0" || port == "" {
+		_, port, _ = net.SplitHostPort(ctrlLn.Addr().String())
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// nonvoterAddr is a broker-only node's controller listener address, as
+// it registers it.
+func nonvoterAddr(cfg config.Config, meta *cluster.Store) string {
+	return controllerAddr(cfg, meta.ControllerAPIListener())
 }
 
 // topicDefaults maps broker log.* properties to the default topic config.
@@ -502,7 +614,13 @@ func loadMetaProperties(dir string, nodeID int32, newID string) (string, error) 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // Addr is the address the broker listens on (host:port).
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// It is "" on a controller-only node, which serves no clients.
+func (b *Broker) Addr() string {
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Addr().String()
+}
 
 // HTTPAddr is the address of the /metrics, /healthz and /readyz endpoint
 // (http.listener), "" when it is disabled.
@@ -526,7 +644,7 @@ func (b *Broker) Close() error {
 		if b.http != nil {
 			b.http.SetReady(false) // load balancers stop sending work first
 		}
-		if b.stopCtrl != nil {
+		if b.stopCtrl != nil && b.isBroker {
 			// Controlled shutdown: leaderships move away before the
 			// broker stops serving, bounded so that a node cut off
 			// from the quorum still stops.
@@ -543,7 +661,6 @@ func (b *Broker) Close() error {
 		}
 		if b.stopCtrl != nil {
 			b.stopCtrl()
-			b.ctrlWG.Wait()
 			b.ctrl.Client().Close()
 			b.ctrlSrv.Close()
 			<-b.ctrlDone

@@ -53,7 +53,12 @@
 //
 // The raft configuration is bootstrapped from controller.quorum.voters once,
 // when __raft holds no raft state; a restarted node resumes from its log,
-// term and snapshots. raft takes a snapshot after SnapshotThreshold entries
+// term and snapshots. A broker-only node (not in controller.quorum.voters)
+// bootstraps nothing: it starts raft with an empty configuration, takes no
+// part in elections, and the active controller adds its controller
+// listener as a raft non-voter when it registers (Store.AddNonvoter), from
+// when on the leader sends it the log like to any follower. Its raft state
+// keeps it a member across restarts. raft takes a snapshot after SnapshotThreshold entries
 // (8192 by default; metadata.log.max.record.bytes.between.snapshots is a
 // local-mode setting), truncates its log keeping TrailingLogs entries, and
 // sends a follower that is behind the truncation point the snapshot

@@ -55,12 +55,19 @@ type QuorumOptions struct {
 	// Dir holds the raft state: raft.db (log and stable store) and
 	// snapshots/.
 	Dir string
-	// Voters is the whole quorum, this node included. It bootstraps the
-	// raft configuration once, when Dir holds no raft state.
+	// Voters is the whole quorum, with this node if it is a voter. It
+	// bootstraps the raft configuration once, when Dir holds no raft
+	// state.
 	Voters []Voter
-	// Listener is the controller listener, bound by the caller. The
-	// node's address to the others is its entry in Voters.
+	// Listener is the controller listener, bound by the caller. A
+	// voter's address to the others is its entry in Voters.
 	Listener net.Listener
+	// Addr is this node's controller listener address as the others dial
+	// it, when the node is not one of Voters: a broker-only node, which
+	// follows the log as a raft non-voter. It bootstraps nothing; the
+	// active controller adds it (Store.AddNonvoter) when it registers,
+	// and its raft state keeps it a member across restarts.
+	Addr string
 	// Dial connects to another voter's controller listener; nil is
 	// net.DialTimeout over TCP. Tests route it through a network they
 	// can cut (internal/netsim).
@@ -118,14 +125,18 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	var self *Voter
+	voter := false
 	for i := range q.Voters {
 		if q.Voters[i].ID == opts.NodeID {
-			self = &q.Voters[i]
+			self, voter = &q.Voters[i], true
 		}
 	}
 	if self == nil {
-		q.Listener.Close()
-		return nil, fmt.Errorf("cluster: node %d is not one of the quorum's voters", opts.NodeID)
+		if q.Addr == "" {
+			q.Listener.Close()
+			return nil, fmt.Errorf("cluster: node %d is not one of the quorum's voters and has no address of its own to follow it as a non-voter", opts.NodeID)
+		}
+		self = &Voter{ID: opts.NodeID, Addr: q.Addr}
 	}
 	if err := os.MkdirAll(q.Dir, 0o755); err != nil {
 		q.Listener.Close()
@@ -181,7 +192,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cluster: read raft state: %w", err))
 	}
-	if !existing {
+	if !existing && voter {
 		// Every voter bootstraps the same configuration from the
 		// static voter list, once: hashicorp/raft's documented way to
 		// form a cluster (Kafka's static controller.quorum.voters,
@@ -198,6 +209,11 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 			return fail(fmt.Errorf("cluster: bootstrap raft: %w", err))
 		}
 		opts.Logger.Info("bootstrapped the controller quorum", "voters", len(q.Voters), "dir", q.Dir)
+	} else if !existing {
+		// A non-voter starts with no configuration: it takes no part
+		// in elections and waits for the leader to add it and send it
+		// the log.
+		opts.Logger.Info("following the controller quorum as a non-voter; waiting to be added by the active controller", "voters", len(q.Voters), "dir", q.Dir)
 	}
 	c.opened = time.Now()
 	if c.raft, err = raft.NewRaft(conf, c.fsm, c.store, c.store, snaps, c.trans); err != nil {
@@ -318,6 +334,30 @@ func (c *quorum) applyError(err error) error {
 		return log.ErrClosed
 	}
 	return fmt.Errorf("cluster: raft: %w", err)
+}
+
+// addNonvoter adds node id, at its controller listener addr, to the raft
+// configuration as a non-voter, on the leader; nothing when it is a
+// member already at that address (a voter, or a non-voter added before).
+func (c *quorum) addNonvoter(id int32, addr string) error {
+	if c.raft.State() != raft.Leader {
+		return c.notController()
+	}
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return c.applyError(err)
+	}
+	sid := raft.ServerID(strconv.Itoa(int(id)))
+	for _, s := range f.Configuration().Servers {
+		if s.ID == sid && (s.Suffrage == raft.Voter || s.Address == raft.ServerAddress(addr)) {
+			return nil
+		}
+	}
+	if err := c.raft.AddNonvoter(sid, raft.ServerAddress(addr), 0, c.applyTimeout).Error(); err != nil {
+		return c.applyError(err)
+	}
+	c.opts.Logger.Info("added a broker to the raft configuration as a non-voter", "broker", id, "addr", addr)
+	return nil
 }
 
 // close leaves the quorum's state on disk: raft's log, term and snapshots

@@ -444,6 +444,33 @@ func (s *Store) AlterConfigs(name string, changes map[string]*string) (*Topic, e
 // falls between the two.
 func (s *Store) Changed() <-chan struct{} { return s.image.Changed() }
 
+// AddNonvoter makes broker id, whose controller listener is at addr, a
+// non-voting member of the raft quorum, so that the leader sends it the
+// metadata log: the active controller calls it when a broker that is not
+// a voter registers. It does nothing for a voter or a member already
+// added at addr, and returns NotControllerError on a node that is not the
+// raft leader. A member known at another address (a
+// broker restarted with another controller listener) is moved to addr. In
+// local mode it does nothing.
+//
+// A member stays one until removed from the raft configuration: a broker
+// that stops, or is unregistered, remains a non-voter, which costs the
+// leader only failed attempts to send it the log (raft backs off) and
+// lets it catch up at once when it comes back. Removing brokers for good
+// (raft's RemoveServer) is not built.
+func (s *Store) AddNonvoter(id int32, addr string) error {
+	q, ok := s.c.(*quorum)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return log.ErrClosed
+	}
+	return q.addNonvoter(id, addr)
+}
+
 // Voters returns the node ids of the controller quorum's voters, nil in
 // local mode.
 func (s *Store) Voters() []int32 {

@@ -225,8 +225,8 @@ func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) erro
 // Defs lists every broker property strata reads.
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
-	{"listeners", "addresses to listen on, NAME://host:port: one PLAINTEXT listener for clients and, with controller.quorum.voters, one controller listener (named in controller.listener.names) for the raft quorum, e.g. PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
-	{"process.roles", "broker, controller, or both (broker,controller: a combined node, the only kind strata runs so far)", "broker,controller", func(c *Config, v string) error {
+	{"listeners", "addresses to listen on, NAME://host:port: one PLAINTEXT listener for clients (a broker's; a controller-only node needs none) and, with controller.quorum.voters, one controller listener (named in controller.listener.names) for the raft quorum, e.g. PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093. Unlike Kafka's, strata's broker-only nodes need a controller listener too: raft pushes the metadata log to them there", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"process.roles", "broker, controller, or both (broker,controller: a combined node). A controller is a voter of controller.quorum.voters; a controller-only node serves no clients and hosts no partitions. A broker-only node is not a voter: it follows the metadata log as a raft non-voter, added by the active controller when it registers. Without controller.quorum.voters the node must be broker,controller", "broker,controller", func(c *Config, v string) error {
 		c.ProcessRoles = splitList(v)
 		return nil
 	}},
@@ -617,13 +617,21 @@ func (c *Config) Validate() error {
 	case c.GroupMaxSize < 1:
 		return fmt.Errorf("config: group.max.size %d must be at least 1", c.GroupMaxSize)
 	}
+	if err := c.validateQuorum(); err != nil {
+		return err
+	}
+	if !c.HasRole("broker") {
+		// A controller-only node serves no clients: it needs no
+		// PLAINTEXT listener (one named is not opened).
+		return nil
+	}
 	if _, err := c.ListenAddr(); err != nil {
 		return err
 	}
 	if _, err := c.AdvertisedAddr(); err != nil {
 		return err
 	}
-	return c.validateQuorum()
+	return nil
 }
 
 // validateQuorum checks process.roles, controller.quorum.voters and the
@@ -640,6 +648,9 @@ func (c *Config) validateQuorum() error {
 			return fmt.Errorf("config: process.roles %q: unknown role (broker, controller)", r)
 		}
 	}
+	if !broker && !controller {
+		return errors.New("config: process.roles is empty (broker, controller, or broker,controller)")
+	}
 	ctrlAddr, err := c.ControllerAddr()
 	if err != nil {
 		return err
@@ -654,24 +665,28 @@ func (c *Config) validateQuorum() error {
 		}
 		return nil
 	}
-	if !broker || !controller {
-		// A broker-only node would follow the quorum as a non-voter and a
-		// controller-only node serve no clients: neither is built yet.
-		return fmt.Errorf("config: process.roles %s: strata runs only combined nodes (broker,controller) so far", strings.Join(c.ProcessRoles, ","))
-	}
 	if len(c.ControllerListenerNames) == 0 {
 		return errors.New("config: controller.listener.names is empty")
 	}
 	if ctrlAddr == "" {
-		return fmt.Errorf("config: listeners %q has no %s listener, which a controller needs (controller.listener.names)", c.Listeners, c.ControllerListenerNames[0])
-	}
-	for _, v := range c.QuorumVoters {
-		if v.ID == c.NodeID {
-			return nil
+		if controller {
+			return fmt.Errorf("config: listeners %q has no %s listener, which a controller needs (controller.listener.names)", c.Listeners, c.ControllerListenerNames[0])
 		}
+		return fmt.Errorf("config: listeners %q has no %s listener, which a broker-only node needs in strata (unlike Kafka): raft pushes the metadata log to it there (controller.listener.names)", c.Listeners, c.ControllerListenerNames[0])
 	}
-	return fmt.Errorf("config: node.id %d is a controller but not in controller.quorum.voters", c.NodeID)
+	voter := slices.ContainsFunc(c.QuorumVoters, func(v Voter) bool { return v.ID == c.NodeID })
+	switch {
+	case controller && !voter:
+		return fmt.Errorf("config: node.id %d is a controller (process.roles %s) but not in controller.quorum.voters", c.NodeID, strings.Join(c.ProcessRoles, ","))
+	case !controller && voter:
+		return fmt.Errorf("config: node.id %d is broker-only (process.roles broker) but in controller.quorum.voters: a voter is a controller (process.roles controller or broker,controller)", c.NodeID)
+	}
+	return nil
 }
+
+// HasRole reports whether process.roles names role ("broker" or
+// "controller").
+func (c *Config) HasRole(role string) bool { return slices.Contains(c.ProcessRoles, role) }
 
 // Quorum reports whether the metadata log is on a raft quorum
 // (controller.quorum.voters is set) rather than local.

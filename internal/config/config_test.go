@@ -152,7 +152,14 @@ func TestQuorumValidate(t *testing.T) {
 		{"no controller listener", map[string]string{"controller.quorum.voters": "1@127.0.0.1:9093"}, "no CONTROLLER listener"},
 		{"controller listener without voters", map[string]string{"listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, "controller.quorum.voters is empty"},
 		{"broker only without voters", map[string]string{"process.roles": "broker"}, "needs controller.quorum.voters"},
-		{"broker only", map[string]string{"process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, "only combined"},
+		{"broker only", map[string]string{"node.id": "4", "process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, ""},
+		{"broker only but a voter", map[string]string{"process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, "broker-only"},
+		{"broker only without controller listener", map[string]string{"node.id": "4", "process.roles": "broker", "controller.quorum.voters": "1@127.0.0.1:9093"}, "raft pushes"},
+		{"controller only", map[string]string{"process.roles": "controller", "listeners": "CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, ""},
+		{"controller only with a plaintext listener", map[string]string{"process.roles": "controller", "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, ""},
+		{"controller only not a voter", map[string]string{"node.id": "4", "process.roles": "controller", "listeners": "CONTROLLER://127.0.0.1:9093", "controller.quorum.voters": "1@127.0.0.1:9093"}, "not in controller.quorum.voters"},
+		{"controller only without voters", map[string]string{"process.roles": "controller", "listeners": "CONTROLLER://127.0.0.1:9093"}, "needs controller.quorum.voters"},
+		{"no roles", map[string]string{"process.roles": ""}, "process.roles is empty"},
 		{"unknown role", map[string]string{"process.roles": "broker,zookeeper"}, "unknown role"},
 	} {
 		c := Default()

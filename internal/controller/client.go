@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -76,6 +78,9 @@ type Client struct {
 	mu    sync.Mutex
 	conns map[int32]*ctrlConn
 	corr  int32
+	// hint is the voter that last answered without NOT_CONTROLLER while
+	// no leader was known: the next such send tries it first.
+	hint int32
 }
 
 // NewClient returns a client of the quorum's voters (node id -> controller
@@ -104,12 +109,88 @@ type ctrlConn struct {
 // Send sends req to the active controller and returns its answer. A
 // connection that fails is closed and the error returned: callers retry
 // (the next call dials again, perhaps another controller).
+//
+// While this node knows no active controller (a broker-only node before
+// the quorum added it as a non-voter, or any node during an election), it
+// tries the voters of controller.quorum.voters in turn, as Kafka's brokers
+// bootstrap from controller.quorum.voters: a voter that is not the active
+// controller answers NOT_CONTROLLER and the next one is tried. The answer
+// of the first that does not is returned.
 func (c *Client) Send(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	id := c.leader()
-	addr, ok := c.voters[id]
-	if id < 0 || !ok {
-		return nil, ErrNoController
+	if _, ok := c.voters[id]; id >= 0 && ok {
+		return c.sendTo(ctx, id, req)
 	}
+	c.mu.Lock()
+	first := c.hint
+	c.mu.Unlock()
+	ids := make([]int32, 0, len(c.voters))
+	for v := range c.voters {
+		if v != c.self {
+			ids = append(ids, v)
+		}
+	}
+	slices.Sort(ids)
+	if i := slices.Index(ids, first); i > 0 {
+		ids = append(ids[i:], ids[:i]...)
+	}
+	err := ErrNoController
+	for _, v := range ids {
+		// A silent voter must not take the whole deadline.
+		tctx, cancel := context.WithTimeout(ctx, voterTryTimeout)
+		resp, serr := c.sendTo(tctx, v, req)
+		cancel()
+		if serr == nil && !notController(reflect.ValueOf(resp)) {
+			c.mu.Lock()
+			c.hint = v
+			c.mu.Unlock()
+			return resp, nil
+		}
+		if serr != nil {
+			err = serr
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w (tried the voters of controller.quorum.voters): %w", ErrNoController, err)
+}
+
+// voterTryTimeout bounds one try of a voter while no controller is known.
+const voterTryTimeout = 3 * time.Second
+
+// notController reports whether a response carries NOT_CONTROLLER in any
+// of its ErrorCode fields (top level or per topic).
+func notController(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return !v.IsNil() && notController(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if v.Type().Field(i).Name == "ErrorCode" && f.Kind() == reflect.Int16 && f.Int() == int64(kerr.NotController.Code) {
+				return true
+			}
+			if (f.Kind() == reflect.Slice || f.Kind() == reflect.Struct) && notController(f) {
+				return true
+			}
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return false
+		}
+		for i := range v.Len() {
+			if notController(v.Index(i)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sendTo sends req to voter id.
+func (c *Client) sendTo(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
+	addr := c.voters[id]
 	c.mu.Lock()
 	cc := c.conns[id]
 	if cc == nil {

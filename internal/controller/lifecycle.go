@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,20 +31,27 @@ type Config struct {
 	// HeartbeatInterval is broker.heartbeat.interval.ms (2 s);
 	// SessionTimeout is broker.session.timeout.ms (9 s).
 	HeartbeatInterval, SessionTimeout time.Duration
-	Logger                            *slog.Logger
+	// ControllerListener is the name of the controller listener
+	// (controller.listener.names' first): a broker that is not a voter
+	// registers it among its listeners, and the active controller adds
+	// that address to raft as a non-voter.
+	ControllerListener string
+	Logger             *slog.Logger
 }
 
-// Controller is a node's part in the broker lifecycle (KIP-631), both
-// sides of it:
+// Controller is a node's part in the broker lifecycle (KIP-631), on the
+// sides its process.roles give it (RunBroker, RunController; a combined
+// node runs both):
 //
-//   - as a broker, every node registers with the active controller
+//   - as a broker, a node registers with the active controller
 //     (BrokerRegistration, with a new incarnation id per process) and then
 //     heartbeats every broker.heartbeat.interval.ms, reporting its metadata
 //     offset; it registers fenced and is unfenced once it has caught up
 //     with the metadata log up to its registration, and a controlled
 //     shutdown asks, through the same heartbeats, for its leaderships to
 //     move away before the process stops;
-//   - as the active controller (the raft leader), it answers those
+//   - as the active controller (the raft leader, always a voter), it
+//     adds a broker that is not a voter to raft as a non-voter, answers those
 //     requests with records through the Store, and fences a broker whose
 //     last heartbeat is older than broker.session.timeout.ms, moving its
 //     leaderships away (Kafka's BrokerHeartbeatManager and
@@ -163,6 +172,9 @@ func (c *Controller) RegisterBroker(req *kmsg.BrokerRegistrationRequest) (int64,
 	if req.ClusterID != c.cfg.ClusterID {
 		return -1, fmt.Errorf("%w: the broker's cluster id is %q, this cluster's %q", kerr.InconsistentClusterID, req.ClusterID, c.cfg.ClusterID)
 	}
+	if err := c.addNonvoter(req); err != nil {
+		return -1, err
+	}
 	var epoch int64
 	_, err := c.cfg.Store.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		old := im.Broker(req.BrokerID)
@@ -170,7 +182,11 @@ func (c *Controller) RegisterBroker(req *kmsg.BrokerRegistrationRequest) (int64,
 			epoch = old.Epoch
 			return nil, nil
 		}
-		if old != nil && !old.Fenced && req.BrokerID != c.cfg.NodeID && c.heardAlive(req.BrokerID) {
+		// A new incarnation while the old one still heartbeats is a
+		// second process with the same node.id. One that finished a
+		// controlled shutdown said it was stopping, and this node's
+		// own old incarnation is this very process's past.
+		if old != nil && !old.Fenced && !old.InControlledShutdown && req.BrokerID != c.cfg.NodeID && c.heardAlive(req.BrokerID) {
 			return nil, fmt.Errorf("%w: broker %d is registered with another incarnation that is still alive", kerr.DuplicateBrokerRegistration, req.BrokerID)
 		}
 		epoch = im.EndOffset
@@ -193,6 +209,25 @@ func (c *Controller) RegisterBroker(req *kmsg.BrokerRegistrationRequest) (int64,
 	c.touch(req.BrokerID)
 	c.logger.Info("broker registered", "broker", req.BrokerID, "epoch", epoch)
 	return epoch, nil
+}
+
+// addNonvoter makes a registering broker that is not a voter of the
+// quorum a raft non-voter at its controller listener, before its
+// registration is recorded, so that the metadata log reaches it (strata's
+// broker-only nodes follow the log through raft, where Kafka's fetch it
+// from the controllers). It does nothing for a voter or a broker added
+// before (a restart, a retry).
+func (c *Controller) addNonvoter(req *kmsg.BrokerRegistrationRequest) error {
+	voters := c.cfg.Store.Voters()
+	if voters == nil || slices.Contains(voters, req.BrokerID) {
+		return nil
+	}
+	for _, l := range req.Listeners {
+		if l.Name == c.cfg.ControllerListener && c.cfg.ControllerListener != "" {
+			return c.cfg.Store.AddNonvoter(req.BrokerID, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+		}
+	}
+	return fmt.Errorf("%w: broker %d is not a voter of the controller quorum and registers no %s listener for the metadata log to reach it", kerr.InvalidRegistration, req.BrokerID, c.cfg.ControllerListener)
 }
 
 // Heartbeat handles BrokerHeartbeat on the active controller.
@@ -351,25 +386,32 @@ type Registration struct {
 	Rack      *string
 }
 
-// Run registers this broker and heartbeats until ctx ends; on the active
-// controller it also fences brokers whose sessions expire. In local mode
-// it does nothing: the node registered itself at start.
-func (c *Controller) Run(ctx context.Context, reg Registration) {
+// RunController is a controller's side (process.roles controller): while
+// this node is the active controller, it fences brokers whose sessions
+// expire. It returns when ctx ends. In local mode it does nothing.
+func (c *Controller) RunController(ctx context.Context) {
 	if c.cfg.Client == nil {
 		return
 	}
-	go func() {
-		t := time.NewTicker(c.cfg.SessionTimeout / 9)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.fenceExpired()
-			}
+	t := time.NewTicker(c.cfg.SessionTimeout / 9)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.fenceExpired()
 		}
-	}()
+	}
+}
+
+// RunBroker is a broker's side (process.roles broker): it registers this
+// broker with the active controller and heartbeats until ctx ends. In
+// local mode it does nothing: the node registered itself at start.
+func (c *Controller) RunBroker(ctx context.Context, reg Registration) {
+	if c.cfg.Client == nil {
+		return
+	}
 	retry := c.cfg.HeartbeatInterval / 8
 	next := time.Duration(0)
 	for {

@@ -12,9 +12,12 @@ package kafka
 //     heartbeat reported and when (-1 before the first heartbeat to this
 //     controller): voters of controller.quorum.voters as CurrentVoters,
 //     other brokers as Observers. The controller's own entry is its
-//     image's offset, now. In local mode the node is the only voter.
+//     image's offset, now. A controller-only voter, which registers no
+//     broker, is listed with offset -1 (its own entry: its image's). In
+//     local mode the node is the only voter.
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -73,6 +76,24 @@ func (h *Handler) handleDescribeQuorum(ctx context.Context, _ *server.Request, k
 					p.Observers = append(p.Observers, rs)
 				}
 			}
+			// Controller-only voters register no broker: listed
+			// all the same, this node with its image's offset, the
+			// others with -1 (raft's replication state is not read).
+			for _, v := range voters {
+				if slices.ContainsFunc(p.CurrentVoters, func(rs kmsg.DescribeQuorumResponseTopicPartitionReplicaState) bool { return rs.ReplicaID == v }) {
+					continue
+				}
+				rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+				rs.ReplicaID, rs.LogEndOffset = v, -1
+				rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
+				if v == h.cfg.NodeID {
+					rs.LogEndOffset, rs.LastFetchTimestamp = im.EndOffset, time.Now().UnixMilli()
+				}
+				p.CurrentVoters = append(p.CurrentVoters, rs)
+			}
+			slices.SortFunc(p.CurrentVoters, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int {
+				return cmp.Compare(a.ReplicaID, b.ReplicaID)
+			})
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)

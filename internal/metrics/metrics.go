@@ -256,7 +256,7 @@ var (
 	descQuorumApplied = prometheus.NewDesc("strata_quorum_applied_index",
 		"Highest raft index this node has applied; commit minus applied is the apply lag.", nil, nil)
 	descBrokerFenced = prometheus.NewDesc("strata_broker_fenced",
-		"1 while this broker is fenced (or not yet registered) and serves no partitions, else 0.", nil, nil)
+		"1 while this broker is fenced (or not yet registered) and serves no partitions, else 0 (always 0 on a controller-only node).", nil, nil)
 	descBrokerEpoch = prometheus.NewDesc("strata_broker_epoch",
 		"This broker's epoch, the metadata offset of its registration; -1 before it registered.", nil, nil)
 	descBrokers = prometheus.NewDesc("strata_brokers",
