@@ -265,7 +265,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			ctrl.Client().Close()
 			return fail(fmt.Errorf("%w (is a majority of controller.quorum.voters running, and does this node's controller listener reach them?)", err))
 		}
-		logger.Info("metadata caught up with the controller quorum", "controller", meta.ControllerID(), "metadata_offset", meta.Image().EndOffset)
+		logger.Info("joined the controller quorum", "controller", meta.ControllerID(), "metadata_offset_so_far", meta.Image().EndOffset)
 	}
 	fail = func(err error) (*Broker, error) {
 		cancel()
@@ -532,7 +532,7 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 		meta.Close()
 		return nil, fmt.Errorf("%w (is a majority of controller.quorum.voters running?)", err)
 	}
-	logger.Info("metadata caught up with the controller quorum", "controller", meta.ControllerID(), "metadata_offset", meta.Image().EndOffset)
+	logger.Info("joined the controller quorum", "controller", meta.ControllerID(), "metadata_offset_so_far", meta.Image().EndOffset)
 	return meta, nil
 }
 

@@ -22,7 +22,9 @@ func (h *Handler) handleBrokerRegistration(ctx context.Context, _ *server.Reques
 	epoch, err := h.ctrl.RegisterBroker(req)
 	resp.ErrorCode, resp.BrokerEpoch = errorCode(err), epoch
 	if err != nil {
-		h.logger.Info("broker registration refused", "broker", req.BrokerID, "err", err)
+		// The broker retries every few hundred milliseconds and logs
+		// the refusal itself (once per reason); here it is detail.
+		h.logger.Debug("broker registration refused", "broker", req.BrokerID, "err", err)
 	}
 	return h.answer(ctx, resp), nil
 }
