@@ -190,14 +190,24 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	// A node that fails to start (a port taken, a bad config) aborts
+	// the others' waits for a quorum that cannot form.
+	abort := make(chan struct{})
+	var abortOnce sync.Once
 	for i, node := range c.nodes {
+		node.nn.abort = abort
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = node.start(kafkaLns[i], ctrlLns[i])
+			if errs[i] = node.start(kafkaLns[i], ctrlLns[i]); errs[i] != nil {
+				abortOnce.Do(func() { close(abort) })
+			}
 		}()
 	}
 	wg.Wait()
+	for _, node := range c.nodes {
+		node.nn.abort = nil // restarts wait as long as they need
+	}
 	if err := errors.Join(errs...); err != nil {
 		c.Close()
 		return nil, err

@@ -3,6 +3,7 @@ package strata_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -272,4 +273,31 @@ func TestClusterStopWithoutQuorumWhileForwarding(t *testing.T) {
 	t.Logf("node 1 stopped in %v", took.Round(time.Millisecond))
 	cancel()
 	<-created
+}
+
+// A node that cannot start (here its metrics port is taken) fails
+// StartCluster at once: the others stop waiting for a quorum that cannot
+// form instead of waiting out the start timeout.
+func TestStartClusterFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+1))
+	if err != nil {
+		t.Skipf("port %d is in use already: %v", base+1, err)
+	}
+	defer taken.Close()
+	begin := time.Now()
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), HTTPPort: base})
+	if err == nil {
+		c.Close()
+		t.Fatal("a cluster started with node 2's metrics port taken")
+	}
+	if took := time.Since(begin); took > 30*time.Second {
+		t.Fatalf("StartCluster failed after %v: the other nodes waited for the quorum", took)
+	}
+	t.Logf("failed in %v: %v", time.Since(begin).Round(time.Millisecond), err)
 }

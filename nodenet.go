@@ -13,6 +13,26 @@ import (
 // network, so that a test can cut links between nodes.
 type nodeNet struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// abort, when closed, abandons a start in progress: StartCluster
+	// closes it when another node failed to start, so that the others
+	// do not wait out quorumStartTimeout for a quorum that cannot form.
+	abort <-chan struct{}
+}
+
+// startContext bounds one of a start's waits for the quorum by
+// quorumStartTimeout and by abort.
+func (nn nodeNet) startContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, quorumStartTimeout)
+	if nn.abort != nil {
+		go func() {
+			select {
+			case <-nn.abort:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // dialContext dials addr over TCP through the node's network.

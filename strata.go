@@ -255,7 +255,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			defer ctrlWG.Done()
 			ctrl.RunBroker(ctx, reg)
 		}()
-		wctx, wcancel := context.WithTimeout(ctx, quorumStartTimeout)
+		wctx, wcancel := nn.startContext(ctx)
 		logger.Info("registering with the controller quorum as a broker-only node (raft non-voter)")
 		err := meta.WaitCaughtUp(wctx)
 		wcancel()
@@ -383,7 +383,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		// Clients are served once the broker is unfenced: its image
 		// then holds the metadata log past its registration, and only
 		// then are the partitions on disk matched with it.
-		wctx, wcancel := context.WithTimeout(ctx, quorumStartTimeout)
+		wctx, wcancel := nn.startContext(ctx)
 		err := ctrl.WaitUnfenced(wctx)
 		wcancel()
 		if err == nil {
@@ -525,7 +525,7 @@ func openMetadata(cfg config.Config, bk *broker.Broker, metaCfg log.Config, ctrl
 		// the active controller added it to raft (start).
 		return meta, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), quorumStartTimeout)
+	ctx, cancel := nn.startContext(context.Background())
 	defer cancel()
 	logger.Info("waiting for the controller quorum", "voters", len(q.Voters), "controller_listener", ctrlLn.Addr().String())
 	if err := meta.WaitCaughtUp(ctx); err != nil {
