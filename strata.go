@@ -32,6 +32,7 @@ import (
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/config"
 	"github.com/strata-io/strata/internal/controller"
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/log"
@@ -604,11 +605,9 @@ func loadMetaProperties(dir string, nodeID int32, newID string) (string, error) 
 		clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 	}
 	content := fmt.Sprintf("#\n#strata\nversion=1\nnode.id=%d\ncluster.id=%s\n", nodeID, clusterID)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		return "", err
-	}
-	return clusterID, os.Rename(tmp, path)
+	// Durably: a power loss must not leave a dir whose metadata was
+	// written under an id the file does not hold.
+	return clusterID, fs.WriteAtomic(fs.OS, path, []byte(content))
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
