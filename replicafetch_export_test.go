@@ -8,20 +8,21 @@ import (
 	"github.com/strata-io/strata/internal/log"
 )
 
-// BrokerEpochInImage returns the epoch broker id has in node n's metadata
-// image, for tests of follower fetches in package strata_test.
-func (n *Node) BrokerEpochInImage(id int32) (int64, bool) {
+// BrokerInImage returns the epoch broker id has in node n's metadata
+// image and whether it is fenced there, for tests of follower fetches in
+// package strata_test.
+func (n *Node) BrokerInImage(id int32) (epoch int64, fenced, ok bool) {
 	n.mu.Lock()
 	b := n.mu.b
 	n.mu.Unlock()
 	if b == nil {
-		return 0, false
+		return 0, false, false
 	}
 	br := b.meta.Image().Broker(id)
 	if br == nil {
-		return 0, false
+		return 0, false, false
 	}
-	return br.Epoch, true
+	return br.Epoch, br.Fenced, true
 }
 
 // HoldHighWatermark sets a partition's high watermark on node n (clamped

@@ -17,10 +17,12 @@ import (
 // topics of more than one replica cannot be created yet). With its high watermark held below
 // its log end (as a lagging follower would hold it), a Fetch v17 from node
 // 2 with its current broker epoch (KIP-903's ReplicaState) reads to the log
-// end; with an older broker epoch, or from a broker id outside the replica
+// end; with the broker epoch of its incarnation before a restart, or from a broker id outside the replica
 // set, it is refused; a consumer stops at the high watermark.
 func TestClusterFollowerFetch(t *testing.T) {
-	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 2, Dir: t.TempDir()})
+	// Node 2 is a broker only, so that it can restart while node 1, the
+	// one controller, keeps the quorum.
+	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 2, Roles: map[int32]string{2: "broker"}, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +74,32 @@ func TestClusterFollowerFetch(t *testing.T) {
 			t.Fatalf("produce %d: %v", i, kerr.ErrorForCode(code))
 		}
 	}
-	if hw, ok := c.Node(1).HoldHighWatermark("follow", 0, 2); !ok || hw != 2 {
-		t.Fatalf("hold high watermark: %d %v", hw, ok)
-	}
-	epoch2, ok := c.Node(1).BrokerEpochInImage(2)
+	// Node 2 restarts: it registers again with a new broker epoch, and
+	// its old one is a stale incarnation's.
+	staleEpoch, _, ok := c.Node(1).BrokerInImage(2)
 	if !ok {
 		t.Fatal("node 1's image has no broker 2")
+	}
+	if err := c.Node(2).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(2).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var epoch2 int64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		epoch, fenced, ok := c.Node(1).BrokerInImage(2)
+		if ok && !fenced && epoch != staleEpoch {
+			epoch2 = epoch
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker 2 not registered again and unfenced in node 1's image (epoch %d, fenced %v)", epoch, fenced)
+		}
+	}
+	t.Logf("broker 2: epoch %d, was %d", epoch2, staleEpoch)
+	if hw, ok := c.Node(1).HoldHighWatermark("follow", 0, 2); !ok || hw != 2 {
+		t.Fatalf("hold high watermark: %d %v", hw, ok)
 	}
 
 	fetch := func(id int32, epoch int64) (code int16, hw, end int64) {
@@ -104,7 +126,7 @@ func TestClusterFollowerFetch(t *testing.T) {
 	}
 	check("consumer", -1, -1, 0, 2)
 	check("follower 2, current broker epoch", 2, epoch2, 0, 5)
-	check("follower 2, stale broker epoch", 2, epoch2-1, kerr.NotLeaderForPartition.Code, 0)
+	check("follower 2, its old incarnation's broker epoch", 2, staleEpoch, kerr.NotLeaderForPartition.Code, 0)
 	check("broker 3, outside the replica set", 3, 1, kerr.NotLeaderForPartition.Code, 0)
 	check("node 1, the leader itself", 1, 1, kerr.NotLeaderForPartition.Code, 0)
 }
