@@ -14,8 +14,9 @@ package kafka
 //     appends to its partitions, never polls, and is woken only once they
 //     appended at least the MinBytes it still lacks (broker.Waiter), not
 //     at every append.
-//   - Consumers (replica id < 0: -1, and -2, Kafka's debugging consumer)
-//     read up to the high watermark. A follower (ReplicaID >= 0 before v15,
+//   - Consumers (replica id < 0: -1, and -2, Kafka's debugging consumer;
+//     Kafka's -3, its own alter-log-dirs replica, never comes over the
+//     wire and is a consumer here) read up to the high watermark. A follower (ReplicaID >= 0 before v15,
 //     ReplicaState.ID from v15, KIP-903) reads up to the log end offset,
 //     whatever its isolation level (Kafka's FetchIsolation.of), and only
 //     if it is one of the partition's replicas other than this leader, else
@@ -198,7 +199,8 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 // broker epoch of -1 (before v15) is not checked, nor is one newer than the
 // image's (the image lags the registration), nor that of a fenced or
 // unregistered replica: Kafka's getAliveBrokerEpoch has none to compare,
-// and such a replica cannot join the ISR anyway (KIP-841).
+// and its controller keeps such a replica out of the ISR (KIP-841), so
+// what it reads moves no high watermark.
 func (h *Handler) followerCode(im *cluster.Image, ps *cluster.Partition, id int32, brokerEpoch int64, currentLeaderEpoch int32) int16 {
 	if id == h.cfg.NodeID || !slices.Contains(ps.Replicas, id) {
 		if currentLeaderEpoch >= 0 {
