@@ -14,8 +14,21 @@ package kafka
 //     appends to its partitions, never polls, and is woken only once they
 //     appended at least the MinBytes it still lacks (broker.Waiter), not
 //     at every append.
-//   - Consumers read up to the high watermark; replicas (replica id >= 0)
-//     up to the log end offset.
+//   - Consumers (replica id < 0: -1, and -2, Kafka's debugging consumer;
+//     Kafka's -3, its own alter-log-dirs replica, never comes over the
+//     wire and is a consumer here) read up to the high watermark. A follower (ReplicaID >= 0 before v15,
+//     ReplicaState.ID from v15, KIP-903) reads up to the log end offset,
+//     whatever its isolation level (Kafka's FetchIsolation.of), and only
+//     if it is one of the partition's replicas other than this leader, else
+//     UNKNOWN_LEADER_EPOCH when it sent a current leader epoch and
+//     NOT_LEADER_OR_FOLLOWER when not (Kafka's
+//     Partition.followerReplicaOrThrow). A ReplicaState.Epoch (broker
+//     epoch) older than the image's for that live broker is a stale
+//     incarnation: NOT_LEADER_OR_FOLLOWER (Replica.updateFetchStateOrThrow).
+//     Epoch -1, an epoch newer than the image's, and a fenced or
+//     unregistered replica are not refused, as in Kafka (followerCode).
+//     PreferredReadReplica (KIP-392) is never set, so a follower gets none
+//     (Kafka sets it only for consumers).
 //   - Sessionless (KIP-227 sessions are declined with session id 0, which
 //     clients accept). Topic IDs replace names from v13.
 //   - Leader epoch checks (v9+): a newer epoch than ours is
@@ -30,6 +43,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,7 +69,13 @@ type fetchPartition struct {
 func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	replica := req.ReplicaID >= 0 || req.ReplicaState.ID >= 0
+	// The follower's identity: ReplicaID before v15, ReplicaState from
+	// v15 (KIP-903), as Kafka's FetchRequest.replicaId() reads it.
+	replicaID, replicaEpoch := req.ReplicaID, int64(-1)
+	if req.Version >= 15 {
+		replicaID, replicaEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
+	replica := replicaID >= 0
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
@@ -95,6 +115,8 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 				sp.ErrorCode = pcode
 			case epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()) != 0:
 				sp.ErrorCode = epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			case replica && h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch)
 			default:
 				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
 			}
@@ -162,6 +184,34 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 	h.fillFetchLeaderHints(resp)
 	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
+}
+
+// followerCode is the error a follower fetch of partition ps from replica
+// id with broker epoch brokerEpoch gets, 0 when the replica may read up to
+// the log end offset. Kafka's Partition.fetchRecords: a replica id that is
+// not a follower of the partition (not in its replica set, or this node,
+// its leader) is UNKNOWN_LEADER_EPOCH when the request names the current
+// leader epoch (the replica set may just not have reached this node's
+// image, as in a reassignment) and NOT_LEADER_OR_FOLLOWER when it does not
+// (followerReplicaOrThrow); a broker epoch older than the one the image
+// holds for the replica's live (unfenced) broker is a stale incarnation and
+// NOT_LEADER_OR_FOLLOWER (KIP-903, Replica.updateFetchStateOrThrow). A
+// broker epoch of -1 (before v15) is not checked, nor is one newer than the
+// image's (the image lags the registration), nor that of a fenced or
+// unregistered replica: Kafka's getAliveBrokerEpoch has none to compare,
+// and its controller keeps such a replica out of the ISR (KIP-841), so
+// what it reads moves no high watermark.
+func (h *Handler) followerCode(im *cluster.Image, ps *cluster.Partition, id int32, brokerEpoch int64, currentLeaderEpoch int32) int16 {
+	if id == h.cfg.NodeID || !slices.Contains(ps.Replicas, id) {
+		if currentLeaderEpoch >= 0 {
+			return kerr.UnknownLeaderEpoch.Code
+		}
+		return kerr.NotLeaderForPartition.Code
+	}
+	if b := im.Broker(id); brokerEpoch != -1 && b != nil && !b.Fenced && b.Epoch > brokerEpoch {
+		return kerr.NotLeaderForPartition.Code
+	}
+	return 0
 }
 
 // readPartitions reads every partition's region, filling the response's

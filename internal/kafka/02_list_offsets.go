@@ -3,14 +3,21 @@ package kafka
 // ListOffsets: v1-10
 //
 // Behavior:
-//   - Timestamp -1: latest (the high watermark, or the log end offset for
-//     replicas); -2: earliest (log start offset); -3: the record with the
+//   - Timestamp -1: latest (the high watermark for consumers, replica id
+//     -1; the log end offset for any other replica id, as in Kafka, where
+//     only -1 is a client and -2 is the debugging replica id); -2:
+//     earliest (log start offset); -3: the record with the
 //     largest timestamp (KIP-734); -4: earliest local (log start offset, no
 //     tiered storage); -5: latest tiered (-1: nothing is tiered).
 //   - A timestamp t >= 0: the first record whose timestamp >= t, found by
 //     the time index, then the batch, then its records; offsets at or
 //     beyond the high watermark are not returned to consumers (-1).
 //   - v4+ returns the leader epoch (0); unknown epochs are checked as Fetch.
+//   - A replica id >= 0 must be a follower of the partition, as in Fetch
+//     (UNKNOWN_LEADER_EPOCH with a current leader epoch, else
+//     NOT_LEADER_OR_FOLLOWER; no broker epoch: ListOffsets has none).
+//     Kafka does not check it (listOffsetsFollowerCode says why strata
+//     does). -2 reads the log end offset unchecked, as in Kafka.
 //   - Timestamp lookups stream the records of the batch they land in and
 //     decompress at most listOffsetsDecompressBudget bytes per request; a
 //     batch past the budget (a compression bomb stored within
@@ -52,10 +59,14 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 				sp.ErrorCode = code
 			} else if ecode := epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()); ecode != 0 {
 				sp.ErrorCode = ecode
+			} else if fcode := h.listOffsetsFollowerCode(req.ReplicaID, rt.Topic, rp); fcode != 0 {
+				sp.ErrorCode = fcode
 			} else {
 				l := p.Log
 				upTo := l.HighWatermark()
-				if req.ReplicaID >= 0 {
+				if req.ReplicaID != -1 {
+					// Not a client: Kafka passes no isolation level,
+					// which reads to the log end (Partition.fetchOffsetForTimestamp).
 					upTo = l.LogEndOffset()
 				}
 				sp.LeaderEpoch = p.LeaderEpoch()
@@ -87,4 +98,25 @@ func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq k
 		resp.Topics = append(resp.Topics, st)
 	}
 	return h.encode(resp), nil
+}
+
+// listOffsetsFollowerCode checks a ListOffsets request from replica id >=
+// 0 as Fetch checks a follower (followerCode), without a broker epoch,
+// which ListOffsets does not carry. Kafka serves any replica id the log
+// end offset unchecked; strata refuses one that is not a follower of the
+// partition, as Fetch does, so that a broker that lost its replica (a
+// reassignment, a stale image) hears so from both APIs. It is no barrier
+// to a client: an offset is not data, and -2 (Kafka's
+// DEBUGGING_REPLICA_ID) reads the log end offset unchecked, as in Kafka.
+// Negative ids are not checked.
+func (h *Handler) listOffsetsFollowerCode(replicaID int32, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
+	if replicaID < 0 {
+		return 0
+	}
+	im := h.meta.Image()
+	t := im.Topic(topic)
+	if t == nil || rp.Partition < 0 || rp.Partition >= t.Partitions {
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, -1, rp.CurrentLeaderEpoch)
 }
