@@ -436,8 +436,9 @@ func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controll
 func newController(cfg config.Config, clusterID string, meta *cluster.Store, logger *slog.Logger, nn nodeNet) *controller.Controller {
 	c := controller.Config{
 		NodeID: cfg.NodeID, ClusterID: clusterID, Store: meta, Logger: logger,
-		HeartbeatInterval: msDuration(cfg.BrokerHeartbeatIntervalMs),
-		SessionTimeout:    msDuration(cfg.BrokerSessionTimeoutMs),
+		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		HeartbeatInterval:        msDuration(cfg.BrokerHeartbeatIntervalMs),
+		SessionTimeout:           msDuration(cfg.BrokerSessionTimeoutMs),
 	}
 	if meta.Quorum() {
 		voters := map[int32]string{}

@@ -421,3 +421,23 @@ func TestInitProducerIDAlwaysFresh(t *testing.T) {
 			first.ProducerID, first.ProducerEpoch, second.ProducerID, second.ProducerEpoch)
 	}
 }
+
+// default.replication.factor gives auto-created topics and CreateTopics
+// with -1 their factor; above 1 they are refused (no replication yet)
+// rather than created with replicas that hold no data.
+func TestDefaultReplicationFactor(t *testing.T) {
+	b := startBroker(t, t.TempDir(), map[string]string{"default.replication.factor": "2"})
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	r, err := adm.CreateTopic(ctxT(t), 1, -1, nil, "rf")
+	if err == nil {
+		err = r.Err
+	}
+	if !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("create with default.replication.factor=2: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+	b1 := startBroker(t, t.TempDir(), nil)
+	r, err = kadm.NewClient(newClient(t, b1.Addr())).CreateTopic(ctxT(t), 1, -1, nil, "rf")
+	if err != nil || r.Err != nil || r.ReplicationFactor != 1 {
+		t.Fatalf("create with the default factor: %v %v rf %d", err, r.Err, r.ReplicationFactor)
+	}
+}

@@ -80,6 +80,7 @@ type Config struct {
 
 	OffsetsTopicNumPartitions       int32 // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor   int16 // offsets.topic.replication.factor
+	DefaultReplicationFactor        int16 // default.replication.factor
 	OffsetsRetentionMs              int64 // offsets.retention.minutes
 	OffsetsRetentionCheckIntervalMs int64 // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes          int   // offset.metadata.max.bytes
@@ -292,6 +293,7 @@ var Defs = []Def{
 	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
 	{"producer.id.expiration.check.interval.ms", "how often expired producer state is removed", "600000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationCheckIntervalMs }, 64)},
 	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
+	{"default.replication.factor", "replicas of a topic created without a replication factor (auto-created, or -1 in CreateTopics); replication between brokers is not built yet, so a topic that would get more than 1 is refused with INVALID_REPLICATION_FACTOR", "1", intSetter(func(c *Config) *int16 { return &c.DefaultReplicationFactor }, 16)},
 	{"offsets.topic.replication.factor", "replicas of __consumer_offsets; a single node keeps one", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
 	{"offsets.retention.minutes", "keep an empty group's committed offsets this long", "10080", scaled(func(c *Config) *int64 { return &c.OffsetsRetentionMs }, 60*1000)},
 	{"offsets.retention.check.interval.ms", "how often expired offsets are removed", "600000", intSetter(func(c *Config) *int64 { return &c.OffsetsRetentionCheckIntervalMs }, 64)},

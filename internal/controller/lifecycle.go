@@ -28,6 +28,9 @@ type Config struct {
 	// Client reaches the active controller; nil in local mode, where the
 	// node is its own controller and registers itself unfenced.
 	Client *Client
+	// DefaultReplicationFactor is default.replication.factor (1): the
+	// factor of a topic created without one.
+	DefaultReplicationFactor int16
 	// HeartbeatInterval is broker.heartbeat.interval.ms (2 s);
 	// SessionTimeout is broker.session.timeout.ms (9 s).
 	HeartbeatInterval, SessionTimeout time.Duration

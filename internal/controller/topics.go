@@ -18,7 +18,14 @@ import (
 // assignment may name only it.
 func (c *Controller) Place(rf int16, assignment [][]int32) cluster.PlaceFunc {
 	if rf < 1 {
-		rf = 1 // default.replication.factor
+		rf = max(c.cfg.DefaultReplicationFactor, 1)
+	}
+	if rf > 1 {
+		// Until followers replicate (issue 13), a second replica
+		// would be a name in the metadata with no data behind it.
+		return func(*cluster.Image, int32, int32) ([][]int32, error) {
+			return nil, fmt.Errorf("%w: replication factor %d: replication between brokers is not built yet, topics have 1 replica", ErrInvalidReplicationFactor, rf)
+		}
 	}
 	local := c.cfg.Client == nil
 	if local && assignment == nil && rf == 1 {
