@@ -209,20 +209,21 @@ func (b *Broker) CreatePartition(tp log.TopicPartition, cfg log.Config) (*Partit
 
 // DeletePartition removes the partition and its files.
 func (b *Broker) DeletePartition(tp log.TopicPartition) error {
-	b.mu.Lock()
-	p := b.parts[tp]
-	delete(b.parts, tp)
-	b.mu.Unlock()
-	if p != nil {
-		p.markDeleted()
-		p.snapWG.Wait() // no snapshot write into the directory being removed
-	}
+	b.detach(tp)
 	return b.logs.Delete(tp)
 }
 
 // MarkStray sets a partition aside (log.Manager.MarkStray): closed,
 // renamed -stray, kept on disk. It returns the new directory.
 func (b *Broker) MarkStray(tp log.TopicPartition) (string, error) {
+	b.detach(tp)
+	return b.logs.MarkStray(tp)
+}
+
+// detach takes a partition out of the table before its directory is
+// renamed: appends and waits end, and no snapshot write goes into the
+// directory being moved.
+func (b *Broker) detach(tp log.TopicPartition) {
 	b.mu.Lock()
 	p := b.parts[tp]
 	delete(b.parts, tp)
@@ -231,7 +232,6 @@ func (b *Broker) MarkStray(tp log.TopicPartition) (string, error) {
 		p.markDeleted()
 		p.snapWG.Wait()
 	}
-	return b.logs.MarkStray(tp)
 }
 
 // Close snapshots every partition's producer state at its log end offset

@@ -309,22 +309,8 @@ func (m *Manager) leastLoadedDirLocked() string {
 // "<topic>-<partition>.<id>-delete" (so a crash midway leaves nothing that
 // looks like a live partition) and removes it in the background.
 func (m *Manager) Delete(tp TopicPartition) error {
-	m.mu.Lock()
-	l, dir := m.logs[tp], m.dirOf[tp]
-	delete(m.logs, tp)
-	delete(m.dirOf, tp)
-	m.mu.Unlock()
-	if l == nil {
-		return nil
-	}
-	l.Close()
-	var id [16]byte
-	rand.Read(id[:])
-	dst := filepath.Join(dir, tp.String()+"."+hex.EncodeToString(id[:])+deleteDirSuffix)
-	if err := m.fsys.Rename(l.Dir(), dst); err != nil {
-		return fmt.Errorf("rename %s for deletion: %w", l.Dir(), err)
-	}
-	if err := m.fsys.SyncDir(dir); err != nil {
+	dst, err := m.setAside(tp, deleteDirSuffix)
+	if err != nil || dst == "" {
 		return err
 	}
 	m.removeInBackground(dst)
@@ -341,6 +327,12 @@ const strayDirSuffix = "-stray"
 // <topic>-<partition>.<random>-stray, so that it is neither served nor
 // loaded again but its data stays on disk.
 func (m *Manager) MarkStray(tp TopicPartition) (string, error) {
+	return m.setAside(tp, strayDirSuffix)
+}
+
+// setAside closes a partition's log and renames its directory
+// <topic>-<partition>.<random><suffix>, durably; "" if it has no log.
+func (m *Manager) setAside(tp TopicPartition, suffix string) (string, error) {
 	m.mu.Lock()
 	l, dir := m.logs[tp], m.dirOf[tp]
 	delete(m.logs, tp)
@@ -352,9 +344,9 @@ func (m *Manager) MarkStray(tp TopicPartition) (string, error) {
 	l.Close()
 	var id [16]byte
 	rand.Read(id[:])
-	dst := filepath.Join(dir, tp.String()+"."+hex.EncodeToString(id[:])+strayDirSuffix)
+	dst := filepath.Join(dir, tp.String()+"."+hex.EncodeToString(id[:])+suffix)
 	if err := m.fsys.Rename(l.Dir(), dst); err != nil {
-		return "", fmt.Errorf("rename %s as stray: %w", l.Dir(), err)
+		return "", fmt.Errorf("rename %s aside: %w", l.Dir(), err)
 	}
 	return dst, m.fsys.SyncDir(dir)
 }
