@@ -78,6 +78,20 @@ type Partition struct {
 	// Guarded by snapMu.
 	snapOffset int64
 
+	// follow is the follower's view of the high watermark (follower.go),
+	// guarded by mu: active from the first follower operation until
+	// BecomeLeader; leaderHW is the leader's high watermark as last
+	// fetched; visible is the local offset below which appends may be
+	// seen (the log end, or the durable offset while an fsync
+	// flush.messages asked for is pending).
+	follow struct {
+		active            bool
+		leaderHW, visible int64
+	}
+	// onTruncate, if set (by the Broker), writes the log dir checkpoints
+	// after a truncation.
+	onTruncate func() error
+
 	epochs epochCache
 	// leaderEpoch is the epoch this node leads in (BecomeLeader).
 	leaderEpoch atomic.Int32
@@ -112,6 +126,13 @@ func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Parti
 // the flush happens inside the append, before the high watermark moves.
 func (p *Partition) advanceDurable() {
 	p.mu.Lock()
+	if p.follow.active {
+		d := min(p.Log.DurableOffset(), p.Log.LogEndOffset())
+		p.follow.visible = max(p.follow.visible, d)
+		p.updateFollowerHWLocked()
+		p.mu.Unlock()
+		return
+	}
 	if d := p.Log.DurableOffset(); d > p.Log.HighWatermark() {
 		p.Log.SetHighWatermark(d)
 		p.notify(unknownBytes) // offsets, not bytes, became visible
@@ -407,6 +428,11 @@ func (p *Partition) recordBatch(b record.Batch) {
 func (p *Partition) RebuildProducerState() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.rebuildProducerStateLocked()
+}
+
+// rebuildProducerStateLocked is RebuildProducerState. Requires mu.
+func (p *Partition) rebuildProducerStateLocked() error {
 	p.snapWG.Wait() // a roll's snapshot may name offsets a truncation removed
 	p.snapMu.Lock()
 	l := p.Log

@@ -83,6 +83,12 @@ func (l *Log) truncateSegment(s *segment, offset int64) (int64, error) {
 	if err := s.file.Truncate(pos); err != nil {
 		return 0, fmt.Errorf("truncate segment %s: %w", s.path(logSuffix), err)
 	}
+	// Make the new size durable: a power loss must not bring back the
+	// truncated batches, whose CRCs are valid, for recovery to keep (a
+	// follower's diverged records, resurrected above the epoch cache).
+	if err := s.syncData(); err != nil {
+		return 0, err
+	}
 	s.size.Store(pos)
 	s.offsets.truncateTo(newEnd)
 	s.times.truncateTo(newEnd)
