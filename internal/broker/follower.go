@@ -67,8 +67,8 @@ func (p *Partition) UpdateFollowerHighWatermark(leaderHW int64) int64 {
 // checkpoint is written before the batches.
 //
 // It returns as AppendNoWait does: res.SyncTo, when flush.messages calls
-// for an fsync, is what to WaitDurable for before the fetcher counts the
-// offsets as its own (its next fetch offset). The records become visible
+// for an fsync, is what to WaitDurable for (with res.SyncGen) before the
+// fetcher counts the offsets as its own (its next fetch offset). The records become visible
 // to consumers only up to the leader's high watermark
 // (UpdateFollowerHighWatermark).
 func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
@@ -138,7 +138,8 @@ func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
 		rest = rest[b.Size():]
 	}
 	if info.SyncTo > 0 {
-		res.SyncTo = info.SyncTo // visible once durable (advanceDurable)
+		// Visible once durable (advanceDurable).
+		res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
 	} else {
 		p.follow.visible = p.Log.LogEndOffset()
 	}

@@ -64,7 +64,7 @@ func copyToFollower(t *testing.T, leader, follower *Partition, to int64) {
 			t.Fatalf("AppendAsFollower base offset %d, want %d", res.BaseOffset, off)
 		}
 		if res.SyncTo > 0 {
-			if err := follower.WaitDurable(res.SyncTo); err != nil {
+			if err := follower.WaitDurable(res.SyncTo, res.SyncGen); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -447,5 +447,77 @@ func TestFollowerTruncateDiverged(t *testing.T) {
 	checkSameAsLeader(t, leader, partition(t, fb))
 	if names, _ := filepath.Glob(filepath.Join(dir, "*", "*.deleted")); len(names) > 0 {
 		t.Logf("left pending deletion: %v", names)
+	}
+}
+
+// TestFollowerFsyncMode: with flush.messages=1 a follower's appended
+// offsets count toward its high watermark only once durable; and a leader's
+// produce still waiting for its fsync when the partition truncates below it
+// (it became a follower) fails, even after the new leader's records took
+// its offsets and were fsynced.
+func TestFollowerFsyncMode(t *testing.T) {
+	cfg := smallSegments()
+	cfg.SegmentBytes = 1 << 20
+	cfg.FlushMessages = 1
+	lb := openBroker(t, t.TempDir())
+	defer closeBroker(t, lb)
+	fb := openBroker(t, t.TempDir())
+	defer closeBroker(t, fb)
+	leader, err := lb.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := fb.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		appendBatch(t, leader, producerBatch(t, 5, 0, int32(3*i), 3))
+	}
+	end := leader.Log.LogEndOffset()
+
+	// p leads for a while: a produce appended, its fsync not yet waited
+	// for (the connection's writer waits later).
+	appendBatch(t, p, producerBatch(t, 0, 0, 0, 3))
+	pending, err := p.AppendNoWait(producerBatch(t, 0, 0, 0, 6), 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending.SyncTo != 9 {
+		t.Fatalf("SyncTo %d, want 9", pending.SyncTo)
+	}
+	// It becomes a follower of a leader without those records.
+	if err := p.TruncateTo(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.TruncateTo(0); err != nil {
+		t.Fatal(err)
+	}
+	r, err := leader.Log.Read(0, 1<<20, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, r.Len)
+	if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.AppendAsFollower(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SyncTo != end {
+		t.Fatalf("follower append SyncTo %d, want %d", res.SyncTo, end)
+	}
+	if hw := p.UpdateFollowerHighWatermark(end); hw > p.Log.DurableOffset() {
+		t.Fatalf("high watermark %d past the durable offset %d", hw, p.Log.DurableOffset())
+	}
+	if err := p.WaitDurable(res.SyncTo, res.SyncGen); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.Log.HighWatermark(); hw != end {
+		t.Fatalf("high watermark %d once durable, want %d", hw, end)
+	}
+	if err := p.WaitDurable(pending.SyncTo, pending.SyncGen); !errors.Is(err, log.ErrTruncatedUnacked) {
+		t.Fatalf("the truncated produce's wait: %v, want an error", err)
 	}
 }

@@ -227,6 +227,9 @@ type AppendResult struct {
 	// acknowledging; 0 when the append is already as durable as the
 	// topic's flush.messages asks.
 	SyncTo int64
+	// SyncGen goes with SyncTo to WaitDurable: the log's truncation
+	// generation when the offsets were written.
+	SyncGen uint64
 }
 
 // Append appends a produce request's records to the partition. data holds
@@ -238,14 +241,18 @@ type AppendResult struct {
 func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
 	res, err := p.AppendNoWait(data, maxMessageBytes, logAppendTime)
 	if err == nil && res.SyncTo > 0 {
-		err = p.WaitDurable(res.SyncTo)
+		err = p.WaitDurable(res.SyncTo, res.SyncGen)
 	}
 	return res, err
 }
 
-// WaitDurable waits until offsets below syncTo are fsynced and visible.
-func (p *Partition) WaitDurable(syncTo int64) error {
-	if err := p.Log.WaitDurable(syncTo); err != nil {
+// WaitDurable waits until offsets below syncTo, appended at truncation
+// generation gen (AppendResult.SyncGen), are fsynced and visible. If a
+// truncation (a leader turned follower) removed any of them meanwhile, it
+// fails, even once other records took their offsets: nothing above a
+// truncation point is acknowledged.
+func (p *Partition) WaitDurable(syncTo int64, gen uint64) error {
+	if err := p.Log.WaitDurableSince(syncTo, gen); err != nil {
 		return err
 	}
 	p.advanceDurable()
@@ -290,6 +297,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 				// The original is written but not yet fsynced: the
 				// retry is acknowledged no sooner than it would be.
 				res.SyncTo = dup.lastOffset + 1
+				res.SyncGen = p.Log.TruncationGen()
 			}
 			if logAppendTime {
 				res.LogAppendTime = dup.timestamp
@@ -304,7 +312,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 	}
 	if info.SyncTo > 0 {
 		// Visible once durable (advanceDurable).
-		res.SyncTo = info.SyncTo
+		res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
 	} else {
 		p.Log.SetHighWatermark(p.Log.LogEndOffset())
 	}

@@ -23,6 +23,9 @@ type AppendInfo struct {
 	// WaitDurable for before acknowledging (flush.messages reached); 0
 	// when nothing needs to wait.
 	SyncTo int64
+	// SyncGen is the log's truncation generation when the batches were
+	// written, for WaitDurableSince.
+	SyncGen uint64
 }
 
 // Append validates the batches in data (length, magic 2, CRC, record count),
@@ -37,7 +40,7 @@ type AppendInfo struct {
 func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 	info, err := l.append(data, leaderEpoch, true)
 	if err == nil && info.SyncTo > 0 {
-		err = l.WaitDurable(info.SyncTo)
+		err = l.WaitDurableSince(info.SyncTo, info.SyncGen)
 	}
 	return info, err
 }
@@ -49,7 +52,7 @@ func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error) {
 	info, err := l.append(data, leaderEpoch, false)
 	if err == nil && info.SyncTo > 0 {
-		err = l.WaitDurable(info.SyncTo)
+		err = l.WaitDurableSince(info.SyncTo, info.SyncGen)
 	}
 	return info, err
 }
@@ -183,6 +186,7 @@ func (l *Log) appendLocked(data []byte, leaderEpoch int32, assign bool, info *Ap
 	}
 	next := l.logEndOffset.Load()
 	info.FirstOffset = next
+	info.SyncGen = l.flusher.gen // changes only under appendMu
 	for rest := data; len(rest) > 0; {
 		b := record.Batch(rest)
 		if assign {
