@@ -521,3 +521,15 @@ func TestFollowerFsyncMode(t *testing.T) {
 		t.Fatalf("the truncated produce's wait: %v, want an error", err)
 	}
 }
+
+func splitBatches(t *testing.T, data []byte) []record.Batch {
+	t.Helper()
+	var out []record.Batch
+	if err := record.Split(data, func(b record.Batch) bool {
+		out = append(out, b)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
