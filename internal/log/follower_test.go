@@ -3,6 +3,9 @@ package log
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -117,4 +120,96 @@ func TestWaitDurableAcrossTruncation(t *testing.T) {
 	if err := l.WaitDurableSince(c.SyncTo, c.SyncGen); !errors.Is(err, ErrTruncatedUnacked) {
 		t.Fatalf("waiter older than the truncation history: %v", err)
 	}
+}
+
+// TestRandomTruncateAppend runs random appends, truncations (at batch
+// boundaries, inside batches, into sealed segments, to the start) and
+// reopens (clean and unclean), and checks after each step that every
+// batch is found by offset (offset index) and by timestamp (time index),
+// as a follower's log must be after TruncateTo.
+func TestRandomTruncateAppend(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1024
+	intoSealed := 0
+	for seed := uint64(1); seed <= 4; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		dir := t.TempDir()
+		l := openAt(t, dir, cfg, Options{CleanShutdown: true})
+		type batch struct {
+			base, next, ts int64
+			tag            string
+		}
+		var model []batch
+		leo := func() int64 {
+			if len(model) == 0 {
+				return 0
+			}
+			return model[len(model)-1].next
+		}
+		for step := range 300 {
+			op := rng.IntN(20)
+			if os.Getenv("TRACE") != "" {
+				t.Logf("step %d op %d leo %d segs %v", step, op, leo(), l.SegmentBaseOffsets())
+			}
+			switch {
+			case op < 14:
+				n := 1 + rng.IntN(4)
+				b := batch{base: leo(), next: leo() + int64(n), ts: 1000 + leo()*10, tag: fmt.Sprint("s", step)}
+				info := mustAppend(t, l, batchOf(t, b.tag, n, b.ts))
+				if info.FirstOffset != b.base {
+					t.Fatalf("seed %d step %d: append at %d, want %d", seed, step, info.FirstOffset, b.base)
+				}
+				model = append(model, b)
+			case op < 19:
+				off := leo() - rng.Int64N(min(leo(), 40)+1) // mostly near the end
+				if rng.IntN(8) == 0 {
+					off = rng.Int64N(leo() + 1)
+				}
+				if len(l.SegmentBaseOffsets()) > 1 && off < l.SegmentBaseOffsets()[len(l.SegmentBaseOffsets())-1] {
+					intoSealed++
+				}
+				if err := l.TruncateTo(off); err != nil {
+					t.Fatal(err)
+				}
+				for len(model) > 0 && model[len(model)-1].next > off {
+					model = model[:len(model)-1]
+				}
+			default:
+				clean := rng.IntN(2) == 0
+				if clean {
+					l.Close()
+				} else {
+					l.abandon()
+				}
+				l = openAt(t, dir, cfg, Options{CleanShutdown: clean})
+			}
+			if l.LogEndOffset() != leo() {
+				t.Fatalf("seed %d step %d: log end %d, model %d", seed, step, l.LogEndOffset(), leo())
+			}
+			for _, b := range model {
+				for _, off := range []int64{b.base, b.next - 1} {
+					r, err := l.Read(off, 1, leo())
+					if err != nil {
+						t.Fatal(err)
+					}
+					bs := regionBatches(t, r)
+					if len(bs) == 0 || bs[0].BaseOffset() != b.base || values(t, bs[0])[0] != b.tag+"-0" {
+						t.Fatalf("seed %d step %d: read %d: not the batch at %d (%s)", seed, step, off, b.base, b.tag)
+					}
+				}
+				got, ok, err := l.OffsetForTimestamp(b.ts, nil)
+				if err != nil || !ok || got.Offset != b.base {
+					t.Fatalf("seed %d step %d: offset for timestamp %d: %+v %v %v, want %d", seed, step, b.ts, got, ok, err, b.base)
+				}
+			}
+			if _, ok, _ := l.OffsetForTimestamp(1000+leo()*10, nil); ok {
+				t.Fatalf("seed %d step %d: a timestamp past every batch found a record", seed, step)
+			}
+		}
+		l.Close()
+	}
+	if intoSealed == 0 {
+		t.Fatal("no truncation into a sealed segment")
+	}
+	t.Logf("%d truncations into sealed segments", intoSealed)
 }
