@@ -533,3 +533,49 @@ func splitBatches(t *testing.T, data []byte) []record.Batch {
 	}
 	return out
 }
+
+// TestFollowerTruncateBelowStart: a truncation below the log start offset
+// (the leader's log starts earlier than this follower's data) empties the
+// log and restarts it at that offset, with no epochs and no producers, and
+// fetching from there converges with the leader.
+func TestFollowerTruncateBelowStart(t *testing.T) {
+	lb := openBroker(t, t.TempDir())
+	defer closeBroker(t, lb)
+	leader := partition(t, lb)
+	leaderWithEpochs(t, leader)
+	end := leader.Log.LogEndOffset()
+	fb := openBroker(t, t.TempDir())
+	defer closeBroker(t, fb)
+	follower := partition(t, fb)
+	copyToFollower(t, leader, follower, end)
+	follower.UpdateFollowerHighWatermark(end)
+	bases := follower.Log.SegmentBaseOffsets()
+	if _, err := follower.Log.DeleteRecordsBefore(bases[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.TruncateTo(bases[1]); err != nil {
+		t.Fatal(err)
+	}
+	got := stateOf(follower)
+	if got.leo != bases[1] || follower.Log.LogStartOffset() != bases[1] || got.hw != bases[1] {
+		t.Fatalf("after truncating below the start: %+v, log start %d, want all at %d", got, follower.Log.LogStartOffset(), bases[1])
+	}
+	if len(got.epochs) != 0 || len(got.producers) != 0 {
+		t.Fatalf("epochs %v and producers %v left in an empty log", got.epochs, got.producers)
+	}
+	if offs := snapshotOffsets(t, follower); len(offs) > 0 && offs[len(offs)-1] > bases[1] {
+		t.Fatalf("snapshots %v above the new log end %d", offs, bases[1])
+	}
+	copyToFollower(t, leader, follower, end)
+	if !bytes.Equal(readLog(t, follower, bases[1], end), readLog(t, leader, bases[1], end)) {
+		t.Fatal("the refetched log differs from the leader's")
+	}
+	// The epochs seen from there on, as the leader's cache has them.
+	want := leader.epochs.snapshot()
+	for len(want) > 1 && want[1].StartOffset <= bases[1] {
+		want = want[1:]
+	}
+	if got := follower.epochs.snapshot(); len(got) == 0 || got[len(got)-1] != want[len(want)-1] {
+		t.Fatalf("epochs after refetching %v, leader's %v", got, leader.epochs.snapshot())
+	}
+}
