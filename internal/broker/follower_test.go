@@ -579,3 +579,65 @@ func TestFollowerTruncateBelowStart(t *testing.T) {
 		t.Fatalf("epochs after refetching %v, leader's %v", got, leader.epochs.snapshot())
 	}
 }
+
+// TestFollowerConcurrentReads: consumers read a follower up to its high
+// watermark while it appends, moves the high watermark and truncates; what
+// they read is always whole, valid batches of the leader's log (run with
+// -race).
+func TestFollowerConcurrentReads(t *testing.T) {
+	lb := openBroker(t, t.TempDir())
+	defer closeBroker(t, lb)
+	leader := partition(t, lb)
+	leaderWithEpochs(t, leader)
+	end := leader.Log.LogEndOffset()
+	want := readLog(t, leader, 0, end)
+	fb := openBroker(t, t.TempDir())
+	defer closeBroker(t, fb)
+	follower := partition(t, fb)
+
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				hw := follower.Log.HighWatermark()
+				r, err := follower.Log.Read(0, 1<<20, hw)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if r.Len == 0 {
+					continue
+				}
+				buf := make([]byte, r.Len)
+				if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
+					continue // a segment deleted by a truncation under the read
+				}
+				if !bytes.Equal(buf, want[:len(buf)]) {
+					errs <- errors.New("a consumer read bytes that are not the leader's")
+					return
+				}
+			}
+		}()
+	}
+	for round := range 20 {
+		copyToFollower(t, leader, follower, end)
+		follower.UpdateFollowerHighWatermark(end)
+		if err := follower.TruncateTo(int64(round * 7 % int(end))); err != nil {
+			t.Fatal(err)
+		}
+		follower.UpdateFollowerHighWatermark(end)
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
