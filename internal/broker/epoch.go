@@ -135,6 +135,13 @@ func (c *epochCache) clear() bool {
 	return n > 0
 }
 
+// restore replaces the entries with a snapshot taken earlier.
+func (c *epochCache) restore(entries []epochEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = entries
+}
+
 func (c *epochCache) snapshot() []epochEntry {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -68,9 +68,9 @@ func (p *Partition) UpdateFollowerHighWatermark(leaderHW int64) int64 {
 //
 // It returns as AppendNoWait does: res.SyncTo, when flush.messages calls
 // for an fsync, is what to WaitDurable for (with res.SyncGen) before the
-// fetcher counts the offsets as its own (its next fetch offset). The records become visible
-// to consumers only up to the leader's high watermark
-// (UpdateFollowerHighWatermark).
+// fetcher counts the offsets as its own (its next fetch offset). The
+// records become visible to consumers only up to the leader's high
+// watermark (UpdateFollowerHighWatermark).
 func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	var epochs []epochEntry // first offset of each epoch change, in order
@@ -103,7 +103,7 @@ func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
 	// the batches reach the disk leaves entries above the log end, which
 	// loading trims (truncateFromEnd); the other order could leave batches
 	// of an epoch the checkpoint does not know.
-	changed := false
+	before, changed := p.epochs.snapshot(), false
 	for _, e := range epochs {
 		// Kafka's maybeAssignEpochStartOffset: a new epoch starts at
 		// the first batch that carries it (an epoch older than the
@@ -117,7 +117,13 @@ func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
 	}
 	info, err := p.Log.AppendAsFollowerNoWait(data)
 	if err != nil {
-		if changed && p.epochs.truncateFromEnd(p.Log.LogEndOffset()) {
+		if changed {
+			// Undo the assignments: no batch was written. A crash
+			// before this rewrite leaves the checkpoint as assigned:
+			// loading trims the entries above the log end (entries
+			// an older epoch dropped stay dropped; only a leader
+			// whose epochs go back could cause that).
+			p.epochs.restore(before)
 			if werr := p.writeEpochsLocked(); werr != nil {
 				p.logger.Error("write leader-epoch-checkpoint", "err", werr)
 			}
