@@ -106,6 +106,7 @@ func Open(cfg Config) (*Broker, error) {
 func (b *Broker) newPartition(tp log.TopicPartition, l *log.Log) *Partition {
 	p := newPartition(tp, l, b.logger)
 	p.expiration = b.expiration
+	p.onTruncate = b.logs.Checkpoint
 	return p
 }
 

@@ -40,7 +40,7 @@ func TestFsyncModeVisibleWhenDurable(t *testing.T) {
 	if dup.SyncTo == 0 && p.Log.HighWatermark() < 3 {
 		t.Fatal("retry of a batch not yet durable is acknowledged at once")
 	}
-	if err := p.WaitDurable(res.SyncTo); err != nil {
+	if err := p.WaitDurable(res.SyncTo, res.SyncGen); err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.Log.HighWatermark(); hw != 3 {

@@ -108,6 +108,40 @@ func (c *epochCache) truncateFromStart(offset int64) bool {
 	return true
 }
 
+// truncateFromEnd removes the entries that start at or after offset, for a
+// log truncated to offset (Kafka's truncateFromEnd). It reports whether the
+// cache changed.
+func (c *epochCache) truncateFromEnd(offset int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := len(c.entries)
+	for keep > 0 && c.entries[keep-1].StartOffset >= offset {
+		keep--
+	}
+	if keep == len(c.entries) {
+		return false
+	}
+	c.entries = c.entries[:keep]
+	return true
+}
+
+// clear removes every entry (Kafka's clearAndFlush, for a log emptied by a
+// truncation below its start). It reports whether the cache changed.
+func (c *epochCache) clear() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.entries)
+	c.entries = nil
+	return n > 0
+}
+
+// restore replaces the entries with a snapshot taken earlier.
+func (c *epochCache) restore(entries []epochEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = entries
+}
+
 func (c *epochCache) snapshot() []epochEntry {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -191,6 +225,11 @@ func (p *Partition) loadEpochsLocked() error {
 		p.epochs.mu.Unlock()
 	}
 	changed := err != nil
+	// A crash after a follower wrote the checkpoint and before its
+	// batches reached the disk, or after a truncation of the log and
+	// before the checkpoint's, leaves entries above the log end (Kafka's
+	// LogLoader truncates the cache from the end the same way).
+	changed = p.epochs.truncateFromEnd(p.Log.LogEndOffset()) || changed
 	if len(p.epochs.entries) == 0 {
 		changed = p.epochs.assign(0, p.Log.LogStartOffset()) || changed
 	}
@@ -249,5 +288,6 @@ func (p *Partition) BecomeLeader(epoch int32) error {
 		}
 	}
 	p.leaderEpoch.Store(epoch)
+	p.follow.active = false
 	return nil
 }

@@ -78,6 +78,20 @@ type Partition struct {
 	// Guarded by snapMu.
 	snapOffset int64
 
+	// follow is the follower's view of the high watermark (follower.go),
+	// guarded by mu: active from the first follower operation until
+	// BecomeLeader; leaderHW is the leader's high watermark as last
+	// fetched; visible is the local offset below which appends may be
+	// seen (the log end, or the durable offset while an fsync
+	// flush.messages asked for is pending).
+	follow struct {
+		active            bool
+		leaderHW, visible int64
+	}
+	// onTruncate, if set (by the Broker), writes the log dir checkpoints
+	// after a truncation.
+	onTruncate func() error
+
 	epochs epochCache
 	// leaderEpoch is the epoch this node leads in (BecomeLeader).
 	leaderEpoch atomic.Int32
@@ -112,6 +126,13 @@ func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Parti
 // the flush happens inside the append, before the high watermark moves.
 func (p *Partition) advanceDurable() {
 	p.mu.Lock()
+	if p.follow.active {
+		d := min(p.Log.DurableOffset(), p.Log.LogEndOffset())
+		p.follow.visible = max(p.follow.visible, d)
+		p.updateFollowerHWLocked()
+		p.mu.Unlock()
+		return
+	}
 	if d := p.Log.DurableOffset(); d > p.Log.HighWatermark() {
 		p.Log.SetHighWatermark(d)
 		p.notify(unknownBytes) // offsets, not bytes, became visible
@@ -206,6 +227,9 @@ type AppendResult struct {
 	// acknowledging; 0 when the append is already as durable as the
 	// topic's flush.messages asks.
 	SyncTo int64
+	// SyncGen goes with SyncTo to WaitDurable: the log's truncation
+	// generation when the offsets were written.
+	SyncGen uint64
 }
 
 // Append appends a produce request's records to the partition. data holds
@@ -217,14 +241,18 @@ type AppendResult struct {
 func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
 	res, err := p.AppendNoWait(data, maxMessageBytes, logAppendTime)
 	if err == nil && res.SyncTo > 0 {
-		err = p.WaitDurable(res.SyncTo)
+		err = p.WaitDurable(res.SyncTo, res.SyncGen)
 	}
 	return res, err
 }
 
-// WaitDurable waits until offsets below syncTo are fsynced and visible.
-func (p *Partition) WaitDurable(syncTo int64) error {
-	if err := p.Log.WaitDurable(syncTo); err != nil {
+// WaitDurable waits until offsets below syncTo, appended at truncation
+// generation gen (AppendResult.SyncGen), are fsynced and visible. If a
+// truncation (a leader turned follower) removed any of them meanwhile, it
+// fails, even once other records took their offsets: nothing above a
+// truncation point is acknowledged.
+func (p *Partition) WaitDurable(syncTo int64, gen uint64) error {
+	if err := p.Log.WaitDurableSince(syncTo, gen); err != nil {
 		return err
 	}
 	p.advanceDurable()
@@ -269,6 +297,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 				// The original is written but not yet fsynced: the
 				// retry is acknowledged no sooner than it would be.
 				res.SyncTo = dup.lastOffset + 1
+				res.SyncGen = p.Log.TruncationGen()
 			}
 			if logAppendTime {
 				res.LogAppendTime = dup.timestamp
@@ -283,7 +312,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 	}
 	if info.SyncTo > 0 {
 		// Visible once durable (advanceDurable).
-		res.SyncTo = info.SyncTo
+		res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
 	} else {
 		p.Log.SetHighWatermark(p.Log.LogEndOffset())
 	}
@@ -407,6 +436,11 @@ func (p *Partition) recordBatch(b record.Batch) {
 func (p *Partition) RebuildProducerState() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.rebuildProducerStateLocked()
+}
+
+// rebuildProducerStateLocked is RebuildProducerState. Requires mu.
+func (p *Partition) rebuildProducerStateLocked() error {
 	p.snapWG.Wait() // a roll's snapshot may name offsets a truncation removed
 	p.snapMu.Lock()
 	l := p.Log

@@ -123,7 +123,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 				res, err = p.AppendValidatedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
 			}
 			if err == nil && res.SyncTo > 0 {
-				syncs = append(syncs, durableWait{p, res.SyncTo, len(resp.Topics), len(st.Partitions)})
+				syncs = append(syncs, durableWait{p, res.SyncTo, res.SyncGen, len(resp.Topics), len(st.Partitions)})
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -158,7 +158,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	r := &server.Response{}
 	r.Wait = func() error {
 		for _, w := range syncs {
-			if err := w.p.WaitDurable(w.syncTo); err != nil {
+			if err := w.p.WaitDurable(w.syncTo, w.syncGen); err != nil {
 				h.logger.Error("produce failed", "partition", w.p.TP, "err", err)
 				sp := &resp.Topics[w.topic].Partitions[w.partition]
 				sp.ErrorCode = errorCode(err)
@@ -200,6 +200,7 @@ var errTransactionalBatch = errors.New("kafka: transactional batch outside a tra
 type durableWait struct {
 	p                *broker.Partition
 	syncTo           int64
+	syncGen          uint64 // truncation generation of the append
 	topic, partition int
 }
 

@@ -327,6 +327,10 @@ func errorCode(err error) int16 {
 		// The partition was deleted or the broker is stopping: the
 		// client refreshes its metadata and finds out which.
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, log.ErrTruncatedUnacked):
+		// A produce's records were truncated before their fsync: this
+		// broker no longer leads; the client retries on the new leader.
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, broker.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, cluster.ErrTopicExists):

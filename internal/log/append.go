@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -22,6 +23,9 @@ type AppendInfo struct {
 	// WaitDurable for before acknowledging (flush.messages reached); 0
 	// when nothing needs to wait.
 	SyncTo int64
+	// SyncGen is the log's truncation generation when the batches were
+	// written, for WaitDurableSince.
+	SyncGen uint64
 }
 
 // Append validates the batches in data (length, magic 2, CRC, record count),
@@ -36,7 +40,7 @@ type AppendInfo struct {
 func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 	info, err := l.append(data, leaderEpoch, true)
 	if err == nil && info.SyncTo > 0 {
-		err = l.WaitDurable(info.SyncTo)
+		err = l.WaitDurableSince(info.SyncTo, info.SyncGen)
 	}
 	return info, err
 }
@@ -48,7 +52,7 @@ func (l *Log) Append(data []byte, leaderEpoch int32) (AppendInfo, error) {
 func (l *Log) AppendValidated(data []byte, leaderEpoch int32) (AppendInfo, error) {
 	info, err := l.append(data, leaderEpoch, false)
 	if err == nil && info.SyncTo > 0 {
-		err = l.WaitDurable(info.SyncTo)
+		err = l.WaitDurableSince(info.SyncTo, info.SyncGen)
 	}
 	return info, err
 }
@@ -67,22 +71,59 @@ func (l *Log) AppendValidatedNoWait(data []byte, leaderEpoch int32) (AppendInfo,
 	return info, err
 }
 
+// ErrNotContiguous marks follower batches whose offsets do not continue the
+// log: the first base offset is not the log end offset, or a batch does not
+// start where the previous one ended (Kafka's UnexpectedAppendOffsetException
+// and its monotonic-offset check in LogValidator for followers).
+var ErrNotContiguous = errors.New("log: batch offsets do not continue the log")
+
+// AppendAsFollowerNoWait appends batches fetched from the leader as they are
+// (Kafka's UnifiedLog.appendAsFollower): their base offsets and partition
+// leader epochs are kept, not assigned. Every batch's CRC is checked; the
+// first must start at the log end offset and each next one where the
+// previous ended (ErrNotContiguous otherwise). A batch that fails fails the
+// whole call and nothing is written. Like AppendValidatedNoWait it returns
+// before any fsync flush.messages calls for, with info.SyncTo set.
+func (l *Log) AppendAsFollowerNoWait(data []byte) (AppendInfo, error) {
+	info, err := l.validate(data, true)
+	if err != nil {
+		return info, err
+	}
+	l.appendMu.Lock()
+	next, err := l.appendLocked(data, -1, false, &info)
+	l.appendMu.Unlock()
+	if err != nil {
+		return info, err
+	}
+	l.setSyncTo(next, &info)
+	if info.SyncTo > 0 {
+		l.kickSync(info.SyncTo)
+	}
+	return info, nil
+}
+
 func (l *Log) append(data []byte, leaderEpoch int32, checkCRC bool) (AppendInfo, error) {
 	info, err := l.validate(data, checkCRC)
 	if err != nil {
 		return info, err
 	}
 	l.appendMu.Lock()
-	next, err := l.appendLocked(data, leaderEpoch, &info)
+	next, err := l.appendLocked(data, leaderEpoch, true, &info)
 	l.appendMu.Unlock()
 	if err != nil {
 		return info, err
 	}
+	l.setSyncTo(next, &info)
+	return info, nil
+}
+
+// setSyncTo sets info.SyncTo to next when flush.messages asks for an fsync
+// before the batches ending at next are acknowledged.
+func (l *Log) setSyncTo(next int64, info *AppendInfo) {
 	cfg := l.cfg.Load()
 	if cfg.syncEveryAppend() || next-l.flusher.durableOffset() >= cfg.FlushMessages {
 		info.SyncTo = next
 	}
-	return info, nil
 }
 
 // validate checks every batch, outside the append lock so that CRCs of
@@ -133,9 +174,10 @@ func parseFramed(data []byte) (record.Batch, []byte, error) {
 	return record.Batch(data[:size:size]), data[size:], nil
 }
 
-// appendLocked assigns offsets, rolls if needed, and writes. It returns the
-// new log end offset.
-func (l *Log) appendLocked(data []byte, leaderEpoch int32, info *AppendInfo) (int64, error) {
+// appendLocked assigns offsets and leaderEpoch (assign) or checks that the
+// batches' own offsets continue the log (!assign: a follower), rolls if
+// needed, and writes. It returns the new log end offset.
+func (l *Log) appendLocked(data []byte, leaderEpoch int32, assign bool, info *AppendInfo) (int64, error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -144,10 +186,15 @@ func (l *Log) appendLocked(data []byte, leaderEpoch int32, info *AppendInfo) (in
 	}
 	next := l.logEndOffset.Load()
 	info.FirstOffset = next
+	info.SyncGen = l.flusher.gen // changes only under appendMu
 	for rest := data; len(rest) > 0; {
 		b := record.Batch(rest)
-		b.SetBaseOffset(next)
-		b.SetPartitionLeaderEpoch(leaderEpoch)
+		if assign {
+			b.SetBaseOffset(next)
+			b.SetPartitionLeaderEpoch(leaderEpoch)
+		} else if b.BaseOffset() != next {
+			return 0, fmt.Errorf("%w: batch at offset %d, expected %d", ErrNotContiguous, b.BaseOffset(), next)
+		}
 		if ts := b.MaxTimestamp(); ts > info.MaxTimestamp {
 			info.MaxTimestamp = ts
 			info.OffsetOfMaxTimestamp = b.LastOffset()

@@ -31,6 +31,14 @@ type flusher struct {
 	want    int64 // rounds run until durable reaches it (or the log end); guarded by mu
 	err     error // sticky: the first failed write or fsync, guarded by mu
 
+	// gen counts truncations; truncs remembers the latest of them, so
+	// that a waiter can tell whether the offsets it appended were
+	// truncated since (their replacements, appended later, may be durable:
+	// that is no success for it). Both change only in clamp, with
+	// Log.appendMu and mu held; gen is read under either.
+	gen    uint64
+	truncs []truncation // oldest first, at most keptTruncations
+
 	recoveryPoint atomic.Int64
 	lastFlush     atomic.Int64 // unix ms of the last full flush
 
@@ -41,6 +49,35 @@ type flusher struct {
 }
 
 func (f *flusher) init() { f.cond.L = &f.mu }
+
+// truncation is one TruncateTo: the generation it started and the log end
+// it left.
+type truncation struct {
+	gen    uint64
+	offset int64
+}
+
+// keptTruncations bounds the truncation history. A waiter from before the
+// oldest one remembered gets an error, as if truncated: at worst a produce
+// is retried (and deduplicated) when it need not have been.
+const keptTruncations = 16
+
+// truncatedLocked reports whether a truncation since generation gen removed
+// offsets below target. Requires mu.
+func (f *flusher) truncatedLocked(target int64, gen uint64) bool {
+	if gen >= f.gen {
+		return false
+	}
+	if len(f.truncs) == 0 || f.truncs[0].gen > gen+1 {
+		return true // history forgotten: assume the worst
+	}
+	for _, t := range f.truncs {
+		if t.gen > gen && t.offset < target {
+			return true
+		}
+	}
+	return false
+}
 
 func (f *flusher) setRecovered(offset int64, now time.Time) {
 	f.mu.Lock()
@@ -78,6 +115,11 @@ func (f *flusher) durableOffset() int64 {
 // syncMu.
 func (f *flusher) clamp(offset int64) {
 	f.mu.Lock()
+	f.gen++
+	if len(f.truncs) == keptTruncations {
+		f.truncs = append(f.truncs[:0], f.truncs[1:]...)
+	}
+	f.truncs = append(f.truncs, truncation{f.gen, offset})
 	f.durable = min(f.durable, offset)
 	f.cond.Broadcast() // waiters for truncated offsets give up
 	f.mu.Unlock()
@@ -87,21 +129,47 @@ func (f *flusher) clamp(offset int64) {
 }
 
 // WaitDurable returns once offsets below target are fsynced (or the log
-// failed), starting a group-commit round if none is running. Producers
-// that appended with AppendValidatedNoWait call it before acknowledging.
+// failed), starting a group-commit round if none is running. It is for
+// offsets appended before any truncation still to come: a waiter whose
+// append may race a truncation uses WaitDurableSince with the append's
+// SyncGen.
 func (l *Log) WaitDurable(target int64) error {
+	return l.WaitDurableSince(target, l.TruncationGen())
+}
+
+// TruncationGen counts the truncations of the log so far (AppendInfo.SyncGen
+// is its value when the batches were written).
+func (l *Log) TruncationGen() uint64 {
+	l.flusher.mu.Lock()
+	defer l.flusher.mu.Unlock()
+	return l.flusher.gen
+}
+
+// WaitDurableSince is WaitDurable for offsets appended at truncation
+// generation gen (AppendInfo.SyncGen): if a truncation since then removed
+// any offset below target, it fails with ErrTruncatedUnacked, even when the offsets
+// appended in their place became durable: what the caller would acknowledge
+// is gone. Producers that appended with AppendValidatedNoWait call it
+// before acknowledging.
+func (l *Log) WaitDurableSince(target int64, gen uint64) error {
 	f := &l.flusher
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.want = max(f.want, target)
-	for f.durable < target {
+	for {
+		if f.truncatedLocked(target, gen) {
+			return fmt.Errorf("%w: offsets below %d", ErrTruncatedUnacked, target)
+		}
+		if f.durable >= target {
+			return nil
+		}
 		if f.err != nil {
 			return f.err
 		}
 		if end := l.logEndOffset.Load(); target > end {
-			// Truncated below target while waiting (TruncateTo
-			// broadcasts): those offsets will never be durable.
-			return fmt.Errorf("%w: offsets up to %d were truncated to %d before they were fsynced", ErrStorage, target, end)
+			// Not appended (a caller's bug) or truncated below
+			// target at a generation the caller did not name.
+			return fmt.Errorf("%w: offsets up to %d, truncated to %d", ErrTruncatedUnacked, target, end)
 		}
 		if !f.running {
 			f.running = true
@@ -109,7 +177,6 @@ func (l *Log) WaitDurable(target int64) error {
 		}
 		f.cond.Wait()
 	}
-	return nil
 }
 
 // kickSync makes sure offsets below target get fsynced, starting a

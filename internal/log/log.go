@@ -26,6 +26,10 @@ var (
 	// ErrStorage wraps the sticky write error that took the log offline:
 	// KAFKA_STORAGE_ERROR.
 	ErrStorage = errors.New("log: storage error")
+	// ErrTruncatedUnacked: offsets a caller waited on (WaitDurableSince) were
+	// truncated before they were durable; they must not be acknowledged.
+	// The partition lost its leadership: NOT_LEADER_OR_FOLLOWER.
+	ErrTruncatedUnacked = errors.New("log: offsets truncated before they were acknowledged")
 )
 
 // Options are what the caller knows about a log before opening it: the

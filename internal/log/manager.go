@@ -90,6 +90,12 @@ type Manager struct {
 	locks  []*os.File
 	closed bool
 
+	// checkpointMu serializes Checkpoint, reading the offsets through
+	// writing the files: otherwise a checkpoint that read a recovery
+	// point before a truncation could rename its file over the one
+	// written after it (a follower's TruncateTo checkpoints at once).
+	checkpointMu sync.Mutex
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -415,6 +421,8 @@ func (m *Manager) RunRetention() {
 // Checkpoint writes the recovery point, log start offset and high watermark
 // checkpoints of every log dir.
 func (m *Manager) Checkpoint() error {
+	m.checkpointMu.Lock()
+	defer m.checkpointMu.Unlock()
 	m.mu.RLock()
 	type dirPoints struct{ recovery, start, hw map[TopicPartition]int64 }
 	per := map[string]*dirPoints{}

@@ -83,13 +83,17 @@ func (l *Log) truncateSegment(s *segment, offset int64) (int64, error) {
 	if err := s.file.Truncate(pos); err != nil {
 		return 0, fmt.Errorf("truncate segment %s: %w", s.path(logSuffix), err)
 	}
+	// Make the new size durable: a power loss must not bring back the
+	// truncated batches, whose CRCs are valid, for recovery to keep (a
+	// follower's diverged records, resurrected above the epoch cache).
+	if err := s.syncData(); err != nil {
+		return 0, err
+	}
 	s.size.Store(pos)
 	s.offsets.truncateTo(newEnd)
 	s.times.truncateTo(newEnd)
-	s.maxTimestamp.Store(-1)
-	if ts, off, ok := s.times.lastEntry(); ok {
-		s.maxTimestamp.Store(ts)
-		s.offsetOfMaxTimestamp.Store(off)
+	if err := s.recomputeMaxTimestamp(pos, buf[:]); err != nil {
+		return 0, err
 	}
 	_, lastPos, _ := s.offsets.lastEntry()
 	s.bytesSinceIndexEntry = int(pos - lastPos)
@@ -97,6 +101,33 @@ func (l *Log) truncateSegment(s *segment, offset int64) (int64, error) {
 		s.rollingTimestamp = -1
 	}
 	return newEnd, nil
+}
+
+// recomputeMaxTimestamp sets the segment's max timestamp and its offset
+// from the batches below end, after a truncation. The time index is sparse:
+// its last entry is only a lower bound, and a segment whose max timestamp
+// was left too low is skipped by timestamp lookups (ListOffsets) and
+// retention. So the headers after the batch of that entry are scanned.
+func (s *segment) recomputeMaxTimestamp(end int64, buf []byte) error {
+	maxTs, maxOff := int64(-1), s.baseOffset
+	var pos int64
+	if ts, off, ok := s.times.lastEntry(); ok {
+		maxTs, maxOff = ts, off
+		pos = s.offsets.lookup(off)
+	}
+	for pos < end {
+		b, err := s.readHeader(pos, buf)
+		if err != nil {
+			return fmt.Errorf("segment %s at %d: %w", s.path(logSuffix), pos, err)
+		}
+		if ts := b.MaxTimestamp(); ts > maxTs {
+			maxTs, maxOff = ts, b.LastOffset()
+		}
+		pos += int64(b.Size())
+	}
+	s.maxTimestamp.Store(maxTs)
+	s.offsetOfMaxTimestamp.Store(maxOff)
+	return nil
 }
 
 // truncateFullyLocked deletes every segment and restarts the log empty at

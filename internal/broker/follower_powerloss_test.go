@@ -1,0 +1,150 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/strata-io/strata/internal/fs"
+	"github.com/strata-io/strata/internal/log"
+)
+
+// TestPowerLossFollowerTruncation: a follower in fsync mode
+// (flush.messages=1) that wrote records of its own as leader of an epoch
+// nobody else saw truncates them, maybe fetches part of the leader's log
+// again, and loses power. After the reboot its log is a prefix of the
+// leader's (the truncated records do not come back: they were fsynced, so
+// only a durable truncation keeps them away), its epoch cache and producer
+// state are those of a follower that fetched exactly that prefix, and
+// fetching the rest converges byte for byte.
+func TestPowerLossFollowerTruncation(t *testing.T) {
+	lb := openBroker(t, t.TempDir())
+	defer closeBroker(t, lb)
+	leader := partition(t, lb)
+	_, epoch5 := leaderWithEpochs(t, leader)
+	end := leader.Log.LogEndOffset()
+	var bases []int64 // batch bases of epoch 5, where a refetch may stop
+	for _, b := range splitBatches(t, readLog(t, leader, epoch5, end)) {
+		bases = append(bases, b.BaseOffset())
+	}
+
+	for _, tc := range []struct {
+		name    string
+		refetch int64 // fetch again up to here before the power goes
+		tear    bool
+	}{
+		{"right after truncation", epoch5, false},
+		{"right after truncation, torn", epoch5, true},
+		{"after refetching", bases[len(bases)/2], false},
+		{"after refetching, torn", bases[len(bases)/2], true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := followerTruncationPowerLoss(t, leader, epoch5, end, tc.refetch, tc.tear, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Without the fsync of the truncated segment, the truncated records
+	// come back.
+	truncateSync := func(site string) bool { return strings.Contains(site, "log.(*Log).truncateSegment") }
+	if err := followerTruncationPowerLoss(t, leader, epoch5, end, epoch5, false, truncateSync); err == nil {
+		t.Fatal("the truncation's fsync dropped, and nothing noticed: the test does not reach it")
+	} else {
+		t.Logf("truncation fsync dropped: %v", err)
+	}
+}
+
+// followerTruncationPowerLoss runs one case of TestPowerLossFollowerTruncation
+// against leader (epoch 5 starts at epoch5, the log ends at end), dropping
+// the syncs drop names, and returns the first violation.
+func followerTruncationPowerLoss(t *testing.T, leader *Partition, epoch5, end, refetch int64, tear bool, drop func(string) bool) error {
+	root := filepath.Join(t.TempDir(), "gen0")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfs, err := fs.NewCrashFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfs.SetDropSync(drop)
+	cfg := smallSegments()
+	cfg.FlushMessages = 1
+	b, err := Open(Config{LogDirs: []string{filepath.Join(root, "data")}, Manager: log.ManagerConfig{FS: cfs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, err := b.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyToFollower(t, leader, p, epoch5)
+	if err := p.BecomeLeader(4); err != nil {
+		t.Fatal(err)
+	}
+	for i := int32(0); i < 25; i++ { // several segments of its own
+		appendBatch(t, p, producerBatch(t, 77, 0, 3*i, 3))
+	}
+	// The log dir's recovery-point checkpoint names offsets
+	// above the truncation point (as the periodic checkpoint
+	// may); the truncation must lower it on disk, or recovery
+	// trusts what lies below it.
+	if err := p.Log.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.logs.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if rp := p.Log.RecoveryPoint(); rp <= epoch5 {
+		t.Fatalf("recovery point %d: the test wants it above %d", rp, epoch5)
+	}
+	if err := p.TruncateTo(epoch5); err != nil {
+		t.Fatal(err)
+	}
+	copyToFollower(t, leader, p, refetch)
+
+	var rng *rand.Rand
+	if tear {
+		rng = rand.New(rand.NewPCG(uint64(refetch), 7))
+	}
+	dst := filepath.Join(t.TempDir(), "gen1")
+	after, err := cfs.CrashClone(dst, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after.SetDropSync(drop)
+	b2, err := Open(Config{LogDirs: []string{filepath.Join(dst, "data")}, Manager: log.ManagerConfig{FS: after}})
+	if err != nil {
+		return fmt.Errorf("reopen after power loss: %w", err)
+	}
+	defer closeBroker(t, b2)
+	p2, err := b2.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := stateOf(p2)
+	// Everything was fsynced before the power went.
+	if got.leo != refetch {
+		return fmt.Errorf("log end offset %d after power loss, want %d", got.leo, refetch)
+	}
+	if !bytes.Equal(readLog(t, p2, 0, got.leo), readLog(t, leader, 0, got.leo)) {
+		return errors.New("the log is not a prefix of the leader's")
+	}
+	rb := openBroker(t, t.TempDir())
+	ref := partition(t, rb)
+	copyToFollower(t, leader, ref, got.leo)
+	want := stateOf(ref)
+	closeBroker(t, rb)
+	if !slices.Equal(got.epochs, want.epochs) || !slices.Equal(got.producers, want.producers) {
+		return fmt.Errorf("after power loss:\n got %+v\nwant %+v", got, want)
+	}
+	copyToFollower(t, leader, p2, end)
+	checkSameAsLeader(t, leader, p2)
+	return nil
+}
