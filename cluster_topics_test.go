@@ -476,10 +476,10 @@ func TestClusterClientsRideOutNodeRestart(t *testing.T) {
 	}
 }
 
-// A topic deleted while one of its nodes is down: the node, back, sets
-// the partition's directory aside as -stray (its topic id is not in the
-// caught-up image), never serves it, and a new topic of the same name
-// starts empty.
+// A topic deleted while one of its nodes is down: the node, back, deletes
+// the partition or sets its directory aside as -stray (its topic id is not
+// in the caught-up image), never serves it, and a new topic of the same
+// name starts empty.
 func TestClusterDeleteWhileNodeDown(t *testing.T) {
 	c := startFastCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -522,14 +522,10 @@ func TestClusterDeleteWhileNodeDown(t *testing.T) {
 	if left := partitionDirs(t, c.Node(victim).Dir(), "gone-0"); len(left) != 0 {
 		t.Fatalf("node %d serves %v after the topic was deleted while it was down", victim, left)
 	}
-	entries, _ := os.ReadDir(c.Node(victim).Dir())
-	stray := false
-	for _, e := range entries {
-		stray = stray || strings.HasPrefix(e.Name(), "gone-0.") && strings.HasSuffix(e.Name(), "-stray")
-	}
-	if !stray {
-		t.Fatalf("node %d has no gone-0.*-stray directory: the data was removed, or left in place", victim)
-	}
+	// Either the restarting node replayed the RemoveTopicRecord as a
+	// change (its image had the topic, then lost it: deleted, as on every
+	// node), or its image was already past it when the partitions on disk
+	// were matched with it (set aside as gone-0.<id>-stray). Never served.
 	create()
 	ends, err := kadm.NewClient(newClient(t, c.Node(victim).Addr())).ListEndOffsets(ctx, "gone")
 	if err != nil {
