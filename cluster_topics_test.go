@@ -235,17 +235,7 @@ func TestClusterFencingAndReturn(t *testing.T) {
 	victim := others(ctrl)[0]
 	adm := kadm.NewClient(newClient(t, c.Node(ctrl).Addr()))
 	// Every partition on the victim, by an explicit assignment.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "fence", -1, -1
-	for p := range int32(2) {
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: p, Replicas: []int32{victim}})
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, newClient(t, c.Node(ctrl).Addr()))
-	if err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, resp)
-	}
+	createOnBroker(t, ctx, newClient(t, c.Node(ctrl).Addr()), "fence", 2, victim)
 	p := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("fence"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	for i := range 10 {
 		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
@@ -490,18 +480,7 @@ func TestClusterDeleteWhileNodeDown(t *testing.T) {
 	}
 	victim := others(ctrl)[0]
 	cl := newClient(t, c.Node(ctrl).Addr())
-	create := func() {
-		t.Helper()
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "gone", -1, -1
-		rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: []int32{victim}}}
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil || resp.Topics[0].ErrorCode != 0 {
-			t.Fatalf("create: %v %+v", err, resp)
-		}
-	}
+	create := func() { createOnBroker(t, ctx, cl, "gone", 1, victim) }
 	create()
 	p := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("gone"))
 	for i := range 5 {
@@ -533,5 +512,22 @@ func TestClusterDeleteWhileNodeDown(t *testing.T) {
 	}
 	if o, _ := ends.Lookup("gone", 0); o.Err != nil || o.Offset != 0 {
 		t.Fatalf("the new topic gone-0 ends at %d (%v): it inherited the old records", o.Offset, o.Err)
+	}
+}
+
+// createOnBroker creates topic with partitions partitions, every one
+// assigned to broker alone (an explicit CreateTopics assignment).
+func createOnBroker(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, partitions int32, broker int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for p := range partitions {
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: p, Replicas: []int32{broker}})
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s on broker %d: %v %+v", topic, broker, err, resp)
 	}
 }
