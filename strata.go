@@ -37,6 +37,7 @@ import (
 	"github.com/strata-io/strata/internal/kafka"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/metrics"
+	"github.com/strata-io/strata/internal/replica"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -61,7 +62,10 @@ type Broker struct {
 	broker *broker.Broker
 	meta   *cluster.Store
 	ctrl   *controller.Controller
-	done   chan error
+	// replicas fetches the partitions this node follows and checks the
+	// ISRs of those it leads; nil on a single node.
+	replicas *replica.Manager
+	done     chan error
 	// ctrlSrv serves the controller listener's Kafka requests in quorum
 	// mode; stopCtrl ends the broker's registration and heartbeats.
 	ctrlSrv  *server.Server
@@ -198,6 +202,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 
 		ProducerIDExpiration:      msDuration(cfg.ProducerIDExpirationMs),
 		ProducerIDExpirationCheck: msDuration(cfg.ProducerIDExpirationCheckIntervalMs),
+		Replicated:                cfg.Quorum(),
 	})
 	if err != nil {
 		if ctrlLn != nil {
@@ -287,6 +292,23 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 			return fail(err)
 		}
 	}
+	var replicas *replica.Manager
+	if meta.Quorum() && isBroker {
+		replicas = newReplicaManager(cfg, ctrl, logger, nn)
+	}
+	fail = func(err error) (*Broker, error) {
+		if replicas != nil {
+			replicas.Close()
+		}
+		cancel()
+		ctrlWG.Wait()
+		if c := ctrl.Client(); c != nil {
+			c.Close()
+		}
+		meta.Close()
+		bk.Close()
+		return nil, err
+	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:              cfg.NodeID,
 		ClusterID:           clusterID,
@@ -320,6 +342,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		Metrics:       m,
 		BrokerConfigs: cfg.Properties(),
 		Controller:    ctrl,
+		Replicas:      replicas,
 		ConnectionLimits: kafka.ConnectionLimits{
 			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		},
@@ -342,7 +365,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl, isBroker) })
-	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, done: make(chan error, 1), logger: logger, isBroker: isBroker}
+	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, replicas: replicas, done: make(chan error, 1), logger: logger, isBroker: isBroker}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
@@ -401,6 +424,37 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
+}
+
+// newReplicaManager returns a cluster node's replication: fetchers dial
+// the leaders through the node's network, and ISR changes go to the
+// active controller as AlterPartition requests.
+func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *slog.Logger, nn nodeNet) *replica.Manager {
+	return replica.New(replica.Config{
+		NodeID:      cfg.NodeID,
+		BrokerEpoch: ctrl.BrokerEpoch,
+		Dial:        nn.dialContext,
+		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
+			resp, err := ctrl.Client().Send(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			ap, ok := resp.(*kmsg.AlterPartitionResponse)
+			if !ok {
+				return nil, fmt.Errorf("controller answered AlterPartition with %T", resp)
+			}
+			return ap, nil
+		},
+		Fetchers:              cfg.NumReplicaFetchers,
+		FetchWaitMax:          msDuration(cfg.ReplicaFetchWaitMaxMs),
+		FetchMinBytes:         cfg.ReplicaFetchMinBytes,
+		FetchMaxBytes:         cfg.ReplicaFetchMaxBytes,
+		FetchResponseMaxBytes: cfg.ReplicaFetchResponseMaxBytes,
+		Backoff:               msDuration(cfg.ReplicaFetchBackoffMs),
+		SocketTimeout:         msDuration(cfg.ReplicaSocketTimeoutMs),
+		LagTimeMax:            msDuration(cfg.ReplicaLagTimeMaxMs),
+		Logger:                logger.With("component", "replica"),
+	})
 }
 
 // metadataStatus is what the metadata gauges report, read at each scrape:
@@ -658,6 +712,9 @@ func (b *Broker) Close() error {
 		err := b.srv.Close()
 		if serr := <-b.done; err == nil && serr != nil && !errors.Is(serr, net.ErrClosed) {
 			err = serr
+		}
+		if b.replicas != nil {
+			b.replicas.Close() // no follower append after this
 		}
 		if b.stopCtrl != nil {
 			b.stopCtrl()

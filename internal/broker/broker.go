@@ -27,6 +27,11 @@ type Config struct {
 	// ProducerIDExpirationCheck is producer.id.expiration.check.interval.ms.
 	// Default 10 minutes.
 	ProducerIDExpirationCheck time.Duration
+	// Replicated is set on a cluster node: a partition opens with the
+	// high watermark its checkpoint had, and only its leadership
+	// (Partition.MakeLeader) raises it, as the ISR allows. On a single
+	// node everything in the log counts as committed at open.
+	Replicated bool
 }
 
 // Broker owns this node's partitions.
@@ -42,6 +47,7 @@ type Broker struct {
 	parts map[log.TopicPartition]*Partition
 
 	expiration time.Duration
+	replicated bool
 	stop       chan struct{}
 	stopOnce   sync.Once
 	expirer    sync.WaitGroup
@@ -76,7 +82,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b := &Broker{
 		logger: cfg.Logger, logs: logs, parts: map[log.TopicPartition]*Partition{},
-		expiration: cfg.ProducerIDExpiration, stop: make(chan struct{}),
+		expiration: cfg.ProducerIDExpiration, replicated: cfg.Replicated, stop: make(chan struct{}),
 	}
 	var parts []*Partition
 	for tp, l := range logs.Logs() {
@@ -107,6 +113,7 @@ func (b *Broker) newPartition(tp log.TopicPartition, l *log.Log) *Partition {
 	p := newPartition(tp, l, b.logger)
 	p.expiration = b.expiration
 	p.onTruncate = b.logs.Checkpoint
+	p.keepCheckpointedHW = b.replicated
 	return p
 }
 

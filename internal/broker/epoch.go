@@ -66,6 +66,18 @@ func (c *epochCache) EndOffsetFor(epoch int32, logEndOffset int64) (int32, int64
 	return c.entries[higher-1].Epoch, c.entries[higher].StartOffset
 }
 
+// startOf is the start offset of epoch, 0 when the cache does not have it.
+func (c *epochCache) startOf(epoch int32) int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.entries {
+		if e.Epoch == epoch {
+			return e.StartOffset
+		}
+	}
+	return 0
+}
+
 // assign records that epoch starts at startOffset, dropping entries it
 // contradicts (an epoch or start offset not below the new one), as Kafka's
 // assign does. It reports whether the cache changed.
@@ -282,6 +294,11 @@ func (p *Partition) BecomeLeader(epoch int32) error {
 	if p.closed {
 		return log.ErrClosed
 	}
+	return p.becomeLeaderLocked(epoch)
+}
+
+// becomeLeaderLocked is BecomeLeader for a newer epoch. Requires mu.
+func (p *Partition) becomeLeaderLocked(epoch int32) error {
 	if p.epochs.assign(epoch, p.Log.LogEndOffset()) {
 		if err := writeFileAtomic(p.Log.FS(), p.Log.Dir(), leaderEpochCheckpointFile, encodeEpochCheckpoint(p.epochs.snapshot())); err != nil {
 			return err
@@ -289,5 +306,18 @@ func (p *Partition) BecomeLeader(epoch int32) error {
 	}
 	p.leaderEpoch.Store(epoch)
 	p.follow.active = false
+	p.wakeLocked()
 	return nil
+}
+
+// LatestEpoch is the newest leader epoch in the epoch cache, the epoch of
+// the log's last batch as a follower sends it (LastFetchedEpoch); -1 when
+// the cache is empty.
+func (p *Partition) LatestEpoch() int32 {
+	p.epochs.mu.RLock()
+	defer p.epochs.mu.RUnlock()
+	if n := len(p.epochs.entries); n > 0 {
+		return p.epochs.entries[n-1].Epoch
+	}
+	return -1
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/strata-io/strata/internal/log"
@@ -17,6 +18,10 @@ import (
 // offsets that are visible): appends alone never make records visible to
 // consumers, and with flush.messages an offset is visible only once it is
 // durable here, as on the leader's path.
+
+// ErrNotFollower: a follower operation on a partition led here
+// (MakeLeader), from a fetch begun before the leadership moved.
+var ErrNotFollower = errors.New("broker: the partition is led here, not followed")
 
 // followLocked makes the partition a follower if it is not one yet. The
 // leader's high watermark is taken to be the current one until the first
@@ -49,6 +54,9 @@ func (p *Partition) updateFollowerHWLocked() {
 func (p *Partition) UpdateFollowerHighWatermark(leaderHW int64) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.lead.active {
+		return p.Log.HighWatermark()
+	}
 	p.followLocked()
 	p.follow.leaderHW = leaderHW
 	p.updateFollowerHWLocked()
@@ -92,6 +100,9 @@ func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
 	defer p.mu.Unlock()
 	if p.closed || p.fenced {
 		return res, log.ErrClosed
+	}
+	if p.lead.active {
+		return res, ErrNotFollower
 	}
 	p.followLocked()
 	if first := record.Batch(data).BaseOffset(); first != p.Log.LogEndOffset() {
@@ -176,6 +187,9 @@ func (p *Partition) TruncateTo(offset int64) error {
 	if p.closed || p.fenced {
 		return log.ErrClosed
 	}
+	if p.lead.active {
+		return ErrNotFollower
+	}
 	p.followLocked()
 	if offset >= p.Log.LogEndOffset() {
 		return nil
@@ -184,6 +198,34 @@ func (p *Partition) TruncateTo(offset int64) error {
 	if err := p.Log.TruncateTo(offset); err != nil {
 		return err
 	}
+	return p.afterTruncateLocked(full)
+}
+
+// TruncateFullyAndStartAt empties a follower's log and restarts it at
+// offset, the leader's log start offset, when its own log ends below it
+// (Kafka's truncateFullyAndStartAt on OFFSET_OUT_OF_RANGE): epoch cache
+// and producer state are emptied with it.
+func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.fenced {
+		return log.ErrClosed
+	}
+	if p.lead.active {
+		return ErrNotFollower
+	}
+	p.followLocked()
+	if err := p.Log.TruncateFullyAndStartAt(offset); err != nil {
+		return err
+	}
+	return p.afterTruncateLocked(true)
+}
+
+// afterTruncateLocked brings what the partition keeps beside its log in
+// line with a truncation: the visible end, the epoch cache (emptied when
+// full), producer state, the high watermark and the checkpoints.
+// Requires mu.
+func (p *Partition) afterTruncateLocked(full bool) error {
 	leo := p.Log.LogEndOffset()
 	p.follow.visible = min(p.follow.visible, leo)
 	var epochErr error

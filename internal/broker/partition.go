@@ -87,7 +87,21 @@ type Partition struct {
 	follow struct {
 		active            bool
 		leaderHW, visible int64
+		epoch             int32 // the leader's epoch (MakeFollower)
 	}
+	// lead is the leader's replication state (replication.go), guarded
+	// by mu.
+	lead leadState
+	// leading mirrors lead.active, read without mu (IsLeader).
+	leading atomic.Bool
+	// keepCheckpointedHW: open leaves the high watermark the checkpoint
+	// had, for MakeLeader to raise as the ISR allows (a cluster node),
+	// instead of taking the log end (a single node: all of it may have
+	// been acknowledged).
+	keepCheckpointedHW bool
+	// appending is set, under mu, while an append moves the high
+	// watermark: it notifies the fetches itself.
+	appending bool
 	// onTruncate, if set (by the Broker), writes the log dir checkpoints
 	// after a truncation.
 	onTruncate func() error
@@ -126,17 +140,14 @@ func newPartition(tp log.TopicPartition, l *log.Log, logger *slog.Logger) *Parti
 // the flush happens inside the append, before the high watermark moves.
 func (p *Partition) advanceDurable() {
 	p.mu.Lock()
+	d := min(p.Log.DurableOffset(), p.Log.LogEndOffset())
 	if p.follow.active {
-		d := min(p.Log.DurableOffset(), p.Log.LogEndOffset())
 		p.follow.visible = max(p.follow.visible, d)
 		p.updateFollowerHWLocked()
 		p.mu.Unlock()
 		return
 	}
-	if d := p.Log.DurableOffset(); d > p.Log.HighWatermark() {
-		p.Log.SetHighWatermark(d)
-		p.notify(unknownBytes) // offsets, not bytes, became visible
-	}
+	p.setVisibleLocked(d)
 	p.mu.Unlock()
 }
 
@@ -160,7 +171,10 @@ func (p *Partition) open() error {
 	// Partition.makeLeader -> maybeIncrementLeaderHW). The checkpointed
 	// value may lag after a crash; on a single node everything in the log
 	// was acknowledged or may be, so it is all committed.
-	p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	if !p.keepCheckpointedHW {
+		p.Log.SetHighWatermark(p.Log.LogEndOffset())
+	}
+	p.lead.visible = p.Log.HighWatermark()
 	return p.RebuildProducerState()
 }
 
@@ -230,6 +244,9 @@ type AppendResult struct {
 	// SyncGen goes with SyncTo to WaitDurable: the log's truncation
 	// generation when the offsets were written.
 	SyncGen uint64
+	// NextOffset is the offset after the appended (or duplicate)
+	// batch: the high watermark that commits it (WaitFor).
+	NextOffset int64
 }
 
 // Append appends a produce request's records to the partition. data holds
@@ -287,13 +304,17 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 	if p.closed || p.fenced {
 		return res, log.ErrClosed
 	}
+	if p.follow.active {
+		return res, ErrNotLeader
+	}
 	if b.HasProducerID() {
 		if dup, ok, err := p.checkSequence(b); err != nil {
 			return res, err
 		} else if ok {
 			res.BaseOffset, res.Duplicate = dup.firstOffset, true
 			res.LogStartOffset = p.Log.LogStartOffset()
-			if p.Log.HighWatermark() <= dup.lastOffset {
+			res.NextOffset = dup.lastOffset + 1
+			if p.Log.Config().FlushMessages == 1 && p.Log.DurableOffset() <= dup.lastOffset {
 				// The original is written but not yet fsynced: the
 				// retry is acknowledged no sooner than it would be.
 				res.SyncTo = dup.lastOffset + 1
@@ -314,7 +335,9 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 		// Visible once durable (advanceDurable).
 		res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
 	} else {
-		p.Log.SetHighWatermark(p.Log.LogEndOffset())
+		p.appending = true
+		p.setVisibleLocked(p.Log.LogEndOffset())
+		p.appending = false
 	}
 	if base := p.Log.ActiveSegmentBaseOffset(); base != p.activeBase {
 		p.activeBase = base
@@ -329,6 +352,7 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 	}
 	p.notify(int64(len(b)))
 	res.BaseOffset = info.FirstOffset
+	res.NextOffset = p.Log.LogEndOffset()
 	res.LogStartOffset = p.Log.LogStartOffset()
 	return res, nil
 }

@@ -33,17 +33,25 @@ type Config struct {
 	// BrokerHeartbeatIntervalMs and BrokerSessionTimeoutMs are
 	// broker.heartbeat.interval.ms and broker.session.timeout.ms.
 	BrokerHeartbeatIntervalMs, BrokerSessionTimeoutMs int64
-	HTTPListener                                      string   // http.listener
-	HTTPPprof                                         bool     // http.pprof.enable
-	AdvertisedListeners                               string   // advertised.listeners
-	LogDirs                                           []string // log.dirs (log.dir)
-	NumPartitions                                     int32    // num.partitions
-	AutoCreateTopics                                  bool     // auto.create.topics.enable
-	MessageMaxBytes                                   int      // message.max.bytes
-	SocketRequestMaxBytes                             int32    // socket.request.max.bytes
-	QueuedMaxRequestBytes                             int64    // queued.max.request.bytes
-	MaxConnections                                    int      // max.connections
-	MaxConnectionsPerIP                               int      // max.connections.per.ip
+	// Replication between brokers (Kafka's replica.* settings).
+	NumReplicaFetchers                            int      // num.replica.fetchers
+	ReplicaFetchWaitMaxMs                         int64    // replica.fetch.wait.max.ms
+	ReplicaFetchMinBytes                          int32    // replica.fetch.min.bytes
+	ReplicaFetchMaxBytes                          int32    // replica.fetch.max.bytes
+	ReplicaFetchResponseMaxBytes                  int32    // replica.fetch.response.max.bytes
+	ReplicaFetchBackoffMs, ReplicaSocketTimeoutMs int64    // replica.fetch.backoff.ms, replica.socket.timeout.ms
+	ReplicaLagTimeMaxMs                           int64    // replica.lag.time.max.ms
+	HTTPListener                                  string   // http.listener
+	HTTPPprof                                     bool     // http.pprof.enable
+	AdvertisedListeners                           string   // advertised.listeners
+	LogDirs                                       []string // log.dirs (log.dir)
+	NumPartitions                                 int32    // num.partitions
+	AutoCreateTopics                              bool     // auto.create.topics.enable
+	MessageMaxBytes                               int      // message.max.bytes
+	SocketRequestMaxBytes                         int32    // socket.request.max.bytes
+	QueuedMaxRequestBytes                         int64    // queued.max.request.bytes
+	MaxConnections                                int      // max.connections
+	MaxConnectionsPerIP                           int      // max.connections.per.ip
 	// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides,
 	// by client address.
 	MaxConnectionsPerIPOverrides map[netip.Addr]int
@@ -108,30 +116,38 @@ type Config struct {
 // defaults, listening on 127.0.0.1:9092 with data under ./strata-data.
 func Default() Config {
 	return Config{
-		NodeID:                    1,
-		Listeners:                 "PLAINTEXT://127.0.0.1:9092",
-		ProcessRoles:              []string{"broker", "controller"},
-		ControllerListenerNames:   []string{"CONTROLLER"},
-		BrokerHeartbeatIntervalMs: 2000,
-		BrokerSessionTimeoutMs:    9000,
-		HTTPListener:              "127.0.0.1:9644",
-		LogDirs:                   []string{"./strata-data"},
-		NumPartitions:             1,
-		AutoCreateTopics:          true,
-		MessageMaxBytes:           1048588,
-		SocketRequestMaxBytes:     104857600,
-		QueuedMaxRequestBytes:     DefaultQueuedMaxRequestBytes,
-		MaxConnections:            math.MaxInt32,
-		MaxConnectionsPerIP:       math.MaxInt32,
-		LogSegmentBytes:           1 << 30,
-		LogRollMs:                 168 * 3600 * 1000,
-		LogRetentionMs:            168 * 3600 * 1000,
-		LogRetentionBytes:         -1,
-		LogIndexIntervalBytes:     4096,
-		LogIndexSizeMaxBytes:      10 << 20,
-		LogFlushIntervalMessages:  math.MaxInt64,
-		LogFlushIntervalMs:        math.MaxInt64,
-		LogSegmentDeleteDelayMs:   60000,
+		NodeID:                       1,
+		Listeners:                    "PLAINTEXT://127.0.0.1:9092",
+		ProcessRoles:                 []string{"broker", "controller"},
+		ControllerListenerNames:      []string{"CONTROLLER"},
+		BrokerHeartbeatIntervalMs:    2000,
+		BrokerSessionTimeoutMs:       9000,
+		NumReplicaFetchers:           1,
+		ReplicaFetchWaitMaxMs:        500,
+		ReplicaFetchMinBytes:         1,
+		ReplicaFetchMaxBytes:         1 << 20,
+		ReplicaFetchResponseMaxBytes: 10 << 20,
+		ReplicaFetchBackoffMs:        1000,
+		ReplicaSocketTimeoutMs:       30000,
+		ReplicaLagTimeMaxMs:          30000,
+		HTTPListener:                 "127.0.0.1:9644",
+		LogDirs:                      []string{"./strata-data"},
+		NumPartitions:                1,
+		AutoCreateTopics:             true,
+		MessageMaxBytes:              1048588,
+		SocketRequestMaxBytes:        104857600,
+		QueuedMaxRequestBytes:        DefaultQueuedMaxRequestBytes,
+		MaxConnections:               math.MaxInt32,
+		MaxConnectionsPerIP:          math.MaxInt32,
+		LogSegmentBytes:              1 << 30,
+		LogRollMs:                    168 * 3600 * 1000,
+		LogRetentionMs:               168 * 3600 * 1000,
+		LogRetentionBytes:            -1,
+		LogIndexIntervalBytes:        4096,
+		LogIndexSizeMaxBytes:         10 << 20,
+		LogFlushIntervalMessages:     math.MaxInt64,
+		LogFlushIntervalMs:           math.MaxInt64,
+		LogSegmentDeleteDelayMs:      60000,
 		// hashicorp/raft's defaults.
 		MetadataRaftSnapshotThreshold:  8192,
 		MetadataRaftSnapshotIntervalMs: 120000,
@@ -243,6 +259,14 @@ var Defs = []Def{
 	{"broker.rack", "this broker's rack: replicas of a partition go to different racks first", "", func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
 	{"broker.heartbeat.interval.ms", "with a controller quorum: how often a broker heartbeats to the active controller", "2000", intSetter(func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }, 64)},
 	{"broker.session.timeout.ms", "with a controller quorum: a broker without a heartbeat for this long is fenced, and its partitions' leadership moves away", "9000", intSetter(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }, 64)},
+	{"num.replica.fetchers", "fetcher connections per source broker that a follower replicates over", "1", intSetter(func(c *Config) *int { return &c.NumReplicaFetchers }, 16)},
+	{"replica.fetch.wait.max.ms", "how long a follower's fetch waits at the leader for new records", "500", intSetter(func(c *Config) *int64 { return &c.ReplicaFetchWaitMaxMs }, 64)},
+	{"replica.fetch.min.bytes", "bytes a follower's fetch waits for at the leader before it is answered", "1", intSetter(func(c *Config) *int32 { return &c.ReplicaFetchMinBytes }, 32)},
+	{"replica.fetch.max.bytes", "bytes a follower fetches per partition in one request (a larger first batch still comes whole)", "1048576", intSetter(func(c *Config) *int32 { return &c.ReplicaFetchMaxBytes }, 32)},
+	{"replica.fetch.response.max.bytes", "bytes a follower fetches in one request over all partitions", "10485760", intSetter(func(c *Config) *int32 { return &c.ReplicaFetchResponseMaxBytes }, 32)},
+	{"replica.fetch.backoff.ms", "how long a follower waits after a failed fetch before it retries", "1000", intSetter(func(c *Config) *int64 { return &c.ReplicaFetchBackoffMs }, 64)},
+	{"replica.socket.timeout.ms", "how long a follower waits for an answer beyond replica.fetch.wait.max.ms before it gives up on the connection", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaSocketTimeoutMs }, 64)},
+	{"replica.lag.time.max.ms", "a follower that has not caught up with the leader's log end for this long leaves the ISR", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaLagTimeMaxMs }, 64)},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},

@@ -20,8 +20,17 @@ package kafka
 //     Records that do not decode are CORRUPT_MESSAGE. max.message.bytes
 //     applies to the batch as produced and again as stored, after
 //     recompression, as Kafka checks both.
-//   - acks=0 gets no response; acks=1 and acks=-1 are the same on one node
-//     (the high watermark moves with the append).
+//   - acks=0 gets no response; acks=1 answers after the local append;
+//     acks=-1 (all) answers once the high watermark passes the batch, that
+//     is once every in-sync replica has it (on one node, or with the
+//     leader alone in the ISR, at once). The wait happens on the
+//     connection's writer, as fsync waits do; past the request's timeout
+//     it is REQUEST_TIMED_OUT. An acks=-1 write to a partition with fewer
+//     in-sync replicas than min.insync.replicas is NOT_ENOUGH_REPLICAS,
+//     not appended; one whose ISR shrank below it while waiting is
+//     NOT_ENOUGH_REPLICAS_AFTER_APPEND; one whose leader changed while
+//     waiting is NOT_LEADER_OR_FOLLOWER (the new leader may or may not
+//     keep it: an idempotent retry gets its offsets back if it does).
 //   - v0-2 carry message formats v0/v1, which strata refuses as Kafka 4
 //     does: UNSUPPORTED_FOR_MESSAGE_FORMAT. v0+ is still advertised because
 //     librdkafka turns compression off when Produce v0 is missing
@@ -77,6 +86,10 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	// run at once, and the wait happens on the connection's writer, so
 	// the next request is appended meanwhile and shares the fsync.
 	var syncs []durableWait
+	// Partitions whose acks=all answer waits for the followers: the
+	// high watermark must pass the batch.
+	var repls []replicatedWait
+	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -118,12 +131,22 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 			if err == nil {
 				records, err = recompress(records, tc.Compression)
 			}
+			if err == nil && req.Acks == -1 && p.InSyncReplicas() < tc.MinInsyncReplicas {
+				// Kafka checks before appending: an acks=all write
+				// that cannot be replicated as asked is refused.
+				err = fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", broker.ErrNotEnoughReplicas, p.InSyncReplicas(), tc.MinInsyncReplicas)
+			}
 			var res broker.AppendResult
 			if err == nil {
 				res, err = p.AppendValidatedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
 			}
 			if err == nil && res.SyncTo > 0 {
 				syncs = append(syncs, durableWait{p, res.SyncTo, res.SyncGen, len(resp.Topics), len(st.Partitions)})
+			}
+			if err == nil && req.Acks == -1 {
+				if w, ok := p.WaitFor(res.NextOffset); ok {
+					repls = append(repls, replicatedWait{p, w, len(resp.Topics), len(st.Partitions)})
+				}
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -148,7 +171,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		// visible when they are done.
 		return noResponse, nil
 	}
-	if len(syncs) == 0 {
+	if len(syncs) == 0 && len(repls) == 0 {
 		h.fillProduceLeaderHints(resp)
 		return h.encode(resp), nil
 	}
@@ -157,13 +180,24 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 	// KAFKA_STORAGE_ERROR while the others succeed.
 	r := &server.Response{}
 	r.Wait = func() error {
+		fail := func(topic, partition int, err error) {
+			sp := &resp.Topics[topic].Partitions[partition]
+			sp.ErrorCode = errorCode(err)
+			sp.ErrorMessage = errorMessage(err)
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+		}
 		for _, w := range syncs {
 			if err := w.p.WaitDurable(w.syncTo, w.syncGen); err != nil {
 				h.logger.Error("produce failed", "partition", w.p.TP, "err", err)
-				sp := &resp.Topics[w.topic].Partitions[w.partition]
-				sp.ErrorCode = errorCode(err)
-				sp.ErrorMessage = errorMessage(err)
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				fail(w.topic, w.partition, err)
+			}
+		}
+		for _, w := range repls {
+			if resp.Topics[w.topic].Partitions[w.partition].ErrorCode != 0 {
+				continue // its fsync failed
+			}
+			if err := w.p.WaitReplicated(w.w, deadline); err != nil {
+				fail(w.topic, w.partition, err)
 			}
 		}
 		h.fillProduceLeaderHints(resp)
@@ -201,6 +235,14 @@ type durableWait struct {
 	p                *broker.Partition
 	syncTo           int64
 	syncGen          uint64 // truncation generation of the append
+	topic, partition int
+}
+
+// replicatedWait is an acks=all append to see replicated before
+// acknowledging, and where its answer is in the response.
+type replicatedWait struct {
+	p                *broker.Partition
+	w                broker.ReplicationWait
 	topic, partition int
 }
 

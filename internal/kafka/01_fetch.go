@@ -64,6 +64,9 @@ type fetchPartition struct {
 	offset   int64
 	maxBytes int32
 	region   log.Region
+	// lastFetchedEpoch is a follower's (v12+), -1 when not given.
+	lastFetchedEpoch int32
+	topicID          cluster.TopicID
 }
 
 func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
@@ -118,7 +121,8 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			case replica && h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch)
 			default:
-				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes})
+				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+					lastFetchedEpoch: rp.LastFetchedEpoch, topicID: t.ID})
 			}
 		}
 	}
@@ -154,6 +158,9 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			seen = wake.Appended()
 		}
 		total, failed := h.readPartitions(parts, maxBytes, replica)
+		if replica {
+			h.followerFetched(parts, replicaID, replicaEpoch)
+		}
 		if wake == nil || failed || total >= int64(req.MinBytes) {
 			break
 		}
@@ -176,6 +183,9 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		}
 		h.cfg.Metrics.FetchWaiting(-1)
 		h.readPartitions(parts, maxBytes, replica)
+		if replica {
+			h.followerFetched(parts, replicaID, replicaEpoch)
+		}
 		break
 	}
 	for i := range parts {
@@ -214,6 +224,24 @@ func (h *Handler) followerCode(im *cluster.Image, ps *cluster.Partition, id int3
 	return 0
 }
 
+// followerFetched records in each partition what a follower's fetch says
+// of it (its log end offset is its fetch offset), which may move the high
+// watermark, and sends the ISR expansion that follows when the follower
+// has caught up. A partition that diverged is not counted: its fetch
+// offset is above what it keeps.
+func (h *Handler) followerFetched(parts []fetchPartition, id int32, brokerEpoch int64) {
+	now := time.Now()
+	for i := range parts {
+		fp := &parts[i]
+		if fp.resp.ErrorCode != 0 || fp.resp.DivergingEpoch.Epoch >= 0 {
+			continue
+		}
+		if isr := fp.p.FollowerFetch(id, brokerEpoch, fp.offset, now); isr != nil {
+			h.proposeISR(fp.p, fp.topicID, isr)
+		}
+	}
+}
+
 // readPartitions reads every partition's region, filling the response's
 // offsets and errors. It returns the bytes found and whether any partition
 // failed (which answers the fetch at once, as Kafka does).
@@ -238,6 +266,26 @@ func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica
 		upTo := sp.HighWatermark
 		if replica {
 			upTo = l.LogEndOffset()
+			if fp.lastFetchedEpoch >= 0 {
+				// KIP-595: a follower whose last fetched epoch
+				// ends below its fetch offset here, or is not one
+				// this log has, diverged: it truncates to the end
+				// given and fetches again. Answered at once.
+				epoch, end := fp.p.EndOffsetForEpoch(fp.lastFetchedEpoch)
+				if epoch < 0 || end < 0 {
+					fp.region = log.Region{}
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					failed = true
+					continue
+				}
+				if epoch < fp.lastFetchedEpoch || end < fp.offset {
+					fp.region = log.Region{}
+					sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = epoch, end
+					sp.ErrorCode = 0
+					failed = true
+					continue
+				}
+			}
 		}
 		limit := min(int64(fp.maxBytes), int64(maxBytes)-total)
 		fp.region = log.Region{}

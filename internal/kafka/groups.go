@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -50,9 +51,21 @@ func (s *offsetsStorage) Append(p int32, batch []byte) error {
 	}
 	// The request was within socket.request.max.bytes; a large commit
 	// must not fail on max.message.bytes.
-	_, err = part.Append(batch, 1<<30, false)
-	return err
+	res, err := part.Append(batch, 1<<30, false)
+	if err != nil {
+		return err
+	}
+	// A commit is acknowledged once every in-sync replica has it (Kafka
+	// appends with acks=-1), within offsets.commit.timeout.ms; a failure
+	// is COORDINATOR_NOT_AVAILABLE and the client commits again.
+	if w, ok := part.WaitFor(res.NextOffset); ok {
+		return part.WaitReplicated(w, time.Now().Add(offsetsCommitTimeout))
+	}
+	return nil
 }
+
+// offsetsCommitTimeout is offsets.commit.timeout.ms's default.
+const offsetsCommitTimeout = 5 * time.Second
 
 // Roll and DeleteBefore let the coordinator compact the topic
 // (group.Compactor).

@@ -24,6 +24,7 @@ import (
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/record"
+	"github.com/strata-io/strata/internal/replica"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -75,6 +76,10 @@ type Config struct {
 	// ConnectionLimits are the static connection limits, which dynamic
 	// broker configs override (OnConnectionLimits).
 	ConnectionLimits ConnectionLimits
+	// Replicas runs the fetchers and ISR checks of a cluster node; nil
+	// on a single node, whose partitions are all led here with no
+	// follower.
+	Replicas *replica.Manager
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -109,6 +114,11 @@ type Handler struct {
 	stopOnce sync.Once
 	// watchDone is closed when watchImage returns.
 	watchDone chan struct{}
+
+	// rolesMu serializes applyRoles; rolesReady is set once the node
+	// may act on its image's replica assignments (AdoptPartitions).
+	rolesMu    sync.Mutex
+	rolesReady bool
 }
 
 // Stop ends every long-poll in progress and makes later ones answer at
@@ -171,7 +181,14 @@ func (h *Handler) AdoptPartitions() error {
 	if !h.cfg.KeepStrayPartitions {
 		return nil // done in New
 	}
-	return h.adoptPartitions()
+	if err := h.adoptPartitions(); err != nil {
+		return err
+	}
+	h.rolesMu.Lock()
+	h.rolesReady = true
+	h.rolesMu.Unlock()
+	h.applyRoles(h.meta.Image())
+	return nil
 }
 
 func (h *Handler) adoptPartitions() error {
@@ -331,6 +348,14 @@ func errorCode(err error) int16 {
 		// A produce's records were truncated before their fsync: this
 		// broker no longer leads; the client retries on the new leader.
 		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, broker.ErrNotLeader), errors.Is(err, broker.ErrNotFollower):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, broker.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
+	case errors.Is(err, broker.ErrNotEnoughReplicasAfterAppend):
+		return kerr.NotEnoughReplicasAfterAppend.Code
+	case errors.Is(err, broker.ErrReplicationTimeout):
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, broker.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, cluster.ErrTopicExists):

@@ -41,6 +41,7 @@ func (h *Handler) applyImage(old, cur *cluster.Image) {
 		h.removeDeletedTopics(old, cur)
 		h.applyImageConfigs(old, cur)
 	}
+	h.applyRoles(cur)
 	h.followOffsetsLeadership(cur)
 }
 
@@ -63,6 +64,9 @@ func (h *Handler) removeDeletedTopics(old, cur *cluster.Image) {
 			}
 			if pid, ok := part.TopicID(); ok && pid != t.ID {
 				continue // another topic's files under the name
+			}
+			if h.cfg.Replicas != nil {
+				h.cfg.Replicas.Stop(tp)
 			}
 			if err := h.broker.DeletePartition(tp); err != nil {
 				h.logger.Error("delete partition of a deleted topic", "partition", tp, "err", err)

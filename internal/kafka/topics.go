@@ -246,18 +246,36 @@ func (h *Handler) createPartition(t *cluster.Topic, p int32, tc broker.TopicConf
 	return part, part.WriteMetadata(t.ID)
 }
 
-// partition returns a topic's partition, creating its log if the metadata
-// has it but the files do not exist yet. nil with a code when the partition
-// is outside the topic.
+// partition returns a topic's partition that this node leads, creating
+// its log if the metadata has it but the files do not exist yet, and
+// making it the leader in the image's leader epoch if it is not yet. nil
+// with a code when the partition is outside the topic or led elsewhere.
 func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broker.TopicConfig, int16) {
 	if p < 0 || p >= t.Partitions {
 		return nil, broker.TopicConfig{}, kerr.UnknownTopicOrPartition.Code
 	}
-	if t.PartitionStates[p].Leader != h.cfg.NodeID {
+	st := t.PartitionStates[p]
+	if st.Leader != h.cfg.NodeID {
 		// Another node leads it, or none does (its broker is fenced):
 		// the client refreshes its metadata and goes there.
 		return nil, broker.TopicConfig{}, kerr.NotLeaderForPartition.Code
 	}
+	part, tc, code := h.replica(t, p)
+	if code != 0 {
+		return nil, tc, code
+	}
+	if !part.IsLeader() || st.LeaderEpoch > part.LeaderEpoch() {
+		if err := h.lead(part, t, p, tc); err != nil {
+			return nil, tc, errorCode(err)
+		}
+	}
+	return part, tc, 0
+}
+
+// replica returns this node's replica of a topic's partition, creating its
+// log if the metadata places a replica here but the files do not exist
+// yet.
+func (h *Handler) replica(t *cluster.Topic, p int32) (*broker.Partition, broker.TopicConfig, int16) {
 	tc, err := h.topicConfig(t)
 	if err != nil {
 		return nil, tc, errorCode(err)
@@ -274,9 +292,6 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 			}
 			return nil, tc, kerr.InconsistentTopicID.Code
 		}
-		if err := h.followLeaderEpoch(part, t.PartitionStates[p]); err != nil {
-			return nil, tc, errorCode(err)
-		}
 		return part, tc, 0
 	}
 	// The files are missing: a crash between recording the topic and
@@ -289,7 +304,7 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 	if cur == nil || p >= cur.Partitions {
 		return nil, tc, kerr.UnknownTopicOrPartition.Code
 	}
-	if cur.PartitionStates[p].Leader != h.cfg.NodeID {
+	if !h.placedHere(cur.PartitionStates[p]) {
 		return nil, tc, kerr.NotLeaderForPartition.Code
 	}
 	if part := h.broker.Partition(tp); part != nil { // created meanwhile
@@ -301,23 +316,39 @@ func (h *Handler) partition(t *cluster.Topic, p int32) (*broker.Partition, broke
 		return nil, tc, errorCode(err)
 	}
 	part, err := h.createPartition(cur, p, tc)
-	if err == nil {
-		err = h.followLeaderEpoch(part, cur.PartitionStates[p])
-	}
 	if err != nil {
 		return nil, tc, errorCode(err)
 	}
 	return part, tc, 0
 }
 
-// followLeaderEpoch starts the image's leader epoch on a partition this
-// node leads, when the image has a newer one than the partition (a
-// leadership that moved away and back, a restart after a re-registration).
-func (h *Handler) followLeaderEpoch(part *broker.Partition, st *cluster.Partition) error {
-	if st.LeaderEpoch > part.LeaderEpoch() {
-		return part.BecomeLeader(st.LeaderEpoch)
+// placedHere reports whether a replica of the partition is on this node
+// (an image without brokers, in unit tests, places everything here).
+func (h *Handler) placedHere(st *cluster.Partition) bool {
+	return st.Leader == h.cfg.NodeID || slices.Contains(st.Replicas, h.cfg.NodeID)
+}
+
+// lead makes this node the leader of a partition the image says it leads,
+// in the image's leader epoch, with its ISR (broker.Partition.MakeLeader),
+// and has the replica manager check its ISR.
+func (h *Handler) lead(part *broker.Partition, t *cluster.Topic, p int32, tc broker.TopicConfig) error {
+	st := t.PartitionStates[p]
+	isr := st.ISR
+	if len(isr) == 0 {
+		isr = []int32{h.cfg.NodeID} // an image built by hand in tests
 	}
-	return nil
+	replicas := st.Replicas
+	if len(replicas) == 0 {
+		replicas = []int32{h.cfg.NodeID}
+	}
+	err := part.MakeLeader(broker.LeaderState{
+		Self: h.cfg.NodeID, LeaderEpoch: st.LeaderEpoch, PartitionEpoch: st.PartitionEpoch,
+		Replicas: replicas, ISR: isr, MinISR: tc.MinInsyncReplicas,
+	})
+	if err == nil && h.cfg.Replicas != nil {
+		h.cfg.Replicas.Lead(part, t.ID)
+	}
+	return err
 }
 
 // epochCode checks a request's CurrentLeaderEpoch (-1: not given) against

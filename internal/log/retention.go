@@ -52,6 +52,23 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
+// TruncateFullyAndStartAt empties the log and restarts it at offset
+// (Kafka's UnifiedLog.truncateFullyAndStartAt), for a follower whose log
+// ends below its leader's log start: what it has is gone from the leader.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if err := l.flusher.failed(); err != nil {
+		return err
+	}
+	l.flusher.syncMu.Lock()
+	defer l.flusher.syncMu.Unlock()
+	return l.truncateFullyLocked(offset)
+}
+
 // truncateSegment cuts s before the batch holding offset and makes it the
 // active segment. Returns the new log end offset. Caller holds structMu.
 func (l *Log) truncateSegment(s *segment, offset int64) (int64, error) {
