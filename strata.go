@@ -365,6 +365,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	h.OnConnectionLimits(func(l kafka.ConnectionLimits) { srv.SetConnectionLimits(l.Max, l.PerIP, l.PerIPOverrides) })
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl, isBroker) })
+	m.RegisterReplication(func() metrics.ReplicationStatus { return replicationStatus(bk, replicas) })
 	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, replicas: replicas, done: make(chan error, 1), logger: logger, isBroker: isBroker}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
@@ -455,6 +456,32 @@ func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *s
 		LagTimeMax:            msDuration(cfg.ReplicaLagTimeMaxMs),
 		Logger:                logger.With("component", "replica"),
 	})
+}
+
+// replicationStatus is what the replication gauges report, over the
+// partitions this node leads.
+func replicationStatus(bk *broker.Broker, replicas *replica.Manager) metrics.ReplicationStatus {
+	var s metrics.ReplicationStatus
+	for _, p := range bk.Partitions() {
+		st, ok := p.Status()
+		if !ok {
+			continue
+		}
+		if st.ISR < st.Replicas {
+			s.UnderReplicated++
+		}
+		switch {
+		case st.ISR < st.MinISR:
+			s.UnderMinISR++
+		case st.ISR == st.MinISR:
+			s.AtMinISR++
+		}
+		s.MaxLagOffsets = max(s.MaxLagOffsets, st.MaxLagOffsets)
+	}
+	if replicas != nil {
+		s.ISRShrinks, s.ISRExpands = replicas.ISRChanges()
+	}
+	return s
 }
 
 // metadataStatus is what the metadata gauges report, read at each scrape:

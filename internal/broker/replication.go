@@ -71,17 +71,19 @@ type leadState struct {
 	// log end, or with flush.messages=1 the durable end.
 	visible   int64
 	followers map[int32]*remoteReplica
-	// hwMoved is closed, and replaced, whenever the high watermark, the
+	// hwMoved is closed (and dropped) whenever the high watermark, the
 	// ISR or the role changes: acks=all waits select on it.
 	hwMoved chan struct{}
 }
 
-// wakeLocked wakes every wait on the high watermark. Requires mu.
+// wakeLocked wakes every wait on the high watermark. The channel is made
+// by the first wait after, so that an append nobody waits on allocates
+// nothing. Requires mu.
 func (p *Partition) wakeLocked() {
 	if p.lead.hwMoved != nil {
 		close(p.lead.hwMoved)
+		p.lead.hwMoved = nil
 	}
-	p.lead.hwMoved = make(chan struct{})
 }
 
 // MakeLeader makes this node the partition's leader as the metadata says
@@ -378,37 +380,34 @@ func (p *Partition) Proposal(isr []int32) ISRProposal {
 	return pr
 }
 
-// ReplicaLag is one follower's lag as the leader sees it.
-type ReplicaLag struct {
-	ID        int32
-	InSync    bool
-	Offsets   int64         // leader's log end minus the follower's
-	CaughtUp  time.Duration // since it was last caught up
-	LastFetch time.Time
+// LeaderStatus is a led partition's replication as metrics report it.
+type LeaderStatus struct {
+	Replicas, ISR, MinISR int
+	// MaxLagOffsets is the largest follower lag in offsets (the leader's
+	// log end minus the follower's), the whole log for one that has not
+	// fetched yet.
+	MaxLagOffsets int64
 }
 
-// ReplicaLags lists the followers of a partition led here, for metrics and
-// DescribeQuorum-like views; nil when it is not led with MakeLeader.
-func (p *Partition) ReplicaLags(now time.Time) []ReplicaLag {
+// Status is the partition's replication as its leader sees it; false
+// when it is not led here with MakeLeader.
+func (p *Partition) Status() (LeaderStatus, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.lead.active {
-		return nil
+	l := &p.lead
+	if !l.active {
+		return LeaderStatus{}, false
 	}
+	s := LeaderStatus{Replicas: len(l.replicas), ISR: len(l.isr), MinISR: l.minISR}
 	leo := p.Log.LogEndOffset()
-	var out []ReplicaLag
-	for _, id := range p.lead.replicas {
-		f := p.lead.followers[id]
-		if f == nil {
-			continue
-		}
+	for _, f := range l.followers {
 		lag := leo
 		if f.leo >= 0 {
 			lag = leo - f.leo
 		}
-		out = append(out, ReplicaLag{ID: id, InSync: slices.Contains(p.lead.isr, id), Offsets: lag, CaughtUp: now.Sub(f.lastCaughtUp), LastFetch: f.lastFetch})
+		s.MaxLagOffsets = max(s.MaxLagOffsets, lag)
 	}
-	return out
+	return s, true
 }
 
 // ReplicationWait is an append to wait on before an acks=all answer.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -90,6 +91,14 @@ type Manager struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	shrinks, expands atomic.Int64
+}
+
+// ISRChanges returns how many ISR shrinks and expansions of partitions
+// led here the controller accepted.
+func (m *Manager) ISRChanges() (shrinks, expands int64) {
+	return m.shrinks.Load(), m.expands.Load()
 }
 
 type fetcherKey struct {
@@ -309,6 +318,12 @@ func (m *Manager) proposeISR(p *broker.Partition, topicID [16]byte, isr []int32)
 					break
 				}
 				m.cfg.Logger.Info("ISR changed", "partition", p.TP, "isr", sp.ISR, "leader_epoch", sp.LeaderEpoch, "partition_epoch", sp.PartitionEpoch)
+				switch before := p.InSyncReplicas(); {
+				case len(sp.ISR) < before:
+					m.shrinks.Add(1)
+				case len(sp.ISR) > before:
+					m.expands.Add(1)
+				}
 				p.ISRChanged(sp.LeaderEpoch, sp.ISR, sp.PartitionEpoch)
 				return
 			}
