@@ -22,12 +22,23 @@ import (
 // registered unfenced, those in fenced fenced.
 func quorumHandler(t *testing.T, n int32, fenced []int32, props ...config.Property) *Handler {
 	t.Helper()
+	return quorumHandlerWith(t, n, fenced, nil, props...)
+}
+
+// quorumHandlerWith is quorumHandler with the controller's Config changed
+// by modify.
+func quorumHandlerWith(t *testing.T, n int32, fenced []int32, modify func(*controller.Config), props ...config.Property) *Handler {
+	t.Helper()
 	dir := t.TempDir()
 	var h *Handler
 	cfg := Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig(), BrokerConfigs: props}
 	h = newTestHandlerWith(t, dir, cfg, func(meta *cluster.Store) *controller.Controller {
-		return controller.New(controller.Config{NodeID: 1, Store: meta, DefaultReplicationFactor: 2,
-			Client: controller.NewClient(1, map[int32]string{}, func() int32 { return 1 }, nil)})
+		ccfg := controller.Config{NodeID: 1, Store: meta, DefaultReplicationFactor: 2,
+			Client: controller.NewClient(1, map[int32]string{}, func() int32 { return 1 }, nil)}
+		if modify != nil {
+			modify(&ccfg)
+		}
+		return controller.New(ccfg)
 	})
 	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
 		t.Fatal(err)
