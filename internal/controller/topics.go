@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/strata-io/strata/internal/cluster"
 )
@@ -46,8 +47,17 @@ func (c *Controller) Place(rf int16, assignment [][]int32) cluster.PlaceFunc {
 			if len(assignment) != int(to-from) {
 				return nil, fmt.Errorf("%w: %d partitions assigned, %d to create", ErrInvalidReplicaAssignment, len(assignment), to-from)
 			}
-			err := ValidateAssignment(assignment, func(id int32) bool { return im.Broker(id) != nil })
-			return assignment, err
+			if err := ValidateAssignment(assignment, func(id int32) bool { return im.Broker(id) != nil }); err != nil {
+				return nil, err
+			}
+			// Kafka's createTopic: a partition needs a usable broker
+			// to lead it; the others join its ISR when they are back.
+			for i, replicas := range assignment {
+				if !slices.ContainsFunc(replicas, func(id int32) bool { return usable(im.Broker(id)) }) {
+					return nil, fmt.Errorf("%w: All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", ErrInvalidReplicaAssignment, from+int32(i))
+				}
+			}
+			return assignment, nil
 		}
 		return PlaceReplicas(UsableBrokers(im), from, to-from, rf, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	}
