@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"net"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -111,5 +113,46 @@ func TestAlterPartitionHandler(t *testing.T) {
 	r := &server.Request{APIKey: req.Key(), APIVersion: req.Version, CorrelationID: 1, Body: req.AppendTo(nil)}
 	if _, err := h.Handle(context.Background(), r); err == nil {
 		t.Fatal("AlterPartition served on the broker listener")
+	}
+}
+
+// TestAlterPartitionClient: Client.AlterPartition reaches the controller
+// listener over TCP at v3 and brings back the metadata offset of the
+// change.
+func TestAlterPartitionClient(t *testing.T) {
+	h := quorumHandler(t, 2, nil)
+	mustCode(t, "create", createTopic(t, h, false, "c", -1, -1, []int32{1, 2}).ErrorCode, 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(h.ControllerAPI(), server.Config{})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	client := controller.NewClient(1, map[int32]string{1: ln.Addr().String()}, func() int32 { return 1 }, nil)
+
+	im := h.meta.Image()
+	tp := im.Topic("c")
+	p := tp.PartitionStates[0]
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID, req.BrokerEpoch = 1, im.Broker(1).Epoch
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.LeaderEpoch, rp.PartitionEpoch = p.LeaderEpoch, p.PartitionEpoch
+	rp.NewEpochISR = []kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{{BrokerID: 1, BrokerEpoch: -1}}
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID, rt.Partitions = tp.ID, []kmsg.AlterPartitionRequestTopicPartition{rp}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := client.AlterPartition(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCode(t, "shrink", resp.Topics[0].Partitions[0].ErrorCode, 0)
+	if sp := resp.Topics[0].Partitions[0]; !slices.Equal(sp.ISR, []int32{1}) || sp.PartitionEpoch != p.PartitionEpoch+1 {
+		t.Fatalf("answer %+v", sp)
+	}
+	if off := controller.MetadataOffset(resp); off < 0 || off != h.meta.Image().EndOffset {
+		t.Fatalf("metadata offset %d, image at %d", off, h.meta.Image().EndOffset)
 	}
 }
