@@ -8,7 +8,8 @@ package kafka
 // broker epoch (STALE_BROKER_EPOCH), its leadership
 // (NOT_LEADER_OR_FOLLOWER), the leader and partition epochs
 // (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION: the compare-and-swap of
-// KIP-497), the new ISR's shape (INVALID_REQUEST) and the brokers it adds
+// KIP-497; NOT_CONTROLLER when they are newer than this controller's
+// image, as Kafka answers), the new ISR's shape (INVALID_REQUEST) and the brokers it adds
 // (INELIGIBLE_REPLICA), commits the accepted changes as
 // PartitionChangeRecords in one batch, and answers each partition's new
 // state. An ISR equal to the current one is answered without a record. The
