@@ -423,8 +423,8 @@ func TestInitProducerIDAlwaysFresh(t *testing.T) {
 }
 
 // default.replication.factor gives auto-created topics and CreateTopics
-// with -1 their factor; above 1 they are refused (no replication yet)
-// rather than created with replicas that hold no data.
+// with -1 their factor; above 1 a single node (one broker) refuses them
+// with INVALID_REPLICATION_FACTOR.
 func TestDefaultReplicationFactor(t *testing.T) {
 	b := startBroker(t, t.TempDir(), map[string]string{"default.replication.factor": "2"})
 	adm := kadm.NewClient(newClient(t, b.Addr()))

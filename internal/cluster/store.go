@@ -333,8 +333,12 @@ func equalPtr(a, b *string) bool { return a == nil && b == nil || a != nil && b 
 type PlaceFunc func(im *Image, from, to int32) ([][]int32, error)
 
 // partitionRecords returns the PartitionRecords of partitions from..to-1
-// of a new or growing topic: replicas as placed, every replica in sync,
-// the first leading, epochs 0 (Kafka's controller does the same).
+// of a new or growing topic: replicas as placed, the ISR those of them
+// that are usable (registered, unfenced, not shutting down), in replica
+// order, and its first leading, epochs 0 (Kafka's controller does the
+// same: a manual assignment may name a fenced broker, which must neither
+// lead nor count as in sync). When no replica is usable (the placement
+// should have refused it) every replica is in the ISR and the first leads.
 func (s *Store) partitionRecords(im *Image, id TopicID, from, to int32, place PlaceFunc) ([]records.Record, error) {
 	if place == nil {
 		return localPartitions(id, from, to, s.opts.NodeID), nil
@@ -351,9 +355,16 @@ func (s *Store) partitionRecords(im *Image, id TopicID, from, to int32, place Pl
 		if len(replicas) == 0 {
 			return nil, fmt.Errorf("cluster: placement left partition %d without replicas", from+int32(i))
 		}
+		isr := slices.DeleteFunc(slices.Clone(replicas), func(r int32) bool {
+			b := im.Brokers[r]
+			return b == nil || b.Fenced || b.InControlledShutdown
+		})
+		if len(isr) == 0 {
+			isr = slices.Clone(replicas)
+		}
 		out = append(out, &records.Partition{
 			PartitionID: from + int32(i), TopicID: records.UUID(id),
-			Replicas: replicas, Isr: slices.Clone(replicas), Leader: replicas[0],
+			Replicas: replicas, Isr: isr, Leader: isr[0],
 		})
 	}
 	return out, nil

@@ -33,6 +33,14 @@ type Config struct {
 	// BrokerHeartbeatIntervalMs and BrokerSessionTimeoutMs are
 	// broker.heartbeat.interval.ms and broker.session.timeout.ms.
 	BrokerHeartbeatIntervalMs, BrokerSessionTimeoutMs int64
+	// Leader elections by the active controller:
+	// unclean.leader.election.enable, auto.leader.rebalance.enable,
+	// leader.imbalance.check.interval.seconds and
+	// leader.imbalance.per.broker.percentage.
+	UncleanLeaderElectionEnable         bool
+	AutoLeaderRebalanceEnable           bool
+	LeaderImbalanceCheckIntervalSeconds int64
+	LeaderImbalancePerBrokerPercentage  int
 	// Replication between brokers (Kafka's replica.* settings).
 	NumReplicaFetchers                            int      // num.replica.fetchers
 	ReplicaFetchWaitMaxMs                         int64    // replica.fetch.wait.max.ms
@@ -116,12 +124,17 @@ type Config struct {
 // defaults, listening on 127.0.0.1:9092 with data under ./strata-data.
 func Default() Config {
 	return Config{
-		NodeID:                       1,
-		Listeners:                    "PLAINTEXT://127.0.0.1:9092",
-		ProcessRoles:                 []string{"broker", "controller"},
-		ControllerListenerNames:      []string{"CONTROLLER"},
-		BrokerHeartbeatIntervalMs:    2000,
-		BrokerSessionTimeoutMs:       9000,
+		NodeID:                    1,
+		Listeners:                 "PLAINTEXT://127.0.0.1:9092",
+		ProcessRoles:              []string{"broker", "controller"},
+		ControllerListenerNames:   []string{"CONTROLLER"},
+		BrokerHeartbeatIntervalMs: 2000,
+		BrokerSessionTimeoutMs:    9000,
+
+		AutoLeaderRebalanceEnable:           true,
+		LeaderImbalanceCheckIntervalSeconds: 300,
+		LeaderImbalancePerBrokerPercentage:  10,
+
 		NumReplicaFetchers:           1,
 		ReplicaFetchWaitMaxMs:        500,
 		ReplicaFetchMinBytes:         1,
@@ -259,6 +272,10 @@ var Defs = []Def{
 	{"broker.rack", "this broker's rack: replicas of a partition go to different racks first", "", func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
 	{"broker.heartbeat.interval.ms", "with a controller quorum: how often a broker heartbeats to the active controller", "2000", intSetter(func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }, 64)},
 	{"broker.session.timeout.ms", "with a controller quorum: a broker without a heartbeat for this long is fenced, and its partitions' leadership moves away", "9000", intSetter(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }, 64)},
+	{"unclean.leader.election.enable", "with a controller quorum: when no replica of a partition's ISR can lead, elect a replica outside it (it becomes the whole ISR), losing the records it lacks, rather than leave the partition offline until an ISR member returns. The controller honors a topic override of the same name, but topics do not accept it as a config yet", "false", boolSetter(func(c *Config) *bool { return &c.UncleanLeaderElectionEnable })},
+	{"auto.leader.rebalance.enable", "with a controller quorum: the active controller moves each partition's leadership back to its preferred replica (the first) when that replica is in the ISR and usable, checked every leader.imbalance.check.interval.seconds", "true", boolSetter(func(c *Config) *bool { return &c.AutoLeaderRebalanceEnable })},
+	{"leader.imbalance.check.interval.seconds", "how often the active controller checks leadership balance (auto.leader.rebalance.enable) and elects leaders for leaderless partitions of topics that allow unclean elections", "300", intSetter(func(c *Config) *int64 { return &c.LeaderImbalanceCheckIntervalSeconds }, 64)},
+	{"leader.imbalance.per.broker.percentage", "the share of a broker's preferred-replica partitions that it may not lead before the rebalance moves them back to it; 0 moves every one", "10", intSetter(func(c *Config) *int { return &c.LeaderImbalancePerBrokerPercentage }, 32)},
 	{"num.replica.fetchers", "fetcher connections per source broker that a follower replicates over", "1", intSetter(func(c *Config) *int { return &c.NumReplicaFetchers }, 16)},
 	{"replica.fetch.wait.max.ms", "how long a follower's fetch waits at the leader for new records", "500", intSetter(func(c *Config) *int64 { return &c.ReplicaFetchWaitMaxMs }, 64)},
 	{"replica.fetch.min.bytes", "bytes a follower's fetch waits for at the leader before it is answered", "1", intSetter(func(c *Config) *int32 { return &c.ReplicaFetchMinBytes }, 32)},
@@ -317,8 +334,8 @@ var Defs = []Def{
 	{"producer.id.expiration.ms", "forget an idempotent producer's state on a partition once its last write there is this old", "86400000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationMs }, 64)},
 	{"producer.id.expiration.check.interval.ms", "how often expired producer state is removed", "600000", intSetter(func(c *Config) *int64 { return &c.ProducerIDExpirationCheckIntervalMs }, 64)},
 	{"offsets.topic.num.partitions", "partitions of __consumer_offsets, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }, 32)},
-	{"default.replication.factor", "replicas of a topic created without a replication factor (auto-created, or -1 in CreateTopics); replication between brokers is not built yet, so a topic that would get more than 1 is refused with INVALID_REPLICATION_FACTOR", "1", intSetter(func(c *Config) *int16 { return &c.DefaultReplicationFactor }, 16)},
-	{"offsets.topic.replication.factor", "replicas of __consumer_offsets; a single node keeps one", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
+	{"default.replication.factor", "replicas of a topic created without a replication factor (auto-created, or -1 in CreateTopics); more than the usable brokers is refused with INVALID_REPLICATION_FACTOR, and a single node (no controller.quorum.voters) takes only 1", "1", intSetter(func(c *Config) *int16 { return &c.DefaultReplicationFactor }, 16)},
+	{"offsets.topic.replication.factor", "replicas of __consumer_offsets when it is first created: as many as there are usable brokers when fewer (a single node keeps one)", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
 	{"offsets.retention.minutes", "keep an empty group's committed offsets this long", "10080", scaled(func(c *Config) *int64 { return &c.OffsetsRetentionMs }, 60*1000)},
 	{"offsets.retention.check.interval.ms", "how often expired offsets are removed", "600000", intSetter(func(c *Config) *int64 { return &c.OffsetsRetentionCheckIntervalMs }, 64)},
 	{"offset.metadata.max.bytes", "largest metadata string of a committed offset", "4096", intSetter(func(c *Config) *int { return &c.OffsetMetadataMaxBytes }, 32)},
@@ -642,6 +659,10 @@ func (c *Config) Validate() error {
 		return errors.New("config: producer.id.expiration.ms and producer.id.expiration.check.interval.ms must be positive")
 	case c.GroupMaxSize < 1:
 		return fmt.Errorf("config: group.max.size %d must be at least 1", c.GroupMaxSize)
+	case c.LeaderImbalanceCheckIntervalSeconds < 1:
+		return fmt.Errorf("config: leader.imbalance.check.interval.seconds %d must be at least 1", c.LeaderImbalanceCheckIntervalSeconds)
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return fmt.Errorf("config: leader.imbalance.per.broker.percentage %d must be between 0 and 100", c.LeaderImbalancePerBrokerPercentage)
 	}
 	if err := c.validateQuorum(); err != nil {
 		return err

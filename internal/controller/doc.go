@@ -11,9 +11,14 @@
 // down or comes back, or when a preferred or unclean election is asked
 // for (FenceChanges, ControlledShutdownChanges, UnfenceChanges,
 // PreferredLeader, UncleanLeader: Kafka's ReplicationControlManager and
-// PartitionChangeBuilder). Each returns metadata records for the caller to
-// propose with cluster.Store.Propose, which checks them against the latest
-// image on the active controller.
+// PartitionChangeBuilder), whether a leader's ISR change is accepted
+// (AlterPartitionChanges: broker, leader and partition epochs checked,
+// KIP-497's compare-and-swap), and which partitions the periodic checks
+// move (RebalanceChanges for auto.leader.rebalance.enable, UncleanChanges
+// for unclean.leader.election.enable, which Controller.Unclean resolves
+// per topic). Each returns metadata records for the caller to propose with
+// cluster.Store.Propose, which checks them against the latest image on the
+// active controller.
 //
 // # Broker lifecycle (KIP-631)
 //
@@ -25,7 +30,11 @@
 // the active controller it answers those requests, fences a broker whose
 // last heartbeat is older than broker.session.timeout.ms and moves its
 // leaderships away, and runs controlled shutdowns (a heartbeat with
-// WantShutdown: leaderships move away, then ShouldShutdown). Session times
+// WantShutdown: leaderships move away, then ShouldShutdown). Every
+// leader.imbalance.check.interval.seconds it also runs BalanceLeaders:
+// unclean elections where allowed, and preferred leader elections with
+// auto.leader.rebalance.enable. Partition leaders send it AlterPartition
+// (Client.AlterPartition) to shrink or expand their ISR. Session times
 // are kept in memory; a new active controller gives every broker a fresh
 // session.
 //

@@ -154,10 +154,10 @@ func TestRemoveFromISR(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			im := testImage(4, tc.fenced, tc.topics...)
-			if got := show(im, FenceChanges(im, tc.broker)); got != tc.want {
+			if got := show(im, FenceChanges(im, tc.broker, nil)); got != tc.want {
 				t.Errorf("FenceChanges:\n%s\nwant:\n%s", got, tc.want)
 			}
-			if got := show(im, ControlledShutdownChanges(im, tc.broker)); got != tc.want {
+			if got := show(im, ControlledShutdownChanges(im, tc.broker, nil)); got != tc.want {
 				t.Errorf("ControlledShutdownChanges:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
@@ -199,7 +199,7 @@ func TestUnfenceChanges(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			im := testImage(4, tc.fenced, tc.topics...)
-			if got := show(im, UnfenceChanges(im, tc.broker)); got != tc.want {
+			if got := show(im, UnfenceChanges(im, tc.broker, nil)); got != tc.want {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
@@ -210,7 +210,7 @@ func TestUnfenceChanges(t *testing.T) {
 // leads again once the changes are applied.
 func TestFenceUnfenceRoundTrip(t *testing.T) {
 	im := testImage(2, nil, []part{{replicas: []int32{1, 2}, isr: []int32{1}, leader: 1}})
-	recs := FenceChanges(im, 1)
+	recs := FenceChanges(im, 1, nil)
 	if len(recs) != 1 {
 		t.Fatalf("%s", show(im, recs))
 	}
@@ -220,7 +220,7 @@ func TestFenceUnfenceRoundTrip(t *testing.T) {
 	}
 	im.Topics["a"].PartitionStates[0].Leader = records.NoLeader
 	im.Brokers[1].Fenced = true
-	if got := show(im, UnfenceChanges(im, 1)); got != "a/0 leader=1 isr=-\n" {
+	if got := show(im, UnfenceChanges(im, 1, nil)); got != "a/0 leader=1 isr=-\n" {
 		t.Fatal(got)
 	}
 }

@@ -34,6 +34,22 @@ type Config struct {
 	// HeartbeatInterval is broker.heartbeat.interval.ms (2 s);
 	// SessionTimeout is broker.session.timeout.ms (9 s).
 	HeartbeatInterval, SessionTimeout time.Duration
+	// UncleanLeaderElection is unclean.leader.election.enable (false):
+	// whether a partition whose ISR has no usable member may elect a
+	// replica outside it, losing the records it lacks. A topic's own
+	// unclean.leader.election.enable, or the cluster-wide dynamic default,
+	// overrides it (Unclean).
+	UncleanLeaderElection bool
+	// AutoLeaderRebalance is auto.leader.rebalance.enable (true in
+	// internal/config; false in a zero Config): the active controller
+	// moves leadership back to each partition's preferred replica every
+	// LeaderImbalanceCheckInterval (leader.imbalance.check.interval.seconds,
+	// 300 s) for the brokers whose share of partitions not led by their
+	// preferred replica is above LeaderImbalancePerBrokerPercentage
+	// (leader.imbalance.per.broker.percentage, 10).
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
 	// ControllerListener is the name of the controller listener
 	// (controller.listener.names' first): a broker that is not a voter
 	// registers it among its listeners, and the active controller adds
@@ -102,6 +118,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 9 * time.Second
+	}
+	if cfg.LeaderImbalanceCheckInterval <= 0 {
+		cfg.LeaderImbalanceCheckInterval = 300 * time.Second
 	}
 	c := &Controller{cfg: cfg, logger: cfg.Logger, changed: make(chan struct{}, 1)}
 	for c.inc == (records.UUID{}) {
@@ -202,7 +221,7 @@ func (c *Controller) RegisterBroker(req *kmsg.BrokerRegistrationRequest) (int64,
 		}
 		recs := []records.Record{reg}
 		if old != nil {
-			recs = append(recs, FenceChanges(im, req.BrokerID)...)
+			recs = append(recs, FenceChanges(im, req.BrokerID, c.Unclean(im))...)
 		}
 		return recs, nil
 	})
@@ -258,17 +277,17 @@ func (c *Controller) Heartbeat(req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHe
 		switch {
 		case req.WantShutdown && !b.InControlledShutdown:
 			change.InControlledShutdown = 1
-			return append([]records.Record{change}, ControlledShutdownChanges(im, b.ID)...), nil
+			return append([]records.Record{change}, ControlledShutdownChanges(im, b.ID, c.Unclean(im))...), nil
 		case req.WantShutdown && b.InControlledShutdown:
 			// Leaderships may have come back meanwhile (an election);
 			// move them again.
-			return ControlledShutdownChanges(im, b.ID), nil
+			return ControlledShutdownChanges(im, b.ID, c.Unclean(im)), nil
 		case req.WantFence && !b.Fenced:
 			change.Fenced = 1
-			return append([]records.Record{change}, FenceChanges(im, b.ID)...), nil
+			return append([]records.Record{change}, FenceChanges(im, b.ID, c.Unclean(im))...), nil
 		case b.Fenced && caughtUp && !req.WantFence && !b.InControlledShutdown:
 			change.Fenced = -1
-			return append([]records.Record{change}, UnfenceChanges(im, b.ID)...), nil
+			return append([]records.Record{change}, UnfenceChanges(im, b.ID, c.Unclean(im))...), nil
 		}
 		return nil, nil
 	})
@@ -371,7 +390,7 @@ func (c *Controller) fenceExpired() {
 				return nil, nil
 			}
 			recs := []records.Record{&records.BrokerRegistrationChange{BrokerID: id, BrokerEpoch: b.Epoch, Fenced: 1}}
-			return append(recs, FenceChanges(im, id)...), nil
+			return append(recs, FenceChanges(im, id, c.Unclean(im))...), nil
 		})
 		if err != nil {
 			c.logger.Warn("fencing a broker whose session expired", "broker", id, "err", err)
@@ -391,19 +410,28 @@ type Registration struct {
 
 // RunController is a controller's side (process.roles controller): while
 // this node is the active controller, it fences brokers whose sessions
-// expire. It returns when ctx ends. In local mode it does nothing.
+// expire and, every leader.imbalance.check.interval.seconds, runs
+// BalanceLeaders (unclean elections where allowed, and with
+// auto.leader.rebalance.enable preferred leader elections). It returns
+// when ctx ends. In local mode it does nothing.
 func (c *Controller) RunController(ctx context.Context) {
 	if c.cfg.Client == nil {
 		return
 	}
 	t := time.NewTicker(c.cfg.SessionTimeout / 9)
 	defer t.Stop()
+	balance := time.NewTicker(c.cfg.LeaderImbalanceCheckInterval)
+	defer balance.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			c.fenceExpired()
+		case <-balance.C:
+			if _, err := c.BalanceLeaders(); err != nil {
+				c.logger.Warn("leader imbalance check", "err", err)
+			}
 		}
 	}
 }

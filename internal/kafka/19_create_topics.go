@@ -6,12 +6,15 @@ package kafka
 //   - Accepted on any node: a node that is not the active controller
 //     forwards the request to it and answers once its own metadata holds
 //     the topics (forward.go).
-//   - NumPartitions -1 takes num.partitions; ReplicationFactor -1 or 1 is
-//     accepted. Replication between brokers is not built yet, so more is
-//     INVALID_REPLICATION_FACTOR, as is a factor above the live brokers.
-//   - Partitions are spread over the live (registered, unfenced) brokers,
-//     leaders balanced (controller.PlaceReplicas); a manual assignment
-//     must name registered brokers (INVALID_REPLICA_ASSIGNMENT).
+//   - NumPartitions -1 takes num.partitions; ReplicationFactor -1 takes
+//     default.replication.factor. A factor of 0 or below -1, or above the
+//     usable (registered, unfenced, not shutting down) brokers, is
+//     INVALID_REPLICATION_FACTOR; a single node (local mode) is one broker,
+//     so it takes factor 1 only.
+//   - Replicas are spread over the usable brokers, leaders balanced and
+//     racks alternating (controller.PlaceReplicas); a manual assignment
+//     must give each partition the same number of distinct registered
+//     brokers (INVALID_REPLICA_ASSIGNMENT).
 //   - Topic names are validated as Kafka does (INVALID_TOPIC_EXCEPTION);
 //     configs by name and value (INVALID_CONFIG, with a message).
 //   - ValidateOnly (v1+) checks without creating.
@@ -19,8 +22,9 @@ package kafka
 //   - One request creates at most 10000 partitions in total
 //     (INVALID_PARTITIONS past that), and the broker hosts at most
 //     max.broker.partitions (POLICY_VIOLATION past that).
-//   - v5+ returns the topic's partition count, replication factor and
-//     configs; v7+ its topic ID.
+//   - v5+ returns the topic's partition count, replication factor (the
+//     one placed, or for ValidateOnly the one that would be) and configs;
+//     v7+ its topic ID.
 
 import (
 	"context"
@@ -30,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -79,7 +84,7 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 			if t, err := h.offsetsTopic(); err != nil {
 				fail(errorCode(err), err.Error())
 			} else {
-				st.TopicID, st.NumPartitions, st.ReplicationFactor = t.ID, t.Partitions, 1
+				st.TopicID, st.NumPartitions, st.ReplicationFactor = t.ID, t.Partitions, replicationFactor(t)
 			}
 		} else if err := validTopicName(rt.Topic); err != nil {
 			fail(kerr.InvalidTopicException.Code, err.Error())
@@ -87,8 +92,8 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("number of partitions must be between 1 and %d, got %d", h.cfg.MaxPartitionsPerTopic, partitions))
 		} else if total+int64(partitions) > int64(h.cfg.MaxPartitionsPerRequest) {
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may create at most %d partitions in total; this topic's %d would make %d", h.cfg.MaxPartitionsPerRequest, partitions, total+int64(partitions)))
-		} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
-			fail(kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d: replication between brokers is not built yet, topics have 1 replica", rt.ReplicationFactor))
+		} else if rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1 {
+			fail(kerr.InvalidReplicationFactor.Code, "Replication factor must be larger than 0, or -1 to use the default value.")
 		} else if bad := badAssignment(rt.ReplicaAssignment); bad != "" {
 			fail(kerr.InvalidReplicaAssignment.Code, bad)
 		} else if tc, err := broker.ParseTopicConfig(h.topicDefaults(), configs); err != nil {
@@ -97,10 +102,19 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 			fail(kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic))
 		} else {
 			total += int64(partitions)
+			rf := h.ctrl.ReplicationFactor(rt.ReplicationFactor)
+			if len(rt.ReplicaAssignment) > 0 {
+				rf = int16(len(rt.ReplicaAssignment[0].Replicas))
+			}
 			if req.ValidateOnly {
 				// The answer must be the one creating would give:
-				// count what this request validated so far too.
-				if err := h.checkPartitionLimit(int32(total)); err != nil {
+				// count what this request validated so far too, and
+				// place the replicas without keeping the placement.
+				err := h.checkPartitionLimit(int32(total))
+				if err == nil {
+					err = h.ctrl.CheckPlace(h.meta.Image(), rt.ReplicationFactor, assignment(rt.ReplicaAssignment), partitions)
+				}
+				if err != nil {
 					fail(errorCode(err), err.Error())
 					resp.Topics = append(resp.Topics, st)
 					continue
@@ -112,10 +126,10 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 					resp.Topics = append(resp.Topics, st)
 					continue
 				}
-				st.TopicID = t.ID
-				h.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions)
+				st.TopicID, rf = t.ID, replicationFactor(t)
+				h.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions, "replication_factor", rf)
 			}
-			st.NumPartitions, st.ReplicationFactor = partitions, 1
+			st.NumPartitions, st.ReplicationFactor = partitions, rf
 			// Sources as DescribeConfigs reports them: the topic's
 			// own, or that of the broker property it inherits.
 			props := h.brokerProperties(h.meta.Image())
@@ -131,8 +145,9 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 }
 
 // badAssignment checks a manual assignment's shape: partitions 0..n-1,
-// each once, one replica each (replication is not built yet). That the
-// brokers exist is checked against the latest image when it is placed.
+// each once. That each has replicas, the same number, distinct and
+// registered, is checked against the latest image when it is placed
+// (controller.ValidateAssignment).
 func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) string {
 	seen := map[int32]bool{}
 	for _, a := range as {
@@ -140,9 +155,6 @@ func badAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) string {
 			return fmt.Sprintf("partition %d: assignments must name partitions 0 to %d once each", a.Partition, len(as)-1)
 		}
 		seen[a.Partition] = true
-		if len(a.Replicas) != 1 {
-			return fmt.Sprintf("partition %d assigned to replicas %v; replication between brokers is not built yet, a partition has one replica", a.Partition, a.Replicas)
-		}
 	}
 	return ""
 }
@@ -157,4 +169,13 @@ func assignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) [][]int32 {
 		out[a.Partition] = a.Replicas
 	}
 	return out
+}
+
+// replicationFactor is a topic's replication factor: its first
+// partition's replica count (Kafka's TopicDescription reports the same).
+func replicationFactor(t *cluster.Topic) int16 {
+	if len(t.PartitionStates) == 0 || t.PartitionStates[0] == nil {
+		return -1
+	}
+	return int16(len(t.PartitionStates[0].Replicas))
 }

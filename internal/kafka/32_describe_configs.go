@@ -278,6 +278,7 @@ var configTypes = map[string]kmsg.ConfigType{
 	"group.consumer.min.session.timeout.ms": kmsg.ConfigTypeInt, "group.consumer.max.session.timeout.ms": kmsg.ConfigTypeInt,
 	"group.consumer.min.heartbeat.interval.ms": kmsg.ConfigTypeInt, "group.consumer.max.heartbeat.interval.ms": kmsg.ConfigTypeInt,
 	"process.roles": kmsg.ConfigTypeList, "controller.quorum.voters": kmsg.ConfigTypeList,
+	"leader.imbalance.per.broker.percentage": kmsg.ConfigTypeInt, "default.replication.factor": kmsg.ConfigTypeInt,
 	"background.threads": kmsg.ConfigTypeInt, "num.io.threads": kmsg.ConfigTypeInt, "num.network.threads": kmsg.ConfigTypeInt,
 	"num.replica.fetchers": kmsg.ConfigTypeInt, "num.recovery.threads.per.data.dir": kmsg.ConfigTypeInt,
 	"log.cleaner.threads": kmsg.ConfigTypeInt, "log.cleaner.io.max.bytes.per.second": kmsg.ConfigTypeDouble,

@@ -4,9 +4,12 @@ package kafka
 //
 // Behavior:
 //   - Count is the new total; it must exceed the current count
-//     (INVALID_PARTITIONS). New partitions are spread over the live
-//     brokers like a new topic's; an assignment must give one registered
-//     broker per new partition (replication is not built yet).
+//     (INVALID_PARTITIONS). New partitions get the topic's replication
+//     factor (its first partition's replica count), spread over the usable
+//     brokers like a new topic's (INVALID_REPLICATION_FACTOR when fewer are
+//     usable); an assignment must give each new partition that many
+//     distinct registered brokers (INVALID_REPLICA_ASSIGNMENT, as Kafka's
+//     "Inconsistent replication factor").
 //   - Accepted on any node, forwarded to the active controller.
 //   - ValidateOnly checks without creating.
 //   - One request adds at most 10000 partitions in total
@@ -52,8 +55,8 @@ func (h *Handler) handleCreatePartitions(ctx context.Context, _ *server.Request,
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count %d must be larger", t.Partitions, rt.Count))
 		case len(rt.Assignment) > 0 && len(rt.Assignment) != int(rt.Count-t.Partitions):
 			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("%d assignments for %d new partitions", len(rt.Assignment), rt.Count-t.Partitions))
-		case !oneReplica(rt.Assignment):
-			fail(kerr.InvalidReplicaAssignment.Code, "each new partition must be assigned exactly one broker: replication between brokers is not built yet")
+		case !sameReplicationFactor(rt.Assignment, replicationFactor(t)):
+			fail(kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("Inconsistent replication factor between partitions: the topic's partitions have %d replicas, each new partition must be assigned as many brokers", replicationFactor(t)))
 		case total+int64(rt.Count-t.Partitions) > int64(h.cfg.MaxPartitionsPerRequest):
 			fail(kerr.InvalidPartitions.Code, fmt.Sprintf("one request may add at most %d partitions in total", h.cfg.MaxPartitionsPerRequest))
 		case req.ValidateOnly:
@@ -94,7 +97,7 @@ func (h *Handler) addPartitions(t *cluster.Topic, count int32, assign [][]int32)
 	} else if err := h.checkPartitionLimitLocked(count - cur.Partitions); err != nil {
 		return err
 	}
-	if t, err = h.meta.SetPartitions(t.Name, count, h.ctrl.Place(1, assign)); err != nil {
+	if t, err = h.meta.SetPartitions(t.Name, count, h.ctrl.Place(replicationFactor(cur), assign)); err != nil {
 		return err
 	}
 	for p := count - 1; p >= cur.Partitions; p-- {
@@ -111,9 +114,11 @@ func (h *Handler) addPartitions(t *cluster.Topic, count int32, assign [][]int32)
 // errInvalidPartitions: INVALID_PARTITIONS.
 var errInvalidPartitions = errors.New("kafka: invalid partition count")
 
-func oneReplica(as []kmsg.CreatePartitionsRequestTopicAssignment) bool {
+// sameReplicationFactor reports whether every assigned partition has rf
+// replicas.
+func sameReplicationFactor(as []kmsg.CreatePartitionsRequestTopicAssignment, rf int16) bool {
 	for _, a := range as {
-		if len(a.Replicas) != 1 {
+		if len(a.Replicas) != int(rf) {
 			return false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/controller"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
@@ -19,6 +20,13 @@ import (
 // newTestHandler wires a real broker, metadata store and handler with cfg
 // over dir, and stops them when the test ends.
 func newTestHandler(tb testing.TB, dir string, cfg Config) *Handler {
+	tb.Helper()
+	return newTestHandlerWith(tb, dir, cfg, nil)
+}
+
+// newTestHandlerWith is newTestHandler with the node's controller made by
+// ctrl over the metadata store (nil: the handler's local-mode one).
+func newTestHandlerWith(tb testing.TB, dir string, cfg Config, ctrl func(*cluster.Store) *controller.Controller) *Handler {
 	tb.Helper()
 	metaCfg := log.DefaultConfig()
 	b, err := broker.Open(broker.Config{LogDirs: []string{dir}, Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg}})
@@ -34,6 +42,9 @@ func newTestHandler(tb testing.TB, dir string, cfg Config) *Handler {
 	if err != nil {
 		b.Close()
 		tb.Fatal(err)
+	}
+	if ctrl != nil {
+		cfg.Controller = ctrl(meta)
 	}
 	h, err := New(cfg, b, meta)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,8 +142,10 @@ func (h *Handler) offsetsTopic() (*cluster.Topic, error) {
 func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
 	// On a node that is not the active controller, through it (outside
 	// the topic lock: the answer waits for this node's image).
-	// offsets.topic.replication.factor is 1 until replication is built.
-	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), 1, offsetsTopicConfigs); ok {
+	// The controller places offsets.topic.replication.factor replicas,
+	// as many as there are usable brokers if fewer (PlaceUpTo).
+	rf := h.offsetsReplicationFactor()
+	if t, ok, err := h.forwardCreateTopic(context.Background(), group.Topic, h.groups.Partitions(), rf, offsetsTopicConfigs); ok {
 		if errors.Is(err, cluster.ErrTopicExists) {
 			t, err = h.meta.Image().Topic(group.Topic), nil
 		}
@@ -162,12 +165,26 @@ func (h *Handler) createOffsetsTopic() (*cluster.Topic, bool, error) {
 	if _, err := broker.ParseTopicConfig(h.topicDefaults(), offsetsTopicConfigs); err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
-	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.Place(1, nil))
+	t, err := h.meta.CreateTopic(group.Topic, h.groups.Partitions(), offsetsTopicConfigs, h.ctrl.PlaceUpTo(rf))
 	if err != nil {
 		return nil, false, fmt.Errorf("create %s: %w", group.Topic, err)
 	}
-	h.logger.Info("created internal topic", "topic", group.Topic, "partitions", t.Partitions)
+	h.logger.Info("created internal topic", "topic", group.Topic, "partitions", t.Partitions, "replication_factor", replicationFactor(t))
 	return t, true, nil
+}
+
+// offsetsReplicationFactor is offsets.topic.replication.factor (3) as this
+// node's static config sets it: the controller caps it at the usable
+// brokers, and a single node keeps one replica.
+func (h *Handler) offsetsReplicationFactor() int16 {
+	for _, p := range h.cfg.BrokerConfigs {
+		if p.Name == "offsets.topic.replication.factor" && p.Value != nil {
+			if n, err := strconv.ParseInt(*p.Value, 10, 16); err == nil && n > 0 {
+				return int16(n)
+			}
+		}
+	}
+	return 3
 }
 
 // startGroups creates the group coordinator and loads the partitions of
