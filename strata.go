@@ -520,6 +520,11 @@ func newController(cfg config.Config, clusterID string, meta *cluster.Store, log
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
 		HeartbeatInterval:        msDuration(cfg.BrokerHeartbeatIntervalMs),
 		SessionTimeout:           msDuration(cfg.BrokerSessionTimeoutMs),
+
+		UncleanLeaderElection:              cfg.UncleanLeaderElectionEnable,
+		AutoLeaderRebalance:                cfg.AutoLeaderRebalanceEnable,
+		LeaderImbalanceCheckInterval:       time.Duration(cfg.LeaderImbalanceCheckIntervalSeconds) * time.Second,
+		LeaderImbalancePerBrokerPercentage: cfg.LeaderImbalancePerBrokerPercentage,
 	}
 	if meta.Quorum() {
 		voters := map[int32]string{}

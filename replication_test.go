@@ -1,0 +1,271 @@
+package strata_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata"
+)
+
+// replicaLog is a partition's records on one node: its segment files'
+// bytes, oldest first, so that two replicas compare whatever their
+// segmentation.
+func replicaLog(t *testing.T, dir, topic string, p int32) []byte {
+	t.Helper()
+	pdir := filepath.Join(dir, fmt.Sprintf("%s-%d", topic, p))
+	ents, err := os.ReadDir(pdir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names) // zero-padded base offsets sort as numbers
+	var out []byte
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(pdir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// waitReplicasEqual waits until every replica of each partition of topic
+// holds the same bytes, and fails with the sizes if they never do.
+func waitReplicasEqual(t *testing.T, c *strata.Cluster, topic string, partitions int32, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for p := range partitions {
+		for {
+			var logs [][]byte
+			var sizes []int
+			for _, n := range c.Nodes() {
+				l := replicaLog(t, n.Dir(), topic, p)
+				logs = append(logs, l)
+				sizes = append(sizes, len(l))
+			}
+			same := len(logs[0]) > 0
+			for _, l := range logs[1:] {
+				same = same && bytes.Equal(l, logs[0])
+			}
+			if same {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s-%d: replicas differ (sizes %v)", topic, p, sizes)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// createReplicated creates topic with partitions partitions of 3
+// replicas and waits until every node's metadata has it.
+func createReplicated(t *testing.T, ctx context.Context, c *strata.Cluster, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, c.Nodes()[0].Addr()))
+	r, err := adm.CreateTopic(ctx, partitions, 3, configs, topic)
+	if err != nil || r.Err != nil {
+		t.Fatalf("create %s: %v %v", topic, err, r.Err)
+	}
+}
+
+// Three replicas of every partition: acks=all records are on all three,
+// byte for byte, and each node holds the same log.
+func TestReplicationAcksAllReachesEveryReplica(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	createReplicated(t, ctx, c, "rep", 3, nil)
+	p := newClient(t, c.Nodes()[0].Addr(), kgo.DefaultProduceTopic("rep"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	const n = 300
+	for i := range n {
+		p.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(p)
+	ends, err := adm.ListEndOffsets(ctx, "rep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != n {
+		t.Fatalf("end offsets sum to %d, produced %d", total, n)
+	}
+	waitReplicasEqual(t, c, "rep", 3, 30*time.Second)
+}
+
+// The leader of a partition is stopped: a follower from the ISR takes
+// over, the producer goes on, and once the old leader is back it catches
+// up and all replicas are equal; nothing acknowledged is lost or doubled.
+func TestReplicationLeaderFailover(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	createReplicated(t, ctx, c, "fo", 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	p := newClient(t, c.Nodes()[0].Addr(), kgo.DefaultProduceTopic("fo"))
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 100)
+	adm := kadm.NewClient(p)
+	md, err := adm.Metadata(ctx, "fo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := md.Topics["fo"].Partitions[0].Leader
+	t.Logf("stopping leader %d", leader)
+	if err := c.Node(leader).Stop(); err != nil {
+		t.Fatal(err)
+	}
+	produce(100, 200)
+	if err := c.Node(leader).Restart(); err != nil {
+		t.Fatal(err)
+	}
+	produce(200, 300)
+	cons := newClient(t, c.Nodes()[0].Addr(), kgo.ConsumeTopics("fo"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	for len(seen) < 300 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 300", len(seen))
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	}
+	for v, k := range seen {
+		if k > 1 {
+			t.Errorf("%s read %d times", v, k)
+		}
+	}
+	waitReplicasEqual(t, c, "fo", 1, 60*time.Second)
+	// Caught up, the old leader is taken back into the ISR.
+	for {
+		md, err := adm.Metadata(ctx, "fo")
+		if err == nil && len(md.Topics["fo"].Partitions[0].ISR) == 3 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the returned node never rejoined the ISR: %+v", md.Topics["fo"].Partitions[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// createAssigned creates a one-partition topic on the given replicas, the
+// first being the preferred leader.
+func createAssigned(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, replicas []int32, configs map[string]*string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	rt.ReplicaAssignment = []kmsg.CreateTopicsRequestTopicReplicaAssignment{{Partition: 0, Replicas: replicas}}
+	for k, v := range configs {
+		rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: k, Value: v})
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s on %v: %v %+v", topic, replicas, err, resp)
+	}
+}
+
+// A leader cut off from the other nodes keeps taking acks=1 writes that
+// nobody replicates; the others elect a new leader and take acks=all
+// writes. Healed, the old leader truncates what it alone had and
+// converges with the new leader byte for byte: only the acks=all records
+// remain.
+func TestReplicationTruncatesUnreplicatedWrites(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ctrl, err := c.WaitController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := others(ctrl)
+	old, follower := o[0], o[1]
+	admin := newClient(t, c.Node(ctrl).Addr())
+	createAssigned(t, ctx, admin, "tr", []int32{old, follower, ctrl}, nil)
+	all := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("tr"))
+	for i := range 10 {
+		if err := all.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "all%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicasEqual(t, c, "tr", 1, 30*time.Second)
+
+	c.Cut(old, follower)
+	c.Cut(old, ctrl)
+	// A client that reaches only the old leader, whose metadata still
+	// says it leads.
+	one := newClient(t, c.Node(old).Addr(), kgo.DefaultProduceTopic("tr"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	for i := range 5 {
+		if err := one.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "one%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("acks=1 write to the cut-off leader: %v", err)
+		}
+	}
+	// The others fence it and elect a new leader, which takes acks=all
+	// writes (min.insync.replicas 1: the ISR is the two of them).
+	adm := kadm.NewClient(all)
+	for {
+		md, err := adm.Metadata(ctx, "tr")
+		if err == nil && md.Topics["tr"].Partitions[0].Leader != old && md.Topics["tr"].Partitions[0].Leader >= 0 {
+			t.Logf("new leader %d, epoch %d", md.Topics["tr"].Partitions[0].Leader, md.Topics["tr"].Partitions[0].LeaderEpoch)
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no new leader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 10; i < 15; i++ {
+		if err := all.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "all%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.HealAll()
+	waitReplicasEqual(t, c, "tr", 1, 60*time.Second)
+
+	cons := newClient(t, c.Node(ctrl).Addr(), kgo.ConsumeTopics("tr"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < 15 {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %v", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for i, v := range got {
+		if v != fmt.Sprintf("all%d", i) {
+			t.Fatalf("offset %d holds %q: the log is %v", i, v, got)
+		}
+	}
+}
