@@ -84,6 +84,26 @@ func createReplicated(t *testing.T, ctx context.Context, c *strata.Cluster, topi
 	if err != nil || r.Err != nil {
 		t.Fatalf("create %s: %v %v", topic, err, r.Err)
 	}
+	// Every node's metadata has it, with a leader for each partition.
+	for _, n := range c.Nodes() {
+		a := kadm.NewClient(newClient(t, n.Addr()))
+		for {
+			md, err := a.Metadata(ctx, topic)
+			ok := err == nil && len(md.Topics[topic].Partitions) == int(partitions)
+			if ok {
+				for _, p := range md.Topics[topic].Partitions {
+					ok = ok && p.Leader >= 0 && p.Err == nil
+				}
+			}
+			if ok {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %d never showed %s with leaders", n.ID(), topic)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // Three replicas of every partition: acks=all records are on all three,
@@ -268,4 +288,87 @@ func TestReplicationTruncatesUnreplicatedWrites(t *testing.T) {
 			t.Fatalf("offset %d holds %q: the log is %v", i, v, got)
 		}
 	}
+}
+
+// Idempotent acks=all producers write on keys while the leader of the
+// busiest partitions is killed (no controlled shutdown) and restarted:
+// every record is acknowledged, and the log holds each exactly once, in
+// the order each producer sent it per partition (the new leader knows
+// the producers' sequences from the replicated log).
+func TestReplicationIdempotentProducersAcrossKill(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	createReplicated(t, ctx, c, "idem", 4, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	adm := kadm.NewClient(newClient(t, c.Nodes()[0].Addr()))
+	md, err := adm.Metadata(ctx, "idem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := md.Topics["idem"].Partitions[0].Leader
+	const perProducer = 1500
+	errs := make(chan error, 2)
+	for pi := range 2 {
+		p := newClient(t, c.Bootstrap()[0], kgo.DefaultProduceTopic("idem"), kgo.ProducerLinger(time.Millisecond))
+		go func() {
+			var first error
+			for i := range perProducer {
+				if pi == 0 && i == perProducer/3 {
+					t.Logf("killing node %d", victim)
+					c.Node(victim).Kill()
+					time.AfterFunc(2*time.Second, func() {
+						if err := c.Node(victim).Restart(); err != nil {
+							t.Errorf("restart %d: %v", victim, err)
+						}
+					})
+				}
+				r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%16), Value: fmt.Appendf(nil, "p%d-%06d", pi, i)}
+				p.Produce(ctx, r, func(_ *kgo.Record, err error) {
+					if err != nil && first == nil {
+						first = err
+					}
+				})
+			}
+			if err := p.Flush(ctx); err != nil && first == nil {
+				first = err
+			}
+			errs <- first
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("producer: %v", err)
+		}
+	}
+	cons := newClient(t, c.Bootstrap()[0], kgo.ConsumeTopics("idem"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]bool{}
+	last := map[string]string{} // producer+partition -> last value
+	for len(seen) < 2*perProducer {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d", len(seen), 2*perProducer)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if seen[v] {
+				t.Errorf("%s at partition %d offset %d: a duplicate", v, r.Partition, r.Offset)
+			}
+			seen[v] = true
+			k := fmt.Sprintf("%s/%d", v[:2], r.Partition)
+			if last[k] > v {
+				t.Errorf("%s after %s in partition %d: out of order", v, last[k], r.Partition)
+			}
+			last[k] = v
+		})
+	}
+	ends, err := adm.ListEndOffsets(ctx, "idem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != 2*perProducer {
+		t.Fatalf("the log holds %d records, %d were produced", total, 2*perProducer)
+	}
+	waitReplicasEqual(t, c, "idem", 4, 60*time.Second)
 }
