@@ -539,6 +539,9 @@ func (b *Broker) kill() {
 		cancel()
 		b.srv.Shutdown(ctx)
 		<-b.done
+		if b.replicas != nil {
+			b.replicas.Close() // a dead node fetches nothing more
+		}
 		if b.stopCtrl != nil {
 			// No controlled shutdown: heartbeats just stop.
 			b.stopCtrl()

@@ -43,8 +43,8 @@ func (n *Node) HoldHighWatermark(topic string, partition int32, hw int64) (int64
 }
 
 // SetReplicas records a new replica set for a partition through the active
-// controller (as a reassignment would), for tests of follower fetches
-// before topics of more than one replica can be created. It returns the
+// controller (as a reassignment would, which strata does not serve yet),
+// for tests of follower fetches. It returns the
 // metadata offset that holds the change.
 func (c *Cluster) SetReplicas(topic string, partition int32, replicas []int32) (int64, error) {
 	n := c.Node(c.Controller())

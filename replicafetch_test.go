@@ -13,8 +13,8 @@ import (
 )
 
 // TestClusterFollowerFetch: in a two-node cluster, node 1 leads a
-// partition whose replicas are [1 2] (set through the controller, as
-// topics of more than one replica cannot be created yet). With its high watermark held below
+// partition whose replicas are [1 2], node 2 added through the controller
+// as a reassignment would (so that its ISR is [1]). With its high watermark held below
 // its log end (as a lagging follower would hold it), a Fetch v17 from node
 // 2 with its current broker epoch (KIP-903's ReplicaState) reads to the log
 // end; with the broker epoch of its incarnation before a restart, or from a broker id outside the replica
@@ -41,9 +41,8 @@ func TestClusterFollowerFetch(t *testing.T) {
 		t.Fatalf("create: %+v", created)
 	}
 	topicID := created.Topics[0].TopicID
-	// Topics of more than one replica cannot be created before
-	// replication exists: add node 2 to the replica set as a
-	// reassignment would, and wait for node 1 to apply it.
+	// Add node 2 to the replica set as a reassignment would (it is
+	// not in the ISR), and wait for node 1 to apply it.
 	at, err := c.SetReplicas("follow", 0, []int32{1, 2})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +97,11 @@ func TestClusterFollowerFetch(t *testing.T) {
 		}
 	}
 	t.Logf("broker 2: epoch %d, was %d", epoch2, staleEpoch)
+	// Node 2 replicates for real: killed, it stays live in the image
+	// until its session times out, and this test's fetches in its name
+	// are the only ones node 1 sees, so the high watermark held below
+	// stays there.
+	c.Node(2).Kill()
 	if hw, ok := c.Node(1).HoldHighWatermark("follow", 0, 2); !ok || hw != 2 {
 		t.Fatalf("hold high watermark: %d %v", hw, ok)
 	}
