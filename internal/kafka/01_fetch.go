@@ -29,6 +29,15 @@ package kafka
 //     unregistered replica are not refused, as in Kafka (followerCode).
 //     PreferredReadReplica (KIP-392) is never set, so a follower gets none
 //     (Kafka sets it only for consumers).
+//   - A follower's fetch offset is its log end offset: the leader records
+//     it (broker.Partition.FollowerFetch), which moves the high watermark
+//     (the lowest log end of the ISR) and wakes acks=all produces, and
+//     proposes the follower's return to the ISR once it caught up. A
+//     follower whose LastFetchedEpoch (v12+) ends below its fetch offset
+//     in the leader's epoch cache, or is one the leader never had, gets
+//     DivergingEpoch (the epoch and its end offset here) and no records,
+//     at once, and truncates (KIP-595); an epoch the leader cannot place
+//     at all is OFFSET_OUT_OF_RANGE.
 //   - Sessionless (KIP-227 sessions are declined with session id 0, which
 //     clients accept). Topic IDs replace names from v13.
 //   - Leader epoch checks (v9+): a newer epoch than ours is
