@@ -107,29 +107,7 @@ func replicaFetch(t *testing.T, h *Handler, tp *cluster.Topic, version int16, id
 	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, leaderEpoch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := h.Handle(context.Background(), &server.Request{APIKey: req.Key(), APIVersion: version, CorrelationID: 1, Body: req.AppendTo(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release(resp)
-	var body []byte
-	for _, p := range resp.Parts {
-		if p.Region.File == nil {
-			body = append(body, p.Bytes...)
-			continue
-		}
-		b := make([]byte, p.Region.Len)
-		if _, err := p.Region.File.ReadAt(b, p.Region.Pos); err != nil {
-			t.Fatal(err)
-		}
-		body = append(body, b...)
-	}
-	kresp := kmsg.NewPtrFetchResponse()
-	kresp.Version = version
-	if err := kresp.ReadFrom(body); err != nil {
-		t.Fatal(err)
-	}
-	sp := kresp.Topics[0].Partitions[0]
+	sp := handleFetchRequest(t, h, req).Topics[0].Partitions[0]
 	if sp.PreferredReadReplica != -1 {
 		t.Errorf("PreferredReadReplica %d, want -1", sp.PreferredReadReplica)
 	}
@@ -236,4 +214,73 @@ func TestListOffsetsReplicaID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A follower whose last fetched epoch ends below its fetch offset here
+// diverged: it gets DivergingEpoch with the epoch's end and no records
+// (KIP-595); one that names an epoch this leader never had is out of
+// range; one in step gets records.
+func TestReplicaFetchDivergingEpoch(t *testing.T) {
+	h, tp, epochs := replicaHandler(t)
+	fetch := func(offset int64, lastEpoch int32) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 17
+		req.ReplicaState.ID, req.ReplicaState.Epoch = 2, epochs[2]
+		req.MaxBytes = 1 << 20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = tp.Name, tp.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+		rp.FetchOffset, rp.LastFetchedEpoch = offset, lastEpoch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return handleFetchRequest(t, h, req).Topics[0].Partitions[0]
+	}
+	p := h.broker.Partition(log.TopicPartition{Topic: "r", Partition: 0})
+	epoch := p.LatestEpoch()
+	if epoch < 0 {
+		t.Fatal("the leader's epoch cache is empty")
+	}
+	sp := fetch(7, epoch)
+	if sp.ErrorCode != 0 || sp.DivergingEpoch.Epoch != epoch || sp.DivergingEpoch.EndOffset != 5 || len(sp.RecordBatches) != 0 {
+		t.Fatalf("fetch at 7 in epoch %d past the log end 5: error %v, diverging %+v, %d record bytes; want diverging {%d 5} and none",
+			epoch, kerr.ErrorForCode(sp.ErrorCode), sp.DivergingEpoch, len(sp.RecordBatches), epoch)
+	}
+	if sp := fetch(3, epoch+3); sp.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch in an epoch the leader never had: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	sp = fetch(3, epoch)
+	if sp.ErrorCode != 0 || sp.DivergingEpoch.Epoch != -1 || len(sp.RecordBatches) == 0 {
+		t.Fatalf("fetch in step: error %v, diverging %+v, %d record bytes; want records", kerr.ErrorForCode(sp.ErrorCode), sp.DivergingEpoch, len(sp.RecordBatches))
+	}
+}
+
+// handleFetchRequest runs a Fetch through the handler and decodes its
+// answer, the file regions read as the socket would send them.
+func handleFetchRequest(t *testing.T, h *Handler, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	t.Helper()
+	resp, err := h.Handle(context.Background(), &server.Request{APIKey: req.Key(), APIVersion: req.Version, CorrelationID: 1, Body: req.AppendTo(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release(resp)
+	var body []byte
+	for _, p := range resp.Parts {
+		if p.Region.File == nil {
+			body = append(body, p.Bytes...)
+			continue
+		}
+		b := make([]byte, p.Region.Len)
+		if _, err := p.Region.File.ReadAt(b, p.Region.Pos); err != nil {
+			t.Fatal(err)
+		}
+		body = append(body, b...)
+	}
+	kresp := kmsg.NewPtrFetchResponse()
+	kresp.Version = req.Version
+	if err := kresp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	return kresp
 }
