@@ -74,6 +74,8 @@ type leadState struct {
 	// hwMoved is closed (and dropped) whenever the high watermark, the
 	// ISR or the role changes: acks=all waits select on it.
 	hwMoved chan struct{}
+	// stopped: the broker is shutting down (StopWaits).
+	stopped bool
 }
 
 // wakeLocked wakes every wait on the high watermark. The channel is made
@@ -427,6 +429,16 @@ func (p *Partition) WaitFor(target int64) (ReplicationWait, bool) {
 	return ReplicationWait{Target: target, LeaderEpoch: p.leaderEpoch.Load(), Gen: p.Log.TruncationGen()}, true
 }
 
+// StopWaits makes every acks=all wait on the partition, now and later,
+// fail with ErrNotLeader: the broker is stopping, and the client retries
+// on the partition's next leader.
+func (p *Partition) StopWaits() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lead.stopped = true
+	p.wakeLocked()
+}
+
 // WaitReplicated waits until the high watermark covers w.Target (Kafka's
 // DelayedProduce with checkEnoughReplicasReachOffset), or deadline. It
 // fails with ErrNotLeader when the leadership it was appended in ended or
@@ -442,7 +454,7 @@ func (p *Partition) WaitReplicated(w ReplicationWait, deadline time.Time) error 
 	for {
 		p.mu.Lock()
 		switch {
-		case p.closed || p.follow.active || p.leaderEpoch.Load() != w.LeaderEpoch || p.Log.TruncationGen() != w.Gen:
+		case p.closed || p.lead.stopped || p.follow.active || p.leaderEpoch.Load() != w.LeaderEpoch || p.Log.TruncationGen() != w.Gen:
 			p.mu.Unlock()
 			return ErrNotLeader
 		case p.Log.HighWatermark() >= w.Target:

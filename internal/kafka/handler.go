@@ -127,6 +127,11 @@ func (h *Handler) Stop() {
 	h.stopOnce.Do(func() {
 		close(h.stopping)
 		<-h.watchDone
+		// acks=all answers waiting for followers answer now, as
+		// Kafka completes its delayed produces at shutdown.
+		for _, p := range h.broker.Partitions() {
+			p.StopWaits()
+		}
 		h.groups.Close()
 	})
 }
