@@ -3,6 +3,7 @@ package strata_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,7 +48,8 @@ func replicaLog(t *testing.T, dir, topic string, p int32) []byte {
 }
 
 // waitReplicasEqual waits until every replica of each partition of topic
-// holds the same bytes, and fails with the sizes if they never do.
+// (every node with its directory, at least two) holds the same bytes, and
+// fails with the sizes if they never do.
 func waitReplicasEqual(t *testing.T, c *strata.Cluster, topic string, partitions int32, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -56,11 +58,14 @@ func waitReplicasEqual(t *testing.T, c *strata.Cluster, topic string, partitions
 			var logs [][]byte
 			var sizes []int
 			for _, n := range c.Nodes() {
+				if _, err := os.Stat(filepath.Join(n.Dir(), fmt.Sprintf("%s-%d", topic, p))); err != nil {
+					continue // no replica there
+				}
 				l := replicaLog(t, n.Dir(), topic, p)
 				logs = append(logs, l)
 				sizes = append(sizes, len(l))
 			}
-			same := len(logs[0]) > 0
+			same := len(logs) > 1 && len(logs[0]) > 0
 			for _, l := range logs[1:] {
 				same = same && bytes.Equal(l, logs[0])
 			}
@@ -371,4 +376,94 @@ func TestReplicationIdempotentProducersAcrossKill(t *testing.T) {
 		t.Fatalf("the log holds %d records, %d were produced", total, 2*perProducer)
 	}
 	waitReplicasEqual(t, c, "idem", 4, 60*time.Second)
+}
+
+// With unclean.leader.election.enable, a leader alone in its ISR (its
+// follower cut off) takes writes that consumers read; fenced, it loses the
+// leadership to the out-of-sync follower, which takes other writes at the
+// same offsets. Once the network heals, the consumer that read the lost
+// records learns it from the new leader (KIP-320: OffsetForLeaderEpoch finds where the logs
+// diverge), reports data loss and reads on from the divergence; healed,
+// the old leader truncates the lost records and converges.
+func TestReplicationUncleanElectionSignalsConsumers(t *testing.T) {
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), Properties: map[string]string{
+		"broker.heartbeat.interval.ms":     "250",
+		"broker.session.timeout.ms":        "3000",
+		"replica.lag.time.max.ms":          "1500",
+		"unclean.leader.election.enable":   "true",
+		"offsets.topic.replication.factor": "1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ctrl, err := c.WaitController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := others(ctrl)
+	old, follower := o[0], o[1]
+	createAssigned(t, ctx, newClient(t, c.Node(ctrl).Addr()), "uc", []int32{old, follower}, nil)
+	p := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("uc"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(prefix string, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%s%d", prefix, i)}).FirstErr(); err != nil {
+				t.Fatalf("produce %s%d: %v", prefix, i, err)
+			}
+		}
+	}
+	produce("a", 0, 10)
+	cons := newClient(t, c.Node(ctrl).Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"uc": {0: kgo.NewOffset().AtStart()}}))
+	read := map[int64]string{}
+	var dataLoss *kgo.ErrDataLoss
+	poll := func(until func() bool) {
+		t.Helper()
+		for !until() {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %v, data loss %v", read, dataLoss)
+			}
+			fs.EachError(func(_ string, _ int32, err error) {
+				if dl := (*kgo.ErrDataLoss)(nil); errors.As(err, &dl) {
+					dataLoss = dl
+				}
+			})
+			fs.EachRecord(func(r *kgo.Record) { read[r.Offset] = string(r.Value) })
+		}
+	}
+	poll(func() bool { return len(read) == 10 })
+
+	// The follower is cut off: the leader drops it from the ISR and goes
+	// on alone, and its writes become readable.
+	c.Cut(old, follower)
+	produce("b", 10, 15)
+	poll(func() bool { return read[14] == "b14" })
+
+	// The leader is cut off from the controller too: fenced, it loses
+	// the leadership to the follower, outside the ISR (unclean).
+	c.Cut(old, ctrl)
+	adm := kadm.NewClient(p)
+	for {
+		md, err := adm.Metadata(ctx, "uc")
+		if err == nil && md.Topics["uc"].Partitions[0].Leader == follower {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the follower was never elected")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	produce("c", 10, 13)
+	// Healed, the old leader learns it no longer leads (until then it
+	// serves the consumer from its stale metadata, as a Kafka broker cut
+	// off from its controller does), truncates and follows.
+	c.HealAll()
+	poll(func() bool { return dataLoss != nil && read[12] == "c12" })
+	if dataLoss.ResetTo != 10 {
+		t.Errorf("data loss %+v: want a reset to 10, where the logs diverge", dataLoss)
+	}
+	waitReplicasEqual(t, c, "uc", 1, 60*time.Second)
 }
