@@ -18,7 +18,7 @@ func TestTopicCommands(t *testing.T) {
 	s.fails(`topic "orders" already exists`, "", "topic", "create", "orders")
 	s.fails("--partitions 0: must be at least 1", "", "topic", "create", "x", "--partitions", "0")
 	s.fails(`--config "retention.ms": expected key=value`, "", "topic", "create", "x", "--config", "retention.ms")
-	s.fails("replication factor 3", "", "topic", "create", "x", "--replicas", "3")
+	s.fails("replicate the partition 3 time(s)", "", "topic", "create", "x", "--replicas", "3")
 	s.fails(`retention.ms="soon"`, "", "topic", "create", "x", "--config", "retention.ms=soon")
 
 	s.ok("", "topic", "list")
