@@ -141,6 +141,18 @@ func TestReplicationAcksAllReachesEveryReplica(t *testing.T) {
 		t.Fatalf("end offsets sum to %d, produced %d", total, n)
 	}
 	waitReplicasEqual(t, c, "rep", 3, 30*time.Second)
+
+	// In fsync mode each replica counts an offset once it is durable
+	// there (the follower fsyncs before it fetches on): acks=all still
+	// completes, and the replicas still converge.
+	createReplicated(t, ctx, c, "repsync", 1, map[string]*string{"flush.messages": kadm.StringPtr("1"), "min.insync.replicas": kadm.StringPtr("3")})
+	ps := newClient(t, c.Nodes()[1].Addr(), kgo.DefaultProduceTopic("repsync"))
+	for i := range 50 {
+		if err := ps.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "s%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("produce in fsync mode: %v", err)
+		}
+	}
+	waitReplicasEqual(t, c, "repsync", 1, 30*time.Second)
 }
 
 // The leader of a partition is stopped: a follower from the ISR takes
