@@ -18,6 +18,7 @@ func perfE2ECmd() *cobra.Command {
 	var (
 		f       perfProduceFlags
 		timeout time.Duration
+		warmup  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "e2e --topic T (--num-records N | --duration D)",
@@ -32,6 +33,8 @@ clock) into the first 8 bytes of each value; a consumer fetching every
 partition directly, from the end offsets at start, takes now minus that
 stamp when a poll hands it the record. The run stops after --num-records or
 --duration, then waits up to --timeout for the records still on their way.
+With --warmup D, records sent in the first D count in every figure but the
+end-to-end latency.
 
 Defaults differ from perf produce where latency needs it: --throughput
 10000 records/s and --linger 0 (a linger would be added to every latency).
@@ -43,10 +46,11 @@ p50, p95, p99, p99.9, max and mean, errors (failed sends plus acknowledged
 records that never came back), and whether the checksum of the values read
 equals that of the values acknowledged.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runPerfE2E(cmd, &f, timeout) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPerfE2E(cmd, &f, timeout, warmup) },
 	}
 	f.register(cmd, true)
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "after sending stops, wait this long for the rest to be read back")
+	cmd.Flags().DurationVar(&warmup, "warmup", 0, "leave the records sent in this first part of the run out of the end-to-end latency figures (the clients' start-up: connections, producer id, metadata); they are still read back and checked")
 	return cmd
 }
 
@@ -83,6 +87,7 @@ type perfE2EConsumer struct {
 	winN, winSum, winMax atomic.Int64
 
 	hist     perfHist
+	warmup   time.Duration // records stamped earlier stay out of hist
 	checksum uint64
 	last     time.Time
 	foreign  int64 // values too short to hold a stamp: not ours
@@ -100,8 +105,11 @@ func (c *perfE2EConsumer) run(ctx context.Context) {
 				c.foreign++
 				return
 			}
-			lat := age - time.Duration(binary.BigEndian.Uint64(r.Value))
-			c.hist.record(lat)
+			sent := time.Duration(binary.BigEndian.Uint64(r.Value))
+			lat := age - sent
+			if sent >= c.warmup {
+				c.hist.record(lat)
+			}
 			c.winN.Add(1)
 			c.winSum.Add(int64(lat))
 			perfMax(&c.winMax, int64(lat))
@@ -119,7 +127,7 @@ func (c *perfE2EConsumer) run(ctx context.Context) {
 	}
 }
 
-func runPerfE2E(cmd *cobra.Command, f *perfProduceFlags, timeout time.Duration) error {
+func runPerfE2E(cmd *cobra.Command, f *perfProduceFlags, timeout, warmup time.Duration) error {
 	if err := f.validate(true); err != nil {
 		return err
 	}
@@ -153,7 +161,7 @@ func runPerfE2E(cmd *cobra.Command, f *perfProduceFlags, timeout time.Duration) 
 	defer ccl.Close()
 
 	p := newPerfProducer(pcl, f, true)
-	c := &perfE2EConsumer{cl: ccl, base: p.base, done: make(chan struct{})}
+	c := &perfE2EConsumer{cl: ccl, base: p.base, warmup: warmup, done: make(chan struct{})}
 	c.target.Store(math.MaxInt64)
 	cctx, cancelConsumer := context.WithCancel(context.Background())
 	defer cancelConsumer()
