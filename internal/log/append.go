@@ -207,6 +207,9 @@ func (l *Log) appendLocked(data []byte, leaderEpoch int32, assign bool, info *Ap
 		return 0, err
 	}
 	if err := l.activeSegment().appendBatches(data); err != nil {
+		if errors.Is(err, errNoSpace) {
+			return 0, err // the log is unchanged: not a sticky failure
+		}
 		return 0, l.flusher.fail(err)
 	}
 	l.logEndOffset.Store(next)

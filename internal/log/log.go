@@ -26,6 +26,9 @@ var (
 	// ErrStorage wraps the sticky write error that took the log offline:
 	// KAFKA_STORAGE_ERROR.
 	ErrStorage = errors.New("log: storage error")
+	// errNoSpace wraps a write the full disk refused and that was undone:
+	// KAFKA_STORAGE_ERROR for that append only (ErrStorage).
+	errNoSpace = fmt.Errorf("%w: no space left on the device", ErrStorage)
 	// ErrTruncatedUnacked: offsets a caller waited on (WaitDurableSince) were
 	// truncated before they were durable; they must not be acknowledged.
 	// The partition lost its leadership: NOT_LEADER_OR_FOLLOWER.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
@@ -297,6 +298,15 @@ func (s *segment) batchEnd(from, limit int64, buf []byte) (int64, error) {
 func (s *segment) appendBatches(data []byte) error {
 	pos := s.size.Load()
 	if _, err := s.file.WriteAt(data, pos); err != nil {
+		if noSpace(err) {
+			// The disk is full: cut what part of the batches was
+			// written, and the segment is as it was. Nothing was
+			// acknowledged or fsynced, so the log stays usable and
+			// takes writes again once space is freed.
+			if terr := s.file.Truncate(pos); terr == nil {
+				return fmt.Errorf("%w: write segment %s: %w", errNoSpace, s.path(logSuffix), err)
+			}
+		}
 		return fmt.Errorf("write segment %s: %w", s.path(logSuffix), err)
 	}
 	s.indexBatches(data, pos)
@@ -408,4 +418,11 @@ func (s *segment) removeDeleted() error {
 		}
 	}
 	return err
+}
+
+// noSpace reports whether err is the file system being full (or the
+// user's quota spent): a write that may be undone and retried later, not
+// a failed device.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
