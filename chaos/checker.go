@@ -89,6 +89,9 @@ type Result struct {
 	// time order; MaxGap is the longest.
 	Gaps   []Gap
 	MaxGap Gap
+	// FaultKinds counts the faults started, by nemesis and by the role of
+	// the node hit ("kill -9 on leader", "SIGSTOP on any", ...).
+	FaultKinds map[string]int
 	// ReplicaChecks counts partitions whose replicas were compared on disk
 	// after the run (KindReplica events).
 	ReplicaChecks int
@@ -128,6 +131,14 @@ func (r *Result) Table(show int) string {
 	row("commits (failed)", fmt.Sprintf("%d (%d)", r.Commits, r.FailedCommits))
 	row("assign/revoke events", r.Rebalances)
 	row("nemesis events", r.Faults)
+	if len(r.FaultKinds) > 0 {
+		var ks []string
+		for k, n := range r.FaultKinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(ks)
+		row("faults", strings.Join(ks, ", "))
+	}
 	row("throughput (acks/s)", fmt.Sprintf("%.1f", r.AckRate))
 	row("longest without an ack", fmt.Sprintf("%v (from %v)", r.Unavailable.Round(time.Millisecond), r.UnavailableAt.Round(time.Millisecond)))
 	if len(r.Gaps) > 0 {
@@ -171,6 +182,28 @@ func (r *Result) Table(show int) string {
 	return b.String()
 }
 
+// faultKind names a fault by its nemesis and the role of its victim, from
+// the nemesis event's description ("kill -9 node 2 (leader 2 of chaos-5
+// ...)" is "kill -9 on leader").
+func faultKind(desc string) string {
+	name, rest, ok := strings.Cut(desc, " node ")
+	if !ok {
+		return desc
+	}
+	name = strings.TrimSuffix(strings.TrimSpace(name), ":")
+	switch {
+	case strings.Contains(rest, "drawn instead"):
+		return name + " on a drawn node (role unknown)"
+	case strings.Contains(rest, "(leader "):
+		return name + " on leader"
+	case strings.Contains(rest, "(active controller "):
+		return name + " on controller"
+	case strings.Contains(rest, "(any)"):
+		return name + " on any"
+	}
+	return name
+}
+
 // GapsOver returns the faults whose writability gap exceeded d.
 func (r *Result) GapsOver(d time.Duration) []Gap {
 	var out []Gap
@@ -200,7 +233,7 @@ type partOff struct {
 // acknowledgements, polls and the final read, and then judges each
 // consumer's reads against it.
 func Check(events []Event) *Result {
-	r := &Result{Anomalies: map[string][]Anomaly{}}
+	r := &Result{Anomalies: map[string][]Anomaly{}, FaultKinds: map[string]int{}}
 	add := func(a Anomaly) { r.Anomalies[a.Kind] = append(r.Anomalies[a.Kind], a) }
 
 	sent := map[string]bool{}
@@ -270,6 +303,7 @@ func Check(events []Event) *Result {
 			r.Faults++
 			if d, ok := strings.CutPrefix(e.Info, "start "); ok {
 				faults = append(faults, faultStart{e.T, d})
+				r.FaultKinds[faultKind(d)]++
 			}
 		case KindReplica:
 			r.ReplicaChecks++

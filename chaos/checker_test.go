@@ -247,6 +247,9 @@ func TestCheckWritabilityGaps(t *testing.T) {
 	if over := r.GapsOver(WritableTarget); len(over) != 1 || over[0] != want[0] {
 		t.Errorf("gaps over %v: %+v", WritableTarget, over)
 	}
+	if want := map[string]int{"kill -9 on leader": 1, "SIGSTOP on any": 1, "cut from the other nodes on any": 1}; !reflect.DeepEqual(r.FaultKinds, want) {
+		t.Errorf("fault kinds %v, want %v", r.FaultKinds, want)
+	}
 	tab := r.Table(5)
 	for _, s := range []string{"writability gap, max         12s (partition 1", "faults writable > 10s        1 of 3", "no ack after it at all"} {
 		if !strings.Contains(tab, s) {

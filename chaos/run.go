@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // group runs goroutines and joins their errors; errgroup without the
@@ -195,6 +197,11 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = w.CreateTopic(tctx)
 	cancel()
+	if errors.Is(err, kerr.InvalidReplicationFactor) {
+		// Refused by design (no replication yet, or rf above nodes): the
+		// nodes' logs would only bury the reason.
+		return nil, h.Events(), err
+	}
 	if err != nil {
 		return nil, h.Events(), fmt.Errorf("%w\n%s", err, cl.Logs())
 	}
