@@ -225,7 +225,7 @@ func TestCheckWritabilityGaps(t *testing.T) {
 		ack(13000, 1, 1, "p0-3"),
 		nemesis(14000, "start SIGSTOP node 1 (any)"),
 		ack(15000, 1, 2, "p0-4"),
-		nemesis(16000, "start cut from the other nodes: node 3 (any)"),
+		nemesis(16000, "start cut node 3 (any)"),
 		Event{T: 20000 * ms, Kind: KindStop, Part: -1, Off: -1},
 		// Partition 0's retried record, acked in the flush after the
 		// window; partition 1 takes nothing after the cut.
@@ -236,7 +236,7 @@ func TestCheckWritabilityGaps(t *testing.T) {
 	want := []Gap{
 		{At: time.Second, Desc: "kill -9 node 2 (leader 2 of chaos-1)", Gap: 12 * time.Second, Part: 1},
 		{At: 14 * time.Second, Desc: "SIGSTOP node 1 (any)", Gap: 7 * time.Second, Part: 0},
-		{At: 16 * time.Second, Desc: "cut from the other nodes: node 3 (any)", Gap: 6 * time.Second, Part: 1, Open: true},
+		{At: 16 * time.Second, Desc: "cut node 3 (any)", Gap: 6 * time.Second, Part: 1, Open: true},
 	}
 	if !reflect.DeepEqual(r.Gaps, want) {
 		t.Fatalf("gaps %+v, want %+v", r.Gaps, want)
@@ -247,7 +247,7 @@ func TestCheckWritabilityGaps(t *testing.T) {
 	if over := r.GapsOver(WritableTarget); len(over) != 1 || over[0] != want[0] {
 		t.Errorf("gaps over %v: %+v", WritableTarget, over)
 	}
-	if want := map[string]int{"kill -9 on leader": 1, "SIGSTOP on any": 1, "cut from the other nodes on any": 1}; !reflect.DeepEqual(r.FaultKinds, want) {
+	if want := map[string]int{"kill -9 on leader": 1, "SIGSTOP on any": 1, "cut on any": 1}; !reflect.DeepEqual(r.FaultKinds, want) {
 		t.Errorf("fault kinds %v, want %v", r.FaultKinds, want)
 	}
 	tab := r.Table(5)

@@ -276,7 +276,8 @@ func (s Schedule) PlanVictims(seed uint64, duration time.Duration, names, victim
 	}
 }
 
-// describe names a nemesis as the history has always named it.
+// describe names a nemesis as the history has always named it; cut and
+// isolate keep their flag names.
 func describe(name string) string {
 	switch name {
 	case "kill":
@@ -285,10 +286,6 @@ func describe(name string) string {
 		return "SIGSTOP"
 	case "term":
 		return "SIGTERM"
-	case "cut":
-		return "cut from the other nodes:"
-	case "isolate":
-		return "cut from the other nodes and the clients:"
 	}
 	return name
 }
