@@ -42,6 +42,12 @@ func (w *Workload) client(opts ...kgo.Opt) (*kgo.Client, error) {
 		// least 5 s between metadata refreshes.
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		// A broker killed just after a connection was made closes it
+		// before the first response: franz-go takes that EOF for a
+		// missing SASL setup and fails the records at once (136
+		// indeterminate sends in one 3-minute run of leader kills).
+		// There is no SASL here; retry as for any other EOF.
+		kgo.AlwaysRetryEOF(),
 	}, opts...)...)
 }
 
