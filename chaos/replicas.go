@@ -202,7 +202,7 @@ func compareReplicaLogs(reps []replicaLog) (int64, string, string) {
 	for _, r := range reps[1:] {
 		got, _ := prefix(r)
 		if !bytes.Equal(ref, got) {
-			problems = append(problems, fmt.Sprintf("node %d differs from node %d below offset %d: %s", r.node, reps[0].node, hw, firstDiff(reps[0], r, hw)))
+			problems = append(problems, fmt.Sprintf("node %d differs from node %d below offset %d: %s", r.node, reps[0].node, hw, firstDiff(reps[0], r, from, hw)))
 		}
 	}
 	info := fmt.Sprintf("%d replica(s) on node(s) %s: %d batches, %d bytes equal in [%d, %d)", len(reps), strings.Join(nodes, ","), nb, len(ref), from, hw)
@@ -214,15 +214,25 @@ func compareReplicaLogs(reps []replicaLog) (int64, string, string) {
 	return hw, info, strings.Join(problems, "; ")
 }
 
-// firstDiff names the first batch below hw where two replicas differ.
-func firstDiff(a, b replicaLog, hw int64) string {
+// firstDiff names the first batch in [from, hw) where two replicas differ.
+func firstDiff(a, b replicaLog, from, hw int64) string {
+	in := func(bs []batchRef) []batchRef {
+		var out []batchRef
+		for _, bt := range bs {
+			if bt.last >= from && bt.base < hw {
+				out = append(out, bt)
+			}
+		}
+		return out
+	}
+	as, bs := in(a.batches), in(b.batches)
 	for i := 0; ; i++ {
 		var x, y *batchRef
-		if i < len(a.batches) && a.batches[i].base < hw {
-			x = &a.batches[i]
+		if i < len(as) {
+			x = &as[i]
 		}
-		if i < len(b.batches) && b.batches[i].base < hw {
-			y = &b.batches[i]
+		if i < len(bs) {
+			y = &bs[i]
 		}
 		switch {
 		case x == nil && y == nil:
