@@ -31,8 +31,9 @@ import (
 //
 // Segments may roll at different offsets on different replicas, so the
 // comparison is over the stream of batches, not file by file. The result
-// is one KindReplica event per partition: Off is the offset compared up
-// to, Err says how the replicas diverged (the checker's "diverged").
+// is one KindReplica event per partition: Off is the highest HW, Info has
+// every replica's HW, Err says how the replicas diverged (the checker's
+// "diverged").
 
 // replicaCheckpoint is the high-watermark checkpoint file of a log dir
 // (log.ReplicationCheckpoint in internal/log).
@@ -113,8 +114,9 @@ func readBatches(dir string) ([]batchRef, string, error) {
 }
 
 // CompareReplicas compares, for each partition of topic, the replicas found
-// in the given log dirs (dirs[i] is node i+1's), up to the lowest high
-// watermark among them. The nodes must be stopped.
+// in the given log dirs (dirs[i] is node i+1's): each replica up to its own
+// high watermark against the replica with the highest one. The nodes must
+// be stopped.
 func CompareReplicas(dirs []string, topic string, partitions int) []Event {
 	hws := make([]map[string]int64, len(dirs))
 	var events []Event
@@ -150,27 +152,36 @@ func CompareReplicas(dirs []string, topic string, partitions int) []Event {
 	return events
 }
 
-// compareReplicaLogs returns the offset compared up to, a summary, and a
-// description of the first divergence ("" if none).
+// compareReplicaLogs returns the offset compared up to (the highest HW),
+// a summary, and a description of the first divergence ("" if none).
+//
+// Each replica's own high watermark is what it learned was committed, so
+// everything below it must be on it, and equal to the same range of the
+// replica with the highest HW (the reference, normally the leader). A
+// follower that lagged or was out of the ISR has a lower HW and is
+// compared over less; a divergent uncommitted tail above its HW is allowed
+// (the follower truncates it when it fetches again).
 func compareReplicaLogs(reps []replicaLog) (int64, string, string) {
 	if len(reps) == 0 {
 		return -1, "no replica on disk", ""
 	}
-	nodes := make([]string, len(reps))
-	hw := int64(-1)
+	ref := reps[0]
 	from := int64(0)
-	for i, r := range reps {
-		nodes[i] = strconv.Itoa(r.node)
-		if hw < 0 || r.hw < hw {
-			hw = r.hw
+	var hws []string
+	for _, r := range reps {
+		if r.hw > ref.hw {
+			ref = r
 		}
 		if len(r.batches) > 0 {
 			from = max(from, r.batches[0].base)
 		}
+		hw := strconv.FormatInt(r.hw, 10)
+		if !r.hasHW {
+			hw = "none"
+		}
+		hws = append(hws, fmt.Sprintf("node %d HW %s", r.node, hw))
 	}
 	var problems []string
-	// Each replica must hold its own high watermark: everything below it
-	// was committed, and a replica that claims it but lacks it lost data.
 	for _, r := range reps {
 		end := int64(0)
 		if n := len(r.batches); n > 0 {
@@ -183,7 +194,8 @@ func compareReplicaLogs(reps []replicaLog) (int64, string, string) {
 			problems = append(problems, fmt.Sprintf("node %d has records up to %d but no high watermark checkpointed", r.node, end))
 		}
 	}
-	prefix := func(r replicaLog) ([]byte, int) {
+	// prefix is r's batches in [from, hw).
+	prefix := func(r replicaLog, hw int64) ([]byte, int) {
 		var b []byte
 		n := 0
 		for _, bt := range r.batches {
@@ -198,20 +210,27 @@ func compareReplicaLogs(reps []replicaLog) (int64, string, string) {
 		}
 		return b, n
 	}
-	ref, nb := prefix(reps[0])
-	for _, r := range reps[1:] {
-		got, _ := prefix(r)
-		if !bytes.Equal(ref, got) {
-			problems = append(problems, fmt.Sprintf("node %d differs from node %d below offset %d: %s", r.node, reps[0].node, hw, firstDiff(reps[0], r, from, hw)))
+	refBytes, nb := prefix(ref, ref.hw)
+	compared := 0
+	for _, r := range reps {
+		if r.node == ref.node {
+			continue
+		}
+		want, _ := prefix(ref, r.hw)
+		got, _ := prefix(r, r.hw)
+		compared += len(got)
+		if !bytes.Equal(want, got) {
+			problems = append(problems, fmt.Sprintf("node %d differs from node %d below its HW %d: %s", r.node, ref.node, r.hw, firstDiff(ref, r, from, r.hw)))
 		}
 	}
-	info := fmt.Sprintf("%d replica(s) on node(s) %s: %d batches, %d bytes equal in [%d, %d)", len(reps), strings.Join(nodes, ","), nb, len(ref), from, hw)
+	info := fmt.Sprintf("%d replica(s), %s; node %d's %d batches, %d bytes in [%d, %d) the reference; %d bytes of the others compared up to their own HW",
+		len(reps), strings.Join(hws, ", "), ref.node, nb, len(refBytes), from, ref.hw, compared)
 	for _, r := range reps {
 		if r.torn != "" {
 			info += fmt.Sprintf("; node %d %s (above the HW is allowed)", r.node, r.torn)
 		}
 	}
-	return hw, info, strings.Join(problems, "; ")
+	return ref.hw, info, strings.Join(problems, "; ")
 }
 
 // firstDiff names the first batch in [from, hw) where two replicas differ.

@@ -79,14 +79,26 @@ func TestCompareReplicas(t *testing.T) {
 		{"other segment rolls", func(t *testing.T) []string {
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, log(3), []int64{2, 5}, 6)}
 		}, "", 6},
-		{"differ above the lowest HW only", func(t *testing.T) []string {
+		{"differ above the follower's HW only", func(t *testing.T) []string {
 			// Node 2's HW is 5: its last batch is not committed there and
 			// may still be replaced.
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, log(9), nil, 5)}
-		}, "", 5},
+		}, "", 6},
 		{"follower lags", func(t *testing.T) []string {
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, log(3)[:2], nil, 5)}
-		}, "", 5},
+		}, "", 6},
+		{"stale follower: other bytes above its own HW", func(t *testing.T) []string {
+			// Out of the ISR, it learned no HW past 2; its batch at 2 is
+			// from an older leader and will be truncated when it fetches.
+			stale := log(3)
+			stale[1] = fakeBatch(2, 3, 7)
+			return []string{writeReplica(t, stale, nil, 2), writeReplica(t, log(3), nil, 6)}
+		}, "", 6},
+		{"stale follower: other bytes below its own HW", func(t *testing.T) []string {
+			stale := log(3)
+			stale[0] = fakeBatch(0, 2, 7)
+			return []string{writeReplica(t, stale, nil, 2), writeReplica(t, log(3), nil, 6)}
+		}, "node 1 differs from node 2 below its HW 2: batch at offset 0 has other bytes", 6},
 		{"one replica", func(t *testing.T) []string {
 			return []string{writeReplica(t, log(3), nil, 6), t.TempDir()}
 		}, "", 6},
@@ -94,7 +106,7 @@ func TestCompareReplicas(t *testing.T) {
 			bad := log(3)
 			bad[1] = fakeBatch(2, 3, 7)
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, bad, nil, 6)}
-		}, "node 2 differs from node 1 below offset 6: batch at offset 2 has other bytes", 6},
+		}, "node 2 differs from node 1 below its HW 6: batch at offset 2 has other bytes", 6},
 		{"batch boundaries differ", func(t *testing.T) []string {
 			other := [][]byte{fakeBatch(0, 3, 1), fakeBatch(3, 2, 2), fakeBatch(5, 1, 3)}
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, other, nil, 6)}
@@ -104,7 +116,7 @@ func TestCompareReplicas(t *testing.T) {
 		}, "node 2's log ends at offset 5, below its high watermark 6", 6},
 		{"records without a checkpointed HW", func(t *testing.T) []string {
 			return []string{writeReplica(t, log(3), nil, 6), writeReplica(t, log(3), nil, -1)}
-		}, "node 2 has records up to 6 but no high watermark checkpointed", 0},
+		}, "node 2 has records up to 6 but no high watermark checkpointed", 6},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
