@@ -9,7 +9,7 @@ import (
 
 // Anomaly is one finding of the checker.
 type Anomaly struct {
-	Kind   string // lost, duplicate, out-of-order, inconsistent, poll-skip, nonmonotonic, unexpected
+	Kind   string // lost, duplicate, out-of-order, inconsistent, poll-skip, nonmonotonic, unexpected, diverged
 	Part   int32
 	Off    int64
 	Value  string
@@ -30,10 +30,39 @@ const (
 	AnomalyPollSkip     = "poll-skip"
 	AnomalyNonmonotonic = "nonmonotonic"
 	AnomalyUnexpected   = "unexpected"
+	AnomalyDiverged     = "diverged"
 )
 
 var anomalyKinds = []string{AnomalyLost, AnomalyDuplicate, AnomalyOutOfOrder, AnomalyInconsistent,
-	AnomalyPollSkip, AnomalyNonmonotonic, AnomalyUnexpected}
+	AnomalyPollSkip, AnomalyNonmonotonic, AnomalyUnexpected, AnomalyDiverged}
+
+// WritableTarget is how soon after a fault every partition should take
+// writes again (issue 13's target for a replicated cluster). A longer gap
+// is reported, not counted as an anomaly: the suite asserts safety, and a
+// slow machine makes acks late, not wrong.
+const WritableTarget = 10 * time.Second
+
+// Gap is how long one fault kept the workload's partitions from taking
+// writes: from the fault's start to the first acknowledgement after it on
+// the slowest partition (every partition that had acknowledgements in the
+// run counts; acks of the final flush too). Open means that partition had
+// no acknowledgement after the fault at all; Gap then runs to the end of
+// the history.
+type Gap struct {
+	At   time.Duration // the fault's start, since the history began
+	Desc string        // the nemesis event ("kill -9 node 2 (leader 2 of chaos-5 ...)")
+	Gap  time.Duration
+	Part int32 // the slowest partition
+	Open bool
+}
+
+func (g Gap) String() string {
+	open := ""
+	if g.Open {
+		open = " (no ack after it at all)"
+	}
+	return fmt.Sprintf("at %v %s: partition %d writable again after %v%s", g.At.Round(time.Millisecond), g.Desc, g.Part, g.Gap.Round(time.Millisecond), open)
+}
 
 // Result is the checker's report on one history.
 type Result struct {
@@ -55,6 +84,17 @@ type Result struct {
 	// without a successful acknowledgement, starting at UnavailableAt.
 	Duration, Unavailable, UnavailableAt time.Duration
 	AckRate                              float64 // acknowledged records per second over Duration
+
+	// Gaps has one entry per fault started within the measured window, in
+	// time order; MaxGap is the longest.
+	Gaps   []Gap
+	MaxGap Gap
+	// FaultKinds counts the faults started, by nemesis and by the role of
+	// the node hit ("kill -9 on leader", "SIGSTOP on any", ...).
+	FaultKinds map[string]int
+	// ReplicaChecks counts partitions whose replicas were compared on disk
+	// after the run (KindReplica events).
+	ReplicaChecks int
 
 	Anomalies map[string][]Anomaly
 }
@@ -91,13 +131,39 @@ func (r *Result) Table(show int) string {
 	row("commits (failed)", fmt.Sprintf("%d (%d)", r.Commits, r.FailedCommits))
 	row("assign/revoke events", r.Rebalances)
 	row("nemesis events", r.Faults)
+	if len(r.FaultKinds) > 0 {
+		var ks []string
+		for k, n := range r.FaultKinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(ks)
+		row("faults", strings.Join(ks, ", "))
+	}
 	row("throughput (acks/s)", fmt.Sprintf("%.1f", r.AckRate))
 	row("longest without an ack", fmt.Sprintf("%v (from %v)", r.Unavailable.Round(time.Millisecond), r.UnavailableAt.Round(time.Millisecond)))
+	if len(r.Gaps) > 0 {
+		row("writability gap, max", fmt.Sprintf("%v (partition %d, fault at %v)", r.MaxGap.Gap.Round(time.Millisecond), r.MaxGap.Part, r.MaxGap.At.Round(time.Millisecond)))
+		row(fmt.Sprintf("faults writable > %v", WritableTarget), fmt.Sprintf("%d of %d", len(r.GapsOver(WritableTarget)), len(r.Gaps)))
+	}
+	row("partitions replica-checked", r.ReplicaChecks)
 	if !r.FinalRead {
 		row("final read", "MISSING: lost records not judged")
 	}
 	for _, k := range anomalyKinds {
 		row(k, r.Count(k))
+	}
+	if len(r.Gaps) > 0 {
+		// Every gap over the target, then the longest others, up to show.
+		gs := append([]Gap(nil), r.Gaps...)
+		sort.SliceStable(gs, func(i, j int) bool { return gs[i].Gap > gs[j].Gap })
+		over := len(r.GapsOver(WritableTarget))
+		fmt.Fprintf(&b, "writability gaps (longest first, %d of %d shown):\n", min(len(gs), max(show, over)), len(gs))
+		for i, g := range gs {
+			if i >= max(show, over) {
+				break
+			}
+			fmt.Fprintf(&b, "  %s\n", g)
+		}
 	}
 	for _, k := range anomalyKinds {
 		for i, a := range r.Anomalies[k] {
@@ -114,6 +180,39 @@ func (r *Result) Table(show int) string {
 	}
 	row("verdict", verdict)
 	return b.String()
+}
+
+// faultKind names a fault by its nemesis and the role of its victim, from
+// the nemesis event's description ("kill -9 node 2 (leader 2 of chaos-5
+// ...)" is "kill -9 on leader").
+func faultKind(desc string) string {
+	name, rest, ok := strings.Cut(desc, " node ")
+	if !ok {
+		return desc
+	}
+	name = strings.TrimSuffix(strings.TrimSpace(name), ":")
+	switch {
+	case strings.Contains(rest, "drawn instead"):
+		return name + " on a drawn node (role unknown)"
+	case strings.Contains(rest, "(leader "):
+		return name + " on leader"
+	case strings.Contains(rest, "(active controller "):
+		return name + " on controller"
+	case strings.Contains(rest, "(any)"):
+		return name + " on any"
+	}
+	return name
+}
+
+// GapsOver returns the faults whose writability gap exceeded d.
+func (r *Result) GapsOver(d time.Duration) []Gap {
+	var out []Gap
+	for _, g := range r.Gaps {
+		if g.Gap > d {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // parseValue splits a workload value "p<producer>-<n>".
@@ -134,7 +233,7 @@ type partOff struct {
 // acknowledgements, polls and the final read, and then judges each
 // consumer's reads against it.
 func Check(events []Event) *Result {
-	r := &Result{Anomalies: map[string][]Anomaly{}}
+	r := &Result{Anomalies: map[string][]Anomaly{}, FaultKinds: map[string]int{}}
 	add := func(a Anomaly) { r.Anomalies[a.Kind] = append(r.Anomalies[a.Kind], a) }
 
 	sent := map[string]bool{}
@@ -146,6 +245,12 @@ func Check(events []Event) *Result {
 	final := map[string]bool{}
 	read := map[string]bool{}
 	var ackTimes []int64
+	ackTimesByPart := map[int32][]int64{}
+	type faultStart struct {
+		t    int64
+		desc string
+	}
+	var faults []faultStart
 	first, stop, last := int64(-1), int64(-1), int64(0)
 	see := func(v string, po partOff) {
 		if versions[po] == nil {
@@ -172,6 +277,7 @@ func Check(events []Event) *Result {
 			acked[e.Value] = po
 			ackOrder = append(ackOrder, e.Value)
 			ackTimes = append(ackTimes, e.T)
+			ackTimesByPart[e.Part] = append(ackTimesByPart[e.Part], e.T)
 			see(e.Value, po)
 		case KindFail:
 			r.Fails++
@@ -195,6 +301,15 @@ func Check(events []Event) *Result {
 			r.Rebalances++
 		case KindNemesis:
 			r.Faults++
+			if d, ok := strings.CutPrefix(e.Info, "start "); ok {
+				faults = append(faults, faultStart{e.T, d})
+				r.FaultKinds[faultKind(d)]++
+			}
+		case KindReplica:
+			r.ReplicaChecks++
+			if e.Err != "" {
+				add(Anomaly{Kind: AnomalyDiverged, Part: e.Part, Off: e.Off, Proc: e.Proc, Detail: e.Err})
+			}
 		case KindStop:
 			if stop < 0 {
 				stop = e.T
@@ -364,6 +479,40 @@ func Check(events []Event) *Result {
 				r.Unavailable, r.UnavailableAt = gap, time.Duration(prev)
 			}
 			prev = max(prev, t)
+		}
+	}
+	// Writability per fault: from its start to the first ack after it on
+	// each partition that took writes in the run; the slowest partition
+	// gives the fault's gap. Acks of the flush after the send window count:
+	// a fault healed just before the window closed is measured by the
+	// retried records its partitions then take.
+	if first >= 0 {
+		parts := make([]int32, 0, len(ackTimesByPart))
+		for p, ts := range ackTimesByPart {
+			parts = append(parts, p)
+			sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		}
+		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+		for _, f := range faults {
+			if f.t > stop {
+				continue
+			}
+			g := Gap{At: time.Duration(f.t), Desc: f.desc, Part: -1}
+			for _, p := range parts {
+				ts := ackTimesByPart[p]
+				i := sort.Search(len(ts), func(i int) bool { return ts[i] >= f.t })
+				d, open := last-f.t, true
+				if i < len(ts) {
+					d, open = ts[i]-f.t, false
+				}
+				if g.Part < 0 || time.Duration(d) > g.Gap {
+					g.Gap, g.Part, g.Open = time.Duration(d), p, open
+				}
+			}
+			r.Gaps = append(r.Gaps, g)
+			if g.Gap > r.MaxGap.Gap || len(r.Gaps) == 1 {
+				r.MaxGap = g
+			}
 		}
 	}
 	for _, as := range r.Anomalies {

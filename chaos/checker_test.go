@@ -86,6 +86,13 @@ func TestCheckAnomalies(t *testing.T) {
 		{"unexpected: a value nobody sent", AnomalyUnexpected, 1, func(h hist) hist {
 			return append(h, Event{Kind: KindFinal, Proc: "final", Part: 0, Off: 3, Value: "garbage"})
 		}},
+		{"diverged: replicas differ on disk below the HW", AnomalyDiverged, 1, func(h hist) hist {
+			// What CompareReplicas records after the run; a partition
+			// whose replicas agree adds an event without Err.
+			return append(h,
+				Event{Kind: KindReplica, Proc: "replicas", Part: 0, Off: 3, Err: "node 2 differs from node 1 below offset 3: batch at offset 1 has other bytes"},
+				Event{Kind: KindReplica, Proc: "replicas", Part: 1, Off: 0, Info: "1 replica(s)"})
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,6 +197,71 @@ func TestCheckUnavailability(t *testing.T) {
 	}
 	if r.Duration != 4*time.Second || r.AckRate != 0.5 {
 		t.Errorf("duration %v rate %v, want 4s and 0.5/s", r.Duration, r.AckRate)
+	}
+}
+
+// Each fault's writability gap runs from its start to the first ack after
+// it on the slowest partition (acks of the flush after the window count);
+// a partition with no ack after the fault keeps the gap open to the end.
+func TestCheckWritabilityGaps(t *testing.T) {
+	ms := int64(time.Millisecond)
+	ack := func(at int64, part int32, off int64, v string) Event {
+		return Event{T: at * ms, Kind: KindAck, Part: part, Off: off, Value: v}
+	}
+	nemesis := func(at int64, info string) Event {
+		return Event{T: at * ms, Kind: KindNemesis, Info: info, Part: -1, Off: -1}
+	}
+	var h []Event
+	for i := range 7 {
+		h = append(h, Event{Kind: KindSend, Value: fmt.Sprintf("p0-%d", i), Part: -1, Off: -1})
+	}
+	h = append(h,
+		ack(10, 0, 0, "p0-0"), ack(20, 1, 0, "p0-1"),
+		nemesis(1000, "start kill -9 node 2 (leader 2 of chaos-1)"),
+		// Partition 0 is led elsewhere and writable at once; partition 1
+		// only after 12 s, beyond the 10 s target.
+		ack(1050, 0, 1, "p0-2"),
+		nemesis(4000, "heal kill -9 node 2 (leader 2 of chaos-1)"),
+		ack(13000, 1, 1, "p0-3"),
+		nemesis(14000, "start SIGSTOP node 1 (any)"),
+		ack(15000, 1, 2, "p0-4"),
+		nemesis(16000, "start cut node 3 (any)"),
+		Event{T: 20000 * ms, Kind: KindStop, Part: -1, Off: -1},
+		// Partition 0's retried record, acked in the flush after the
+		// window; partition 1 takes nothing after the cut.
+		ack(21000, 0, 3, "p0-5"),
+		Event{T: 22000 * ms, Kind: KindInfo, Part: -1, Off: -1},
+	)
+	r := Check(h)
+	want := []Gap{
+		{At: time.Second, Desc: "kill -9 node 2 (leader 2 of chaos-1)", Gap: 12 * time.Second, Part: 1},
+		{At: 14 * time.Second, Desc: "SIGSTOP node 1 (any)", Gap: 7 * time.Second, Part: 0},
+		{At: 16 * time.Second, Desc: "cut node 3 (any)", Gap: 6 * time.Second, Part: 1, Open: true},
+	}
+	if !reflect.DeepEqual(r.Gaps, want) {
+		t.Fatalf("gaps %+v, want %+v", r.Gaps, want)
+	}
+	if r.MaxGap != want[0] {
+		t.Errorf("max gap %+v, want %+v", r.MaxGap, want[0])
+	}
+	if over := r.GapsOver(WritableTarget); len(over) != 1 || over[0] != want[0] {
+		t.Errorf("gaps over %v: %+v", WritableTarget, over)
+	}
+	if want := map[string]int{"kill -9 on leader": 1, "SIGSTOP on any": 1, "cut on any": 1}; !reflect.DeepEqual(r.FaultKinds, want) {
+		t.Errorf("fault kinds %v, want %v", r.FaultKinds, want)
+	}
+	tab := r.Table(5)
+	for _, s := range []string{"writability gap, max         12s (partition 1", "faults writable > 10s        1 of 3", "no ack after it at all"} {
+		if !strings.Contains(tab, s) {
+			t.Errorf("table lacks %q:\n%s", s, tab)
+		}
+	}
+	// A long gap is reported, never an anomaly: availability is not
+	// asserted.
+	for _, k := range anomalyKinds {
+		if r.Count(k) != 0 {
+			t.Errorf("%d %s anomalies in a history with only slow writes", r.Count(k), k)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ const (
 	KindFinal   = "final"   // the final full read found Value at Part/Off
 	KindNemesis = "nemesis" // a fault was injected or healed; Info describes it
 	KindStop    = "stop"    // the producers stopped sending (end of the measured window)
+	KindReplica = "replica" // the stopped replicas of Part compared up to offset Off; Err if they diverged
 	KindInfo    = "info"    // anything else worth keeping (end offsets, errors of the harness)
 )
 

@@ -9,40 +9,88 @@ import (
 	"time"
 )
 
-// Target is what nemeses act on. Today it is one node; a cluster will offer
-// the same method, and nemeses that need more (the leader of a partition,
-// the active controller, the links between nodes) can ask for a wider
-// interface by type assertion, so that the scheduler does not change.
+// Target is what nemeses act on: a Cluster of one node or more. Nemeses
+// that need more than the nodes (the links between them) ask for a wider
+// interface by type assertion (Cutter), so the scheduler does not change.
 type Target interface {
 	Nodes() []*Node
 }
 
-// SingleNode is a Target of one node.
-type SingleNode struct{ Node *Node }
-
-func (s SingleNode) Nodes() []*Node { return []*Node{s.Node} }
-
-// Heal undoes one injected fault: restart the killed process, SIGCONT the
-// paused one, and later remove the iptables rule or free the filled disk.
-type Heal func(ctx context.Context) error
-
-// Nemesis injects one kind of fault. Inject picks its victim with rng, so a
-// seed reproduces the choice, and returns a description for the history and
-// the Heal that ends the fault. Nemeses are used by one goroutine at a time.
-//
-// Network cuts (iptables DROP in a network namespace, or a TCP proxy that
-// the clients dial instead of the node) and disk full (the log dir on a
-// small tmpfs, filled by a ballast file) fit the same shape: Inject adds the
-// rule or the ballast, Heal removes it.
-type Nemesis interface {
-	Name() string
-	Inject(ctx context.Context, t Target, rng *rand.Rand) (desc string, heal Heal, err error)
+// Cutter is a Target whose nodes' network can be cut (a Cluster in a Lab).
+type Cutter interface {
+	Cut(victim int, clients bool) error
+	HealCut(victim int) error
 }
 
-func pickNode(t Target, rng *rand.Rand) (*Node, int) {
-	ns := t.Nodes()
-	i := rng.IntN(len(ns))
-	return ns[i], i
+// victimFinder is a Target that can name the node playing a role now.
+type victimFinder interface {
+	Controller(ctx context.Context) (int, string, error)
+	BusiestLeader(ctx context.Context) (int, string, error)
+}
+
+// Victim rules: how a planned fault picks its node. The rule is drawn with
+// the plan, from the seed; the node it names is resolved when the fault
+// starts (who leads the busiest partition, who is the active controller)
+// and recorded in the history.
+const (
+	VictimAny        = "any"        // any node, drawn
+	VictimLeader     = "leader"     // the leader of the busiest partition, from Metadata
+	VictimController = "controller" // the active controller, from Metadata
+)
+
+// ParseVictims turns "any,leader,controller" (or "all") into rules.
+func ParseVictims(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return []string{VictimAny, VictimLeader, VictimController}, nil
+	}
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case VictimAny, VictimLeader, VictimController:
+			out = append(out, r)
+		default:
+			return nil, fmt.Errorf("chaos: unknown victim rule %q (have any, leader, controller)", r)
+		}
+	}
+	return out, nil
+}
+
+// resolveVictim names the node that rule picks now. When the role has no
+// known holder (no leader elected yet, metadata unreachable), it falls back
+// to a drawn node and says so.
+func resolveVictim(ctx context.Context, t Target, rule string, rng *rand.Rand) (int, string) {
+	n := len(t.Nodes())
+	drawn := rng.IntN(n)
+	f, ok := t.(victimFinder)
+	if rule == "" || rule == VictimAny || !ok {
+		return drawn, fmt.Sprintf("node %d (any)", drawn+1)
+	}
+	var (
+		i   int
+		why string
+		err error
+	)
+	if rule == VictimLeader {
+		i, why, err = f.BusiestLeader(ctx)
+	} else {
+		i, why, err = f.Controller(ctx)
+	}
+	if err != nil || i < 0 || i >= n {
+		return drawn, fmt.Sprintf("node %d (%s unknown: %v; drawn instead)", drawn+1, rule, err)
+	}
+	return i, fmt.Sprintf("node %d (%s)", i+1, why)
+}
+
+// Heal undoes one injected fault: restart the killed process, SIGCONT the
+// paused one, remove the iptables rules.
+type Heal func(ctx context.Context) error
+
+// Nemesis injects one kind of fault on node victim of t (an index into
+// t.Nodes(), resolved by the plan's victim rule) and returns the Heal that
+// ends it. Nemeses are used by one goroutine at a time.
+type Nemesis interface {
+	Name() string
+	Inject(ctx context.Context, t Target, victim int) (heal Heal, err error)
 }
 
 // KillNemesis SIGKILLs a node and restarts it when healed. A SIGKILL keeps
@@ -53,10 +101,10 @@ type KillNemesis struct{}
 
 func (KillNemesis) Name() string { return "kill" }
 
-func (KillNemesis) Inject(ctx context.Context, t Target, rng *rand.Rand) (string, Heal, error) {
-	n, i := pickNode(t, rng)
+func (KillNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	n := t.Nodes()[victim]
 	n.Kill()
-	return fmt.Sprintf("kill -9 node %d", i), func(ctx context.Context) error { return n.Start(ctx) }, nil
+	return func(ctx context.Context) error { return n.Start(ctx) }, nil
 }
 
 // TermNemesis stops a node with SIGTERM (a controlled shutdown: in-flight
@@ -65,19 +113,16 @@ type TermNemesis struct{ Wait time.Duration }
 
 func (TermNemesis) Name() string { return "term" }
 
-func (m TermNemesis) Inject(ctx context.Context, t Target, rng *rand.Rand) (string, Heal, error) {
-	n, i := pickNode(t, rng)
+func (m TermNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	n := t.Nodes()[victim]
 	wait := m.Wait
 	if wait == 0 {
 		wait = 60 * time.Second
 	}
 	heal := func(ctx context.Context) error { return n.Start(ctx) }
-	if err := n.Term(wait); err != nil {
-		// The process is gone either way (killed after the wait); a slow or
-		// failed clean shutdown is a finding, and the node still restarts.
-		return fmt.Sprintf("SIGTERM node %d", i), heal, err
-	}
-	return fmt.Sprintf("SIGTERM node %d", i), heal, nil
+	// The process is gone either way (killed after the wait); a slow or
+	// failed clean shutdown is a finding, and the node still restarts.
+	return heal, n.Term(wait)
 }
 
 // PauseNemesis SIGSTOPs a node and SIGCONTs it when healed: requests hang
@@ -87,20 +132,60 @@ type PauseNemesis struct{}
 
 func (PauseNemesis) Name() string { return "pause" }
 
-func (PauseNemesis) Inject(ctx context.Context, t Target, rng *rand.Rand) (string, Heal, error) {
-	n, i := pickNode(t, rng)
+func (PauseNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	n := t.Nodes()[victim]
 	if err := n.Pause(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return fmt.Sprintf("SIGSTOP node %d", i), func(context.Context) error { return n.Resume() }, nil
+	return func(context.Context) error { return n.Resume() }, nil
+}
+
+// CutNemesis cuts a node off from the other nodes (cut), or from the other
+// nodes and the clients (isolate), with iptables DROP rules in the node's
+// network namespace; healing removes them. Cut alone is the case where a
+// leader still hears its producers but cannot reach its followers or the
+// controller: with acks=all it must not acknowledge what it cannot
+// replicate, and the controller must move leadership away (Jepsen's
+// partition nemesis; Kafka's "isolated leader" case).
+type CutNemesis struct{ Clients bool }
+
+func (m CutNemesis) Name() string {
+	if m.Clients {
+		return "isolate"
+	}
+	return "cut"
+}
+
+// NeedsLab says that the nemesis needs the nodes in network namespaces.
+func (CutNemesis) NeedsLab() bool { return true }
+
+func (m CutNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	c, ok := t.(Cutter)
+	if !ok {
+		return nil, ErrNoLab
+	}
+	heal := func(context.Context) error { return c.HealCut(victim) }
+	if err := c.Cut(victim, m.Clients); err != nil {
+		// Rules added before the error are removed by the heal.
+		return heal, err
+	}
+	return heal, nil
+}
+
+// needsLab reports whether m needs network namespaces.
+func needsLab(m Nemesis) bool {
+	l, ok := m.(interface{ NeedsLab() bool })
+	return ok && l.NeedsLab()
 }
 
 // Nemeses maps names to the nemeses built so far.
 func Nemeses() map[string]Nemesis {
-	return map[string]Nemesis{"kill": KillNemesis{}, "term": TermNemesis{}, "pause": PauseNemesis{}}
+	return map[string]Nemesis{"kill": KillNemesis{}, "term": TermNemesis{}, "pause": PauseNemesis{},
+		"cut": CutNemesis{}, "isolate": CutNemesis{Clients: true}}
 }
 
-// ParseMix turns "kill,pause,term" (or "all", or "none") into nemeses.
+// ParseMix turns "kill,pause,term,cut,isolate" (or "all" for the process
+// nemeses kill,pause,term, or "none") into nemeses.
 func ParseMix(s string) ([]Nemesis, error) {
 	all := Nemeses()
 	if s == "none" || s == "" {
@@ -132,10 +217,17 @@ type Step struct {
 	At, Hold time.Duration
 	Nemesis  string
 	Pick     uint64
+	// Victim is the rule that picks the node (VictimAny, VictimLeader,
+	// VictimController); empty means any.
+	Victim string
 }
 
 func (s Step) String() string {
-	return fmt.Sprintf("at %v %s for %v (pick %d)", s.At.Round(time.Millisecond), s.Nemesis, s.Hold.Round(time.Millisecond), s.Pick)
+	v := ""
+	if s.Victim != "" {
+		v = " on " + s.Victim
+	}
+	return fmt.Sprintf("at %v %s%s for %v (pick %d)", s.At.Round(time.Millisecond), s.Nemesis, v, s.Hold.Round(time.Millisecond), s.Pick)
 }
 
 // Schedule shapes a plan: quiet time between faults and how long each is
@@ -150,10 +242,18 @@ type Schedule struct {
 // times whatever the workload does. Faults start no later than duration
 // minus their hold, so every fault is healed within the run.
 func (s Schedule) Plan(seed uint64, duration time.Duration, names []string) []Step {
+	return s.PlanVictims(seed, duration, names, nil)
+}
+
+// PlanVictims is Plan with a victim rule drawn for each step from victims
+// (none: any node). The rules come from a second generator of the seed, so
+// a seed's times, nemeses and picks are the same with or without them.
+func (s Schedule) PlanVictims(seed uint64, duration time.Duration, names, victims []string) []Step {
 	if len(names) == 0 {
 		return nil
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	vrng := rand.New(rand.NewPCG(seed^0x5bd1e9955bd1e995, seed))
 	between := func(lo, hi time.Duration) time.Duration {
 		if hi <= lo {
 			return lo
@@ -165,12 +265,29 @@ func (s Schedule) Plan(seed uint64, duration time.Duration, names []string) []St
 	for {
 		at += between(s.QuietMin, s.QuietMax)
 		st := Step{At: at, Hold: between(s.HoldMin, s.HoldMax), Nemesis: names[rng.IntN(len(names))], Pick: rng.Uint64()}
+		if len(victims) > 0 {
+			st.Victim = victims[vrng.IntN(len(victims))]
+		}
 		if st.At+st.Hold > duration {
 			return plan
 		}
 		plan = append(plan, st)
 		at += st.Hold
 	}
+}
+
+// describe names a nemesis as the history has always named it; cut and
+// isolate keep their flag names.
+func describe(name string) string {
+	switch name {
+	case "kill":
+		return "kill -9"
+	case "pause":
+		return "SIGSTOP"
+	case "term":
+		return "SIGTERM"
+	}
+	return name
 }
 
 // RunPlan executes plan against t, recording each injection and heal in h.
@@ -210,7 +327,9 @@ func RunPlan(ctx context.Context, start time.Time, plan []Step, ms []Nemesis, t 
 			}
 		}
 		m := byName[st.Nemesis]
-		desc, heal, err := m.Inject(ctx, t, rand.New(rand.NewPCG(st.Pick, 0)))
+		victim, who := resolveVictim(ctx, t, st.Victim, rand.New(rand.NewPCG(st.Pick, 0)))
+		desc := fmt.Sprintf("%s %s", describe(st.Nemesis), who)
+		heal, err := m.Inject(ctx, t, victim)
 		h.Add(Event{Kind: KindNemesis, Proc: "nemesis", Part: -1, Off: -1, Info: "start " + desc})
 		if err != nil {
 			note(fmt.Errorf("%s: %w", desc, err))

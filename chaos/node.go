@@ -21,6 +21,22 @@ type Node struct {
 	Bin  string   // strata binary
 	Dir  string   // log.dirs
 	Sets []string // extra name=value properties, each passed with --set
+	// ID is the node.id of a cluster node (1, 2, ...); 0 runs a plain
+	// one-node broker, as before clusters.
+	ID int32
+	// Host is the address the listeners bind and advertise; 127.0.0.1 when
+	// empty. In a network namespace it is the namespace's own address.
+	Host string
+	// NetNS, when set, runs the process inside that network namespace
+	// (`ip netns exec`), so that a network nemesis can cut it off.
+	NetNS string
+	// Port and CtrlPort are the Kafka and CONTROLLER listener ports. A
+	// cluster picks them before any node starts, since every node's voter
+	// list names every controller address; 0 picks a free Kafka port at the
+	// first start (a one-node broker has no CONTROLLER listener).
+	Port, CtrlPort int
+	// Voters is controller.quorum.voters for a cluster node.
+	Voters string
 	// ReadyTimeout bounds a start (recovery after kill -9 included). The
 	// shared 2-core machine can be slow: a start that misses it is reported
 	// as a harness error, not as a broker fault.
@@ -40,7 +56,47 @@ type Node struct {
 func (n *Node) Addr() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.mu.port))
+	port := n.mu.port
+	if port == 0 {
+		port = n.Port
+	}
+	return net.JoinHostPort(n.host(), strconv.Itoa(port))
+}
+
+func (n *Node) host() string {
+	if n.Host == "" {
+		return "127.0.0.1"
+	}
+	return n.Host
+}
+
+// CtrlAddr is the node's CONTROLLER listener (cluster nodes only).
+func (n *Node) CtrlAddr() string {
+	return net.JoinHostPort(n.host(), strconv.Itoa(n.CtrlPort))
+}
+
+// args is the `strata serve` command line of the next process.
+func (n *Node) argsLocked() []string {
+	addr := net.JoinHostPort(n.host(), strconv.Itoa(n.mu.port))
+	listeners := "listeners=PLAINTEXT://" + addr
+	var cluster []string
+	if n.ID != 0 {
+		listeners += ",CONTROLLER://" + n.CtrlAddr()
+		cluster = []string{
+			"--set", "node.id=" + strconv.Itoa(int(n.ID)),
+			"--set", "controller.quorum.voters=" + n.Voters,
+			"--set", "advertised.listeners=PLAINTEXT://" + addr,
+		}
+	}
+	args := []string{"serve",
+		"--set", listeners,
+		"--set", "log.dirs=" + n.Dir,
+		"--set", "http.listener=127.0.0.1:0"}
+	args = append(args, cluster...)
+	for _, kv := range n.Sets {
+		args = append(args, "--set", kv)
+	}
+	return args
 }
 
 // Running reports whether a process is up (possibly paused).
@@ -84,6 +140,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	var last string
 	for attempt := 0; attempt < 5; attempt++ {
+		if n.mu.port == 0 && n.Port != 0 {
+			n.mu.port = n.Port
+		}
 		if n.mu.port == 0 {
 			p, err := freePort()
 			if err != nil {
@@ -94,14 +153,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.mu.gen++
 		lg := newProcLog()
 		n.mu.log = lg
-		args := []string{"serve",
-			"--set", "listeners=PLAINTEXT://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(n.mu.port)),
-			"--set", "log.dirs=" + n.Dir,
-			"--set", "http.listener=127.0.0.1:0"}
-		for _, kv := range n.Sets {
-			args = append(args, "--set", kv)
-		}
+		args := n.argsLocked()
 		cmd := exec.Command(n.Bin, args...)
+		if n.NetNS != "" {
+			// ip netns exec enters the namespace and execs the broker in
+			// the same process: signals and Pdeathsig reach the broker.
+			cmd = exec.Command("ip", append([]string{"netns", "exec", n.NetNS, n.Bin}, args...)...)
+		}
 		cmd.Stdout, cmd.Stderr = lg, lg
 		// Its own process group: a Ctrl-C to the runner reaches the runner,
 		// which then stops the broker itself (and SIGCONTs it first).

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // group runs goroutines and joins their errors; errgroup without the
@@ -37,15 +39,27 @@ func (g *group) Wait() error {
 	return errors.Join(g.errs...)
 }
 
-// Config is one run: a node, a workload, a fault plan.
+// Config is one run: a cluster (one node by default), a workload, a fault
+// plan.
 type Config struct {
 	Bin      string        // strata binary (see Build)
-	Dir      string        // log dir; a fresh temp dir when empty
+	Dir      string        // log dir (a node<i> dir in it per node of a cluster); a fresh temp dir when empty
 	Seed     uint64        // reproduces the fault plan and the producers' keys
 	Duration time.Duration // how long the producers send and the faults run
 	Nemeses  []Nemesis
 	Schedule Schedule
 	Sets     []string // extra broker properties, name=value
+
+	// Nodes is how many `strata serve` processes form the cluster (1: a
+	// plain broker, as the suite always ran). RF and MinISR are the
+	// topic's replication factor and min.insync.replicas (0: 1 and the
+	// broker's default).
+	Nodes            int
+	RF               int
+	MinISR           int
+	Victims          []string // victim rules drawn per fault (VictimAny, ...); none: any node
+	NetNS            bool     // run the nodes in network namespaces even without a network nemesis
+	SkipReplicaCheck bool     // do not stop the nodes and compare replicas at the end
 
 	Partitions, Producers, Keys, Rate, MaxRecords int
 	Assigned, Grouped                             int
@@ -65,6 +79,8 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.Partitions, 8)
+	def(&c.Nodes, 1)
+	def(&c.RF, 1)
 	def(&c.Producers, 3)
 	// 256 keys: murmur2 (Kafka's key partitioner) maps k0..k63 to only 7 of
 	// 8 partitions, leaving one untested; 256 cover 6 or 8 partitions.
@@ -95,11 +111,12 @@ func Build(dir string) (string, error) {
 	return bin, nil
 }
 
-// Run starts a node, runs the workload under the fault plan, heals, does
-// the final read and checks the history. It returns the history even when
-// it fails, so that a failing run can be saved and replayed. An error is a
-// harness failure or a broker that crashed or would not restart; anomalies
-// in the data are in the Result.
+// Run starts the cluster, runs the workload under the fault plan, heals,
+// does the final read, stops the nodes and compares their replicas, and
+// checks the history. It returns the history even when it fails, so that
+// a failing run can be saved and replayed. An error is a harness failure
+// or a broker that crashed or would not restart; anomalies in the data are
+// in the Result.
 func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	c.defaults()
 	h := NewHistory()
@@ -111,36 +128,82 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		defer os.RemoveAll(d)
 		c.Dir = d
 	}
-	names := make([]string, len(c.Nemeses))
-	for i, m := range c.Nemeses {
-		names[i] = m.Name()
+	// Network nemeses need namespaces: without root, ip or iptables they
+	// are dropped from the mix, loudly, before the plan is drawn (so the
+	// plan is what runs).
+	wantLab := c.NetNS
+	var kept, skipped []string
+	var ms []Nemesis
+	labErr := LabAvailable()
+	for _, m := range c.Nemeses {
+		if needsLab(m) && labErr != nil {
+			skipped = append(skipped, m.Name())
+			continue
+		}
+		wantLab = wantLab || needsLab(m)
+		ms = append(ms, m)
+		kept = append(kept, m.Name())
 	}
-	plan := c.Schedule.Plan(c.Seed, c.Duration, names)
-	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s faults=%d",
-		c.Seed, c.Duration, strings.Join(names, ","), c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), len(plan))})
+	if len(skipped) > 0 {
+		msg := fmt.Sprintf("skipping nemeses %s: %v", strings.Join(skipped, ","), labErr)
+		c.Logf("%s", msg)
+		h.Add(Event{Kind: KindInfo, Proc: "harness", Part: -1, Off: -1, Err: msg})
+	}
+	if wantLab && labErr != nil {
+		return nil, h.Events(), labErr
+	}
+	plan := c.Schedule.PlanVictims(c.Seed, c.Duration, kept, c.Victims)
+	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s victims=%s nodes=%d rf=%d min.insync.replicas=%d netns=%v partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s faults=%d",
+		c.Seed, c.Duration, strings.Join(kept, ","), strings.Join(c.Victims, ","), c.Nodes, c.RF, c.MinISR, wantLab, c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), len(plan))})
 	for _, st := range plan {
 		h.Add(Event{Kind: KindInfo, Proc: "nemesis", Part: -1, Off: -1, Info: "plan " + st.String()})
 	}
 
-	node := &Node{Bin: c.Bin, Dir: c.Dir, Sets: append([]string{
+	var lab *Lab
+	if wantLab {
+		var err error
+		if lab, err = NewLab(c.Nodes); err != nil {
+			return nil, h.Events(), err
+		}
+	}
+	sets := []string{
 		// A group forms at once instead of after Kafka's 3 s delay.
 		"group.initial.rebalance.delay.ms=0",
 		"offsets.topic.num.partitions=4",
-	}, c.Sets...)}
-	defer node.Close()
-	if err := node.Start(ctx); err != nil {
+	}
+	if c.Nodes > 1 {
+		// Fence a dead or cut-off broker within seconds instead of
+		// Kafka's 9 s, with room for a stall on a busy machine (the
+		// values cluster_process_test.go uses).
+		sets = append(sets, "broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=6000",
+			fmt.Sprintf("offsets.topic.replication.factor=%d", min(c.RF, c.Nodes)))
+	}
+	cl, err := NewCluster(ClusterConfig{Bin: c.Bin, Dir: c.Dir, Nodes: c.Nodes, Sets: append(sets, c.Sets...), Lab: lab, Topic: "chaos"})
+	if err != nil {
+		if lab != nil {
+			lab.Close()
+		}
 		return nil, h.Events(), err
 	}
-	c.Logf("broker on %s, data in %s; %d faults planned", node.Addr(), c.Dir, len(plan))
+	defer cl.Close()
+	if err := cl.Start(ctx); err != nil {
+		return nil, h.Events(), err
+	}
+	c.Logf("%d node(s) on %s, data in %s; %d faults planned", c.Nodes, strings.Join(cl.Addrs(), ","), c.Dir, len(plan))
 
-	w := &Workload{Addr: node.Addr(), Topic: "chaos", Group: "chaos", Partitions: c.Partitions,
+	w := &Workload{Addrs: cl.Addrs(), Topic: "chaos", Group: "chaos", Partitions: c.Partitions, RF: c.RF, MinISR: c.MinISR,
 		Producers: c.Producers, Keys: c.Keys, Rate: c.Rate, MaxRecords: c.MaxRecords,
 		Assigned: c.Assigned, Grouped: c.Grouped, Seed: c.Seed, H: h}
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err := w.CreateTopic(tctx)
+	err = w.CreateTopic(tctx)
 	cancel()
+	if errors.Is(err, kerr.InvalidReplicationFactor) {
+		// Refused by design (no replication yet, or rf above nodes): the
+		// nodes' logs would only bury the reason.
+		return nil, h.Events(), err
+	}
 	if err != nil {
-		return nil, h.Events(), fmt.Errorf("%w\n%s", err, node.Log())
+		return nil, h.Events(), fmt.Errorf("%w\n%s", err, cl.Logs())
 	}
 
 	// Consumers run until the final read is about to start.
@@ -165,7 +228,7 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	nemDone := make(chan struct{})
 	go func() {
 		defer close(nemDone)
-		nemErr = RunPlan(ctx, start, plan, c.Nemeses, SingleNode{node}, h)
+		nemErr = RunPlan(ctx, start, plan, ms, cl, h)
 	}()
 	var producers group
 	for i := 0; i < c.Producers; i++ {
@@ -186,16 +249,16 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	if nemErr != nil {
 		errs = append(errs, nemErr)
 	}
-	// Whatever the plan did, the final read needs a running broker.
-	if dead, out := node.Exited(); dead {
-		errs = append(errs, fmt.Errorf("chaos: broker exited on its own: %s", out))
-		node.Kill()
-	}
-	if !node.Running() {
-		if err := node.Start(context.Background()); err != nil {
-			errs = append(errs, err)
-			return nil, h.Events(), errors.Join(errs...)
+	// Whatever the plan did, the final read needs running brokers.
+	for i, n := range cl.Nodes() {
+		if dead, out := n.Exited(); dead {
+			errs = append(errs, fmt.Errorf("chaos: node %d exited on its own: %s", i+1, out))
+			n.Kill()
 		}
+	}
+	if err := cl.Start(context.Background()); err != nil {
+		errs = append(errs, err)
+		return nil, h.Events(), errors.Join(errs...)
 	}
 	if err := producers.Wait(); err != nil {
 		// A flush that times out leaves indeterminate records, which the
@@ -217,10 +280,31 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 	err = w.FinalRead(fctx)
 	cancel()
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%w\n%s", err, node.Log()))
+		errs = append(errs, fmt.Errorf("%w\n%s", err, cl.Logs()))
 	}
-	if dead, out := node.Exited(); dead {
-		errs = append(errs, fmt.Errorf("chaos: broker exited on its own: %s", out))
+	for i, n := range cl.Nodes() {
+		if dead, out := n.Exited(); dead {
+			errs = append(errs, fmt.Errorf("chaos: node %d exited on its own: %s", i+1, out))
+		}
+	}
+	if !c.SkipReplicaCheck {
+		// Followers finish fetching what the final read saw, then every
+		// node stops cleanly, writing its checkpoints, and the replicas
+		// on disk are compared.
+		if c.RF > 1 {
+			time.Sleep(3 * time.Second)
+		}
+		c.Logf("stopping the nodes to compare replicas")
+		if err := cl.Stop(time.Minute); err != nil {
+			errs = append(errs, err)
+		}
+		dirs := make([]string, len(cl.Nodes()))
+		for i, n := range cl.Nodes() {
+			dirs[i] = n.Dir
+		}
+		for _, e := range CompareReplicas(dirs, "chaos", c.Partitions) {
+			h.Add(e)
+		}
 	}
 	events := h.Events()
 	return Check(events), events, errors.Join(errs...)

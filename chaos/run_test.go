@@ -122,3 +122,38 @@ func TestPlanReproducible(t *testing.T) {
 		t.Errorf("a minute of faults used only %v", kinds)
 	}
 }
+
+// Victim rules are drawn from the seed too, from a second generator: the
+// times, nemeses and picks of a seed stay what they were without rules, so
+// old seeds still plan the same faults.
+func TestPlanVictims(t *testing.T) {
+	names := []string{"kill", "pause", "cut"}
+	rules := []string{VictimAny, VictimLeader, VictimController}
+	plain := DefaultSchedule.Plan(42, 2*time.Minute, names)
+	a := DefaultSchedule.PlanVictims(42, 2*time.Minute, names, rules)
+	b := DefaultSchedule.PlanVictims(42, 2*time.Minute, names, rules)
+	if len(a) != len(plain) || len(a) != len(b) {
+		t.Fatalf("%d, %d and %d steps", len(plain), len(a), len(b))
+	}
+	drawn := map[string]int{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, step %d differs: %v / %v", i, a[i], b[i])
+		}
+		st := a[i]
+		st.Victim = ""
+		if st != plain[i] {
+			t.Fatalf("rules changed step %d: %v, without rules %v", i, a[i], plain[i])
+		}
+		drawn[a[i].Victim]++
+	}
+	if len(drawn) != len(rules) {
+		t.Errorf("two minutes of faults drew only %v", drawn)
+	}
+	if _, err := ParseVictims("leader,bogus"); err == nil {
+		t.Error("ParseVictims accepted an unknown rule")
+	}
+	if vs, err := ParseVictims("all"); err != nil || len(vs) != 3 {
+		t.Errorf("ParseVictims(all) = %v, %v", vs, err)
+	}
+}

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,21 +19,24 @@ type truncateNemesis struct{ part int }
 
 func (truncateNemesis) Name() string { return "truncate" }
 
-func (m truncateNemesis) Inject(ctx context.Context, t Target, rng *rand.Rand) (string, Heal, error) {
-	n, _ := pickNode(t, rng)
+func (m truncateNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	n := t.Nodes()[victim]
 	n.Kill()
 	heal := func(ctx context.Context) error { return n.Start(ctx) }
 	segs, _ := filepath.Glob(filepath.Join(n.Dir, fmt.Sprintf("chaos-%d", m.part), "*.log"))
 	if len(segs) == 0 {
-		return "truncate", heal, fmt.Errorf("no segment of partition %d in %s", m.part, n.Dir)
+		return heal, fmt.Errorf("no segment of partition %d in %s", m.part, n.Dir)
 	}
 	sort.Strings(segs)
 	seg := segs[len(segs)-1]
 	fi, err := os.Stat(seg)
 	if err != nil {
-		return "truncate", heal, err
+		return heal, err
 	}
-	return fmt.Sprintf("truncate %s from %d to %d bytes", filepath.Base(seg), fi.Size(), fi.Size()/2), heal, os.Truncate(seg, fi.Size()/2)
+	if err := os.Truncate(seg, fi.Size()/2); err != nil {
+		return heal, err
+	}
+	return heal, fmt.Errorf("truncated %s from %d to %d bytes", filepath.Base(seg), fi.Size(), fi.Size()/2)
 }
 
 func TestHarnessCatchesTruncatedLog(t *testing.T) {

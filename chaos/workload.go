@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -17,10 +19,12 @@ import (
 // acks=all on many keys, consumers reading assigned partitions and as a
 // consumer group, and, after the faults, one full read of every partition.
 type Workload struct {
-	Addr       string
+	Addrs      []string // seed brokers: every node of the cluster
 	Topic      string
 	Group      string
 	Partitions int
+	RF         int // replication factor of the topic (0: 1)
+	MinISR     int // the topic's min.insync.replicas (0: the broker's default)
 	Producers  int
 	Keys       int // distinct keys; the key picks the partition (murmur2, as Kafka's default partitioner)
 	Rate       int // records a second per producer
@@ -33,11 +37,17 @@ type Workload struct {
 
 func (w *Workload) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(w.Addr),
+		kgo.SeedBrokers(w.Addrs...),
 		// Reconnect promptly after a restart: by default a client waits at
 		// least 5 s between metadata refreshes.
 		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		// A broker killed just after a connection was made closes it
+		// before the first response: franz-go takes that EOF for a
+		// missing SASL setup and fails the records at once (136
+		// indeterminate sends in one 3-minute run of leader kills).
+		// There is no SASL here; retry as for any other EOF.
+		kgo.AlwaysRetryEOF(),
 	}, opts...)...)
 }
 
@@ -49,13 +59,23 @@ func (w *Workload) CreateTopic(ctx context.Context) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	var configs map[string]*string
+	if w.MinISR > 0 {
+		v := strconv.Itoa(w.MinISR)
+		configs = map[string]*string{"min.insync.replicas": &v}
+	}
 	for {
-		resp, err := adm.CreateTopic(ctx, int32(w.Partitions), 1, nil, w.Topic)
+		resp, err := adm.CreateTopic(ctx, int32(w.Partitions), int16(max(w.RF, 1)), configs, w.Topic)
 		if err == nil {
 			err = resp.Err
 		}
-		if err == nil {
+		if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+			// Already exists: an earlier try's answer was lost to a
+			// restart, or a controller failover replayed it.
 			return nil
+		}
+		if errors.Is(err, kerr.InvalidReplicationFactor) || errors.Is(err, kerr.InvalidConfig) {
+			return fmt.Errorf("chaos: create topic %s with replication factor %d: %w", w.Topic, max(w.RF, 1), err)
 		}
 		select {
 		case <-ctx.Done():

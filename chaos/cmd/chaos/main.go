@@ -1,7 +1,9 @@
-// Command chaos runs strata's fault-injection workload against a real
-// `strata serve` process, or re-checks a saved history (--replay).
+// Command chaos runs strata's fault-injection workload against real
+// `strata serve` processes (one, or a cluster with --nodes), or re-checks
+// a saved history (--replay).
 //
 //	go run ./chaos/cmd/chaos --seed 7 --duration 5m --nemesis all --history run.jsonl
+//	go run ./chaos/cmd/chaos --nodes 3 --rf 3 --min-insync 2 --nemesis kill,pause,cut --victims leader,controller,any
 //	go run ./chaos/cmd/chaos --replay run.jsonl
 //
 // It exits 1 when the checker finds an anomaly, 2 on a harness or broker
@@ -33,7 +35,13 @@ func main() {
 		bin        = flag.String("strata", "", "strata binary (default: go build ./cmd/strata into a temp dir)")
 		seed       = flag.Uint64("seed", uint64(time.Now().UnixNano()%1e6), "seed of the fault plan and the producers' keys")
 		duration   = flag.Duration("duration", time.Minute, "how long producers send and faults run")
-		nemesis    = flag.String("nemesis", "all", "fault mix: comma-separated kill,pause,term; all; none")
+		nemesis    = flag.String("nemesis", "all", "fault mix: comma-separated kill,pause,term,cut,isolate; all (kill,pause,term); none")
+		nodes      = flag.Int("nodes", 1, "strata serve processes forming the cluster (1: a plain broker)")
+		rf         = flag.Int("rf", 1, "replication factor of the topic")
+		minISR     = flag.Int("min-insync", 0, "the topic's min.insync.replicas (0: the broker's default)")
+		victims    = flag.String("victims", "any", "victim rules drawn per fault: comma-separated any,leader,controller; all")
+		netns      = flag.Bool("netns", false, "run the nodes in network namespaces even without cut/isolate (root, ip, iptables)")
+		noReplicas = flag.Bool("no-replica-check", false, "skip stopping the nodes and comparing their replicas on disk at the end")
 		history    = flag.String("history", "", "save the history here (JSON lines); default chaos-<seed>.jsonl")
 		dir        = flag.String("dir", "", "broker log dir, empty or new, kept afterwards (default: a temp dir, removed afterwards)")
 		partitions = flag.Int("partitions", 8, "partitions of the topic")
@@ -75,6 +83,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	vs, err := chaos.ParseVictims(*victims)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if *bin == "" {
 		tmp, err := os.MkdirTemp("", "strata-chaos-bin-")
 		if err != nil {
@@ -91,13 +103,14 @@ func main() {
 	// Ctrl-C ends the run early but still heals, reads and checks.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Printf("seed %d, duration %v, nemesis %s", *seed, *duration, *nemesis)
+	log.Printf("seed %d, duration %v, nemesis %s, victims %s, %d node(s), rf %d", *seed, *duration, *nemesis, *victims, *nodes, *rf)
 	res, events, runErr := chaos.Run(ctx, chaos.Config{
 		Bin: *bin, Dir: *dir, Seed: *seed, Duration: *duration, Nemeses: ms,
 		Schedule:   chaos.Schedule{QuietMin: *quietMin, QuietMax: *quietMax, HoldMin: *holdMin, HoldMax: *holdMax},
 		Sets:       brokerSets,
 		Partitions: *partitions, Producers: *producers, Rate: *rate, Keys: *keys,
 		Assigned: *assigned, Grouped: *grouped,
+		Nodes: *nodes, RF: *rf, MinISR: *minISR, Victims: vs, NetNS: *netns, SkipReplicaCheck: *noReplicas,
 		Logf: log.Printf,
 	})
 	if f, err := os.Create(*history); err != nil {
