@@ -79,9 +79,19 @@ if ! (cd "$work" && KGO_SEEDS="$seeds" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 KG
 	[ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS" && cp "$work"/*.log "$KEEP_LOGS"/ && echo "logs kept in $KEEP_LOGS"; }
 	exit 1
 fi
-if [ -n "$cluster" ] && ! stop_cluster; then
-	echo "franz-go suite: the cluster did not stop cleanly; log tail:"; logs | tail -40
-	exit 1
+if [ -n "$cluster" ]; then
+	if ! stop_cluster; then
+		echo "franz-go suite: the cluster did not stop cleanly; log tail:"; logs | tail -40
+		exit 1
+	fi
+	# The tests really ran on replicated topics: the controller logs each
+	# topic it creates with its replication factor.
+	rf3=$(logs | grep -c 'msg="created \(internal \)\?topic".* replication_factor=3' || true)
+	if [ "$rf3" -eq 0 ] || logs | grep 'msg="created \(internal \)\?topic"' | grep -v ' replication_factor=3'; then
+		echo "franz-go suite: want every topic created with 3 replicas ($rf3 were)"
+		exit 1
+	fi
+	echo "franz-go suite: $rf3 topics created, each with 3 replicas"
 fi
 passed=$(grep -c -- '^--- PASS' "$work/tests.log" || true)
 skipped=$(grep -c -- '--- SKIP' "$work/tests.log" || true)
