@@ -3,8 +3,9 @@
 # (crash tests with real SIGKILLs included), the root suite once more with
 # every broker a one-node cluster, interop checks with real
 # non-Go clients (interop/run.sh: kcat and python3-confluent-kafka),
-# franz-go's own kgo integration tests (interop/franz-go.sh), a smoke run
-# of the benchmark harness (bench/run.sh -smoke), and a
+# franz-go's own kgo integration tests (interop/franz-go.sh), both of
+# those again against a three-node cluster with RF 3 topics (--cluster),
+# a smoke run of the benchmark harness (bench/run.sh -smoke), and a
 # short run of each fuzz target over its committed seed corpus. Installs
 # what the tests need.
 #
@@ -60,6 +61,14 @@ bash interop/run.sh
 
 echo "== franz-go's own integration tests"
 bash interop/franz-go.sh
+
+# The same client checks against what users run in production: three
+# strata processes, every topic with three replicas (issue 13).
+echo "== interop on a 3-node cluster, RF 3 (interop/run.sh --cluster)"
+bash interop/run.sh --cluster
+
+echo "== franz-go's own integration tests on a 3-node cluster, KGO_TEST_RF=3 (interop/franz-go.sh --cluster)"
+bash interop/franz-go.sh --cluster
 
 echo "== benchmark harness smoke run (bench/run.sh -smoke: proves it works, measures nothing)"
 (cd bench && go vet ./... && unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt: $unformatted"; exit 1; })

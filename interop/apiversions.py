@@ -16,8 +16,11 @@ import sys
 
 
 def api_versions(addr, timeout=60.0):
-    """Returns {api_key: (min, max)} from an ApiVersions v0 request."""
-    host, port = addr.rsplit(":", 1)
+    """Returns {api_key: (min, max)} from an ApiVersions v0 request.
+
+    addr may be a bootstrap list (a cluster's brokers, comma-separated,
+    all of one build): the first one is asked."""
+    host, port = addr.split(",")[0].strip().rsplit(":", 1)
     client_id = b"interop"
     body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
     with socket.create_connection((host, int(port)), timeout=timeout) as s:

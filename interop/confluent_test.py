@@ -5,6 +5,15 @@ Run by interop/run.sh against a running strata:
 
     STRATA_BOOTSTRAP=127.0.0.1:PORT STRATA_LOG_DIR=DIR /usr/bin/python3 confluent_test.py
 
+or against a cluster, with every broker's log dir (node 1's first) and the
+replication factor of the topics the tests create:
+
+    STRATA_BOOTSTRAP=HOST:PORT,HOST:PORT,HOST:PORT STRATA_LOG_DIR=DIR1,DIR2,DIR3 \
+        INTEROP_RF=3 /usr/bin/python3 confluent_test.py
+
+The checks that read batches on disk then read every replica's copy and
+require them all to hold the same batches.
+
 Use /usr/bin/python3: Debian's module is built for Debian's Python, not for
 a pyenv one that may come first on PATH.
 
@@ -39,10 +48,14 @@ from confluent_kafka.admin import (AdminClient, ConfigResource, ConfigSource,
                                    NewPartitions, NewTopic)
 
 import apiversions
+import metadata
 import segments
 
 BOOTSTRAP = os.environ.get("STRATA_BOOTSTRAP", "127.0.0.1:9092")
-LOG_DIR = os.environ.get("STRATA_LOG_DIR")  # enables the on-disk checks
+# Log dirs, node 1's first; enables the on-disk checks.
+LOG_DIRS = [d for d in os.environ.get("STRATA_LOG_DIR", "").split(",") if d]
+LOG_DIR = LOG_DIRS[0] if LOG_DIRS else None
+RF = int(os.environ.get("INTEROP_RF", "1"))
 # Generous: the machine has 2 cores and other suites run beside this one.
 TIMEOUT = float(os.environ.get("INTEROP_TIMEOUT", "120"))
 
@@ -68,7 +81,7 @@ def admin():
 
 def create_topic(name, partitions, config=None):
     fs = admin().create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1,
+        [NewTopic(name, num_partitions=partitions, replication_factor=RF,
                   config=config or {})],
         request_timeout=TIMEOUT)
     fs[name].result(timeout=TIMEOUT)
@@ -81,17 +94,13 @@ def topic_metadata(name):
 
 
 def wait_partitions(name, partitions):
-    """Waits until metadata shows the topic with that many led partitions."""
-    deadline = time.time() + TIMEOUT
-    while True:
-        t = topic_metadata(name)
-        if (t is not None and t.error is None and len(t.partitions) == partitions
-                and all(p.leader >= 0 for p in t.partitions.values())):
-            return t
-        if time.time() > deadline:
-            raise AssertionError("topic %s never showed %d partitions: %r" % (
-                name, partitions, t and (t.error, sorted(t.partitions))))
-        time.sleep(0.2)
+    """Waits until metadata shows the topic with that many led partitions,
+    on every broker (metadata.py says why), and returns it."""
+    metadata.wait_everywhere(BOOTSTRAP.split(","), name, partitions, TIMEOUT)
+    t = topic_metadata(name)
+    assert t is not None and t.error is None and len(t.partitions) == partitions, (
+        name, t and (t.error, sorted(t.partitions)))
+    return t
 
 
 def produce(topic, messages, **conf):
@@ -176,6 +185,12 @@ def consume(topic, ends, starts=None, **conf):
         c.close()
 
 
+def on_disk(topic, partition):
+    """The batch headers of a partition on disk: with several brokers,
+    RF of them must hold it, every copy the same batches."""
+    return segments.replica_batches(LOG_DIRS, topic, partition, RF, timeout=TIMEOUT)
+
+
 DYNAMIC_TOPIC = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
 
 
@@ -225,17 +240,23 @@ class Admin(Case):
         create_topic(name, 3)
         t = wait_partitions(name, 3)
         self.assertEqual(sorted(t.partitions), [0, 1, 2])
+        seeds = BOOTSTRAP.split(",")
         for p in t.partitions.values():
             self.assertIsNone(p.error)
-            self.assertEqual(p.replicas, [p.leader])
+            self.assertEqual(len(p.replicas), RF)
+            self.assertEqual(len(set(p.replicas)), RF)
+            self.assertIn(p.leader, p.replicas)
+            self.assertEqual(sorted(p.isrs), sorted(p.replicas))
+        if RF > 1:
+            # Leaders spread over the brokers (Kafka's placement).
+            self.assertEqual(len({p.leader for p in t.partitions.values()}), 3)
         md = admin().list_topics(timeout=TIMEOUT)
         self.assertIn(name, md.topics)
-        self.assertEqual(len(md.brokers), 1)
-        broker = next(iter(md.brokers.values()))
-        self.assertEqual("%s:%d" % (broker.host, broker.port), BOOTSTRAP)
+        self.assertEqual(sorted("%s:%d" % (b.host, b.port) for b in md.brokers.values()),
+                         sorted(seeds))
 
         # Creating it again is an error, reported as Kafka does.
-        fs = admin().create_topics([NewTopic(name, 3, 1)], request_timeout=TIMEOUT)
+        fs = admin().create_topics([NewTopic(name, 3, RF)], request_timeout=TIMEOUT)
         with self.assertRaises(KafkaException) as cm:
             fs[name].result(timeout=TIMEOUT)
         self.assertEqual(cm.exception.args[0].code(), KafkaError.TOPIC_ALREADY_EXISTS)
@@ -315,7 +336,7 @@ class Admin(Case):
         # (32_describe_configs.go): no error, and whatever it lists is right.
         res = ConfigResource("broker", "1")
         entries = admin().describe_configs([res], request_timeout=TIMEOUT)[res].result(TIMEOUT)
-        if LOG_DIR and "log.dirs" in entries:
+        if LOG_DIR and "log.dirs" in entries:  # node 1's
             self.assertEqual(entries["log.dirs"].value, LOG_DIR)
         # (No check for an unknown broker id: librdkafka sends a broker
         # resource to that broker and so just waits out its timeout.)
@@ -372,7 +393,7 @@ class Produce(Case):
             # The batches on disk carry the producer id and sequences the
             # broker accepted: proof that idempotence was really on.
             for p in parts:
-                bs = list(segments.batches(LOG_DIR, topic, p))
+                bs = on_disk(topic, p)
                 self.assertTrue(bs)
                 self.assertEqual(sum(b["record_count"] for b in bs), len(parts[p]))
                 self.assertTrue(all(b["producer_id"] >= 0 for b in bs), bs[:3])
@@ -513,7 +534,7 @@ def make_codec_test(codec):
                        [(i, m["key"], m["value"]) for i, m in enumerate(msgs)])
         self.assertEqual(sorted(o for _, o, _, _ in reports), list(range(len(msgs))))
         if LOG_DIR:
-            codecs = [b["codec"] for b in segments.batches(LOG_DIR, topic, 0)]
+            codecs = [b["codec"] for b in on_disk(topic, 0)]
             self.assertTrue(codecs)
             self.assertEqual(set(codecs), {codec}, "batch codecs on disk")
             if codec == "lz4":

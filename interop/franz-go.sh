@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
 # Runs franz-go's own integration tests (its kgo package: group consumers
 # classic and KIP-848, static members, regex subscriptions, produce and
-# consume edge cases from its issue tracker) against a fresh strata broker.
-# franz-go is built at the version go.mod pins; the tests listed are the
-# ones that need no transactions or share groups, which strata lacks.
+# consume edge cases from its issue tracker) against a fresh strata broker,
+# or with --cluster against a fresh three-node cluster (three `strata serve`
+# processes, interop/cluster.sh) where every topic the tests create has
+# three replicas (KGO_TEST_RF=3, default.replication.factor=3),
+# __consumer_offsets too, and acks=all needs two in-sync replicas
+# (min.insync.replicas=2). franz-go is built at the version go.mod pins;
+# the tests listed are the ones that need no transactions or share groups,
+# which strata lacks.
+#
+#   bash interop/franz-go.sh              one broker, KGO_TEST_RF=1
+#   bash interop/franz-go.sh --cluster    three brokers, KGO_TEST_RF=3
+#   CLUSTER=3 bash interop/franz-go.sh    the same
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cluster=${CLUSTER:-}
+case "${1:-}" in
+--cluster) cluster=3 ;;
+"") ;;
+*) echo "usage: franz-go.sh [--cluster]"; exit 2 ;;
+esac
+[ -z "$cluster" ] || [ "$cluster" = 3 ] || { echo "franz-go.sh: CLUSTER=$cluster: only 3 nodes are supported"; exit 2; }
 
 tests='TestGroupETL|TestGroupSimple|TestConsumeRegex|Test848RegexBrokerResolves|TestIssue325|TestConsumeTopicRetrieval|TestConsumeTopicRetrieval_Many|TestIssue337|TestDirectPartitionPurge|TestIssue434|TestAddRemovePartitions|TestPauseIssue489|TestPauseIssueOct2023|TestIssue523|TestIssue648|TestIssue810|TestIssue865|TestUnknownGroupOffsetFetchPinned|TestClient_Produce|TestIssue769|TestIssue831|TestClient_ProduceLargeMessages|TestIssueFetchLargerThanBrokerMaxReadBytes|TestPing|TestIssue1034|TestIssue1377'
 
 work=$(mktemp -d)
 broker_pid=""
+# shellcheck source=interop/cluster.sh
+source interop/cluster.sh
 cleanup() {
 	if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+	stop_cluster >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -31,22 +51,48 @@ echo 'package franzgosuite' > "$work/mod/x.go"
 [ -x "$work/kgo.test" ] || { echo "franz-go.sh: building franz-go's kgo tests failed"; exit 1; }
 go build -o "$work/strata" ./cmd/strata
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$work/strata" serve --set "log.dirs=$work/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
-	--set group.initial.rebalance.delay.ms=0 --set http.listener=127.0.0.1:0 >"$work/broker.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 50); do
-	grep -q "strata ready" "$work/broker.log" && break
-	sleep 0.1
-done
+start=$SECONDS
+if [ -n "$cluster" ]; then
+	start_cluster "$work/strata" "$work" --set group.initial.rebalance.delay.ms=0 \
+		--set default.replication.factor=3 --set offsets.topic.replication.factor=3 \
+		--set min.insync.replicas=2
+	seeds=$BOOT rf=3 what="a 3-node strata cluster ($seeds), RF 3"
+	logs() { cluster_logs; }
+else
+	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$work/strata" serve --set "log.dirs=$work/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+		--set group.initial.rebalance.delay.ms=0 --set http.listener=127.0.0.1:0 >"$work/broker.log" 2>&1 &
+	broker_pid=$!
+	for _ in $(seq 50); do
+		grep -q "strata ready" "$work/broker.log" && break
+		sleep 0.1
+	done
+	seeds="127.0.0.1:$port" rf=1 what="strata on 127.0.0.1:$port"
+	logs() { cat "$work/broker.log"; }
+fi
 
-echo "franz-go $version kgo integration tests against strata on 127.0.0.1:$port"
-if ! (cd "$work" && KGO_SEEDS="127.0.0.1:$port" KGO_TEST_RF=1 KGO_TEST_RECORDS=20000 KGO_LOG_LEVEL=warn \
+echo "franz-go $version kgo integration tests against $what"
+if ! (cd "$work" && KGO_SEEDS="$seeds" KGO_TEST_RF=$rf KGO_TEST_RECORDS=20000 KGO_LOG_LEVEL=warn \
 	timeout 600 ./kgo.test -test.v -test.run "^($tests)\$" -test.timeout 9m >"$work/tests.log" 2>&1); then
 	grep -E -- '^(--- FAIL|FAIL|panic)|_test.go:[0-9]+:' "$work/tests.log" | head -50
-	echo "franz-go suite failed; broker log tail:"; tail -20 "$work/broker.log"
+	echo "franz-go suite failed; broker log tail:"; logs | tail -40
+	[ -z "${KEEP_LOGS:-}" ] || { mkdir -p "$KEEP_LOGS" && cp "$work"/*.log "$KEEP_LOGS"/ && echo "logs kept in $KEEP_LOGS"; }
 	exit 1
+fi
+if [ -n "$cluster" ]; then
+	if ! stop_cluster; then
+		echo "franz-go suite: the cluster did not stop cleanly; log tail:"; logs | tail -40
+		exit 1
+	fi
+	# The tests really ran on replicated topics: the controller logs each
+	# topic it creates with its replication factor.
+	rf3=$(logs | grep -c 'msg="created \(internal \)\?topic".* replication_factor=3' || true)
+	if [ "$rf3" -eq 0 ] || logs | grep 'msg="created \(internal \)\?topic"' | grep -v ' replication_factor=3'; then
+		echo "franz-go suite: want every topic created with 3 replicas ($rf3 were)"
+		exit 1
+	fi
+	echo "franz-go suite: $rf3 topics created, each with 3 replicas"
 fi
 passed=$(grep -c -- '^--- PASS' "$work/tests.log" || true)
 skipped=$(grep -c -- '--- SKIP' "$work/tests.log" || true)
-echo "franz-go suite: PASS ($passed top-level tests passed, $skipped skipped)"
+echo "franz-go suite${cluster:+ (3-node cluster, RF 3)}: PASS ($passed top-level tests passed, $skipped skipped, $((SECONDS - start))s)"

@@ -10,31 +10,28 @@ kcat cannot create topics or show a group's committed offsets, so the kcat
 "offsets" prints -1 as committed for a partition the group has no commit for
 (librdkafka's OFFSET_INVALID, -1001, is mapped to -1 to keep the output
 plain). It only reads: the consumer it uses never joins the group.
+"create" gives the topic INTEROP_RF replicas (default 1; run.sh sets 3
+against a cluster).
 """
 
 import os
 import sys
-import time
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import metadata
+
 TIMEOUT = float(os.environ.get("INTEROP_TIMEOUT", "120"))
+RF = int(os.environ.get("INTEROP_RF", "1"))
 
 
 def create(boot, topic, partitions):
     admin = AdminClient({"bootstrap.servers": boot})
-    fs = admin.create_topics([NewTopic(topic, partitions, 1)], request_timeout=TIMEOUT)
+    fs = admin.create_topics([NewTopic(topic, partitions, RF)], request_timeout=TIMEOUT)
     fs[topic].result(timeout=TIMEOUT)
-    deadline = time.time() + TIMEOUT
-    while True:
-        t = admin.list_topics(topic=topic, timeout=TIMEOUT).topics.get(topic)
-        if (t is not None and t.error is None and len(t.partitions) == partitions
-                and all(p.leader >= 0 for p in t.partitions.values())):
-            return
-        if time.time() > deadline:
-            raise SystemExit("groups.py: topic %s never showed %d partitions" % (topic, partitions))
-        time.sleep(0.1)
+    # On every broker: a client may ask any of them (metadata.py).
+    metadata.wait_everywhere(boot.split(","), topic, partitions, TIMEOUT)
 
 
 def offsets(boot, group, topic):

@@ -11,8 +11,20 @@
 # the broker runs with group.initial.rebalance.delay.ms=0 so that a group's
 # first rebalance does not wait Kafka's default 3 s.
 #
+# With --cluster (or CLUSTER=3) the same checks run against a three-node
+# cluster, three `strata serve` processes (interop/cluster.sh), where every
+# topic has three replicas (the checks create them with RF 3, and
+# default.replication.factor=3 covers auto-created ones; __consumer_offsets
+# has three too) and acks=all needs two in-sync replicas
+# (min.insync.replicas=2). The clients bootstrap from all three brokers.
+# A check that looks at batches on disk then reads every replica's copy
+# and requires all three to hold the same batches; the restart check stops
+# and restarts the whole cluster.
+#
 #   bash interop/run.sh
+#   bash interop/run.sh --cluster              # three brokers, RF 3
 #   INTEROP_TIMEOUT=300 bash interop/run.sh    # per client call, default 120 s
+#   INTEROP_KEEP_LOGS=/tmp/logs bash interop/run.sh   # keep the brokers' logs
 #
 # Needs: go, kcat, /usr/bin/python3 with Debian's confluent_kafka (test.sh
 # installs them). Uses /usr/bin/python3 on purpose: a pyenv python3 first
@@ -25,14 +37,34 @@ export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the tree
 TIMEOUT=${INTEROP_TIMEOUT:-120}
 N=2000 # lines per kcat codec check
 
+cluster=${CLUSTER:-}
+case "${1:-}" in
+--cluster) cluster=3 ;;
+"") ;;
+*) echo "usage: run.sh [--cluster]"; exit 2 ;;
+esac
+[ -z "$cluster" ] || [ "$cluster" = 3 ] || { echo "interop: CLUSTER=$cluster: only 3 nodes are supported"; exit 2; }
+# RF is the replication factor of the topics the checks create (groups.py
+# and confluent_test.py read it as INTEROP_RF).
+RF=1
+[ -z "$cluster" ] || RF=3
+export INTEROP_RF=$RF
+
 passed=0
 failed=0
-summary() { echo "interop: $passed passed, $failed failed"; }
+summary() { echo "interop${cluster:+ (3-node cluster, RF 3)}: $passed passed, $failed failed"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-interop.XXXXXX")
 broker_pid=""
+# shellcheck source=interop/cluster.sh
+source interop/cluster.sh
 stop_broker() {
 	# SIGTERM, then wait; SIGKILL only if it does not stop in time.
+	if [ -n "$cluster" ]; then
+		[ "${#CLUSTER_PIDS[@]}" -gt 0 ] || return 0
+		stop_cluster
+		return
+	fi
 	[ -n "$broker_pid" ] || return 0
 	local pid=$broker_pid rc=0
 	broker_pid=""
@@ -58,6 +90,9 @@ cleanup() {
 		wait "$child" 2>/dev/null || true
 	fi
 	stop_broker || true
+	if [ -n "${INTEROP_KEEP_LOGS:-}" ]; then
+		mkdir -p "$INTEROP_KEEP_LOGS" && cp "$work"/*.log "$INTEROP_KEEP_LOGS"/ 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -89,9 +124,23 @@ free_port() {
 # to its own file; broker_logs prints them all, in order.
 BOOT=""
 starts=0
-broker_logs() { cat "$work"/strata.*.log; }
+broker_logs() {
+	if [ -n "$cluster" ]; then cluster_logs; else cat "$work"/strata.*.log; fi
+}
+# DATA_DIRS: every broker's log dir, comma-separated, node 1 first.
+DATA_DIRS="$work/data"
 start_broker() {
-	local port log
+	local port log i
+	if [ -n "$cluster" ]; then
+		starts=$((starts + 1))
+		start_cluster "$work/strata" "$work" --set group.initial.rebalance.delay.ms=0 \
+			--set default.replication.factor=3 --set offsets.topic.replication.factor=3 \
+			--set min.insync.replicas=2 || { stop_cluster || true; return 1; }
+		DATA_DIRS=""
+		for i in 1 2 3; do DATA_DIRS="$DATA_DIRS${DATA_DIRS:+,}${NODE_DIR[i]}"; done
+		echo "interop: 3-node strata cluster ready at $BOOT"
+		return 0
+	fi
 	for attempt in 1 2 3 4 5; do
 		port=$(free_port)
 		starts=$((starts + 1))
@@ -165,13 +214,31 @@ require_lz4() {
 # --- kcat -------------------------------------------------------------------
 
 kcat_metadata() {
+	local i
 	echo hello | kc -P -t interop-meta -p 0
 	kc -L >"$work/meta.txt"
 	cat "$work/meta.txt"
-	grep -q "^ 1 brokers:" "$work/meta.txt"
-	grep -q "broker 1 at $BOOT" "$work/meta.txt"
-	grep -q 'topic "interop-meta" with 1 partitions:' "$work/meta.txt"
-	grep -q 'partition 0, leader 1, replicas: 1, isrs: 1' "$work/meta.txt"
+	if [ -z "$cluster" ]; then
+		grep -q "^ 1 brokers:" "$work/meta.txt"
+		grep -q "broker 1 at $BOOT" "$work/meta.txt"
+		grep -q 'topic "interop-meta" with 1 partitions:' "$work/meta.txt"
+		grep -q 'partition 0, leader 1, replicas: 1, isrs: 1' "$work/meta.txt"
+	else
+		grep -q "^ 3 brokers:" "$work/meta.txt" || fail "want 3 brokers"
+		for i in 1 2 3; do
+			grep -q "broker $i at ${NODE_ADDR[i]}" "$work/meta.txt" || fail "broker $i is not at ${NODE_ADDR[i]}"
+		done
+		grep -q 'topic "interop-meta" with 1 partitions:' "$work/meta.txt"
+		# Auto-created with default.replication.factor=3: three replicas,
+		# all in sync, led by one of them.
+		local line leader replicas isrs
+		line=$(grep -A1 'topic "interop-meta"' "$work/meta.txt" | tail -1)
+		leader=$(echo "$line" | sed -n 's/.*leader \([0-9]*\),.*/\1/p')
+		replicas=$(echo "$line" | sed -n 's/.*replicas: \([0-9,]*\),.*/\1/p' | tr , '\n' | sort | tr -d '\n')
+		isrs=$(echo "$line" | sed -n 's/.*isrs: \([0-9,]*\)$/\1/p' | tr , '\n' | sort | tr -d '\n')
+		[ "$replicas" = 123 ] && [ "$isrs" = 123 ] && [[ "$leader" =~ ^[123]$ ]] ||
+			fail "want partition 0 led by one of 3 replicas, all in the ISR: $line"
+	fi
 	[ "$(consume_all interop-meta)" = hello ]
 }
 
@@ -197,7 +264,9 @@ for i in range(n):
 	consume_all "$topic" -f '%o %s\n' >"$work/$codec.offsets"
 	awk '{ print NR - 1 " " $0 }' "$work/$codec.in" | cmp - "$work/$codec.offsets"
 	# The batches on disk carry the codec kcat really sent: all of them.
-	"$PY" interop/segments.py codecs "$work/data" "$topic" 0 | sort | uniq -c >"$work/$codec.codecs"
+	# On a cluster: every replica's copy, all holding the same batches.
+	"$PY" interop/segments.py codecs "$DATA_DIRS" "$topic" 0 "$RF" >"$work/$codec.disk"
+	sort "$work/$codec.disk" | uniq -c >"$work/$codec.codecs"
 	cat "$work/$codec.codecs"
 	[ "$(awk '{ print $2 }' "$work/$codec.codecs")" = "$codec" ]
 	[ "$codec" != lz4 ] || echo "NOTE: kcat -z lz4: $(awk '{ print $1 }' "$work/$codec.codecs") batches on disk, all lz4"
@@ -328,7 +397,7 @@ kcat_group() {
 
 confluent() {
 	local rc=0 total ran=0 bad=0 status name
-	STRATA_BOOTSTRAP=$BOOT STRATA_LOG_DIR="$work/data" INTEROP_TIMEOUT=$TIMEOUT \
+	STRATA_BOOTSTRAP=$BOOT STRATA_LOG_DIR="$DATA_DIRS" INTEROP_TIMEOUT=$TIMEOUT \
 		timeout $((TIMEOUT * 20)) "$PY" interop/confluent_test.py \
 		>"$work/confluent.out" 2>"$work/confluent.err" &
 	child=$!
@@ -382,7 +451,14 @@ confluent
 # A clean stop, nothing logged at ERROR, and the data still there after a
 # restart on the same log dir.
 restart_keeps_data() {
-	grep -q 'clean_shutdown=true' "$work/strata.$starts.log"
+	local i
+	if [ -z "$cluster" ]; then
+		grep -q 'clean_shutdown=true' "$work/strata.$starts.log"
+	else
+		for i in 1 2 3; do
+			grep -q 'clean_shutdown=true' "${NODE_LOG[i]}" || fail "node $i did not find a clean shutdown"
+		done
+	fi
 	consume_all interop-kcat-zstd | cmp - "$work/zstd.in"
 	consume_all interop-kcat-keys -K: | cmp - "$work/keys.in"
 	consume_all interop-kcat-ts -f '%o %T %s\n' | cmp - "$work/ts.out"
@@ -390,11 +466,36 @@ restart_keeps_data() {
 	"$PY" interop/groups.py offsets "$BOOT" interop-kcat-group interop-kcat-group |
 		cmp - "$work/group.off2"
 }
+# errors_logged prints the ERROR lines of the brokers' logs. On a cluster
+# all three nodes stop at once, and hashicorp/raft logs at ERROR what its
+# peers going away does to its connections ("failed to heartbeat to",
+# "failed to decode incoming command: transport shutdown"): those, from
+# logger=raft after the node logged "shutting down", are shown as a NOTE
+# and not counted; any other ERROR is.
+errors_logged() {
+	local f
+	if [ -z "$cluster" ]; then
+		broker_logs | grep 'level=ERROR'
+		return
+	fi
+	for f in "$work"/node-*.*.log; do
+		awk -v f="$(basename "$f")" '
+			/msg="shutting down"/ { stopping = 1 }
+			/level=ERROR/ {
+				if (stopping && / logger=raft /) { print "NOTE: " f ": raft, while stopping: " $0 > "/dev/stderr" }
+				else { print f ": " $0 }
+			}' "$f"
+	done 2>"$work/raft-stop.notes" | grep .
+}
 stopped_rc=0
 stop_broker || stopped_rc=$?
-if [ "$stopped_rc" -eq 0 ] && ! broker_logs | grep 'level=ERROR'; then
+if [ "$stopped_rc" -eq 0 ] && ! errors_logged; then
 	passed=$((passed + 1))
 	echo "ok   strata stops cleanly on SIGTERM, no errors logged"
+	if [ -s "$work/raft-stop.notes" ]; then
+		echo "     NOTE: $(wc -l <"$work/raft-stop.notes") ERROR lines from hashicorp/raft while the nodes stopped, not counted:"
+		sed 's/^NOTE: /       /' "$work/raft-stop.notes" | head -5
+	fi
 else
 	failed=$((failed + 1))
 	echo "FAIL strata stops cleanly on SIGTERM, no errors logged (exit $stopped_rc)"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,12 +28,15 @@ const muxPeekTimeout = 10 * time.Second
 
 // SplitListener splits a controller listener into the connections raft
 // dialed (its announcement byte consumed) and all others (Kafka clients
-// of the controller APIs, with their bytes untouched). Closing either
-// returned listener closes ln and both.
+// of the controller APIs, with their bytes untouched). Each returned
+// listener closes on its own: a node stops serving the controller APIs
+// before it shuts raft down, and raft's transport must not see its
+// listener fail meanwhile (hashicorp/raft logs that as an error). ln is
+// closed once both are.
 func SplitListener(ln net.Listener) (raftLn, kafkaLn net.Listener) {
 	m := &mux{ln: ln, closed: make(chan struct{})}
-	m.raft = &subListener{m: m, ch: make(chan net.Conn)}
-	m.kafka = &subListener{m: m, ch: make(chan net.Conn)}
+	m.raft = &subListener{m: m, ch: make(chan net.Conn), closed: make(chan struct{})}
+	m.kafka = &subListener{m: m, ch: make(chan net.Conn), closed: make(chan struct{})}
 	go m.accept()
 	return m.raft, m.kafka
 }
@@ -43,6 +47,7 @@ type mux struct {
 	closeOnce   sync.Once
 	closed      chan struct{}
 	err         error
+	closedSubs  atomic.Int32 // sub-listeners closed so far
 }
 
 func (m *mux) accept() {
@@ -78,6 +83,8 @@ func (m *mux) route(c net.Conn) {
 	}
 	select {
 	case to.ch <- &peekedConn{Conn: c, r: br}:
+	case <-to.closed:
+		c.Close()
 	case <-m.closed:
 		c.Close()
 	}
@@ -93,20 +100,35 @@ func (m *mux) close() error {
 }
 
 type subListener struct {
-	m  *mux
-	ch chan net.Conn
+	m         *mux
+	ch        chan net.Conn
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 func (l *subListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
 		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	case <-l.m.closed:
 		return nil, net.ErrClosed
 	}
 }
 
-func (l *subListener) Close() error   { return l.m.close() }
+// Close stops this half; the second half closed closes the listener.
+func (l *subListener) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		if l.m.closedSubs.Add(1) == 2 {
+			err = l.m.close()
+		}
+	})
+	return err
+}
+
 func (l *subListener) Addr() net.Addr { return l.m.ln.Addr() }
 
 // peekedConn reads first what the mux buffered while peeking.

@@ -185,6 +185,7 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 	})
 	fail := func(err error) (*Store, error) {
 		c.trans.Close()
+		kafkaLn.Close() // with raft's half: closes the listener
 		c.store.Close()
 		return nil, err
 	}
@@ -364,7 +365,10 @@ func (c *quorum) addNonvoter(id int32, addr string) error {
 // are what the next start resumes from.
 func (c *quorum) close() error {
 	err := c.raft.Shutdown().Error()
-	return errors.Join(err, c.trans.Close(), c.store.Close())
+	// The controller APIs' half is closed by their server, already
+	// (Broker.Close) or never (it did not start): closing it again is a
+	// no-op, and the listener closes with the second half.
+	return errors.Join(err, c.trans.Close(), c.apiLn.Close(), c.store.Close())
 }
 
 // fsm is the metadata image as raft's state machine. Apply runs on

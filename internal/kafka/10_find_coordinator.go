@@ -13,7 +13,13 @@ package kafka
 //   - The first request creates __consumer_offsets (offsets.topic.num.partitions
 //     partitions), as Kafka creates it on first use: its metadata only, so
 //     that the answer is not held up by creating 50 logs (each is created
-//     on its group's first write).
+//     on its group's first write). A group that the new topic places on
+//     another broker gets COORDINATOR_NOT_AVAILABLE in that request, as
+//     Kafka answers the request that creates the topic
+//     (KafkaApis.getCoordinator): the other broker may not have applied
+//     the new topic yet and would answer NOT_COORDINATOR, which
+//     librdkafka's committed() reports instead of retrying. The client
+//     asks again after its backoff.
 //   - v4+ answers a batch of keys (KIP-699), each with its own error.
 //   - Transactions are not built: key type TRANSACTION gets
 //     COORDINATOR_NOT_AVAILABLE with a message saying so. Other key types
@@ -41,19 +47,21 @@ const (
 func (h *Handler) handleFindCoordinator(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	fresh := h.meta.Image().Topic(group.Topic) == nil
 	if req.Version < 4 {
-		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType)
+		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType, fresh)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return h.encode(resp), nil
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType))
+		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType, fresh))
 	}
 	return h.encode(resp), nil
 }
 
-func (h *Handler) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
+// fresh says __consumer_offsets did not exist when the request came.
+func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	fail := func(code int16, msg string) { c.ErrorCode, c.ErrorMessage = code, &msg }
@@ -67,6 +75,10 @@ func (h *Handler) coordinatorFor(key string, keyType int8) kmsg.FindCoordinatorR
 		node, host, port, msg := h.groupCoordinator(h.meta.Image(), key)
 		if msg != "" {
 			fail(kerr.CoordinatorNotAvailable.Code, msg)
+			return c
+		}
+		if fresh && node != h.cfg.NodeID {
+			fail(kerr.CoordinatorNotAvailable.Code, group.Topic+" was just created: its leaders are taking it over")
 			return c
 		}
 		c.NodeID, c.Host, c.Port = node, host, port

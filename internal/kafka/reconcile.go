@@ -1,6 +1,10 @@
 package kafka
 
 import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
@@ -91,6 +95,14 @@ func (h *Handler) followOffsetsLeadership(im *cluster.Image) {
 			continue
 		}
 		if err := h.setOffsetsLeadership(int32(p), lead); err != nil {
+			if lead && errors.Is(err, kerr.NotLeaderForPartition) && h.meta.Image() != im {
+				// setOffsetsLeadership reads the newest image, and the
+				// leadership moved on since im (a node stopping hands
+				// its leaderships over while this one applies them):
+				// the next applyImage acts on that image, nothing is lost.
+				h.logger.Info("__consumer_offsets leadership moved on before its groups were loaded", "partition", p, "err", err)
+				continue
+			}
 			h.logger.Error("follow __consumer_offsets leadership", "partition", p, "leader", lead, "err", err)
 		}
 	}
