@@ -32,17 +32,16 @@ func envInt(t *testing.T, name string, def int) int {
 // too. Like TestShortRun it asserts safety only: no anomaly, replicas
 // equal on disk up to the HW; writability gaps are logged, not asserted.
 //
-// The topic's replication factor is 1 until replication lands (issue 13);
-// then STRATA_CHAOS_RF=3 STRATA_CHAOS_MIN_ISR=2 runs the same test
-// replicated:
+// The topic has 3 replicas with min.insync.replicas 2;
+// STRATA_CHAOS_RF and STRATA_CHAOS_MIN_ISR run the same test otherwise:
 //
-//	STRATA_CHAOS_RF=3 STRATA_CHAOS_MIN_ISR=2 go test ./chaos -run TestClusterRun -v
+//	STRATA_CHAOS_RF=1 STRATA_CHAOS_MIN_ISR=1 go test ./chaos -run TestClusterRun -v
 func TestClusterRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three strata serve processes under faults for about 45 s; skipped with -short")
 	}
-	rf := envInt(t, "STRATA_CHAOS_RF", 1)
-	minISR := envInt(t, "STRATA_CHAOS_MIN_ISR", 0)
+	rf := envInt(t, "STRATA_CHAOS_RF", 3)
+	minISR := envInt(t, "STRATA_CHAOS_MIN_ISR", 2)
 	bin, err := Build(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
