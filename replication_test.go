@@ -479,3 +479,64 @@ func TestReplicationUncleanElectionSignalsConsumers(t *testing.T) {
 	}
 	waitReplicasEqual(t, c, "uc", 1, 60*time.Second)
 }
+
+// Committed offsets are replicated with __consumer_offsets: when the node
+// coordinating a group is killed, the new coordinator (the new leader of
+// the group's __consumer_offsets partition) answers with every offset the
+// old one acknowledged.
+func TestReplicationCommittedOffsetsSurviveCoordinatorKill(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	createReplicated(t, ctx, c, "co", 3, nil)
+	adm := kadm.NewClient(newClient(t, c.Bootstrap()[0]))
+	offsets := kadm.Offsets{}
+	for p := range int32(3) {
+		offsets.Add(kadm.Offset{Topic: "co", Partition: p, At: int64(100 + p), LeaderEpoch: -1})
+	}
+	var coordinator int32 = -1
+	for {
+		resp, err := adm.CommitOffsets(ctx, "g-co", offsets)
+		if err == nil && resp.Ok() {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("commit: %v %v", err, resp)
+		}
+		time.Sleep(100 * time.Millisecond) // __consumer_offsets being created
+	}
+	cs := adm.FindGroupCoordinators(ctx, "g-co")
+	for _, r := range cs {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		coordinator = r.NodeID
+	}
+	t.Logf("killing coordinator %d", coordinator)
+	c.Node(coordinator).Kill()
+	var other string
+	for _, n := range c.Nodes() {
+		if n.ID() != coordinator {
+			other = n.Addr()
+		}
+	}
+	adm2 := kadm.NewClient(newClient(t, other))
+	for {
+		got, err := adm2.FetchOffsets(ctx, "g-co")
+		if err == nil && got.Error() == nil {
+			ok := true
+			for p := range int32(3) {
+				o, found := got.Lookup("co", p)
+				ok = ok && found && o.At == int64(100+p)
+			}
+			if ok {
+				break
+			}
+			t.Fatalf("the new coordinator has %v, committed %v", got, offsets)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no coordinator answered after the kill: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
