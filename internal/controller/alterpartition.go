@@ -66,7 +66,11 @@ func (c *Controller) AlterPartition(req *kmsg.AlterPartitionRequest) (*kmsg.Alte
 //     members added, so that a leader may always shrink an ISR or keep a
 //     member it has: fencing and controlled shutdown take a broker out of
 //     every ISR (FenceChanges) with a new partition epoch, which a request
-//     built before then fails on anyway.
+//     built before then fails on anyway;
+//   - an ISR that holds every adding replica of a reassignment in
+//     progress completes it in the same change (see Reassign); if the
+//     sender is removed and another replica leads, it is answered
+//     NEW_LEADER_ELECTED.
 func AlterPartitionChanges(im *cluster.Image, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, []records.Record) {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	if b := im.Broker(req.BrokerID); b == nil || b.Epoch != req.BrokerEpoch {
@@ -108,7 +112,8 @@ func AlterPartitionChanges(im *cluster.Image, req *kmsg.AlterPartitionRequest) (
 }
 
 // alterPartition checks one partition of the request and returns its
-// change, nil when nothing changes or errCode is not 0.
+// change, nil when nothing changes or errCode is not 0, except for
+// NEW_LEADER_ELECTED, which comes with the change that moved the leader.
 func alterPartition(im *cluster.Image, req *kmsg.AlterPartitionRequest, t *cluster.Topic, rp kmsg.AlterPartitionRequestTopicPartition) (rec *records.PartitionChange, errCode int16) {
 	p := t.PartitionStates[rp.Partition]
 	switch {
@@ -149,6 +154,24 @@ func alterPartition(im *cluster.Image, req *kmsg.AlterPartitionRequest, t *clust
 				return nil, kerr.OperationNotAttempted.Code
 			}
 			return nil, kerr.IneligibleReplica.Code
+		}
+	}
+	if recovery == 0 {
+		// The ISR change may complete a reassignment (Kafka's
+		// PartitionChangeBuilder.completeReassignmentIfNeeded), in the
+		// same record. If that moves the leader away from the sender,
+		// it gets NEW_LEADER_ELECTED, as from Kafka: the change is
+		// made, and its image brings it the new roles.
+		isUsable := func(id int32) bool { return usable(im.Brokers[id]) }
+		if next, ok := complete(p, isr, isUsable); ok {
+			rec = changeTo(t, rp.Partition, p, &next, isUsable)
+			if p.LeaderRecoveryState != 0 {
+				rec.LeaderRecoveryState = 0
+			}
+			if rec.Leader != records.LeaderUnchanged && rec.Leader != req.BrokerID {
+				return rec, kerr.NewLeaderElected.Code
+			}
+			return rec, 0
 		}
 	}
 	rec = records.NewPartitionChange(records.UUID(t.ID), rp.Partition)

@@ -287,7 +287,12 @@ func (c *Controller) Heartbeat(req *kmsg.BrokerHeartbeatRequest) (*kmsg.BrokerHe
 			return append([]records.Record{change}, FenceChanges(im, b.ID, c.Unclean(im))...), nil
 		case b.Fenced && caughtUp && !req.WantFence && !b.InControlledShutdown:
 			change.Fenced = -1
-			return append([]records.Record{change}, UnfenceChanges(im, b.ID, c.Unclean(im))...), nil
+			recs := append([]records.Record{change}, UnfenceChanges(im, b.ID, c.Unclean(im))...)
+			// A reassignment waiting for a usable leader among its
+			// target replicas may complete now. Its record comes after
+			// any election above and states the whole result, so that
+			// it holds applied on top.
+			return append(recs, ReassignmentCompletions(im, b.ID)...), nil
 		}
 		return nil, nil
 	})

@@ -1,0 +1,217 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/cluster/records"
+)
+
+// Partition reassignment (KIP-455), as Kafka's ReplicationControlManager
+// and PartitionReassignmentReplicas do it. A reassignment of a partition
+// with replicas R to target replicas T is one PartitionChangeRecord:
+//
+//	Replicas         = T, then R\T in R's order
+//	AddingReplicas   = T\R  (in T's order)
+//	RemovingReplicas = R\T
+//
+// The adding replicas are followers like the others (the brokers'
+// applyRoles make them fetch from the leader) and join the ISR through the
+// leader's AlterPartition. Once every adding replica is in the ISR, and
+// the ISR keeps a member of T, the reassignment completes in the change
+// that made it so (AlterPartitionChanges, or ReassignmentCompletions when
+// a broker is unfenced): Replicas = T, ISR = ISR without R\T, the leader
+// moved to the first usable ISR member of T (a new leader epoch) if it is
+// being removed, adding and removing cleared. Kafka completes even when no
+// member of T can lead, leaving the partition leaderless; strata waits
+// until one can (an unfencing brings the check again), so that a
+// reassignment never takes a partition offline.
+//
+// A reassignment issued while another is in progress starts from the
+// original replicas (Replicas without AddingReplicas), as KIP-455 states;
+// cancelling reverts to them.
+
+// reassigning reports whether p has a reassignment in progress.
+func reassigning(p *cluster.Partition) bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// originalReplicas are a partition's replicas before the reassignment in
+// progress (its replicas when none is).
+func originalReplicas(p *cluster.Partition) []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
+}
+
+// ValidateReassignment checks the target replicas of a reassignment as
+// Kafka's validateManualPartitionAssignment: at least one, none twice,
+// each a registered broker. The error wraps INVALID_REPLICA_ASSIGNMENT.
+func ValidateReassignment(im *cluster.Image, target []int32) error {
+	if len(target) == 0 {
+		return fmt.Errorf("%w: the target replica list is empty", kerr.InvalidReplicaAssignment)
+	}
+	for i, id := range target {
+		if slices.Contains(target[:i], id) {
+			return fmt.Errorf("%w: broker %d is listed twice", kerr.InvalidReplicaAssignment, id)
+		}
+		if im.Broker(id) == nil {
+			return fmt.Errorf("%w: broker %d is not registered", kerr.InvalidReplicaAssignment, id)
+		}
+	}
+	return nil
+}
+
+// Reassign returns the change that reassigns partition i of t to target
+// (KIP-455's AlterPartitionReassignments), or, for a nil target, cancels
+// the reassignment in progress. A reassignment that needs no new replica
+// in the ISR completes in the same change. rec is nil when nothing
+// changes (the target is the current assignment) or on error; the error
+// wraps its Kafka code: INVALID_REPLICA_ASSIGNMENT (ValidateReassignment),
+// INVALID_REPLICATION_FACTOR when allowRFChange is false and T has another
+// size than the original replicas (KIP-860), NO_REASSIGNMENT_IN_PROGRESS
+// for cancelling none.
+func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allowRFChange bool) (*records.PartitionChange, error) {
+	p := t.PartitionStates[i]
+	if target == nil {
+		if !reassigning(p) {
+			return nil, fmt.Errorf("%w: partition %s-%d", kerr.NoReassignmentInProgress, t.Name, i)
+		}
+		return revert(im, t, i, p), nil
+	}
+	if err := ValidateReassignment(im, target); err != nil {
+		return nil, err
+	}
+	orig := originalReplicas(p)
+	if !allowRFChange && len(target) != len(orig) {
+		return nil, fmt.Errorf("%w: the target has %d replicas, the partition %d, and the request does not allow a change of replication factor", kerr.InvalidReplicationFactor, len(target), len(orig))
+	}
+	replicas := slices.Clone(target)
+	var adding, removing []int32
+	for _, id := range target {
+		if !slices.Contains(orig, id) {
+			adding = append(adding, id)
+		}
+	}
+	for _, id := range orig {
+		if !slices.Contains(target, id) {
+			removing = append(removing, id)
+			replicas = append(replicas, id)
+		}
+	}
+	// The partition as the reassignment leaves it, before completion.
+	next := *p
+	next.Replicas, next.AddingReplicas, next.RemovingReplicas = replicas, adding, removing
+	// An earlier target's adding replica that this one drops leaves the
+	// ISR with it: it is not a replica any more.
+	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(replicas, id) })
+	isUsable := func(id int32) bool { return usable(im.Brokers[id]) }
+	if done, ok := complete(&next, next.ISR, isUsable); ok {
+		next = done
+	}
+	if len(next.ISR) == 0 {
+		// Only dropped adding replicas were in sync: revert first.
+		return nil, fmt.Errorf("%w: no replica of the new assignment is in sync; cancel the reassignment in progress first", kerr.InvalidReplicaAssignment)
+	}
+	return changeTo(t, i, p, &next, isUsable), nil
+}
+
+// revert is Kafka's PartitionReassignmentRevert: back to the original
+// replicas, the adding ones out of the ISR; if that empties the ISR, the
+// first original replica becomes it (an unclean choice, as Kafka makes).
+func revert(im *cluster.Image, t *cluster.Topic, i int32, p *cluster.Partition) *records.PartitionChange {
+	next := *p
+	next.Replicas = originalReplicas(p)
+	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
+	if len(next.ISR) == 0 {
+		next.ISR = []int32{next.Replicas[0]}
+	}
+	next.AddingReplicas, next.RemovingReplicas = []int32{}, []int32{}
+	return changeTo(t, i, p, &next, func(id int32) bool { return usable(im.Brokers[id]) })
+}
+
+// complete is Kafka's PartitionReassignmentReplicas.maybeCompleteReassignment
+// for p with ISR isr: p completed, and ok, when every adding replica is in
+// isr, isr keeps a member of the target, and the partition has a usable
+// leader after it.
+func complete(p *cluster.Partition, isr []int32, isUsable func(int32) bool) (cluster.Partition, bool) {
+	if !reassigning(p) {
+		return *p, false
+	}
+	for _, id := range p.AddingReplicas {
+		if !slices.Contains(isr, id) {
+			return *p, false
+		}
+	}
+	gone := func(id int32) bool { return slices.Contains(p.RemovingReplicas, id) }
+	next := *p
+	next.ISR = slices.DeleteFunc(slices.Clone(isr), gone)
+	next.Replicas = slices.DeleteFunc(slices.Clone(p.Replicas), gone)
+	if len(next.ISR) == 0 {
+		return *p, false
+	}
+	if !slices.Contains(next.ISR, p.Leader) {
+		next.Leader = electFrom(next.Replicas, next.ISR, isUsable)
+		if next.Leader == records.NoLeader {
+			return *p, false
+		}
+	}
+	next.AddingReplicas, next.RemovingReplicas = []int32{}, []int32{}
+	return next, true
+}
+
+// changeTo returns the record that takes partition i of t from p to next:
+// the fields that differ, and a new leader (first usable ISR member in
+// replica order) when next's leader is not in next's ISR.
+func changeTo(t *cluster.Topic, i int32, p, next *cluster.Partition, isUsable func(int32) bool) *records.PartitionChange {
+	rec := records.NewPartitionChange(records.UUID(t.ID), i)
+	if !slices.Contains(next.ISR, next.Leader) {
+		next.Leader = electFrom(next.Replicas, next.ISR, isUsable)
+	}
+	if next.Leader != p.Leader {
+		rec.Leader = next.Leader
+	}
+	if !slices.Equal(next.ISR, p.ISR) {
+		rec.Isr = slices.Clone(next.ISR)
+	}
+	if !slices.Equal(next.Replicas, p.Replicas) {
+		rec.Replicas = slices.Clone(next.Replicas)
+	}
+	if !slices.Equal(next.AddingReplicas, p.AddingReplicas) {
+		rec.AddingReplicas = nonNil(next.AddingReplicas)
+	}
+	if !slices.Equal(next.RemovingReplicas, p.RemovingReplicas) {
+		rec.RemovingReplicas = nonNil(next.RemovingReplicas)
+	}
+	if rec.Leader == records.LeaderUnchanged && rec.Isr == nil && rec.Replicas == nil && rec.AddingReplicas == nil && rec.RemovingReplicas == nil {
+		return nil
+	}
+	return rec
+}
+
+// nonNil is vs, or an empty array: in a PartitionChangeRecord nil means
+// unchanged and an empty array clears the field.
+func nonNil(vs []int32) []int32 {
+	if vs == nil {
+		return []int32{}
+	}
+	return slices.Clone(vs)
+}
+
+// ReassignmentCompletions returns the changes that complete every
+// reassignment whose adding replicas are all in the ISR but which could
+// not complete for want of a usable leader. It goes with unfencing
+// brokerID (Kafka checks completion on every partition change; a broker
+// coming back is the change that may let one lead), brokerID counting as
+// usable.
+func ReassignmentCompletions(im *cluster.Image, brokerID int32) []records.Record {
+	isUsable := func(id int32) bool { return id == brokerID || usable(im.Brokers[id]) }
+	return eachPartition(im, func(t *cluster.Topic, i int32, p *cluster.Partition) *records.PartitionChange {
+		next, ok := complete(p, p.ISR, isUsable)
+		if !ok {
+			return nil
+		}
+		return changeTo(t, i, p, &next, isUsable)
+	})
+}
