@@ -14,11 +14,13 @@ import (
 )
 
 // Admin requests that change metadata (CreateTopics, DeleteTopics,
-// CreatePartitions, AlterConfigs, IncrementalAlterConfigs, ElectLeaders)
-// are accepted on every node. A node that is not the active controller
-// forwards the request, as decoded, to the active controller's controller
-// listener (KIP-590's forwarding, without the envelope: strata has no
-// principals to carry yet), where the same handler runs it against the
+// CreatePartitions, AlterConfigs, IncrementalAlterConfigs, ElectLeaders,
+// AlterPartitionReassignments, and ListPartitionReassignments, which reads
+// the controller's image as Kafka's does) are accepted on every node. A
+// node that is not the active controller forwards the request, as
+// decoded, to the active controller's controller listener (KIP-590's
+// forwarding, without the envelope: strata has no principals to carry
+// yet), where the same handler runs it against the
 // quorum; the answer comes back with the metadata offset of the change,
 // and the node waits until its own image holds it before it answers, so a
 // client that created a topic through a node finds it there next.
@@ -149,6 +151,10 @@ func requestTimeout(req kmsg.Request) time.Duration {
 	case *kmsg.CreatePartitionsRequest:
 		ms = r.TimeoutMillis
 	case *kmsg.ElectLeadersRequest:
+		ms = r.TimeoutMillis
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		ms = r.TimeoutMillis
+	case *kmsg.ListPartitionReassignmentsRequest:
 		ms = r.TimeoutMillis
 	}
 	if d := time.Duration(ms) * time.Millisecond; d > 0 && d < forwardTimeout {
