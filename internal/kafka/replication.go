@@ -19,7 +19,9 @@ import (
 // leader; a replica whose partition has no leader waits, fetching from
 // nobody. Replicas are created here, so that a follower has a log to
 // fetch into before anyone produces. A node that is not a replica of a
-// partition it has (moved away) stops fetching it; its files stay.
+// partition it has (a reassignment moved it away, or was cancelled before
+// this replica joined) stops fetching it and deletes it, as Kafka's
+// StopReplica with deletePartition (removeReplica).
 //
 // It runs on a cluster node only, once AdoptPartitions matched the disk
 // with a caught-up image: before that an image still catching up would
@@ -37,8 +39,9 @@ func (h *Handler) applyRoles(im *cluster.Image) {
 			p := int32(i)
 			tp := log.TopicPartition{Topic: t.Name, Partition: p}
 			if !slices.Contains(st.Replicas, self) {
-				if h.broker.Partition(tp) != nil {
+				if part := h.broker.Partition(tp); part != nil {
 					rm.Stop(tp)
+					h.removeReplica(part, t.ID)
 				}
 				continue
 			}
@@ -89,4 +92,35 @@ func (h *Handler) proposeISR(p *broker.Partition, topicID cluster.TopicID, isr [
 		return
 	}
 	h.cfg.Replicas.ProposeISR(p, topicID, isr)
+}
+
+// removeReplica deletes part, a partition of topic id that the image no
+// longer places on this node. Only the latest image decides, under
+// topicMu as every partition creation and deletion: it must still have
+// the topic with the partition, without this node among its replicas,
+// and part's partition.metadata must name the same topic id (a directory
+// without one, or of another topic of the name, is left alone). The image
+// is never behind here: applyRoles acts only once AdoptPartitions matched
+// the disk with an image that holds the log past this node's
+// registration, and images only move forward after that.
+func (h *Handler) removeReplica(part *broker.Partition, id cluster.TopicID) {
+	h.topicMu.Lock()
+	defer h.topicMu.Unlock()
+	tp := part.TP
+	im := h.meta.Image()
+	t := im.ByID[id]
+	if t == nil || t.Name != tp.Topic || tp.Partition >= int32(len(t.PartitionStates)) || t.PartitionStates[tp.Partition] == nil {
+		return // a deleted topic's partitions go with removeDeletedTopics
+	}
+	if slices.Contains(t.PartitionStates[tp.Partition].Replicas, h.cfg.NodeID) {
+		return // placed here again since
+	}
+	if pid, ok := part.TopicID(); !ok || pid != id || h.broker.Partition(tp) != part {
+		return
+	}
+	if err := h.broker.DeletePartition(tp); err != nil {
+		h.logger.Error("delete partition moved off this node", "partition", tp, "err", err)
+		return
+	}
+	h.logger.Info("deleted partition moved off this node", "partition", tp, "replicas", t.PartitionStates[tp.Partition].Replicas, "metadata_offset", im.EndOffset)
 }
