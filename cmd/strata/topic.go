@@ -1,7 +1,7 @@
 package main
 
-// strata topic: create, list, describe, delete, alter-config and
-// add-partitions, the jobs of Kafka's kafka-topics and kafka-configs
+// strata topic: create, list, describe, delete, alter-config,
+// add-partitions (and move, reassignments: topic_move.go), the jobs of Kafka's kafka-topics and kafka-configs
 // --entity-type topics, over kadm.
 
 import (
@@ -22,7 +22,7 @@ func init() { commands = append(commands, topicCmd) }
 func topicCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "topic",
-		Short: "Create, list, describe, delete and configure topics",
+		Short: "Create, list, describe, delete, configure and move topics",
 		Args:  cobra.NoArgs,
 		// Runnable, so that an unknown subcommand is an error
 		// rather than help and exit code 0.
@@ -30,8 +30,15 @@ func topicCmd() *cobra.Command {
 	}
 	cmd.AddCommand(topicCreateCmd(), topicListCmd(), topicDescribeCmd(),
 		topicDeleteCmd(), topicAlterConfigCmd(), topicAddPartitionsCmd())
+	for _, sub := range topicSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
+
+// topicSubcommands are the topic subcommands kept in files of their own
+// (topic_move.go).
+var topicSubcommands []func() *cobra.Command
 
 // needNames requires at least one positional argument, saying what it is.
 func needNames(what, example string) cobra.PositionalArgs {

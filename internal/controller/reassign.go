@@ -50,14 +50,14 @@ func originalReplicas(p *cluster.Partition) []int32 {
 // each a registered broker. The error wraps INVALID_REPLICA_ASSIGNMENT.
 func ValidateReassignment(im *cluster.Image, target []int32) error {
 	if len(target) == 0 {
-		return fmt.Errorf("%w: the target replica list is empty", kerr.InvalidReplicaAssignment)
+		return codeErr(kerr.InvalidReplicaAssignment, "the target replica list is empty")
 	}
 	for i, id := range target {
 		if slices.Contains(target[:i], id) {
-			return fmt.Errorf("%w: broker %d is listed twice", kerr.InvalidReplicaAssignment, id)
+			return codeErr(kerr.InvalidReplicaAssignment, "broker %d is listed twice", id)
 		}
 		if im.Broker(id) == nil {
-			return fmt.Errorf("%w: broker %d is not registered", kerr.InvalidReplicaAssignment, id)
+			return codeErr(kerr.InvalidReplicaAssignment, "broker %d is not registered", id)
 		}
 	}
 	return nil
@@ -76,7 +76,7 @@ func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allo
 	p := t.PartitionStates[i]
 	if target == nil {
 		if !reassigning(p) {
-			return nil, fmt.Errorf("%w: partition %s-%d", kerr.NoReassignmentInProgress, t.Name, i)
+			return nil, codeErr(kerr.NoReassignmentInProgress, "no reassignment of partition %s-%d is in progress", t.Name, i)
 		}
 		return revert(im, t, i, p), nil
 	}
@@ -85,7 +85,7 @@ func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allo
 	}
 	orig := originalReplicas(p)
 	if !allowRFChange && len(target) != len(orig) {
-		return nil, fmt.Errorf("%w: the target has %d replicas, the partition %d, and the request does not allow a change of replication factor", kerr.InvalidReplicationFactor, len(target), len(orig))
+		return nil, codeErr(kerr.InvalidReplicationFactor, "the target has %d replicas, the partition %d, and the request does not allow a change of replication factor", len(target), len(orig))
 	}
 	replicas := slices.Clone(target)
 	var adding, removing []int32
@@ -112,7 +112,7 @@ func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allo
 	}
 	if len(next.ISR) == 0 {
 		// Only dropped adding replicas were in sync: revert first.
-		return nil, fmt.Errorf("%w: no replica of the new assignment is in sync; cancel the reassignment in progress first", kerr.InvalidReplicaAssignment)
+		return nil, codeErr(kerr.InvalidReplicaAssignment, "no replica of the new assignment is in sync; cancel the reassignment in progress first")
 	}
 	return changeTo(t, i, p, &next, isUsable), nil
 }
@@ -214,4 +214,18 @@ func ReassignmentCompletions(im *cluster.Image, brokerID int32) []records.Record
 		}
 		return changeTo(t, i, p, &next, isUsable)
 	})
+}
+
+// codeError is an error of a Kafka code with its own message: the message
+// is what the answer's ErrorMessage says, without the code's name.
+type codeError struct {
+	code *kerr.Error
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+func (e *codeError) Unwrap() error { return e.code }
+
+func codeErr(code *kerr.Error, format string, args ...any) error {
+	return &codeError{code: code, msg: fmt.Sprintf(format, args...)}
 }
