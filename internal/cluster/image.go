@@ -236,11 +236,15 @@ func (d *delta) apply(rec records.Record) error {
 		if r.Replicas != nil {
 			p.Replicas = r.Replicas
 		}
+		// An empty array clears them (a reassignment completed or
+		// cancelled); kept nil, as a PartitionRecord reads them, so that
+		// an image replayed from the log and one loaded from a snapshot
+		// compare equal.
 		if r.RemovingReplicas != nil {
-			p.RemovingReplicas = r.RemovingReplicas
+			p.RemovingReplicas = nilIfEmpty(r.RemovingReplicas)
 		}
 		if r.AddingReplicas != nil {
-			p.AddingReplicas = r.AddingReplicas
+			p.AddingReplicas = nilIfEmpty(r.AddingReplicas)
 		}
 		if r.LeaderRecoveryState != -1 {
 			p.LeaderRecoveryState = r.LeaderRecoveryState
@@ -392,4 +396,11 @@ func appendConfigs(out []records.Record, typ int8, name string, configs map[stri
 		out = append(out, &records.Config{ResourceType: typ, ResourceName: name, Name: k, Value: &v})
 	}
 	return out
+}
+
+func nilIfEmpty(vs []int32) []int32 {
+	if len(vs) == 0 {
+		return nil
+	}
+	return vs
 }

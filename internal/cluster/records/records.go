@@ -21,9 +21,11 @@
 //	 0  RegisterBrokerRecord      0-3       id, incarnation, epoch, endpoints, rack, fenced
 //	 1  UnregisterBrokerRecord    0         id, epoch
 //	 2  TopicRecord               0         name, topic id
-//	 3  PartitionRecord           0-2       id, topic id, replicas, ISR, leader, epochs
+//	 3  PartitionRecord           0-2       id, topic id, replicas, ISR, leader, epochs,
+//	                                        adding and removing replicas (KIP-455)
 //	 4  ConfigRecord              0         topic (resource type 2) configs; null value removes
-//	 5  PartitionChangeRecord     0-2       ISR, leader, replicas (tagged, absent = unchanged)
+//	 5  PartitionChangeRecord     0-2       ISR, leader, replicas, adding and removing replicas
+//	                                        (tagged, absent = unchanged, empty = cleared)
 //	 7  FenceBrokerRecord         0         id, epoch
 //	 8  UnfenceBrokerRecord       0         id, epoch
 //	 9  RemoveTopicRecord         0         topic id
