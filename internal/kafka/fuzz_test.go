@@ -102,8 +102,13 @@ func seedRequests() []kmsg.Request {
 	cgh.Group, cgh.MemberID, cgh.RebalanceTimeoutMillis, cgh.SubscribedTopicNames = "c", "m", 1000, []string{topic}
 	el := kmsg.NewPtrElectLeadersRequest()
 	el.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
+	ra := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	ra.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: topic, Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: []int32{1}}, {Partition: 1}}}}
+	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
+	lr.Topics = []kmsg.ListPartitionReassignmentsRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
 	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(),
-		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest()}
+		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest(),
+		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest()}
 }
 
 // Known, not fixed here: kmsg reads a flexible version's tagged fields
