@@ -172,10 +172,13 @@ func assignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) [][]int32 {
 }
 
 // replicationFactor is a topic's replication factor: its first
-// partition's replica count (Kafka's TopicDescription reports the same).
+// partition's replica count (Kafka's TopicDescription reports the same),
+// without the replicas a reassignment is removing: new partitions get
+// the factor the topic is moving to.
 func replicationFactor(t *cluster.Topic) int16 {
 	if len(t.PartitionStates) == 0 || t.PartitionStates[0] == nil {
 		return -1
 	}
-	return int16(len(t.PartitionStates[0].Replicas))
+	p := t.PartitionStates[0]
+	return int16(len(p.Replicas) - len(p.RemovingReplicas))
 }
