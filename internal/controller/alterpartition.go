@@ -67,8 +67,9 @@ func (c *Controller) AlterPartition(req *kmsg.AlterPartitionRequest) (*kmsg.Alte
 //     member it has: fencing and controlled shutdown take a broker out of
 //     every ISR (FenceChanges) with a new partition epoch, which a request
 //     built before then fails on anyway;
-//   - an ISR that holds every adding replica of a reassignment in
-//     progress completes it in the same change (see Reassign); if the
+//   - an ISR that, without the removing replicas, holds every other
+//     replica of a reassignment in progress completes it in the same
+//     change (see Reassign); if the
 //     sender is removed and another replica leads, it is answered
 //     NEW_LEADER_ELECTED.
 func AlterPartitionChanges(im *cluster.Image, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, []records.Record) {

@@ -12,37 +12,34 @@ import (
 
 // Partition reassignment (KIP-455), as Kafka's ReplicationControlManager
 // and PartitionReassignmentReplicas do it. A reassignment of a partition
-// with replicas R to target replicas T is one PartitionChangeRecord:
+// with replicas R (all of them, those of a reassignment in progress
+// included, as Kafka takes them) to target replicas T is one
+// PartitionChangeRecord:
 //
-//	Replicas         = T, then R\T in R's order
-//	AddingReplicas   = T\R  (in T's order)
+//	Replicas         = T, then R\T
+//	AddingReplicas   = T\R
 //	RemovingReplicas = R\T
 //
+// (the differences in broker id order, as Kafka's TreeSets give them).
 // The adding replicas are followers like the others (the brokers'
 // applyRoles make them fetch from the leader) and join the ISR through the
-// leader's AlterPartition. Once every adding replica is in the ISR, and
-// the ISR keeps a member of T, the reassignment completes in the change
-// that made it so (AlterPartitionChanges, or ReassignmentCompletions when
-// a broker is unfenced): Replicas = T, ISR = ISR without R\T, the leader
-// moved to the first usable ISR member of T (a new leader epoch) if it is
-// being removed, adding and removing cleared. Kafka completes even when no
-// member of T can lead, leaving the partition leaderless; strata waits
-// until one can (an unfencing brings the check again), so that a
-// reassignment never takes a partition offline.
+// leader's AlterPartition. Once the ISR without the removing replicas is
+// not empty and holds every replica of T, the reassignment completes in
+// the change that made it so (AlterPartitionChanges, or
+// ReassignmentCompletions when a broker is unfenced): Replicas = T, ISR =
+// ISR without R\T, the leader moved to the first usable ISR member of T
+// (a new leader epoch) if it is being removed, adding and removing
+// cleared. Kafka completes even when no member of T can lead, leaving the
+// partition leaderless; strata waits until one can (an unfencing brings
+// the check again), so that a reassignment never takes a partition
+// offline.
 //
-// A reassignment issued while another is in progress starts from the
-// original replicas (Replicas without AddingReplicas), as KIP-455 states;
-// cancelling reverts to them.
+// Cancelling (Kafka's PartitionReassignmentRevert) drops the adding
+// replicas from the replicas and the ISR.
 
 // reassigning reports whether p has a reassignment in progress.
 func reassigning(p *cluster.Partition) bool {
 	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
-}
-
-// originalReplicas are a partition's replicas before the reassignment in
-// progress (its replicas when none is).
-func originalReplicas(p *cluster.Partition) []int32 {
-	return slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
 }
 
 // ValidateReassignment checks the target replicas of a reassignment as
@@ -68,88 +65,88 @@ func ValidateReassignment(im *cluster.Image, target []int32) error {
 // the reassignment in progress. A reassignment that needs no new replica
 // in the ISR completes in the same change. rec is nil when nothing
 // changes (the target is the current assignment) or on error; the error
-// wraps its Kafka code: INVALID_REPLICA_ASSIGNMENT (ValidateReassignment),
-// INVALID_REPLICATION_FACTOR when allowRFChange is false and T has another
-// size than the original replicas (KIP-860), NO_REASSIGNMENT_IN_PROGRESS
-// for cancelling none.
-func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allowRFChange bool) (*records.PartitionChange, error) {
+// wraps its Kafka code: INVALID_REPLICA_ASSIGNMENT (ValidateReassignment,
+// or a cancel that would need an unclean election on a topic for which
+// unclean says false), INVALID_REPLICATION_FACTOR when allowRFChange is
+// false and T has another size than the replicas the partition had before
+// any reassignment (KIP-860), NO_REASSIGNMENT_IN_PROGRESS for cancelling
+// none.
+func Reassign(im *cluster.Image, t *cluster.Topic, i int32, target []int32, allowRFChange bool, unclean Unclean) (*records.PartitionChange, error) {
 	p := t.PartitionStates[i]
+	isUsable := func(id int32) bool { return usable(im.Brokers[id]) }
 	if target == nil {
 		if !reassigning(p) {
 			return nil, codeErr(kerr.NoReassignmentInProgress, "no reassignment of partition %s-%d is in progress", t.Name, i)
 		}
-		return revert(im, t, i, p), nil
+		next, clean := revert(p)
+		if !clean && (unclean == nil || !unclean(t)) {
+			return nil, codeErr(kerr.InvalidReplicaAssignment, "cancelling the reassignment of %s-%d would need an unclean leader election: only replicas being added are in sync", t.Name, i)
+		}
+		return changeTo(t, i, p, &next, isUsable), nil
 	}
 	if err := ValidateReassignment(im, target); err != nil {
 		return nil, err
 	}
-	orig := originalReplicas(p)
-	if !allowRFChange && len(target) != len(orig) {
-		return nil, codeErr(kerr.InvalidReplicationFactor, "the target has %d replicas, the partition %d, and the request does not allow a change of replication factor", len(target), len(orig))
+	if orig := len(p.Replicas) - len(p.AddingReplicas); !allowRFChange && len(target) != orig {
+		return nil, codeErr(kerr.InvalidReplicationFactor, "the target has %d replicas, the partition %d, and the request does not allow a change of replication factor", len(target), orig)
 	}
-	replicas := slices.Clone(target)
 	var adding, removing []int32
 	for _, id := range target {
-		if !slices.Contains(orig, id) {
+		if !slices.Contains(p.Replicas, id) {
 			adding = append(adding, id)
 		}
 	}
-	for _, id := range orig {
+	for _, id := range p.Replicas {
 		if !slices.Contains(target, id) {
 			removing = append(removing, id)
-			replicas = append(replicas, id)
 		}
 	}
-	// The partition as the reassignment leaves it, before completion.
+	slices.Sort(adding)
+	slices.Sort(removing)
 	next := *p
-	next.Replicas, next.AddingReplicas, next.RemovingReplicas = replicas, adding, removing
-	// An earlier target's adding replica that this one drops leaves the
-	// ISR with it: it is not a replica any more.
-	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(replicas, id) })
-	isUsable := func(id int32) bool { return usable(im.Brokers[id]) }
+	next.Replicas = append(slices.Clone(target), removing...)
+	next.AddingReplicas, next.RemovingReplicas = adding, removing
 	if done, ok := complete(&next, next.ISR, isUsable); ok {
 		next = done
-	}
-	if len(next.ISR) == 0 {
-		// Only dropped adding replicas were in sync: revert first.
-		return nil, codeErr(kerr.InvalidReplicaAssignment, "no replica of the new assignment is in sync; cancel the reassignment in progress first")
 	}
 	return changeTo(t, i, p, &next, isUsable), nil
 }
 
-// revert is Kafka's PartitionReassignmentRevert: back to the original
-// replicas, the adding ones out of the ISR; if that empties the ISR, the
-// first original replica becomes it (an unclean choice, as Kafka makes).
-func revert(im *cluster.Image, t *cluster.Topic, i int32, p *cluster.Partition) *records.PartitionChange {
-	next := *p
-	next.Replicas = originalReplicas(p)
-	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
-	if len(next.ISR) == 0 {
-		next.ISR = []int32{next.Replicas[0]}
+// revert is Kafka's PartitionReassignmentRevert: the adding replicas out
+// of the replicas and the ISR. If that empties the ISR, the first replica
+// left becomes it, and clean is false (an unclean election).
+func revert(p *cluster.Partition) (next cluster.Partition, clean bool) {
+	adding := func(id int32) bool { return slices.Contains(p.AddingReplicas, id) }
+	next = *p
+	next.Replicas = slices.DeleteFunc(slices.Clone(p.Replicas), adding)
+	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), adding)
+	clean = true
+	if len(next.ISR) == 0 && len(next.Replicas) > 0 {
+		next.ISR, clean = []int32{next.Replicas[0]}, false
 	}
 	next.AddingReplicas, next.RemovingReplicas = []int32{}, []int32{}
-	return changeTo(t, i, p, &next, func(id int32) bool { return usable(im.Brokers[id]) })
+	return next, clean
 }
 
 // complete is Kafka's PartitionReassignmentReplicas.maybeCompleteReassignment
-// for p with ISR isr: p completed, and ok, when every adding replica is in
-// isr, isr keeps a member of the target, and the partition has a usable
-// leader after it.
+// for p with ISR isr: p completed, and ok, when isr without the removing
+// replicas is not empty and holds every replica left, and the partition
+// has a usable leader after it.
 func complete(p *cluster.Partition, isr []int32, isUsable func(int32) bool) (cluster.Partition, bool) {
 	if !reassigning(p) {
 		return *p, false
-	}
-	for _, id := range p.AddingReplicas {
-		if !slices.Contains(isr, id) {
-			return *p, false
-		}
 	}
 	gone := func(id int32) bool { return slices.Contains(p.RemovingReplicas, id) }
 	next := *p
 	next.ISR = slices.DeleteFunc(slices.Clone(isr), gone)
 	next.Replicas = slices.DeleteFunc(slices.Clone(p.Replicas), gone)
-	if len(next.ISR) == 0 {
+	if len(next.ISR) == 0 || len(next.Replicas) == 0 {
 		return *p, false
+	}
+	for _, id := range next.Replicas {
+		if !slices.Contains(next.ISR, id) {
+			return *p, false
+		}
 	}
 	if !slices.Contains(next.ISR, p.Leader) {
 		next.Leader = electFrom(next.Replicas, next.ISR, isUsable)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 )
 
@@ -37,6 +38,7 @@ func TestReassign(t *testing.T) {
 		removing []int32
 		target   []int32
 		noRF     bool
+		unclean  bool
 		want     string
 		err      *kerr.Error
 	}{
@@ -50,7 +52,7 @@ func TestReassign(t *testing.T) {
 			name:   "RF 2 to two other brokers, in the target's order",
 			p:      part{replicas: []int32{1, 2}, isr: []int32{1, 2}, leader: 1},
 			target: []int32{4, 3},
-			want:   "replicas=[4 3 1 2] isr=- leader=- adding=[4 3] removing=[1 2]",
+			want:   "replicas=[4 3 1 2] isr=- leader=- adding=[3 4] removing=[1 2]",
 		},
 		{
 			name:   "shrinking within the ISR completes at once; the leader moves",
@@ -71,12 +73,24 @@ func TestReassign(t *testing.T) {
 			want:   "none",
 		},
 		{
-			name:     "a new target during one starts from the original replicas",
+			name:     "a new target during one starts from all the current replicas, as Kafka's",
 			p:        part{replicas: []int32{2, 1}, isr: []int32{1}, leader: 1},
 			adding:   []int32{2},
 			removing: []int32{1},
 			target:   []int32{3},
-			want:     "replicas=[3 1] isr=- leader=- adding=[3] removing=-",
+			want:     "replicas=[3 1 2] isr=- leader=- adding=[3] removing=[1 2]",
+		},
+		{
+			name:   "removed replicas in id order, after the target",
+			p:      part{replicas: []int32{3, 1, 2}, isr: []int32{3, 1, 2}, leader: 3},
+			target: []int32{4},
+			want:   "replicas=[4 1 2 3] isr=- leader=- adding=[4] removing=[1 2 3]",
+		},
+		{
+			name:   "completion needs every target replica in the ISR, not only the new ones",
+			p:      part{replicas: []int32{1, 2}, isr: []int32{1}, leader: 1},
+			target: []int32{2},
+			want:   "replicas=[2 1] isr=- leader=- adding=- removing=[1]",
 		},
 		{
 			name:     "cancel: back to the original replicas",
@@ -92,6 +106,21 @@ func TestReassign(t *testing.T) {
 			removing: []int32{1},
 			want:     "replicas=[1] isr=[1] leader=1 adding=[] removing=[]",
 		},
+		{
+			name:     "cancel that needs an unclean election: refused",
+			p:        part{replicas: []int32{2, 1}, isr: []int32{2}, leader: 2},
+			adding:   []int32{2},
+			removing: []int32{1},
+			err:      kerr.InvalidReplicaAssignment,
+		},
+		{
+			name:     "cancel that needs an unclean election, allowed for the topic",
+			p:        part{replicas: []int32{2, 1}, isr: []int32{2}, leader: 2},
+			adding:   []int32{2},
+			removing: []int32{1},
+			unclean:  true,
+			want:     "replicas=[1] isr=[1] leader=1 adding=[] removing=[]",
+		},
 		{name: "cancel none", p: part{replicas: []int32{1}, isr: []int32{1}, leader: 1}, err: kerr.NoReassignmentInProgress},
 		{name: "empty", p: part{replicas: []int32{1}, isr: []int32{1}, leader: 1}, target: []int32{}, err: kerr.InvalidReplicaAssignment},
 		{name: "duplicate", p: part{replicas: []int32{1}, isr: []int32{1}, leader: 1}, target: []int32{2, 2}, err: kerr.InvalidReplicaAssignment},
@@ -102,7 +131,11 @@ func TestReassign(t *testing.T) {
 			im := testImage(4, tc.fenced, []part{tc.p})
 			top := im.Topics["a"]
 			top.PartitionStates[0].AddingReplicas, top.PartitionStates[0].RemovingReplicas = tc.adding, tc.removing
-			rec, err := Reassign(im, top, 0, tc.target, !tc.noRF)
+			var unclean Unclean
+			if tc.unclean {
+				unclean = func(*cluster.Topic) bool { return true }
+			}
+			rec, err := Reassign(im, top, 0, tc.target, !tc.noRF, unclean)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err %v, want %v", err, tc.err)

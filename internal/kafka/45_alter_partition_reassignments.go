@@ -8,23 +8,26 @@ package kafka
 //     change (PartitionChangeRecords) and answers once it is applied, as
 //     Kafka's ReplicationControlManager.alterPartitionReassignments
 //     (KIP-455). The answer does not wait for the data to move.
-//   - Target replicas T of a partition with replicas R: the replicas
-//     become T then R\T, AddingReplicas T\R, RemovingReplicas R\T. The
-//     adding replicas fetch from the leader and join the ISR; the ISR
-//     change that holds them all completes the reassignment: replicas T,
-//     ISR without R\T, a new leader (first usable ISR member of T) if the
-//     leader is removed. Brokers that are no longer replicas delete
-//     their copy. A target needing no new replica completes at once; the
-//     current assignment changes nothing. A reassignment issued during
-//     another starts from the original replicas (controller.Reassign).
-//   - Null Replicas cancels: back to the original replicas, the adding
-//     ones out of the ISR; NO_REASSIGNMENT_IN_PROGRESS when there is
-//     none.
+//   - Target replicas T of a partition with replicas R (all of them,
+//     during another reassignment too, as Kafka): the replicas become T
+//     then R\T, AddingReplicas T\R, RemovingReplicas R\T (both in id
+//     order). The adding replicas fetch from the leader and join the ISR;
+//     the ISR change after which the ISR without R\T is every replica of
+//     T completes the reassignment: replicas T, ISR without R\T, a new
+//     leader (first usable ISR member of T) if the leader is removed.
+//     Brokers that are no longer replicas delete their copy. A target
+//     whose replicas are all in sync completes at once; the current
+//     assignment changes nothing (controller.Reassign).
+//   - Null Replicas cancels: the adding replicas leave the replicas and
+//     the ISR; NO_REASSIGNMENT_IN_PROGRESS when there is none, and
+//     INVALID_REPLICA_ASSIGNMENT when only adding replicas are in sync
+//     unless the topic allows unclean leader election (the first replica
+//     left then becomes the ISR), as Kafka's PartitionReassignmentRevert.
 //   - INVALID_REPLICA_ASSIGNMENT for an empty target, a broker listed
 //     twice or not registered; UNKNOWN_TOPIC_OR_PARTITION for a topic or
 //     partition the image lacks; INVALID_REPLICATION_FACTOR in v1+ when
-//     AllowReplicationFactorChange is false and T's size is not the
-//     original replicas' (KIP-860). A partition named twice is changed
+//     AllowReplicationFactorChange is false and T's size is not that of
+//     the replicas but the adding ones (KIP-860). A partition named twice is changed
 //     once and answered twice with the first answer.
 //   - When the change cannot be committed (NOT_CONTROLLER, ...), the code
 //     is the response's and every partition's. TimeoutMillis bounds the
@@ -78,7 +81,7 @@ func (h *Handler) handleAlterPartitionReassignments(ctx context.Context, _ *serv
 					err = kerr.UnknownTopicOrPartition
 				default:
 					var rec *records.PartitionChange
-					rec, err = controller.Reassign(im, t, rp.Partition, rp.Replicas, allowRF)
+					rec, err = controller.Reassign(im, t, rp.Partition, rp.Replicas, allowRF, h.ctrl.Unclean(im))
 					if rec != nil {
 						recs = append(recs, rec)
 					}
