@@ -313,6 +313,15 @@ func (m *Manager) proposeISR(p *broker.Partition, topicID [16]byte, isr []int32)
 				if sp.Partition != p.TP.Partition {
 					continue
 				}
+				if sp.ErrorCode == kerr.NewLeaderElected.Code {
+					// The change was made and completed a reassignment
+					// that removed this replica (KIP-455): it no longer
+					// leads, and its image will say so and delete it.
+					// As Kafka's leader, keep the proposal pending
+					// until then rather than propose again.
+					m.cfg.Logger.Info("ISR changed; a reassignment completed and moved the leader away", "partition", p.TP, "isr", isr)
+					return
+				}
 				if sp.ErrorCode != 0 {
 					err = kerr.ErrorForCode(sp.ErrorCode)
 					break
