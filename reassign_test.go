@@ -250,6 +250,43 @@ func TestReassignPartitions(t *testing.T) {
 		}
 	})
 
+	t.Run("removed while down: deleted once back", func(t *testing.T) {
+		createAssigned(t, ctx, admCl, "away", []int32{src, dst}, nil)
+		p := newClient(t, c.Node(ctrl).Addr(), kgo.DefaultProduceTopic("away"))
+		for i := range 20 {
+			if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "a%d", i)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitReplicasEqual(t, c, "away", 1, 30*time.Second)
+		if err := c.Node(src).Stop(); err != nil {
+			t.Fatal(err)
+		}
+		// src is fenced and out of the ISR; ctrl joins, and the move
+		// completes without src.
+		if err := reassign(t, ctx, kadm.NewClient(newClient(t, c.Node(dst).Addr())), "away", 0, []int32{dst, ctrl}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			md, err := kadm.NewClient(newClient(t, c.Node(dst).Addr())).Metadata(ctx, "away")
+			if err == nil && slices.Equal(md.Topics["away"].Partitions[0].Replicas, []int32{dst, ctrl}) {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the move never completed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(partitionDirs(t, c.Node(src).Dir(), "away-")) != 1 {
+			t.Fatal("the stopped node's copy is not on disk")
+		}
+		if err := c.Node(src).Restart(); err != nil {
+			t.Fatal(err)
+		}
+		waitNoDir(t, ctx, c.Node(src), "away")
+		waitReplicasEqual(t, c, "away", 1, 30*time.Second)
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
 			topic    string
