@@ -220,6 +220,7 @@ func TestMetadataMetricsSingleNode(t *testing.T) {
 		`strata_brokers{state="controlled_shutdown"}`: 0,
 		"strata_partitions_leaderless":                0,
 		"strata_partitions_led":                       before["strata_partitions_led"] + 3,
+		"strata_partitions_reassigning":               0,
 	} {
 		if got, ok := after[name]; !ok || got != want {
 			t.Fatalf("%s = %v (present %v), want %v", name, got, ok, want)

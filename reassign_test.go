@@ -187,6 +187,11 @@ func TestReassignPartitions(t *testing.T) {
 				t.Fatalf("node %d lists %+v", n.ID(), lp)
 			}
 		}
+		if n := c.Node(ctrl); n.HTTPAddr() != "" {
+			if got := scrape(t, n.HTTPAddr())["strata_partitions_reassigning"]; got != 1 {
+				t.Errorf("strata_partitions_reassigning = %v during the move, want 1", got)
+			}
+		}
 		before := replicaLog(t, c.Node(src).Dir(), "held", 0)
 		c.Heal(src, dst)
 		waitAssignment(t, ctx, c, "held", []int32{dst})

@@ -507,7 +507,7 @@ func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controll
 			s.Brokers[metrics.BrokersUnfenced]++
 		}
 	}
-	s.PartitionsLeaderless, s.PartitionsLed = im.LeaderCounts(nodeID)
+	s.PartitionsLeaderless, s.PartitionsLed, s.PartitionsReassigning = im.PartitionCounts(nodeID)
 	return s
 }
 

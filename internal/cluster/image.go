@@ -118,18 +118,31 @@ func (im *Image) Broker(id int32) *Broker { return im.Brokers[id] }
 // brokerID leads, for metrics (Kafka's OfflinePartitionsCount and
 // LeaderCount). It walks every partition.
 func (im *Image) LeaderCounts(brokerID int32) (leaderless, led int) {
+	leaderless, led, _ = im.PartitionCounts(brokerID)
+	return leaderless, led
+}
+
+// PartitionCounts is LeaderCounts with the number of partitions being
+// reassigned (Kafka's ReassigningPartitions): those with adding or
+// removing replicas.
+func (im *Image) PartitionCounts(brokerID int32) (leaderless, led, reassigning int) {
 	for _, t := range im.Topics {
 		for _, p := range t.PartitionStates {
-			switch {
-			case p == nil:
-			case p.Leader == records.NoLeader:
+			if p == nil {
+				continue
+			}
+			switch p.Leader {
+			case records.NoLeader:
 				leaderless++
-			case p.Leader == brokerID:
+			case brokerID:
 				led++
+			}
+			if len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0 {
+				reassigning++
 			}
 		}
 	}
-	return leaderless, led
+	return leaderless, led, reassigning
 }
 
 // delta builds the next image from base by applying records, copying

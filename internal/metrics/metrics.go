@@ -213,6 +213,9 @@ type MetadataStatus struct {
 	// PartitionsLeaderless counts the image's partitions without a
 	// leader; PartitionsLed those this broker leads.
 	PartitionsLeaderless, PartitionsLed int
+	// PartitionsReassigning counts the image's partitions with a
+	// reassignment in progress.
+	PartitionsReassigning int
 }
 
 // Indexes of MetadataStatus.Brokers, and the label values of
@@ -230,8 +233,8 @@ var brokerStates = [3]string{BrokersUnfenced: "unfenced", BrokersFenced: "fenced
 // group's current-leader, current-epoch, high-watermark and
 // log-end-offset) and the broker lifecycle and leadership gauges
 // (Kafka's BrokerServer fenced state and broker epoch, the controller's
-// FencedBrokerCount/ActiveBrokerCount, OfflinePartitionsCount, and a
-// broker's LeaderCount). status is read once per scrape.
+// FencedBrokerCount/ActiveBrokerCount, OfflinePartitionsCount,
+// ReassigningPartitions, and a broker's LeaderCount). status is read once per scrape.
 func (m *Metrics) RegisterMetadata(nodeID int32, status func() MetadataStatus) {
 	m.Registry.MustRegister(&metadataCollector{nodeID: nodeID, status: status})
 }
@@ -265,11 +268,13 @@ var (
 		"Partitions without a leader in this node's metadata image (Kafka's OfflinePartitionsCount): unavailable until their replica's broker returns.", nil, nil)
 	descLed = prometheus.NewDesc("strata_partitions_led",
 		"Partitions this broker leads in its metadata image (Kafka's LeaderCount).", nil, nil)
+	descReassigning = prometheus.NewDesc("strata_partitions_reassigning",
+		"Partitions with a reassignment in progress in this node's metadata image (Kafka's ReassigningPartitions): new replicas still catching up.", nil, nil)
 )
 
 func (c *metadataCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMetadataOffset, descControllerID, descControllerActive, descQuorumTerm, descQuorumCommit,
-		descQuorumApplied, descBrokerFenced, descBrokerEpoch, descBrokers, descLeaderless, descLed} {
+		descQuorumApplied, descBrokerFenced, descBrokerEpoch, descBrokers, descLeaderless, descLed, descReassigning} {
 		ch <- d
 	}
 }
@@ -298,4 +303,5 @@ func (c *metadataCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descLeaderless, float64(s.PartitionsLeaderless))
 	gauge(descLed, float64(s.PartitionsLed))
+	gauge(descReassigning, float64(s.PartitionsReassigning))
 }
