@@ -2,7 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/strata-io/strata"
 )
 
 // TestTopicMoveCommands runs `topic move` and `topic reassignments`
@@ -41,4 +47,51 @@ func TestTopicMoveCommands(t *testing.T) {
 	s.ok("", "topic", "reassignments", "mv", "--json")
 	s.fails(`topic "nope" does not exist`, "", "topic", "reassignments", "nope")
 	s.check("topic_move.golden")
+}
+
+// TestTopicMoveCluster moves a partition between the nodes of an
+// in-process cluster with `topic move --wait`, and checks what
+// `topic describe` and `topic reassignments` say after.
+func TestTopicMoveCluster(t *testing.T) {
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Properties: map[string]string{
+		"broker.heartbeat.interval.ms": "250", "broker.session.timeout.ms": "3000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	addr := c.Nodes()[0].Addr()
+	describe := func() partitionDetail {
+		t.Helper()
+		var ds []topicDescription
+		if err := json.Unmarshal([]byte(mustCLI(t, addr, "", "topic", "describe", "mv", "--json")), &ds); err != nil || len(ds) != 1 || len(ds[0].Partitions) != 1 {
+			t.Fatalf("describe: %v %+v", err, ds)
+		}
+		return ds[0].Partitions[0]
+	}
+	mustCLI(t, addr, "", "topic", "create", "mv", "--partitions", "1", "--replicas", "1")
+	// Another node's metadata may not have the topic yet.
+	for i := 0; ; i++ {
+		_, _, err := runCLI(t, addr, "a\nb\nc\n", "produce", "mv")
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("produce: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	from := describe().Replicas[0]
+	to := from%3 + 1
+	out := mustCLI(t, addr, "", "topic", "move", "mv", "--partition", "0", "--replicas", strconv.Itoa(int(to)), "--wait", "--json")
+	var rows []moveResult
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 || rows[0].Status != "done" {
+		t.Fatalf("move: %v %s", err, out)
+	}
+	if p := describe(); !slices.Equal(p.Replicas, []int32{to}) || p.Leader != to || p.LogEndOffset == nil || *p.LogEndOffset != 3 {
+		t.Fatalf("after the move: %+v", p)
+	}
+	if out := mustCLI(t, addr, "", "topic", "reassignments"); !strings.Contains(out, "No partitions are being moved.") {
+		t.Fatalf("reassignments: %s", out)
+	}
 }
