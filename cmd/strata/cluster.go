@@ -24,13 +24,13 @@ func init() { commands = append(commands, clusterCmd) }
 func clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show the cluster: its id, controller and brokers",
+		Short: "Show the cluster: its id, controller and brokers; rebalance replicas",
 		Args:  cobra.NoArgs,
 		// Runnable, so that an unknown subcommand is an error
 		// rather than help and exit code 0.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(clusterInfoCmd())
+	cmd.AddCommand(clusterInfoCmd(), clusterRebalanceCmd())
 	return cmd
 }
 

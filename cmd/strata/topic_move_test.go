@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata"
 )
@@ -46,6 +50,7 @@ func TestTopicMoveCommands(t *testing.T) {
 
 	s.ok("", "topic", "reassignments", "mv", "--json")
 	s.fails(`topic "nope" does not exist`, "", "topic", "reassignments", "nope")
+	s.ok("", "cluster", "rebalance")
 	s.check("topic_move.golden")
 }
 
@@ -93,5 +98,57 @@ func TestTopicMoveCluster(t *testing.T) {
 	}
 	if out := mustCLI(t, addr, "", "topic", "reassignments"); !strings.Contains(out, "No partitions are being moved.") {
 		t.Fatalf("reassignments: %s", out)
+	}
+}
+
+// TestClusterRebalance: partitions all placed on one node are spread by
+// `cluster rebalance --execute --wait`, after a dry run that moves
+// nothing.
+func TestClusterRebalance(t *testing.T) {
+	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Properties: map[string]string{
+		"broker.heartbeat.interval.ms": "250", "broker.session.timeout.ms": "3000",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	addr := c.Nodes()[0].Addr()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "skew", -1, -1
+	for p := range int32(6) {
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, kmsg.CreateTopicsRequestTopicReplicaAssignment{Partition: p, Replicas: []int32{1}})
+	}
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	// The topic reaches every node's metadata soon after the controller's.
+	for i := 0; ; i++ {
+		out := mustCLI(t, addr, "", "cluster", "rebalance")
+		if strings.Contains(out, "Dry run") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("dry run: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var plan reassignPlan
+	if err := json.Unmarshal([]byte(mustCLI(t, addr, "", "cluster", "rebalance", "--json")), &plan); err != nil || len(plan.Partitions) != 4 {
+		t.Fatalf("plan: %v %+v", err, plan)
+	}
+	if out := mustCLI(t, addr, "", "cluster", "rebalance", "--execute", "--wait"); !strings.Contains(out, "4 moves done") {
+		t.Fatalf("execute: %s", out)
+	}
+	if out := mustCLI(t, addr, "", "cluster", "rebalance"); !strings.Contains(out, "Balanced") {
+		t.Fatalf("after: %s", out)
 	}
 }
