@@ -289,7 +289,7 @@ var Defs = []Def{
 	{"replica.fetch.backoff.ms", "how long a follower waits after a failed fetch before it retries", "1000", intSetter(func(c *Config) *int64 { return &c.ReplicaFetchBackoffMs }, 64)},
 	{"replica.socket.timeout.ms", "how long a follower waits for an answer beyond replica.fetch.wait.max.ms before it gives up on the connection", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaSocketTimeoutMs }, 64)},
 	{"replica.lag.time.max.ms", "a follower that has not caught up with the leader's log end for this long leaves the ISR", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaLagTimeMaxMs }, 64)},
-	{"replica.selector.class", "how a partition's leader picks the replica a consumer reads from (KIP-392). Empty (Kafka's default): consumers read from the leader. " + RackAwareReplicaSelector + ", the only selector strata has: a consumer that names its rack (client.rack) is sent to an in-sync replica in that rack unless the leader is in it, and followers serve consumers up to their high watermark", "", func(c *Config, v string) error {
+	{"replica.selector.class", "how a partition's leader picks the replica a consumer reads from (KIP-392). Empty (Kafka's default): consumers read from the leader. " + RackAwareReplicaSelector + ", the only selector strata has: a consumer that names its rack (client.rack) is sent to an in-sync replica in that rack unless the leader is in it. Followers serve consumers (up to their high watermark) whatever this setting, as Kafka's do", "", func(c *Config, v string) error {
 		v = strings.TrimSpace(v)
 		if v != "" && v != RackAwareReplicaSelector {
 			return fmt.Errorf("unknown replica selector %q: strata has only %s", v, RackAwareReplicaSelector)
