@@ -491,3 +491,34 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// ReadReplica is what the leader knows of an in-sync follower that a
+// consumer could be sent to read from (KIP-392, Kafka's ReplicaView).
+type ReadReplica struct {
+	ID           int32
+	LogEndOffset int64 // as of its last fetch
+	LastCaughtUp time.Time
+}
+
+// ReadReplicas returns the followers of the committed ISR whose log end
+// offset, as of their last fetch, is at least offset: those a consumer at
+// offset may be sent to (Kafka's ReplicaManager.findPreferredReadReplica
+// leaves out the followers outside the ISR, which may lag without bound,
+// and those that lack the offset). nil when the partition is not led here.
+func (p *Partition) ReadReplicas(offset int64) []ReadReplica {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := &p.lead
+	if !l.active {
+		return nil
+	}
+	var rs []ReadReplica
+	for _, id := range l.isr {
+		f := l.followers[id]
+		if id == l.self || f == nil || f.leo < offset {
+			continue
+		}
+		rs = append(rs, ReadReplica{ID: id, LogEndOffset: f.leo, LastCaughtUp: f.lastCaughtUp})
+	}
+	return rs
+}
