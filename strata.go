@@ -478,6 +478,7 @@ func replicationStatus(bk *broker.Broker, replicas *replica.Manager) metrics.Rep
 			s.AtMinISR++
 		}
 		s.MaxLagOffsets = max(s.MaxLagOffsets, st.MaxLagOffsets)
+		s.MaxLagSeconds = max(s.MaxLagSeconds, st.MaxLagTime.Seconds())
 	}
 	if replicas != nil {
 		s.ISRShrinks, s.ISRExpands = replicas.ISRChanges()

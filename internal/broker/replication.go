@@ -389,6 +389,10 @@ type LeaderStatus struct {
 	// log end minus the follower's), the whole log for one that has not
 	// fetched yet.
 	MaxLagOffsets int64
+	// MaxLagTime is the longest time any follower has not been caught
+	// up with the leader's log end (what replica.lag.time.max.ms is
+	// compared with).
+	MaxLagTime time.Duration
 }
 
 // Status is the partition's replication as its leader sees it; false
@@ -402,7 +406,11 @@ func (p *Partition) Status() (LeaderStatus, bool) {
 	}
 	s := LeaderStatus{Replicas: len(l.replicas), ISR: len(l.isr), MinISR: l.minISR}
 	leo := p.Log.LogEndOffset()
+	now := time.Now()
 	for _, f := range l.followers {
+		if f.leo < leo {
+			s.MaxLagTime = max(s.MaxLagTime, now.Sub(f.lastCaughtUp))
+		}
 		lag := leo
 		if f.leo >= 0 {
 			lag = leo - f.leo
