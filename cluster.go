@@ -36,6 +36,10 @@ type ClusterOptions struct {
 	// controller.quorum.voters, http.listener and log.dirs itself, over
 	// these.
 	Properties map[string]string
+	// NodeProperties are Kafka broker properties for one node, by id,
+	// over Properties (broker.rack, say); the cluster's own settings
+	// above still win.
+	NodeProperties map[int32]map[string]string
 	// Logger gets every node's logs, each with a node=<id> attribute.
 	Logger *slog.Logger
 	// Host is the address every listener binds and advertises; default
@@ -143,6 +147,12 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			if err := cfg.Set(k, v); err != nil {
 				closeAll()
 				return nil, err
+			}
+		}
+		for k, v := range opts.NodeProperties[id] {
+			if err := cfg.Set(k, v); err != nil {
+				closeAll()
+				return nil, fmt.Errorf("cluster: node %d: %w", id, err)
 			}
 		}
 		httpAddr := ""

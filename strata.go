@@ -310,15 +310,16 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		return nil, err
 	}
 	h, err := kafka.New(kafka.Config{
-		NodeID:              cfg.NodeID,
-		ClusterID:           clusterID,
-		AdvertisedHost:      host,
-		AdvertisedPort:      int32(p),
-		NumPartitions:       cfg.NumPartitions,
-		AutoCreateTopics:    cfg.AutoCreateTopics,
-		KeepStrayPartitions: cfg.Quorum(),
-		MaxBrokerPartitions: maxPartitions,
-		TopicDefaults:       defaults,
+		NodeID:                   cfg.NodeID,
+		ClusterID:                clusterID,
+		AdvertisedHost:           host,
+		AdvertisedPort:           int32(p),
+		NumPartitions:            cfg.NumPartitions,
+		AutoCreateTopics:         cfg.AutoCreateTopics,
+		KeepStrayPartitions:      cfg.Quorum(),
+		RackAwareReplicaSelector: cfg.ReplicaSelectorClass == config.RackAwareReplicaSelector,
+		MaxBrokerPartitions:      maxPartitions,
+		TopicDefaults:            defaults,
 		Group: group.Config{
 			Partitions:                cfg.OffsetsTopicNumPartitions,
 			MinSessionTimeout:         msDuration(cfg.GroupMinSessionTimeoutMs),
@@ -477,6 +478,7 @@ func replicationStatus(bk *broker.Broker, replicas *replica.Manager) metrics.Rep
 			s.AtMinISR++
 		}
 		s.MaxLagOffsets = max(s.MaxLagOffsets, st.MaxLagOffsets)
+		s.MaxLagSeconds = max(s.MaxLagSeconds, st.MaxLagTime.Seconds())
 	}
 	if replicas != nil {
 		s.ISRShrinks, s.ISRExpands = replicas.ISRChanges()

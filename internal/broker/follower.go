@@ -256,3 +256,17 @@ func (p *Partition) afterTruncateLocked(full bool) error {
 	}
 	return nil
 }
+
+// FollowerView is what a followed partition serves consumers by (KIP-392
+// reads from a follower): the leader epoch MakeFollower set, which a
+// consumer's CurrentLeaderEpoch must match, and the leader's high
+// watermark as of the last fetch response. ok is false while the
+// partition is led here or never followed.
+func (p *Partition) FollowerView() (leaderEpoch int32, leaderHW int64, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.follow.active || p.lead.active {
+		return -1, -1, false
+	}
+	return p.follow.epoch, p.follow.leaderHW, true
+}

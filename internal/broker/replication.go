@@ -389,6 +389,10 @@ type LeaderStatus struct {
 	// log end minus the follower's), the whole log for one that has not
 	// fetched yet.
 	MaxLagOffsets int64
+	// MaxLagTime is the longest time any follower has not been caught
+	// up with the leader's log end (what replica.lag.time.max.ms is
+	// compared with).
+	MaxLagTime time.Duration
 }
 
 // Status is the partition's replication as its leader sees it; false
@@ -402,7 +406,11 @@ func (p *Partition) Status() (LeaderStatus, bool) {
 	}
 	s := LeaderStatus{Replicas: len(l.replicas), ISR: len(l.isr), MinISR: l.minISR}
 	leo := p.Log.LogEndOffset()
+	now := time.Now()
 	for _, f := range l.followers {
+		if f.leo < leo {
+			s.MaxLagTime = max(s.MaxLagTime, now.Sub(f.lastCaughtUp))
+		}
 		lag := leo
 		if f.leo >= 0 {
 			lag = leo - f.leo
@@ -490,4 +498,35 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// ReadReplica is what the leader knows of an in-sync follower that a
+// consumer could be sent to read from (KIP-392, Kafka's ReplicaView).
+type ReadReplica struct {
+	ID           int32
+	LogEndOffset int64 // as of its last fetch
+	LastCaughtUp time.Time
+}
+
+// ReadReplicas returns the followers of the committed ISR whose log end
+// offset, as of their last fetch, is at least offset: those a consumer at
+// offset may be sent to (Kafka's ReplicaManager.findPreferredReadReplica
+// leaves out the followers outside the ISR, which may lag without bound,
+// and those that lack the offset). nil when the partition is not led here.
+func (p *Partition) ReadReplicas(offset int64) []ReadReplica {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := &p.lead
+	if !l.active {
+		return nil
+	}
+	var rs []ReadReplica
+	for _, id := range l.isr {
+		f := l.followers[id]
+		if id == l.self || f == nil || f.leo < offset {
+			continue
+		}
+		rs = append(rs, ReadReplica{ID: id, LogEndOffset: f.leo, LastCaughtUp: f.lastCaughtUp})
+	}
+	return rs
 }

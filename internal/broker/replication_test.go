@@ -166,3 +166,41 @@ func TestISRExpandAndShrink(t *testing.T) {
 		t.Fatalf("shrink proposed again %v after a failure, want [1 2]", s)
 	}
 }
+
+// TestReadReplicas: the followers a consumer may be sent to (KIP-392) are
+// the ISR members that have fetched the offset, with their log end and
+// caught-up time; a follower outside the ISR, one not yet heard from and
+// a partition not led here give none.
+func TestReadReplicas(t *testing.T) {
+	b := openBroker(t, t.TempDir())
+	defer closeBroker(t, b)
+	p := partition(t, b)
+	if rs := p.ReadReplicas(0); rs != nil {
+		t.Fatalf("not led: %v, want none", rs)
+	}
+	leading(t, p, []int32{1, 2}, 1)
+	appendBatch(t, p, producerBatch(t, 0, 0, 0, 5))
+	if rs := p.ReadReplicas(0); len(rs) != 0 {
+		t.Fatalf("before any fetch: %v, want none", rs)
+	}
+	now := time.Now()
+	p.FollowerFetch(2, 7, 3, now)
+	p.FollowerFetch(3, 7, 5, now) // outside the ISR
+	rs := p.ReadReplicas(3)
+	if len(rs) != 1 || rs[0].ID != 2 || rs[0].LogEndOffset != 3 {
+		t.Fatalf("at offset 3: %+v, want follower 2 at log end 3", rs)
+	}
+	if rs := p.ReadReplicas(4); len(rs) != 0 {
+		t.Fatalf("at offset 4, past follower 2's log end: %+v, want none", rs)
+	}
+	if _, _, ok := p.FollowerView(); ok {
+		t.Fatal("a led partition has a follower view")
+	}
+	p.MakeFollower(2)
+	if rs := p.ReadReplicas(0); rs != nil {
+		t.Fatalf("after MakeFollower: %v, want none", rs)
+	}
+	if epoch, _, ok := p.FollowerView(); !ok || epoch != 2 {
+		t.Fatalf("follower view: epoch %d, ok %v; want 2, true", epoch, ok)
+	}
+}

@@ -49,6 +49,7 @@ type Config struct {
 	ReplicaFetchResponseMaxBytes                  int32    // replica.fetch.response.max.bytes
 	ReplicaFetchBackoffMs, ReplicaSocketTimeoutMs int64    // replica.fetch.backoff.ms, replica.socket.timeout.ms
 	ReplicaLagTimeMaxMs                           int64    // replica.lag.time.max.ms
+	ReplicaSelectorClass                          string   // replica.selector.class: "" or RackAwareReplicaSelector
 	HTTPListener                                  string   // http.listener
 	HTTPPprof                                     bool     // http.pprof.enable
 	AdvertisedListeners                           string   // advertised.listeners
@@ -252,6 +253,10 @@ func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) erro
 	}
 }
 
+// RackAwareReplicaSelector is Kafka's rack-aware replica.selector.class,
+// the only one strata implements.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
 // Defs lists every broker property strata reads.
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
@@ -284,6 +289,14 @@ var Defs = []Def{
 	{"replica.fetch.backoff.ms", "how long a follower waits after a failed fetch before it retries", "1000", intSetter(func(c *Config) *int64 { return &c.ReplicaFetchBackoffMs }, 64)},
 	{"replica.socket.timeout.ms", "how long a follower waits for an answer beyond replica.fetch.wait.max.ms before it gives up on the connection", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaSocketTimeoutMs }, 64)},
 	{"replica.lag.time.max.ms", "a follower that has not caught up with the leader's log end for this long leaves the ISR", "30000", intSetter(func(c *Config) *int64 { return &c.ReplicaLagTimeMaxMs }, 64)},
+	{"replica.selector.class", "how a partition's leader picks the replica a consumer reads from (KIP-392). Empty (Kafka's default): consumers read from the leader. " + RackAwareReplicaSelector + ", the only selector strata has: a consumer that names its rack (client.rack) is sent to an in-sync replica in that rack unless the leader is in it. Followers serve consumers (up to their high watermark) whatever this setting, as Kafka's do", "", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" && v != RackAwareReplicaSelector {
+			return fmt.Errorf("unknown replica selector %q: strata has only %s", v, RackAwareReplicaSelector)
+		}
+		c.ReplicaSelectorClass = v
+		return nil
+	}},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},

@@ -177,3 +177,22 @@ func TestQuorumValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaSelectorClass: empty (the default) or Kafka's rack-aware
+// selector, the only one strata has; any other class is refused at start
+// rather than silently ignored.
+func TestReplicaSelectorClass(t *testing.T) {
+	c := Default()
+	if c.ReplicaSelectorClass != "" {
+		t.Fatalf("default %q, want empty", c.ReplicaSelectorClass)
+	}
+	if err := c.Set("replica.selector.class", " "+RackAwareReplicaSelector+" "); err != nil || c.ReplicaSelectorClass != RackAwareReplicaSelector {
+		t.Fatalf("set the rack-aware selector: %v, %q", err, c.ReplicaSelectorClass)
+	}
+	if err := c.Set("replica.selector.class", "com.example.MySelector"); err == nil {
+		t.Fatal("an unknown selector class was accepted")
+	}
+	if err := c.Set("replica.selector.class", ""); err != nil || c.ReplicaSelectorClass != "" {
+		t.Fatalf("unset: %v, %q", err, c.ReplicaSelectorClass)
+	}
+}

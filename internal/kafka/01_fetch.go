@@ -27,8 +27,20 @@ package kafka
 //     incarnation: NOT_LEADER_OR_FOLLOWER (Replica.updateFetchStateOrThrow).
 //     Epoch -1, an epoch newer than the image's, and a fenced or
 //     unregistered replica are not refused, as in Kafka (followerCode).
-//     PreferredReadReplica (KIP-392) is never set, so a follower gets none
-//     (Kafka sets it only for consumers).
+//   - KIP-392, fetch from the closest replica (read_replica.go): with
+//     replica.selector.class Kafka's RackAwareReplicaSelector, the leader
+//     answers a consumer (v11+) whose Rack (client.rack) is not the
+//     leader's but is that of a live in-sync replica holding the fetch
+//     offset with PreferredReadReplica, no records and no wait, the high
+//     watermark and log start offset still set. A follower never gets one
+//     (Kafka sets it only for consumers). A node that follows a partition
+//     serves consumers' fetches (v11+, whatever the selector, as in Kafka)
+//     up to its own high watermark, zero-copy as on the leader, if the
+//     CurrentLeaderEpoch is the one it follows in (else
+//     FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH); an offset above its log
+//     end that the leader's high watermark covers is OFFSET_NOT_AVAILABLE,
+//     one beyond it OFFSET_OUT_OF_RANGE. Older consumers, and nodes with no
+//     replica of the partition, get NOT_LEADER_OR_FOLLOWER.
 //   - A follower's fetch offset is its log end offset: the leader records
 //     it (broker.Partition.FollowerFetch), which moves the high watermark
 //     (the lowest log end of the ISR) and wakes acks=all produces, and
@@ -76,6 +88,8 @@ type fetchPartition struct {
 	// lastFetchedEpoch is a follower's (v12+), -1 when not given.
 	lastFetchedEpoch int32
 	topicID          cluster.TopicID
+	// follower: a consumer reads a partition followed here (KIP-392).
+	follower bool
 }
 
 func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
@@ -88,6 +102,11 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		replicaID, replicaEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
 	}
 	replica := replicaID >= 0
+	// Kafka's FetchParams.fetchOnlyLeader: a consumer that sent client
+	// metadata (v11+, KIP-392) may read from a follower and be sent to
+	// one (read_replica.go).
+	consumerMeta := !replica && req.Version >= 11
+	redirected := false // some partition got a PreferredReadReplica
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
@@ -122,6 +141,19 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 				continue
 			}
 			p, _, pcode := h.partition(t, rp.Partition)
+			if pcode == kerr.NotLeaderForPartition.Code && consumerMeta {
+				// KIP-392: a consumer may read from a follower.
+				if fp, fcode := h.followerRead(t, rp.Partition, rp.CurrentLeaderEpoch); fcode != kerr.NotLeaderForPartition.Code {
+					if fcode != 0 {
+						sp.ErrorCode = fcode
+						continue
+					}
+					parts = append(parts, fetchPartition{resp: sp, p: fp, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+						lastFetchedEpoch: -1, topicID: t.ID, follower: true})
+					continue
+				}
+			}
+			preferred := int32(-1)
 			switch {
 			case pcode != 0:
 				sp.ErrorCode = pcode
@@ -129,6 +161,19 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 				sp.ErrorCode = epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch())
 			case replica && h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch)
+			case consumerMeta && req.Rack != "" && h.cfg.RackAwareReplicaSelector:
+				preferred = h.preferredReadReplica(im, p, rp.FetchOffset, req.Rack)
+			}
+			switch {
+			case sp.ErrorCode != 0:
+			case preferred >= 0:
+				// KIP-392: no records; the offsets as a read would
+				// give them, and the answer goes at once (Kafka's
+				// fetchOffsetSnapshot, hasPreferredReadReplica).
+				sp.PreferredReadReplica = preferred
+				sp.HighWatermark = p.Log.HighWatermark()
+				sp.LastStableOffset, sp.LogStartOffset = sp.HighWatermark, p.Log.LogStartOffset()
+				redirected = true
 			default:
 				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
 					lastFetchedEpoch: rp.LastFetchedEpoch, topicID: t.ID})
@@ -141,7 +186,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 		maxBytes = math.MaxInt32
 	}
 	var wake *broker.Waiter
-	if req.MaxWaitMillis > 0 && req.MinBytes > 0 && len(parts) > 0 {
+	if req.MaxWaitMillis > 0 && req.MinBytes > 0 && len(parts) > 0 && !redirected {
 		// Register before the first read so no append is missed
 		// between reading and waiting.
 		wake = broker.NewWaiter()
@@ -273,6 +318,14 @@ func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica
 		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = l.LogStartOffset()
 		upTo := sp.HighWatermark
+		if fp.follower {
+			if code := followerReadCode(fp.p, fp.offset); code != 0 {
+				fp.region = log.Region{}
+				sp.ErrorCode = code
+				failed = true
+				continue
+			}
+		}
 		if replica {
 			upTo = l.LogEndOffset()
 			if fp.lastFetchedEpoch >= 0 {

@@ -80,6 +80,10 @@ type Config struct {
 	// on a single node, whose partitions are all led here with no
 	// follower.
 	Replicas *replica.Manager
+	// RackAwareReplicaSelector: replica.selector.class is Kafka's
+	// RackAwareReplicaSelector, and a leader sends a consumer that names
+	// its rack to an in-sync replica in it (KIP-392, read_replica.go).
+	RackAwareReplicaSelector bool
 }
 
 // Handler implements server.Handler over a broker and a metadata store.

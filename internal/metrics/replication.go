@@ -14,6 +14,9 @@ type ReplicationStatus struct {
 	// MaxLagOffsets is the largest lag, in offsets, of any follower of a
 	// led partition.
 	MaxLagOffsets int64
+	// MaxLagSeconds is the longest time any such follower has not been
+	// caught up with its leader's log end.
+	MaxLagSeconds float64
 	// ISRShrinks and ISRExpands count the ISR changes the controller
 	// accepted from this leader.
 	ISRShrinks, ISRExpands int64
@@ -28,6 +31,8 @@ var (
 		"Partitions this broker leads whose ISR is exactly min.insync.replicas: one more loss refuses acks=all writes (Kafka's AtMinIsrPartitionCount).", nil, nil)
 	descMaxLag = prometheus.NewDesc("strata_replica_max_lag_offsets",
 		"Largest lag in offsets of any follower of a partition this broker leads.", nil, nil)
+	descMaxLagSeconds = prometheus.NewDesc("strata_replica_max_lag_seconds",
+		"Longest time any follower of a partition this broker leads has not been caught up with the leader's log end (compared with replica.lag.time.max.ms).", nil, nil)
 	descISRShrinks = prometheus.NewDesc("strata_isr_shrinks_total",
 		"ISR shrinks of partitions this broker leads that the controller accepted (Kafka's IsrShrinksPerSec).", nil, nil)
 	descISRExpands = prometheus.NewDesc("strata_isr_expands_total",
@@ -43,7 +48,7 @@ func (m *Metrics) RegisterReplication(status func() ReplicationStatus) {
 type replicationCollector struct{ status func() ReplicationStatus }
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUnderReplicated, descUnderMinISR, descAtMinISR, descMaxLag, descISRShrinks, descISRExpands} {
+	for _, d := range []*prometheus.Desc{descUnderReplicated, descUnderMinISR, descAtMinISR, descMaxLag, descMaxLagSeconds, descISRShrinks, descISRExpands} {
 		ch <- d
 	}
 }
@@ -57,6 +62,7 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descUnderMinISR, float64(s.UnderMinISR))
 	gauge(descAtMinISR, float64(s.AtMinISR))
 	gauge(descMaxLag, float64(s.MaxLagOffsets))
+	gauge(descMaxLagSeconds, s.MaxLagSeconds)
 	ch <- prometheus.MustNewConstMetric(descISRShrinks, prometheus.CounterValue, float64(s.ISRShrinks))
 	ch <- prometheus.MustNewConstMetric(descISRExpands, prometheus.CounterValue, float64(s.ISRExpands))
 }
