@@ -22,7 +22,7 @@ import (
 func startCluster(t *testing.T) *strata.Cluster {
 	t.Helper()
 	begin := time.Now()
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir()})
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestStartClusterFailsFast(t *testing.T) {
 	}
 	defer taken.Close()
 	begin := time.Now()
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), HTTPPort: base})
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), HTTPPort: base})
 	if err == nil {
 		c.Close()
 		t.Fatal("a cluster started with node 2's metrics port taken")

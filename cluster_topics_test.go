@@ -27,7 +27,7 @@ import (
 // machine misses.
 func startFastCluster(t *testing.T) *strata.Cluster {
 	t.Helper()
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), Properties: map[string]string{
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), Properties: map[string]string{
 		"broker.heartbeat.interval.ms": "250",
 		"broker.session.timeout.ms":    "3000",
 	}})

@@ -58,7 +58,7 @@ func TestElectLeadersSingleNode(t *testing.T) {
 // leader and node 2's endpoint; ElectLeaders sent to either node is
 // answered (forwarded to the active controller).
 func TestClusterLeaderHints(t *testing.T) {
-	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 2, Dir: t.TempDir()})
+	c, err := newTestCluster(t, strata.ClusterOptions{Nodes: 2, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

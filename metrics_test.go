@@ -236,7 +236,7 @@ func TestMetadataMetricsSingleNode(t *testing.T) {
 // a leader, as the controller's gauges show; ElectLeaders finds no replica
 // to elect; its restart puts both back.
 func TestClusterMetadataMetrics(t *testing.T) {
-	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 3, Dir: t.TempDir(), Properties: map[string]string{
+	c, err := newTestCluster(t, strata.ClusterOptions{Nodes: 3, Dir: t.TempDir(), Properties: map[string]string{
 		"broker.heartbeat.interval.ms": "200", "broker.session.timeout.ms": "1500",
 	}})
 	if err != nil {

@@ -67,7 +67,7 @@ func consumeAll(t *testing.T, ctx context.Context, cl *kgo.Client, from, n int) 
 // waits there (the follower's long-poll wakes as its high watermark
 // moves); a consumer without a rack reads from the leader.
 func TestFetchFromClosestReplica(t *testing.T) {
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(),
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(),
 		Properties: map[string]string{
 			"broker.heartbeat.interval.ms": "250",
 			"broker.session.timeout.ms":    "3000",

@@ -22,7 +22,7 @@ import (
 func TestClusterFollowerFetch(t *testing.T) {
 	// Node 2 is a broker only, so that it can restart while node 1, the
 	// one controller, keeps the quorum.
-	c, err := strata.StartCluster(strata.ClusterOptions{Nodes: 2, Roles: map[int32]string{2: "broker"}, Dir: t.TempDir()})
+	c, err := newTestCluster(t, strata.ClusterOptions{Nodes: 2, Roles: map[int32]string{2: "broker"}, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

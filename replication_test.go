@@ -398,7 +398,7 @@ func TestReplicationIdempotentProducersAcrossKill(t *testing.T) {
 // diverge), reports data loss and reads on from the divergence; healed,
 // the old leader truncates the lost records and converges.
 func TestReplicationUncleanElectionSignalsConsumers(t *testing.T) {
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), Properties: map[string]string{
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), Properties: map[string]string{
 		"broker.heartbeat.interval.ms":     "250",
 		"broker.session.timeout.ms":        "3000",
 		"replica.lag.time.max.ms":          "1500",

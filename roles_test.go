@@ -29,7 +29,7 @@ func startRolesCluster(t *testing.T, logger *slog.Logger, roles ...string) *stra
 	for i, r := range roles {
 		m[int32(i+1)] = r
 	}
-	c, err := strata.StartCluster(strata.ClusterOptions{Dir: t.TempDir(), Nodes: len(roles), Roles: m, Logger: logger})
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Nodes: len(roles), Roles: m, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,3 +163,14 @@ func restartOn(t testing.TB, dir, addr string, props map[string]string) (*strata
 	props["listeners"] = "PLAINTEXT://" + addr
 	return strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, props)})
 }
+
+// newTestCluster is strata.StartCluster for a test, skipped in the
+// STRATA_TEST_QUORUM=1 pass: a cluster's nodes are on a quorum in both
+// passes, so the second would only repeat the first.
+func newTestCluster(t *testing.T, opts strata.ClusterOptions) (*strata.Cluster, error) {
+	t.Helper()
+	if os.Getenv("STRATA_TEST_QUORUM") == "1" {
+		t.Skip("a cluster test: its nodes use the quorum in every pass")
+	}
+	return strata.StartCluster(opts)
+}
