@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +95,62 @@ func metadataPowerLoss(t *testing.T, drop func(string) bool) error {
 		errs = append(errs, fmt.Errorf("the directory of topic id %x adopted by topic id %x (WriteMetadata: %v), want ErrInconsistentTopicID", oldID, newID, err))
 	}
 	return errors.Join(errs...)
+}
+
+// TestPowerLossDeletedPartition: a partition's deletion renames its
+// directory aside (<topic>-<partition>.<id>-delete) and syncs the log dir,
+// so that a power loss does not bring it back. Dropping that sync brings it
+// back, and the test shows why that is still safe: the directory comes
+// back with its partition.metadata, so the handler's adoptPartitions finds
+// it a stray (its topic is not in the image, or the image's topic of that
+// name has another id: WriteMetadata refuses) and removes it, as Kafka's
+// LogManager does with a deletion a crash interrupted.
+func TestPowerLossDeletedPartition(t *testing.T) {
+	oldID := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	newID := [16]byte{16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
+	for _, dropped := range []bool{false, true} {
+		reached := 0
+		drop := func(s string) bool {
+			if dropped && strings.HasPrefix(s, "syncdir log.(*Manager).setAside") {
+				reached++
+				return true
+			}
+			return false
+		}
+		cfs, b, _ := crashBroker(t, drop)
+		p, err := b.CreatePartition(testTP, fsyncMode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteMetadata(oldID); err != nil {
+			t.Fatal(err)
+		}
+		appendBatch(t, p, producerBatch(t, 0, 0, 0, 2))
+		if err := b.DeletePartition(testTP); err != nil {
+			t.Fatal(err)
+		}
+		b2, err := powerLoss(t, cfs, drop)
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2 := b2.Partition(testTP)
+		switch {
+		case dropped && reached == 0:
+			t.Fatal("the deletion did not sync the log dir: the test does not reach it")
+		case !dropped && p2 != nil:
+			t.Fatal("a deleted partition came back after a power loss")
+		case dropped && p2 == nil:
+			t.Fatal("the deletion's dir sync dropped, and the partition stayed deleted: the test does not show what it means to")
+		case dropped:
+			if id, ok := p2.TopicID(); !ok || id != oldID {
+				t.Fatalf("the deleted partition came back with topic id %x (known: %v), want %x", id, ok, oldID)
+			}
+			if err := p2.WriteMetadata(newID); !errors.Is(err, ErrInconsistentTopicID) {
+				t.Fatalf("a new topic of the same name would adopt the deleted partition: WriteMetadata = %v", err)
+			}
+			t.Logf("dir sync dropped: the deleted partition came back, with its topic id")
+		}
+		closeBroker(t, b2)
+	}
 }
