@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/internal/fs"
@@ -37,17 +38,17 @@ func TestPowerLossMetaProperties(t *testing.T) {
 		{"log dir's sync in its parent dropped", "syncdir fs.MkdirAll < strata.loadMetaProperties", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reached := 0
+			var reached atomic.Int64 // drop runs under two CrashFS's locks
 			drop := func(s string) bool {
 				if tc.site != "" && strings.HasPrefix(s, tc.site) {
-					reached++
+					reached.Add(1)
 					return true
 				}
 				return false
 			}
 			err := metaPropertiesPowerLoss(t, drop)
 			switch {
-			case tc.site != "" && reached == 0:
+			case tc.site != "" && reached.Load() == 0:
 				t.Fatalf("no %q: the scenario does not reach it", tc.site)
 			case !tc.caught && err != nil:
 				t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/internal/fs"
@@ -83,19 +84,19 @@ func TestPowerLossEpochCheckpoint(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var drop func(string) bool
-			reached := 0
+			var reached atomic.Int64 // drop runs under two CrashFS's locks
 			if tc.site != "" {
 				d := dropSite(tc.op, tc.site)
 				drop = func(s string) bool {
 					if d(s) {
-						reached++
+						reached.Add(1)
 						return true
 					}
 					return false
 				}
 			}
 			err := tc.scenario(t, drop)
-			if tc.site != "" && reached == 0 {
+			if tc.site != "" && reached.Load() == 0 {
 				t.Fatalf("no %s at %s: the scenario does not reach it", tc.op, tc.site)
 			}
 			switch {
@@ -112,10 +113,10 @@ func TestPowerLossEpochCheckpoint(t *testing.T) {
 	// A follower's truncation: the power-loss test of truncation passes
 	// with the epoch checkpoint's syncs at truncation dropped (not the
 	// recovery-point checkpoint's: TestPowerLossTruncationInsideEpoch).
-	var reached int
+	var reached atomic.Int64
 	drop := func(s string) bool {
 		if strings.Contains(s, epochSiteTruncate) {
-			reached++
+			reached.Add(1)
 			return true
 		}
 		return false
@@ -127,7 +128,7 @@ func TestPowerLossEpochCheckpoint(t *testing.T) {
 	if err := followerTruncationPowerLoss(t, tleader, epoch5, tleader.Log.LogEndOffset(), epoch5, false, drop); err != nil {
 		t.Fatalf("truncation's checkpoint syncs dropped: %v", err)
 	}
-	if reached == 0 {
+	if reached.Load() == 0 {
 		t.Fatal("the truncation scenario wrote no leader-epoch-checkpoint")
 	}
 }

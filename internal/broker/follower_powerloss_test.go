@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/internal/fs"
@@ -169,16 +170,16 @@ func TestPowerLossTruncationInsideEpoch(t *testing.T) {
 	if err := truncationInsideEpochPowerLoss(t, nil); err != nil {
 		t.Fatal(err)
 	}
-	reached := 0
+	var reached atomic.Int64 // drop runs under two CrashFS's locks
 	drop := func(s string) bool {
 		if strings.Contains(s, "log.writeCheckpoint") && strings.Contains(s, "broker.(*Partition).afterTruncateLocked") {
-			reached++
+			reached.Add(1)
 			return true
 		}
 		return false
 	}
 	err := truncationInsideEpochPowerLoss(t, drop)
-	if reached == 0 {
+	if reached.Load() == 0 {
 		t.Fatal("the truncation wrote no recovery-point checkpoint")
 	}
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -33,12 +34,12 @@ func TestPowerLossPartitionMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var drop func(string) bool
-			reached := 0
+			var reached atomic.Int64 // drop runs under two CrashFS's locks
 			if tc.op != "" {
 				d := dropSite(tc.op, "broker.(*Partition).WriteMetadata")
 				drop = func(s string) bool {
 					if d(s) {
-						reached++
+						reached.Add(1)
 						return true
 					}
 					return false
@@ -49,7 +50,7 @@ func TestPowerLossPartitionMetadata(t *testing.T) {
 			case tc.op == "" && err != nil:
 				t.Fatal(err)
 			case tc.op == "":
-			case reached == 0:
+			case reached.Load() == 0:
 				t.Fatalf("no %s in WriteMetadata: the scenario does not reach it", tc.op)
 			case err == nil:
 				t.Fatalf("WriteMetadata's %s dropped, and nothing noticed", tc.op)
@@ -109,10 +110,10 @@ func TestPowerLossDeletedPartition(t *testing.T) {
 	oldID := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	newID := [16]byte{16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
 	for _, dropped := range []bool{false, true} {
-		reached := 0
+		var reached atomic.Int64 // drop runs under two CrashFS's locks
 		drop := func(s string) bool {
 			if dropped && strings.HasPrefix(s, "syncdir log.(*Manager).setAside") {
-				reached++
+				reached.Add(1)
 				return true
 			}
 			return false
@@ -136,7 +137,7 @@ func TestPowerLossDeletedPartition(t *testing.T) {
 		}
 		p2 := b2.Partition(testTP)
 		switch {
-		case dropped && reached == 0:
+		case dropped && reached.Load() == 0:
 			t.Fatal("the deletion did not sync the log dir: the test does not reach it")
 		case !dropped && p2 != nil:
 			t.Fatal("a deleted partition came back after a power loss")
