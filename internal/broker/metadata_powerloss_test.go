@@ -15,8 +15,9 @@ import (
 // names the new topic id, and the handler's adoptPartitions calls
 // WriteMetadata with it, which must refuse (ErrInconsistentTopicID), so the
 // directory is set aside as a stray. If the file did not survive a power
-// loss, WriteMetadata finds no id to compare, writes the new one, and the
-// new topic inherits the old topic's records. (In local mode the node is
+// loss, WriteMetadata finds no id to compare and writes the new one: the
+// old topic's directory, records and all, becomes the new topic's
+// partition on this node. (In local mode the node is
 // its own controller: the image still names the old id at start, and
 // adoptPartitions rewrites the lost file with it.)
 //
