@@ -184,7 +184,7 @@ const RaftDir = "__raft"
 func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
-	clusterID, err := loadMetaProperties(cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
+	clusterID, err := loadMetaProperties(fs.OS, cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
 	if err != nil {
 		if ctrlLn != nil {
 			ctrlLn.Close()
@@ -669,13 +669,18 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 }
 
 // loadMetaProperties reads or creates <dir>/meta.properties (Kafka's
-// version=1 format) and returns the cluster id.
-func loadMetaProperties(dir string, nodeID int32, newID string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// version=1 format) and returns the cluster id. Writes go through fsys
+// (fs.OS but in power-loss tests).
+func loadMetaProperties(fsys fs.FS, dir string, nodeID int32, newID string) (string, error) {
+	// Durably: the log manager creates (and syncs in its parent) only a
+	// log dir that does not exist yet, and this runs first. Without the
+	// sync a power loss could take the whole dir, acknowledged records
+	// and cluster id with it.
+	if err := fs.MkdirAll(fsys, dir, 0o755); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "meta.properties")
-	data, err := os.ReadFile(path)
+	data, err := fsys.ReadFile(path)
 	if err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
@@ -696,7 +701,7 @@ func loadMetaProperties(dir string, nodeID int32, newID string) (string, error) 
 	content := fmt.Sprintf("#\n#strata\nversion=1\nnode.id=%d\ncluster.id=%s\n", nodeID, clusterID)
 	// Durably: a power loss must not leave a dir whose metadata was
 	// written under an id the file does not hold.
-	return clusterID, fs.WriteAtomic(fs.OS, path, []byte(content))
+	return clusterID, fs.WriteAtomic(fsys, path, []byte(content))
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

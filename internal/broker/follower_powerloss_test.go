@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strata-io/strata/internal/fs"
@@ -146,5 +147,100 @@ func followerTruncationPowerLoss(t *testing.T, leader *Partition, epoch5, end, r
 	}
 	copyToFollower(t, leader, p2, end)
 	checkSameAsLeader(t, leader, p2)
+	return nil
+}
+
+// TestPowerLossTruncationInsideEpoch: a follower in fsync mode truncates
+// inside its latest leader epoch, below several whole segments, and loses
+// power. The segments above the truncation point were renamed away for
+// deletion; unless those renames are durable, the segments come back with
+// valid CRCs and recovery keeps them: the diverged records are back. The
+// epoch cache does not change here (no entry starts above the truncation
+// point), so no leader-epoch-checkpoint write syncs the directory for the
+// log, as it happens to in TestPowerLossFollowerTruncation.
+//
+// What keeps them away is recovery: the truncated segment ends below the
+// next one's base offset, and recovery cuts the log at such a hole, but
+// only above the recovery point, which the truncation lowers in the log
+// dir's checkpoint (Partition.afterTruncateLocked, as Kafka's
+// LogManager.truncateTo). Without that checkpoint's syncs the old recovery
+// point makes recovery trust the resurrected segments: the second case
+// drops them and must fail.
+func TestPowerLossTruncationInsideEpoch(t *testing.T) {
+	if err := truncationInsideEpochPowerLoss(t, nil); err != nil {
+		t.Fatal(err)
+	}
+	var reached atomic.Int64 // drop runs under two CrashFS's locks
+	drop := func(s string) bool {
+		if strings.Contains(s, "log.writeCheckpoint") && strings.Contains(s, "broker.(*Partition).afterTruncateLocked") {
+			reached.Add(1)
+			return true
+		}
+		return false
+	}
+	err := truncationInsideEpochPowerLoss(t, drop)
+	if reached.Load() == 0 {
+		t.Fatal("the truncation wrote no recovery-point checkpoint")
+	}
+	if err == nil {
+		t.Fatal("the recovery-point checkpoint's syncs after the truncation dropped, and nothing noticed")
+	}
+	t.Logf("recovery-point checkpoint syncs dropped: %v", err)
+}
+
+func truncationInsideEpochPowerLoss(t *testing.T, drop func(string) bool) error {
+	lb := openBroker(t, t.TempDir())
+	defer closeBroker(t, lb)
+	leader := partition(t, lb)
+	appendBatch(t, leader, producerBatch(t, 0, 0, 0, 2))
+	if err := leader.BecomeLeader(2); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ { // about four segments
+		appendBatch(t, leader, producerBatch(t, 0, 0, 0, 2))
+	}
+	end := leader.Log.LogEndOffset()
+	bases := splitBatches(t, readLog(t, leader, 0, end))
+	cut := bases[12].BaseOffset() // in the second segment, in epoch 2
+
+	cfs, b, _ := crashBroker(t, drop)
+	defer b.Close()
+	cfg := smallSegments()
+	cfg.FlushMessages = 1
+	p, err := b.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyToFollower(t, leader, p, end)
+	if segs := p.Log.SegmentBaseOffsets(); len(segs) < 3 || segs[1] > cut || segs[2] <= cut {
+		t.Fatalf("segments at %v: the test wants the truncation point %d in the second", segs, cut)
+	}
+	// The periodic checkpoint has recorded a recovery point above the
+	// truncation point.
+	if err := p.Log.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.logs.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	epochs := p.epochs.snapshot()
+	if err := p.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.epochs.snapshot(); !slices.Equal(got, epochs) {
+		t.Fatalf("the truncation changed the epoch cache (%v to %v): the test wants it unchanged", epochs, got)
+	}
+	b2, err := powerLoss(t, cfs, drop)
+	if err != nil {
+		return err
+	}
+	defer closeBroker(t, b2)
+	p2, err := b2.CreatePartition(testTP, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.Log.LogEndOffset(); got != cut {
+		return fmt.Errorf("log end offset %d after power loss, want %d: truncated records came back", got, cut)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/fs"
 )
 
 func applyAll(t *testing.T, base *Image, end int64, recs ...records.Record) *Image {
@@ -119,7 +120,7 @@ func TestImageRecordsRoundTrip(t *testing.T) {
 		t.Fatalf("\n%s\n%s", dump(im), dump(back))
 	}
 	dir := t.TempDir()
-	if ok, err := writeSnapshot(dir, im); !ok || err != nil {
+	if ok, err := writeSnapshot(fs.OS, dir, im); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	loaded, err := readSnapshot(dir, 42)

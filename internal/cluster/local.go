@@ -50,7 +50,7 @@ func openLocal(l *log.Log, opts Options, image *imageCell) (*localLog, error) {
 // loadSnapshot returns the image of the newest snapshot that loads, or an
 // empty image.
 func (c *localLog) loadSnapshot() (*Image, error) {
-	offs, err := listSnapshots(c.log.Dir())
+	offs, err := listSnapshots(c.log.FS(), c.log.Dir())
 	if err != nil {
 		return nil, fmt.Errorf("list metadata snapshots: %w", err)
 	}
@@ -169,7 +169,7 @@ func (c *localLog) snapshot() error {
 	if im.EndOffset == c.snapshotOffset {
 		return nil
 	}
-	wrote, err := writeSnapshot(c.log.Dir(), im)
+	wrote, err := writeSnapshot(c.log.FS(), c.log.Dir(), im)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (c *localLog) snapshot() error {
 		c.snapshotOffset = im.EndOffset
 		c.opts.Logger.Info("wrote metadata snapshot", "end_offset", im.EndOffset)
 	}
-	return removeSnapshotsBefore(c.log.Dir(), snapshotsRetained)
+	return removeSnapshotsBefore(c.log.FS(), c.log.Dir(), snapshotsRetained)
 }
 
 // close writes a snapshot at a clean shutdown, so that the next start

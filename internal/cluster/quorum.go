@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
 )
@@ -138,7 +138,10 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		}
 		self = &Voter{ID: opts.NodeID, Addr: q.Addr}
 	}
-	if err := os.MkdirAll(q.Dir, 0o755); err != nil {
+	// Durably: raft's files below fsync themselves, but not their
+	// names; a power loss after the first start must not take the
+	// votes and log with the directory.
+	if err := fs.MkdirAll(fs.OS, q.Dir, 0o755); err != nil {
 		q.Listener.Close()
 		return nil, err
 	}
@@ -170,6 +173,11 @@ func OpenQuorum(opts Options, q QuorumOptions) (*Store, error) {
 		return nil, fmt.Errorf("cluster: open raft log: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(q.Dir, snapshotsRetained, hlog)
+	if err == nil {
+		// raft.db and the snapshots directory, which bolt and raft
+		// create without syncing q.Dir.
+		err = fs.OS.SyncDir(q.Dir)
+	}
 	if err != nil {
 		c.store.Close()
 		q.Listener.Close()

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -47,16 +48,18 @@ func parseSnapshotName(name string) (int64, bool) {
 }
 
 // listSnapshots returns the end offsets of the snapshots in dir, newest
-// first, and removes partial ones left by a crash.
-func listSnapshots(dir string) ([]int64, error) {
-	entries, err := os.ReadDir(dir)
+// first, and removes partial ones left by a crash. The snapshots' files go
+// through fsys, the metadata log's file system, so that power-loss tests
+// see them.
+func listSnapshots(fsys fs.FS, dir string) ([]int64, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var offs []int64
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), partSuffix) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return nil, err
 			}
 			continue
@@ -83,14 +86,14 @@ func encodeSnapshot(im *Image) ([]byte, error) {
 // renamed, then the directory fsynced, so that a crash leaves either the
 // whole snapshot or none (hashicorp/raft file_snapshot.go, Kafka's
 // FileRawSnapshotWriter.freeze). Returns false if im has nothing to write.
-func writeSnapshot(dir string, im *Image) (bool, error) {
+func writeSnapshot(fsys fs.FS, dir string, im *Image) (bool, error) {
 	data, err := encodeSnapshot(im)
 	if err != nil || data == nil {
 		return false, err
 	}
 	path := filepath.Join(dir, snapshotName(im.EndOffset, 0))
 	tmp := strings.TrimSuffix(path, snapshotSuffix) + partSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return false, err
 	}
@@ -102,22 +105,13 @@ func writeSnapshot(dir string, im *Image) (bool, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = fsys.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return false, fmt.Errorf("write metadata snapshot %s: %w", path, err)
 	}
-	return true, syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
+	return true, fsys.SyncDir(dir)
 }
 
 // readSnapshot loads the snapshot of end offset off from dir. Every
@@ -162,13 +156,13 @@ func decodeSnapshot(data []byte, end int64) (*Image, error) {
 }
 
 // removeSnapshotsBefore deletes the snapshots older than the keep newest.
-func removeSnapshotsBefore(dir string, keep int) error {
-	offs, err := listSnapshots(dir)
+func removeSnapshotsBefore(fsys fs.FS, dir string, keep int) error {
+	offs, err := listSnapshots(fsys, dir)
 	if err != nil {
 		return err
 	}
 	for _, off := range offs[min(keep, len(offs)):] {
-		if err := os.Remove(filepath.Join(dir, snapshotName(off, 0))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, snapshotName(off, 0))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/fs"
 )
 
 func TestCreateTopicWritesKRaftRecords(t *testing.T) {
@@ -140,7 +141,7 @@ func TestReopen(t *testing.T) {
 		} else if err := l.Close(); err != nil { // no snapshot
 			t.Fatal(err)
 		}
-		snaps, _ := listSnapshots(dir)
+		snaps, _ := listSnapshots(fs.OS, dir)
 		if clean != (len(snaps) == 1) {
 			t.Fatalf("clean %v: snapshots %v", clean, snaps)
 		}
@@ -157,7 +158,7 @@ func TestPeriodicSnapshots(t *testing.T) {
 	dir := t.TempDir()
 	s, l := openStore(t, dir, Options{SnapshotBytes: 1}) // after every change
 	change(t, s)
-	snaps, err := listSnapshots(dir)
+	snaps, err := listSnapshots(fs.OS, dir)
 	if err != nil || len(snaps) != snapshotsRetained || snaps[0] != l.LogEndOffset() {
 		t.Fatalf("snapshots %v (log end %d), %v", snaps, l.LogEndOffset(), err)
 	}
@@ -206,7 +207,7 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	snaps, _ := listSnapshots(dir)
+	snaps, _ := listSnapshots(fs.OS, dir)
 	if len(snaps) != 2 {
 		t.Fatal(snaps)
 	}
@@ -253,7 +254,7 @@ func TestSnapshotPastLogEndIgnored(t *testing.T) {
 	}
 	ahead := *s.Image()
 	ahead.EndOffset = 100
-	if _, err := writeSnapshot(dir, &ahead); err != nil {
+	if _, err := writeSnapshot(fs.OS, dir, &ahead); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001-0000000000"+partSuffix), []byte("x"), 0o644); err != nil {

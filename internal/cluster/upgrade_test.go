@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/internal/cluster/records"
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -61,7 +62,7 @@ func TestUpgradeFromJSONRecords(t *testing.T) {
 	if im.ProducerIDsEnd != 2000 || im.EndOffset != legacyEnd {
 		t.Fatalf("producer ids end %d, end offset %d", im.ProducerIDsEnd, im.EndOffset)
 	}
-	if snaps, _ := listSnapshots(dir); !reflect.DeepEqual(snaps, []int64{legacyEnd}) {
+	if snaps, _ := listSnapshots(fs.OS, dir); !reflect.DeepEqual(snaps, []int64{legacyEnd}) {
 		t.Fatalf("no snapshot at the upgrade: %v", snaps)
 	}
 	if id, err := s.AllocateProducerID(); err != nil || id != 2000 {
@@ -90,7 +91,7 @@ func TestUpgradeFromJSONRecords(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	snaps, _ := listSnapshots(dir)
+	snaps, _ := listSnapshots(fs.OS, dir)
 	for _, off := range snaps {
 		os.Remove(filepath.Join(dir, snapshotName(off, 0)))
 	}

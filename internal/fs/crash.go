@@ -136,7 +136,9 @@ func maps2(m map[string]int) map[string]int {
 	return out
 }
 
-const modulePrefix = "github.com/strata-io/strata/"
+// modulePrefix starts strata's function names: the root package's
+// ("github.com/strata-io/strata.start") and the others'.
+const modulePrefix = "github.com/strata-io/strata"
 
 // site names the caller of a sync. Caller holds c.mu.
 func (c *CrashFS) siteLocked(op string) (string, bool) {
@@ -147,7 +149,7 @@ func (c *CrashFS) siteLocked(op string) (string, bool) {
 	for {
 		fr, more := frames.Next()
 		fn := fr.Function
-		if strings.HasPrefix(fn, modulePrefix) && !strings.Contains(fn, "internal/fs.(*Crash") && !strings.Contains(fn, "internal/fs.(*crash") && !strings.Contains(fn, "internal/fs.crash") {
+		if inModule(fn) && !strings.Contains(fn, "internal/fs.(*Crash") && !strings.Contains(fn, "internal/fs.(*crash") && !strings.Contains(fn, "internal/fs.crash") {
 			short := fn[strings.LastIndexByte(fn, '/')+1:]
 			if !strings.Contains(fn, "_test") && !strings.HasSuffix(fr.File, "_test.go") {
 				chain = append(chain, short)
@@ -160,6 +162,11 @@ func (c *CrashFS) siteLocked(op string) (string, bool) {
 	s := op + " " + strings.Join(chain, " < ")
 	c.sites[s]++
 	return s, c.drop != nil && c.drop(s)
+}
+
+func inModule(fn string) bool {
+	rest, ok := strings.CutPrefix(fn, modulePrefix)
+	return ok && (strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "."))
 }
 
 // rel splits an absolute path under the root into its components.

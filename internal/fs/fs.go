@@ -1,7 +1,8 @@
 // Package fs is the seam between strata's storage code and the file system:
 // every write, sync, truncation, creation, rename and removal of the log's
 // files (segments, indexes, checkpoints, producer snapshots, leader-epoch
-// checkpoints, partition metadata) goes through an FS, so that tests can swap
+// checkpoints, partition metadata, local mode's metadata snapshots,
+// meta.properties) goes through an FS, so that tests can swap
 // in CrashFS and simulate power loss. OS is the production implementation, a
 // thin wrapper over package os. It is a leaf: it imports nothing of strata.
 //
