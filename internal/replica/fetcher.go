@@ -102,7 +102,7 @@ func (f *fetcher) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		req, sent := f.request()
 		if req == nil {
-			f.idle(ctx, sent)
+			f.idle(ctx)
 			continue
 		}
 		resp, err := f.cl.SeedBrokers()[0].Request(ctx, req)
@@ -127,7 +127,7 @@ func (f *fetcher) run(ctx context.Context) {
 
 // idle waits for a partition to fetch: one added, or the earliest retry
 // time among those held back.
-func (f *fetcher) idle(ctx context.Context, sent map[log.TopicPartition]*followed) {
+func (f *fetcher) idle(ctx context.Context) {
 	wait := f.m.cfg.Backoff
 	f.mu.Lock()
 	now := time.Now()
