@@ -38,7 +38,9 @@ type ClusterConfig struct {
 	Sets  []string
 	Lab   *Lab   // optional: run each node in its own network namespace
 	Disks *Disks // optional: each node's dir (NodeDir) on a tmpfs of its own
-	Topic string // the workload's topic, for leader lookups
+	// LogDir, when set, gets each node's whole output as node<i>.log.
+	LogDir string
+	Topic  string // the workload's topic, for leader lookups
 }
 
 // NewCluster lays out the nodes (ports, dirs, voters) without starting
@@ -75,6 +77,9 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 			return nil, err
 		}
 		n := &Node{Bin: c.Bin, Dir: dir, Sets: c.Sets}
+		if c.LogDir != "" {
+			n.LogPath = filepath.Join(c.LogDir, fmt.Sprintf("node%d.log", i+1))
+		}
 		if c.Lab != nil {
 			n.Host, n.NetNS = c.Lab.Hosts[i], c.Lab.NetNS[i]
 			n.Port, n.CtrlPort = 9092, 9093

@@ -63,6 +63,9 @@ type Config struct {
 	// DiskSize is each node's tmpfs when the mix has diskfull (0: 256 MiB).
 	// What the nodes wrote there is gone after the run.
 	DiskSize int64
+	// NodeLogs, when set, is a dir that gets each node's whole output
+	// (node<i>.log, every restart appended).
+	NodeLogs string
 
 	Partitions, Producers, Keys, Rate, MaxRecords int
 	Assigned, Grouped                             int
@@ -200,6 +203,11 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		h.Add(Event{Kind: KindInfo, Proc: "nemesis", Part: -1, Off: -1, Info: "plan " + st.String()})
 	}
 
+	if c.NodeLogs != "" {
+		if err := os.MkdirAll(c.NodeLogs, 0o755); err != nil {
+			return nil, h.Events(), err
+		}
+	}
 	var lab *Lab
 	if wantLab {
 		var err error
@@ -219,7 +227,7 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		sets = append(sets, "broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=6000",
 			fmt.Sprintf("offsets.topic.replication.factor=%d", min(c.RF, c.Nodes)))
 	}
-	cl, err := NewCluster(ClusterConfig{Bin: c.Bin, Dir: c.Dir, Nodes: c.Nodes, Sets: append(sets, c.Sets...), Lab: lab, Disks: disks, Topic: "chaos"})
+	cl, err := NewCluster(ClusterConfig{Bin: c.Bin, Dir: c.Dir, Nodes: c.Nodes, Sets: append(sets, c.Sets...), Lab: lab, Disks: disks, LogDir: c.NodeLogs, Topic: "chaos"})
 	if err != nil {
 		if lab != nil {
 			lab.Close()

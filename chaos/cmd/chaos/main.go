@@ -42,6 +42,7 @@ func main() {
 		victims    = flag.String("victims", "any", "victim rules drawn per fault: comma-separated any,leader,controller; all")
 		netns      = flag.Bool("netns", false, "run the nodes in network namespaces even without cut/isolate (root, ip, iptables)")
 		diskSize   = flag.String("disk-size", "256m", "with diskfull: each node's tmpfs (root), e.g. 64m, 1g")
+		nodeLogs   = flag.String("node-logs", "", "dir to keep each node's whole output in (node<i>.log)")
 		noReplicas = flag.Bool("no-replica-check", false, "skip stopping the nodes and comparing their replicas on disk at the end")
 		history    = flag.String("history", "", "save the history here (JSON lines); default chaos-<seed>.jsonl")
 		dir        = flag.String("dir", "", "broker log dir, empty or new, kept afterwards (default: a temp dir, removed afterwards)")
@@ -116,8 +117,8 @@ func main() {
 		Partitions: *partitions, Producers: *producers, Rate: *rate, Keys: *keys,
 		Assigned: *assigned, Grouped: *grouped,
 		Nodes: *nodes, RF: *rf, MinISR: *minISR, Victims: vs, NetNS: *netns, SkipReplicaCheck: *noReplicas,
-		DiskSize: ds,
-		Logf:     log.Printf,
+		DiskSize: ds, NodeLogs: *nodeLogs,
+		Logf: log.Printf,
 	})
 	if f, err := os.Create(*history); err != nil {
 		log.Printf("save history: %v", err)
