@@ -25,7 +25,8 @@ import (
 // injects faults while the runner reads addresses.
 type Cluster struct {
 	nodes []*Node
-	lab   *Lab // nil: every node on 127.0.0.1, no network faults
+	lab   *Lab   // nil: every node on 127.0.0.1, no network faults
+	disks *Disks // nil: the nodes' dirs on the machine's disk, no disk full
 	topic string
 }
 
@@ -36,7 +37,10 @@ type ClusterConfig struct {
 	Nodes int
 	Sets  []string
 	Lab   *Lab   // optional: run each node in its own network namespace
-	Topic string // the workload's topic, for leader lookups
+	Disks *Disks // optional: each node's dir (NodeDir) on a tmpfs of its own
+	// LogDir, when set, gets each node's whole output as node<i>.log.
+	LogDir string
+	Topic  string // the workload's topic, for leader lookups
 }
 
 // NewCluster lays out the nodes (ports, dirs, voters) without starting
@@ -49,7 +53,10 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 	if c.Lab != nil && len(c.Lab.Hosts) != c.Nodes {
 		return nil, fmt.Errorf("chaos: lab has %d namespaces for %d nodes", len(c.Lab.Hosts), c.Nodes)
 	}
-	cl := &Cluster{lab: c.Lab, topic: c.Topic}
+	if c.Disks != nil && len(c.Disks.Dirs) != c.Nodes {
+		return nil, fmt.Errorf("chaos: %d disks for %d nodes", len(c.Disks.Dirs), c.Nodes)
+	}
+	cl := &Cluster{lab: c.Lab, disks: c.Disks, topic: c.Topic}
 	used := map[int]bool{}
 	free := func() (int, error) {
 		for {
@@ -65,14 +72,14 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 	}
 	var voters []string
 	for i := 0; i < c.Nodes; i++ {
-		dir := c.Dir
-		if c.Nodes > 1 {
-			dir = filepath.Join(c.Dir, fmt.Sprintf("node%d", i+1))
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, err
-			}
+		dir := NodeDir(c.Dir, c.Nodes, i)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
 		}
 		n := &Node{Bin: c.Bin, Dir: dir, Sets: c.Sets}
+		if c.LogDir != "" {
+			n.LogPath = filepath.Join(c.LogDir, fmt.Sprintf("node%d.log", i+1))
+		}
 		if c.Lab != nil {
 			n.Host, n.NetNS = c.Lab.Hosts[i], c.Lab.NetNS[i]
 			n.Port, n.CtrlPort = 9092, 9093
@@ -96,6 +103,15 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 		n.Voters = strings.Join(voters, ",")
 	}
 	return cl, nil
+}
+
+// NodeDir is node i's log dir: dir itself for one node, dir/node<i+1> in
+// a cluster.
+func NodeDir(dir string, nodes, i int) string {
+	if nodes <= 1 {
+		return dir
+	}
+	return filepath.Join(dir, fmt.Sprintf("node%d", i+1))
 }
 
 // Nodes returns the nodes; node i has node.id i+1 in a cluster.
@@ -123,13 +139,16 @@ func (c *Cluster) Start(ctx context.Context) error {
 }
 
 // Close kills every node (SIGCONT first if paused) and removes the lab's
-// namespaces and rules, if any.
+// namespaces and rules and unmounts the disks, if any.
 func (c *Cluster) Close() {
 	for _, n := range c.nodes {
 		n.Close()
 	}
 	if c.lab != nil {
 		c.lab.Close()
+	}
+	if c.disks != nil {
+		_ = c.disks.Close()
 	}
 }
 
@@ -267,6 +286,25 @@ func (c *Cluster) HealCut(victim int) error {
 	}
 	return c.lab.Heal(victim)
 }
+
+// FillDisk leaves node victim's disk almost full.
+func (c *Cluster) FillDisk(victim int) error {
+	if c.disks == nil {
+		return ErrNoDisks
+	}
+	return c.disks.Fill(victim)
+}
+
+// FreeDisk removes the ballast of FillDisk.
+func (c *Cluster) FreeDisk(victim int) error {
+	if c.disks == nil {
+		return ErrNoDisks
+	}
+	return c.disks.Free(victim)
+}
+
+// ErrNoDisks is returned by disk faults on nodes without a tmpfs each.
+var ErrNoDisks = errors.New("chaos: disk faults need each node on a tmpfs of its own (root)")
 
 // ErrNoLab is returned by network faults on nodes that share 127.0.0.1.
 var ErrNoLab = errors.New("chaos: network faults need the nodes in network namespaces (root, ip and iptables)")

@@ -29,7 +29,7 @@ func envInt(t *testing.T, name string, def int) int {
 // 30 s of kill -9 and SIGSTOP on victims picked by every rule (any node,
 // the leader of the busiest partition, the active controller), and, where
 // network namespaces can be made (root, ip, iptables), cut and isolate
-// too. Like TestShortRun it asserts safety only: no anomaly, replicas
+// too, and where a tmpfs can be mounted (root), a full disk. Like TestShortRun it asserts safety only: no anomaly, replicas
 // equal on disk up to the HW; writability gaps are logged, not asserted.
 //
 // The topic has 3 replicas with min.insync.replicas 2;
@@ -51,6 +51,11 @@ func TestClusterRun(t *testing.T) {
 		t.Logf("network nemeses skipped: %v", err)
 		mix = "kill,pause"
 	}
+	if err := probeDisks(t.TempDir()); err != nil {
+		t.Logf("diskfull skipped: %v", err)
+	} else {
+		mix += ",diskfull"
+	}
 	ms, err := ParseMix(mix)
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +64,9 @@ func TestClusterRun(t *testing.T) {
 	for _, m := range ms {
 		names = append(names, m.Name())
 	}
-	// Seed 11 plans 7 faults in 30 s with either mix, every nemesis and
-	// every victim rule among them (TestPlanVictims keeps plans stable).
+	// Seed 11 plans 7 faults in 30 s with each mix (kill,pause;
+	// kill,pause,cut,isolate; either with diskfull, once), every nemesis
+	// and every victim rule among them (TestPlanVictims keeps plans stable).
 	const seed, dur = 11, 30 * time.Second
 	sched := Schedule{QuietMin: time.Second, QuietMax: 3 * time.Second, HoldMin: time.Second, HoldMax: 4 * time.Second}
 	victims := []string{VictimAny, VictimLeader, VictimController}
@@ -69,7 +75,7 @@ func TestClusterRun(t *testing.T) {
 	defer cancel()
 	res, events, err := Run(ctx, Config{
 		Bin: bin, Dir: t.TempDir(), Seed: seed, Duration: dur, Nemeses: ms, Schedule: sched,
-		Nodes: 3, RF: rf, MinISR: minISR, Victims: victims,
+		Nodes: 3, RF: rf, MinISR: minISR, Victims: victims, DiskSize: 64 << 20,
 		Partitions: 6, Producers: 2, Rate: 100, Assigned: 1, Grouped: 2,
 		Logf: t.Logf,
 	})
@@ -114,10 +120,26 @@ func TestClusterRun(t *testing.T) {
 			t.Errorf("no fault resolved to %q:\n%s", want[0], joined)
 		}
 	}
+	// The disks are unmounted.
+	for _, m := range chaosMounts() {
+		if m.pid == os.Getpid() {
+			t.Errorf("disk left mounted: %s", m.dir)
+		}
+	}
 	// The lab is gone: no bridge of this process is left.
 	if out, err := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output(); err == nil {
 		if s := string(out); strings.Contains(s, fmt.Sprintf("%s%d ", labAliasPrefix, os.Getpid())) || strings.HasSuffix(strings.TrimSpace(s), fmt.Sprintf("%s%d", labAliasPrefix, os.Getpid())) {
 			t.Errorf("lab bridge left behind:\n%s", s)
 		}
 	}
+}
+
+// probeDisks says whether Run can mount the diskfull nemesis's disks here
+// (root, and mount(2) allowed), by mounting one under dir and unmounting it.
+func probeDisks(dir string) error {
+	d, err := MountDisks([]string{filepath.Join(dir, "probe")}, 1<<20)
+	if err != nil {
+		return err
+	}
+	return d.Close()
 }

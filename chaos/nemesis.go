@@ -22,6 +22,12 @@ type Cutter interface {
 	HealCut(victim int) error
 }
 
+// Filler is a Target whose nodes' disks can be filled (a Cluster on Disks).
+type Filler interface {
+	FillDisk(victim int) error
+	FreeDisk(victim int) error
+}
+
 // victimFinder is a Target that can name the node playing a role now.
 type victimFinder interface {
 	Controller(ctx context.Context) (int, string, error)
@@ -172,6 +178,35 @@ func (m CutNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, err
 	return heal, nil
 }
 
+// DiskFullNemesis fills the victim's disk (its log dir's own small tmpfs)
+// with a ballast file that leaves almost no space, and healing removes the
+// ballast: no restart. Meanwhile the broker must refuse what it cannot
+// write (KAFKA_STORAGE_ERROR, as Kafka), acknowledge nothing it did not
+// keep, corrupt nothing, and take writes again once space is freed. In a
+// cluster the victim's raft log and the followers' fetches fill up too.
+type DiskFullNemesis struct{}
+
+func (DiskFullNemesis) Name() string { return "diskfull" }
+
+// NeedsDisks says that the nemesis needs each node on a tmpfs of its own.
+func (DiskFullNemesis) NeedsDisks() bool { return true }
+
+func (DiskFullNemesis) Inject(ctx context.Context, t Target, victim int) (Heal, error) {
+	f, ok := t.(Filler)
+	if !ok {
+		return nil, ErrNoDisks
+	}
+	// A ballast half made is removed by the heal too.
+	heal := func(context.Context) error { return f.FreeDisk(victim) }
+	return heal, f.FillDisk(victim)
+}
+
+// needsDisks reports whether m needs the nodes on small disks.
+func needsDisks(m Nemesis) bool {
+	l, ok := m.(interface{ NeedsDisks() bool })
+	return ok && l.NeedsDisks()
+}
+
 // needsLab reports whether m needs network namespaces.
 func needsLab(m Nemesis) bool {
 	l, ok := m.(interface{ NeedsLab() bool })
@@ -181,10 +216,10 @@ func needsLab(m Nemesis) bool {
 // Nemeses maps names to the nemeses built so far.
 func Nemeses() map[string]Nemesis {
 	return map[string]Nemesis{"kill": KillNemesis{}, "term": TermNemesis{}, "pause": PauseNemesis{},
-		"cut": CutNemesis{}, "isolate": CutNemesis{Clients: true}}
+		"cut": CutNemesis{}, "isolate": CutNemesis{Clients: true}, "diskfull": DiskFullNemesis{}}
 }
 
-// ParseMix turns "kill,pause,term,cut,isolate" (or "all" for the process
+// ParseMix turns "kill,pause,term,cut,isolate,diskfull" (or "all" for the process
 // nemeses kill,pause,term, or "none") into nemeses.
 func ParseMix(s string) ([]Nemesis, error) {
 	all := Nemeses()

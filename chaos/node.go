@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -37,6 +39,9 @@ type Node struct {
 	Port, CtrlPort int
 	// Voters is controller.quorum.voters for a cluster node.
 	Voters string
+	// LogPath, when set, gets every process's output appended, with a
+	// line per start (the runner keeps only the last lines in memory).
+	LogPath string
 	// ReadyTimeout bounds a start (recovery after kill -9 included). The
 	// shared 2-core machine can be slow: a start that misses it is reported
 	// as a harness error, not as a broker fault.
@@ -161,18 +166,36 @@ func (n *Node) Start(ctx context.Context) error {
 			cmd = exec.Command("ip", append([]string{"netns", "exec", n.NetNS, n.Bin}, args...)...)
 		}
 		cmd.Stdout, cmd.Stderr = lg, lg
+		var logFile *os.File
+		if n.LogPath != "" {
+			f, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return fmt.Errorf("chaos: node log: %w", err)
+			}
+			fmt.Fprintf(f, "=== chaos: start %d of node %d at %s: %s\n", n.mu.gen, n.ID, time.Now().UTC().Format(time.RFC3339Nano), strings.Join(args, " "))
+			logFile = f
+			w := io.MultiWriter(lg, f)
+			cmd.Stdout, cmd.Stderr = w, w
+		}
 		// Its own process group: a Ctrl-C to the runner reaches the runner,
 		// which then stops the broker itself (and SIGCONTs it first).
 		// Pdeathsig: a runner killed by a test timeout takes its broker
 		// with it instead of leaving it bound to the port.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
+			if logFile != nil {
+				logFile.Close()
+			}
 			return fmt.Errorf("chaos: start broker: %w", err)
 		}
 		pr := &proc{cmd: cmd, done: make(chan struct{})}
 		n.mu.proc, n.mu.paused = pr, false
 		go func() {
 			pr.err = cmd.Wait()
+			if logFile != nil {
+				fmt.Fprintf(logFile, "=== chaos: exit at %s: %v\n", time.Now().UTC().Format(time.RFC3339Nano), pr.err)
+				logFile.Close()
+			}
 			close(pr.done)
 		}()
 		select {

@@ -60,6 +60,12 @@ type Config struct {
 	Victims          []string // victim rules drawn per fault (VictimAny, ...); none: any node
 	NetNS            bool     // run the nodes in network namespaces even without a network nemesis
 	SkipReplicaCheck bool     // do not stop the nodes and compare replicas at the end
+	// DiskSize is each node's tmpfs when the mix has diskfull (0: 256 MiB).
+	// What the nodes wrote there is gone after the run.
+	DiskSize int64
+	// NodeLogs, when set, is a dir that gets each node's whole output
+	// (node<i>.log, every restart appended).
+	NodeLogs string
 
 	Partitions, Producers, Keys, Rate, MaxRecords int
 	Assigned, Grouped                             int
@@ -87,12 +93,23 @@ func (c *Config) defaults() {
 	def(&c.Keys, 256)
 	def(&c.Rate, 100)
 	def(&c.MaxRecords, 1<<30)
+	if c.DiskSize == 0 {
+		c.DiskSize = 256 << 20
+	}
 	if c.Schedule == (Schedule{}) {
 		c.Schedule = DefaultSchedule
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+}
+
+// diskSize is the disks' size for the history, 0 without disks.
+func diskSize(d *Disks) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.Size
 }
 
 // Build compiles cmd/strata into dir and returns the binary's path. It runs
@@ -128,24 +145,51 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		defer os.RemoveAll(d)
 		c.Dir = d
 	}
-	// Network nemeses need namespaces: without root, ip or iptables they
-	// are dropped from the mix, loudly, before the plan is drawn (so the
-	// plan is what runs).
+	// Network nemeses need namespaces, and disk full a tmpfs per node:
+	// without root, ip or iptables, or when the mount fails, they are
+	// dropped from the mix, loudly, before the plan is drawn (so the plan
+	// is what runs).
 	wantLab := c.NetNS
-	var kept, skipped []string
+	var disks *Disks
+	var diskErr error
+	for _, m := range c.Nemeses {
+		if needsDisks(m) && disks == nil && diskErr == nil {
+			dirs := make([]string, c.Nodes)
+			for i := range dirs {
+				dirs[i] = NodeDir(c.Dir, c.Nodes, i)
+			}
+			if disks, diskErr = MountDisks(dirs, c.DiskSize); diskErr == nil {
+				// Before the temp dir's removal (defers run last first);
+				// the cluster's Close unmounts them too.
+				defer disks.Close()
+			}
+		}
+	}
+	var kept []string
 	var ms []Nemesis
+	skipped := map[error][]string{}
+	var skipErrs []error
 	labErr := LabAvailable()
 	for _, m := range c.Nemeses {
-		if needsLab(m) && labErr != nil {
-			skipped = append(skipped, m.Name())
+		var err error
+		if needsLab(m) {
+			err = labErr
+		} else if needsDisks(m) {
+			err = diskErr
+		}
+		if err != nil {
+			if skipped[err] == nil {
+				skipErrs = append(skipErrs, err)
+			}
+			skipped[err] = append(skipped[err], m.Name())
 			continue
 		}
 		wantLab = wantLab || needsLab(m)
 		ms = append(ms, m)
 		kept = append(kept, m.Name())
 	}
-	if len(skipped) > 0 {
-		msg := fmt.Sprintf("skipping nemeses %s: %v", strings.Join(skipped, ","), labErr)
+	for _, err := range skipErrs {
+		msg := fmt.Sprintf("skipping nemeses %s: %v", strings.Join(skipped[err], ","), err)
 		c.Logf("%s", msg)
 		h.Add(Event{Kind: KindInfo, Proc: "harness", Part: -1, Off: -1, Err: msg})
 	}
@@ -153,12 +197,17 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		return nil, h.Events(), labErr
 	}
 	plan := c.Schedule.PlanVictims(c.Seed, c.Duration, kept, c.Victims)
-	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s victims=%s nodes=%d rf=%d min.insync.replicas=%d netns=%v partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s faults=%d",
-		c.Seed, c.Duration, strings.Join(kept, ","), strings.Join(c.Victims, ","), c.Nodes, c.RF, c.MinISR, wantLab, c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), len(plan))})
+	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s victims=%s nodes=%d rf=%d min.insync.replicas=%d netns=%v partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s disk=%d faults=%d",
+		c.Seed, c.Duration, strings.Join(kept, ","), strings.Join(c.Victims, ","), c.Nodes, c.RF, c.MinISR, wantLab, c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), diskSize(disks), len(plan))})
 	for _, st := range plan {
 		h.Add(Event{Kind: KindInfo, Proc: "nemesis", Part: -1, Off: -1, Info: "plan " + st.String()})
 	}
 
+	if c.NodeLogs != "" {
+		if err := os.MkdirAll(c.NodeLogs, 0o755); err != nil {
+			return nil, h.Events(), err
+		}
+	}
 	var lab *Lab
 	if wantLab {
 		var err error
@@ -178,7 +227,7 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		sets = append(sets, "broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=6000",
 			fmt.Sprintf("offsets.topic.replication.factor=%d", min(c.RF, c.Nodes)))
 	}
-	cl, err := NewCluster(ClusterConfig{Bin: c.Bin, Dir: c.Dir, Nodes: c.Nodes, Sets: append(sets, c.Sets...), Lab: lab, Topic: "chaos"})
+	cl, err := NewCluster(ClusterConfig{Bin: c.Bin, Dir: c.Dir, Nodes: c.Nodes, Sets: append(sets, c.Sets...), Lab: lab, Disks: disks, LogDir: c.NodeLogs, Topic: "chaos"})
 	if err != nil {
 		if lab != nil {
 			lab.Close()

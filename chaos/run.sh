@@ -5,6 +5,7 @@
 #   chaos/run.sh                                   # 5 minutes, every nemesis, a random seed
 #   chaos/run.sh --seed 7 --duration 30m --nemesis kill,pause
 #   chaos/run.sh --nodes 3 --rf 3 --min-insync 2 --nemesis kill,pause,cut,isolate --victims all
+#   chaos/run.sh --nodes 3 --rf 3 --min-insync 2 --nemesis diskfull,kill   # a full disk (root: tmpfs per node)
 #   chaos/run.sh --set log.flush.interval.messages=1   # fsync mode
 #   chaos/run.sh --replay chaos-7.jsonl            # re-check a saved history only
 #

@@ -38,6 +38,11 @@ type index struct {
 	baseOffset int64
 	writable   bool
 	entries    atomic.Int64
+	// reserved is how many bytes from the file's start have disk blocks
+	// allocated (reserve): entries below it are written through the
+	// mapping without a fault. Owned by the appender; 0 on a fresh open,
+	// since trim frees the blocks past the entries.
+	reserved int64
 }
 
 // openIndex maps the index at path. A writable index is grown (sparsely) to
@@ -103,6 +108,39 @@ func (x *index) unmap() error {
 	err := unix.Munmap(x.mmap)
 	x.mmap = nil
 	return err
+}
+
+// reserveChunk is how much of an index reserve allocates at once, so that
+// appends make a fallocate call once every few thousand entries.
+const reserveChunk = 64 << 10
+
+// reserve makes sure the next n entries have disk blocks behind them, so
+// that writing them through the mapping cannot fault. openIndex grows the
+// file sparsely, and on a full file system the first store to a page with
+// no block behind it raises SIGBUS, which kills a Go process (Kafka's
+// mapped indexes have the same hole, where the JVM throws InternalError).
+// Allocating the blocks ahead with fallocate turns that into ENOSPC before
+// the append writes anything. A file system without fallocate (or any
+// other failure than no space) keeps the old behaviour.
+func (x *index) reserve(n int) error {
+	need := (x.entries.Load() + int64(n)) * int64(x.entrySize)
+	if !x.writable || need <= x.reserved {
+		return nil
+	}
+	end := min((need+reserveChunk-1)/reserveChunk*reserveChunk, int64(len(x.mmap)))
+	if end <= x.reserved {
+		return nil
+	}
+	err := unix.Fallocate(int(x.file.OS().Fd()), unix.FALLOC_FL_KEEP_SIZE, x.reserved, end-x.reserved)
+	switch {
+	case err == nil:
+		x.reserved = end
+	case noSpace(err):
+		return fmt.Errorf("allocate index %s: %w", x.path, err)
+	default:
+		x.reserved = int64(len(x.mmap)) // cannot reserve here: write as before
+	}
+	return nil
 }
 
 func (x *index) maxEntries() int64 { return int64(len(x.mmap) / x.entrySize) }

@@ -45,6 +45,10 @@ func (s *segment) recover() (recoverResult, error) {
 			res.reason = err
 			break
 		}
+		// A full disk fails the start with ENOSPC rather than SIGBUS.
+		if err := s.reserveIndexes(1); err != nil {
+			return res, fmt.Errorf("recover segment %s: %w", s.path(logSuffix), err)
+		}
 		s.indexBatch(b, pos)
 		res.nextOffset = b.NextOffset()
 		res.batches++
@@ -203,6 +207,9 @@ func (s *segment) rebuildIndexes(active bool) error {
 		b, err := s.readHeader(pos, buf[:])
 		if err != nil || pos+int64(b.Size()) > size {
 			return fmt.Errorf("rebuild indexes of %s: bad batch at %d: %v", s.path(logSuffix), pos, err)
+		}
+		if err := s.reserveIndexes(1); err != nil {
+			return fmt.Errorf("rebuild indexes of %s: %w", s.path(logSuffix), err)
 		}
 		s.indexBatch(b, pos)
 		pos += int64(b.Size())

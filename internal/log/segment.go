@@ -297,6 +297,12 @@ func (s *segment) batchEnd(from, limit int64, buf []byte) (int64, error) {
 // Caller holds Log.appendMu.
 func (s *segment) appendBatches(data []byte) error {
 	pos := s.size.Load()
+	if err := s.reserveIndexes(countBatches(data)); err != nil {
+		if noSpace(err) {
+			return fmt.Errorf("%w: %w", errNoSpace, err) // nothing written yet
+		}
+		return err
+	}
 	if _, err := s.file.WriteAt(data, pos); err != nil {
 		if noSpace(err) {
 			// The disk is full: cut what part of the batches was
@@ -312,6 +318,24 @@ func (s *segment) appendBatches(data []byte) error {
 	s.indexBatches(data, pos)
 	s.size.Store(pos + int64(len(data)))
 	return nil
+}
+
+// countBatches counts the whole batches in data.
+func countBatches(data []byte) int {
+	n := 0
+	for len(data) > 0 {
+		data = data[record.Batch(data).Size():]
+		n++
+	}
+	return n
+}
+
+// reserveIndexes allocates disk blocks behind both indexes for n more
+// batches (at most one entry each), plus the time index's final entry
+// (seal, close), before anything is written: on a full disk this fails
+// with ENOSPC instead of the index store faulting (index.reserve).
+func (s *segment) reserveIndexes(n int) error {
+	return errors.Join(s.offsets.reserve(n), s.times.reserve(n+1))
 }
 
 // indexBatches adds index entries for the batches in data, which start at

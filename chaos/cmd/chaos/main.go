@@ -35,12 +35,14 @@ func main() {
 		bin        = flag.String("strata", "", "strata binary (default: go build ./cmd/strata into a temp dir)")
 		seed       = flag.Uint64("seed", uint64(time.Now().UnixNano()%1e6), "seed of the fault plan and the producers' keys")
 		duration   = flag.Duration("duration", time.Minute, "how long producers send and faults run")
-		nemesis    = flag.String("nemesis", "all", "fault mix: comma-separated kill,pause,term,cut,isolate; all (kill,pause,term); none")
+		nemesis    = flag.String("nemesis", "all", "fault mix: comma-separated kill,pause,term,cut,isolate,diskfull; all (kill,pause,term); none")
 		nodes      = flag.Int("nodes", 1, "strata serve processes forming the cluster (1: a plain broker)")
 		rf         = flag.Int("rf", 1, "replication factor of the topic")
 		minISR     = flag.Int("min-insync", 0, "the topic's min.insync.replicas (0: the broker's default)")
 		victims    = flag.String("victims", "any", "victim rules drawn per fault: comma-separated any,leader,controller; all")
 		netns      = flag.Bool("netns", false, "run the nodes in network namespaces even without cut/isolate (root, ip, iptables)")
+		diskSize   = flag.String("disk-size", "256m", "with diskfull: each node's tmpfs (root), e.g. 64m, 1g")
+		nodeLogs   = flag.String("node-logs", "", "dir to keep each node's whole output in (node<i>.log)")
 		noReplicas = flag.Bool("no-replica-check", false, "skip stopping the nodes and comparing their replicas on disk at the end")
 		history    = flag.String("history", "", "save the history here (JSON lines); default chaos-<seed>.jsonl")
 		dir        = flag.String("dir", "", "broker log dir, empty or new, kept afterwards (default: a temp dir, removed afterwards)")
@@ -87,6 +89,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	ds, err := chaos.ParseSize(*diskSize)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if *bin == "" {
 		tmp, err := os.MkdirTemp("", "strata-chaos-bin-")
 		if err != nil {
@@ -111,6 +117,7 @@ func main() {
 		Partitions: *partitions, Producers: *producers, Rate: *rate, Keys: *keys,
 		Assigned: *assigned, Grouped: *grouped,
 		Nodes: *nodes, RF: *rf, MinISR: *minISR, Victims: vs, NetNS: *netns, SkipReplicaCheck: *noReplicas,
+		DiskSize: ds, NodeLogs: *nodeLogs,
 		Logf: log.Printf,
 	})
 	if f, err := os.Create(*history); err != nil {
