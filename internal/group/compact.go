@@ -1,6 +1,14 @@
 package group
 
-import "github.com/strata-io/strata/internal/record"
+import (
+	"time"
+
+	"github.com/strata-io/strata/internal/record"
+)
+
+// compactRetryBackoff is how long a failed compaction waits before the
+// partition may be compacted again.
+const compactRetryBackoff = time.Second
 
 // Compactor is implemented by a Storage that can drop old records. With
 // it, the coordinator keeps each __consumer_offsets partition small the way
@@ -51,6 +59,14 @@ func (c *Coordinator) compactLoop(comp Compactor) {
 		case p := <-c.compactCh:
 			if err := c.compact(comp, p); err != nil {
 				c.logger.Error("compact consumer offsets", "partition", p, "err", err)
+				// The partition still holds as many records, so
+				// the next commit asks again at once: not before a
+				// pause (a full disk, a leadership moving away).
+				select {
+				case <-c.closing:
+					return
+				case <-time.After(compactRetryBackoff):
+				}
 			}
 			c.compacting[p].Store(false)
 			// Commits that came during the compaction may already

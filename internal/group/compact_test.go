@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -157,5 +158,33 @@ func TestCompactionKeepsLiveStateOnly(t *testing.T) {
 	}
 	if d := c2.Describe("drop", 5); d.State != Dead.String() {
 		t.Fatalf("deleted group came back as %s", d.State)
+	}
+}
+
+// failingRolls is a logStorage whose compactions fail at the roll, as on a
+// full disk or a partition whose leadership just moved away.
+type failingRolls struct {
+	*logStorage
+	rolls atomic.Int32
+}
+
+func (s *failingRolls) Roll(int32) (int64, error) {
+	s.rolls.Add(1)
+	return 0, errors.New("no space left on device")
+}
+
+// A compaction that fails is not retried at once: commits keep asking for
+// one (the partition still holds too many records), and without a pause
+// the loop would spin on the error.
+func TestCompactionFailureBacksOff(t *testing.T) {
+	st := &failingRolls{logStorage: &logStorage{t: t, dir: t.TempDir(), logs: map[int32]*log.Log{}}}
+	defer st.close()
+	c := newOwning(Config{Partitions: 1, Storage: st, CompactAfterRecords: 10})
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for i := 0; time.Now().Before(deadline); i++ {
+		c.Commit(commitReq("g", int64(i), 1))
+	}
+	if n := st.rolls.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d compactions tried in 0.5 s of commits; want 1 or 2 (one, then a pause of %v)", n, compactRetryBackoff)
 	}
 }
