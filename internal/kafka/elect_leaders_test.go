@@ -7,7 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 )
@@ -23,17 +22,7 @@ import (
 //	p4: replicas [2],   ISR [2],   leader -1  (no usable replica)
 func electHandler(t *testing.T) *Handler {
 	t.Helper()
-	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "e", 5, 1
-	create.Topics = append(create.Topics, ct)
-	if resp := roundTrip[*kmsg.CreateTopicsResponse](t, h, create); resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
-	}
+	h := registeredHandler(t, "e", 5)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		id := records.UUID(im.Topic("e").ID)
 		change := func(p int32, replicas, isr []int32, leader int32) records.Record {

@@ -200,17 +200,7 @@ func TestPreferredReadReplicaAnswersAtOnce(t *testing.T) {
 // watermark leaderHW (the follower's is min(leaderHW, 5)).
 func followerHandler(t *testing.T, leaderHW int64) (*Handler, *cluster.Topic, *broker.Partition) {
 	t.Helper()
-	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "fw", 1, 1
-	create.Topics = append(create.Topics, ct)
-	if resp := roundTrip[*kmsg.CreateTopicsResponse](t, h, create); resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
-	}
+	h := registeredHandler(t, "fw", 1)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		reg := &records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: im.EndOffset + 2,
 			EndPoints: []records.Endpoint{{Name: listenerName, Host: "b2", Port: 9092}}}

@@ -7,7 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 )
@@ -16,17 +15,7 @@ import (
 // fenced broker 2 and a topic "r" of two partitions on broker 1.
 func reassignHandler(t *testing.T) *Handler {
 	t.Helper()
-	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "r", 2, 1
-	create.Topics = append(create.Topics, ct)
-	if resp := roundTrip[*kmsg.CreateTopicsResponse](t, h, create); resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
-	}
+	h := registeredHandler(t, "r", 2)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		return []records.Record{&records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: im.EndOffset, Fenced: true,
 			EndPoints: []records.Endpoint{{Name: listenerName, Host: "two", Port: 9093}}}}, nil

@@ -27,17 +27,7 @@ import (
 // It returns the handler, the topic and the broker epochs.
 func replicaHandler(t *testing.T) (*Handler, *cluster.Topic, map[int32]int64) {
 	t.Helper()
-	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "r", 1, 1
-	create.Topics = append(create.Topics, ct)
-	if resp := roundTrip[*kmsg.CreateTopicsResponse](t, h, create); resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
-	}
+	h := registeredHandler(t, "r", 1)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		register := func(id int32, fenced bool) records.Record {
 			return &records.RegisterBroker{BrokerID: id, IncarnationID: records.UUID{byte(id)}, BrokerEpoch: im.EndOffset + int64(id), Fenced: fenced,
@@ -283,4 +273,22 @@ func handleFetchRequest(t *testing.T, h *Handler, req *kmsg.FetchRequest) *kmsg.
 		t.Fatal(err)
 	}
 	return kresp
+}
+
+// registeredHandler is a local-mode handler (node 1) registered as a
+// broker, with a topic of the given partitions on it.
+func registeredHandler(t *testing.T, topic string, partitions int32) *Handler {
+	t.Helper()
+	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
+	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, 1
+	create.Topics = append(create.Topics, ct)
+	if resp := roundTrip[*kmsg.CreateTopicsResponse](t, h, create); resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s: %v", topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	return h
 }
