@@ -141,9 +141,18 @@ func TestClusterRebalance(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var plan reassignPlan
-	if err := json.Unmarshal([]byte(mustCLI(t, addr, "", "cluster", "rebalance", "--json")), &plan); err != nil || len(plan.Partitions) != 4 {
-		t.Fatalf("plan: %v %+v", err, plan)
+	// Each CLI run may read metadata from another node, which may not
+	// have the topic yet: the plan is asked for until it sees it too.
+	for i := 0; ; i++ {
+		var plan reassignPlan
+		err := json.Unmarshal([]byte(mustCLI(t, addr, "", "cluster", "rebalance", "--json")), &plan)
+		if err == nil && len(plan.Partitions) == 4 {
+			break
+		}
+		if err != nil || len(plan.Partitions) != 0 || i == 50 {
+			t.Fatalf("plan: %v %+v", err, plan)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if out := mustCLI(t, addr, "", "cluster", "rebalance", "--execute", "--wait"); !strings.Contains(out, "4 moves done") {
 		t.Fatalf("execute: %s", out)
