@@ -245,6 +245,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		rack = &cfg.BrokerRack
 	}
 	ctrl := newController(cfg, clusterID, meta, logger, nn)
+	// A failed log dir fences this broker until it heals (storageHealth).
+	bk.OnStorageChange(ctrl.SetWantFence)
 	reg := controller.Registration{Rack: rack, Listeners: []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: host, Port: uint16(p)}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var ctrlWG sync.WaitGroup
@@ -483,6 +485,7 @@ func replicationStatus(bk *broker.Broker, replicas *replica.Manager) metrics.Rep
 	if replicas != nil {
 		s.ISRShrinks, s.ISRExpands = replicas.ISRChanges()
 	}
+	s.StorageFailed, _ = bk.StorageFailed()
 	return s
 }
 

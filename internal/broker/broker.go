@@ -48,6 +48,7 @@ type Broker struct {
 
 	expiration time.Duration
 	replicated bool
+	storage    *storageHealth
 	stop       chan struct{}
 	stopOnce   sync.Once
 	expirer    sync.WaitGroup
@@ -84,6 +85,7 @@ func Open(cfg Config) (*Broker, error) {
 		logger: cfg.Logger, logs: logs, parts: map[log.TopicPartition]*Partition{},
 		expiration: cfg.ProducerIDExpiration, replicated: cfg.Replicated, stop: make(chan struct{}),
 	}
+	b.storage = &storageHealth{dirs: cfg.LogDirs, logger: cfg.Logger, interval: time.Second, stop: b.stop}
 	var parts []*Partition
 	for tp, l := range logs.Logs() {
 		if _, internal := cfg.Internal[tp]; internal {
@@ -113,6 +115,7 @@ func (b *Broker) newPartition(tp log.TopicPartition, l *log.Log) *Partition {
 	p := newPartition(tp, l, b.logger)
 	p.expiration = b.expiration
 	p.onTruncate = b.logs.Checkpoint
+	p.onWrite = b.storage.report
 	p.keepCheckpointedHW = b.replicated
 	return p
 }

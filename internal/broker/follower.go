@@ -79,8 +79,9 @@ func (p *Partition) UpdateFollowerHighWatermark(leaderHW int64) int64 {
 // fetcher counts the offsets as its own (its next fetch offset). The
 // records become visible to consumers only up to the leader's high
 // watermark (UpdateFollowerHighWatermark).
-func (p *Partition) AppendAsFollower(data []byte) (AppendResult, error) {
-	res := AppendResult{LogAppendTime: -1}
+func (p *Partition) AppendAsFollower(data []byte) (res AppendResult, err error) {
+	defer func() { p.wrote(err) }()
+	res = AppendResult{LogAppendTime: -1}
 	var epochs []epochEntry // first offset of each epoch change, in order
 	var nb int
 	if err := record.Split(data, func(b record.Batch) bool {

@@ -105,6 +105,10 @@ type Partition struct {
 	// onTruncate, if set (by the Broker), writes the log dir checkpoints
 	// after a truncation.
 	onTruncate func() error
+	// onWrite, if set (by the Broker), is told the outcome of every
+	// append and fsync wait: a failed write to the log dir fences the
+	// node (storageHealth).
+	onWrite func(error)
 
 	epochs epochCache
 	// leaderEpoch is the epoch this node leads in (BecomeLeader).
@@ -270,10 +274,18 @@ func (p *Partition) Append(data []byte, maxMessageBytes int, logAppendTime bool)
 // truncation point is acknowledged.
 func (p *Partition) WaitDurable(syncTo int64, gen uint64) error {
 	if err := p.Log.WaitDurableSince(syncTo, gen); err != nil {
+		p.wrote(err)
 		return err
 	}
 	p.advanceDurable()
 	return nil
+}
+
+// wrote reports a failed write to the broker's storage health.
+func (p *Partition) wrote(err error) {
+	if err != nil && p.onWrite != nil {
+		p.onWrite(err)
+	}
 }
 
 // AppendNoWait is Append that returns before the fsync flush.messages
@@ -290,8 +302,9 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 // AppendValidatedNoWait is AppendNoWait for a batch that ValidateProduced
 // (or the broker itself, recompressing) already checked, so that the
 // produce path parses and CRC-checks each batch once.
-func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, logAppendTime bool) (AppendResult, error) {
-	res := AppendResult{LogAppendTime: -1}
+func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, logAppendTime bool) (res AppendResult, err error) {
+	defer func() { p.wrote(err) }()
+	res = AppendResult{LogAppendTime: -1}
 	if len(b) > maxMessageBytes {
 		return res, fmt.Errorf("%w: %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(b), maxMessageBytes)
 	}

@@ -100,9 +100,12 @@ type Controller struct {
 		offsets map[int32]int64
 		leading bool
 		// broker side
-		epoch          int64
-		fenced         bool
-		wantShutdown   bool
+		epoch        int64
+		fenced       bool
+		wantShutdown bool
+		// wantFence: the broker asks to be fenced (its log dirs
+		// failed, SetWantFence).
+		wantFence      bool
 		shouldShutdown bool
 	}
 	changed chan struct{} // broker state changed (buffered 1)
@@ -473,7 +476,7 @@ func (c *Controller) beat(ctx context.Context, reg Registration) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
 	defer cancel()
 	c.mu.Lock()
-	epoch, wantShutdown := c.mu.epoch, c.mu.wantShutdown
+	epoch, wantShutdown, wantFence := c.mu.epoch, c.mu.wantShutdown, c.mu.wantFence
 	c.mu.Unlock()
 	if epoch < 0 {
 		req := kmsg.NewPtrBrokerRegistrationRequest()
@@ -520,6 +523,7 @@ func (c *Controller) beat(ctx context.Context, reg Registration) error {
 	req.BrokerID, req.BrokerEpoch = c.cfg.NodeID, epoch
 	req.CurrentMetadataOffset = c.cfg.Store.Image().EndOffset
 	req.WantShutdown = wantShutdown
+	req.WantFence = wantFence
 	r, err := c.cfg.Client.Send(ctx, req)
 	if err != nil {
 		return err
@@ -561,6 +565,18 @@ func (c *Controller) kick() {
 	case c.changed <- struct{}{}:
 	default:
 	}
+}
+
+// SetWantFence makes this broker's heartbeats ask to be fenced, or stop
+// asking, and heartbeats at once. A broker whose log dirs fail asks, so
+// that the controller moves its leaderships away and takes it out of
+// every ISR (Kafka's broker goes further and stops); once they heal it
+// is unfenced as at startup, when caught up with the metadata.
+func (c *Controller) SetWantFence(fence bool) {
+	c.mu.Lock()
+	c.mu.wantFence = fence
+	c.mu.Unlock()
+	c.kick()
 }
 
 // ControlledShutdown asks the active controller to move this broker's

@@ -35,6 +35,11 @@ var (
 	ErrTruncatedUnacked = errors.New("log: offsets truncated before they were acknowledged")
 )
 
+// IsNoSpace reports whether err is an append a full disk refused and that
+// was undone: the log takes writes again once space is freed, unlike the
+// other ErrStorage errors, which leave it offline.
+func IsNoSpace(err error) bool { return errors.Is(err, errNoSpace) }
+
 // Options are what the caller knows about a log before opening it: the
 // log-dir checkpoints and whether the last shutdown was clean.
 type Options struct {

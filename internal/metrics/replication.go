@@ -20,6 +20,9 @@ type ReplicationStatus struct {
 	// ISRShrinks and ISRExpands count the ISR changes the controller
 	// accepted from this leader.
 	ISRShrinks, ISRExpands int64
+	// StorageFailed is whether a write to this node's log dirs failed
+	// and has not healed (the broker asks to be fenced meanwhile).
+	StorageFailed bool
 }
 
 var (
@@ -35,6 +38,8 @@ var (
 		"Longest time any follower of a partition this broker leads has not been caught up with the leader's log end (compared with replica.lag.time.max.ms).", nil, nil)
 	descISRShrinks = prometheus.NewDesc("strata_isr_shrinks_total",
 		"ISR shrinks of partitions this broker leads that the controller accepted (Kafka's IsrShrinksPerSec).", nil, nil)
+	descStorageFailed = prometheus.NewDesc("strata_log_dirs_failed",
+		"1 while a write to this node's log dirs has failed and not healed (a full disk, until space is freed; any other write error, until a restart): the broker asks its controller to fence it (Kafka's OfflineLogDirectoryCount, for strata's dirs as one), else 0.", nil, nil)
 	descISRExpands = prometheus.NewDesc("strata_isr_expands_total",
 		"ISR expansions of partitions this broker leads that the controller accepted (Kafka's IsrExpandsPerSec).", nil, nil)
 )
@@ -48,7 +53,7 @@ func (m *Metrics) RegisterReplication(status func() ReplicationStatus) {
 type replicationCollector struct{ status func() ReplicationStatus }
 
 func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUnderReplicated, descUnderMinISR, descAtMinISR, descMaxLag, descMaxLagSeconds, descISRShrinks, descISRExpands} {
+	for _, d := range []*prometheus.Desc{descUnderReplicated, descUnderMinISR, descAtMinISR, descMaxLag, descMaxLagSeconds, descISRShrinks, descISRExpands, descStorageFailed} {
 		ch <- d
 	}
 }
@@ -65,4 +70,9 @@ func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descMaxLagSeconds, s.MaxLagSeconds)
 	ch <- prometheus.MustNewConstMetric(descISRShrinks, prometheus.CounterValue, float64(s.ISRShrinks))
 	ch <- prometheus.MustNewConstMetric(descISRExpands, prometheus.CounterValue, float64(s.ISRExpands))
+	if s.StorageFailed {
+		gauge(descStorageFailed, 1)
+	} else {
+		gauge(descStorageFailed, 0)
+	}
 }
