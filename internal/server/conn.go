@@ -27,13 +27,14 @@ var (
 // writer goroutine, and a goroutine per request being handled. Fields are
 // grouped by the goroutine that owns them.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	id     uint64
-	remote net.Addr
-	ip     netip.Addr // client address counted by max.connections.per.ip
-	hasIP  bool
-	log    *slog.Logger
+	s       *Server
+	session *Session
+	nc      net.Conn
+	id      uint64
+	remote  net.Addr
+	ip      netip.Addr // client address counted by max.connections.per.ip
+	hasIP   bool
+	log     *slog.Logger
 	// raw is the socket for sendfile; nil when nc is not a plain TCP or
 	// Unix socket (TLS, net.Pipe, wrappers), which use the copy path.
 	raw syscall.RawConn
@@ -94,6 +95,7 @@ var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
 		s:           s,
+		session:     newSession(s.cfg.Listener, s.cfg.Protocol),
 		nc:          nc,
 		id:          id,
 		remote:      nc.RemoteAddr(),
@@ -276,6 +278,7 @@ func (c *conn) readRequest() (*slot, error) {
 		Body:          h.body,
 		Remote:        c.remote,
 		ConnID:        c.id,
+		Session:       c.session,
 	}
 	return s, nil
 }

@@ -24,6 +24,8 @@ type Request struct {
 	Remote net.Addr
 	// ConnID identifies the connection for logs.
 	ConnID uint64
+	// Session is the connection's security state (listener, principal).
+	Session *Session
 }
 
 // Part is one piece of a response body: bytes from memory, or a region of

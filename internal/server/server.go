@@ -33,6 +33,10 @@ const (
 
 // Config configures a Server. Zero values take the defaults.
 type Config struct {
+	// Listener is the name of the listener this server serves (listeners,
+	// "PLAINTEXT" by default); Protocol its security protocol
+	// (listener.security.protocol.map; ProtocolPlaintext when empty).
+	Listener, Protocol string
 	// MaxRequestSize is socket.request.max.bytes: a frame whose size
 	// prefix is negative or larger closes the connection before any of
 	// its body is read or allocated.
