@@ -65,7 +65,7 @@ type Options struct {
 	NotBefore, NotAfter time.Time
 	// Hosts are the DNS names and IP addresses; default localhost and
 	// 127.0.0.1.
-	Hosts []string
+	Hosts  []string
 	Serial int64
 }
 
