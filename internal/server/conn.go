@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,6 +36,8 @@ type conn struct {
 	ip      netip.Addr // client address counted by max.connections.per.ip
 	hasIP   bool
 	log     *slog.Logger
+	// principal names the principal after a TLS handshake (Listener's).
+	principal func(tls.ConnectionState) (string, error)
 	// raw is the socket for sendfile; nil when nc is not a plain TCP or
 	// Unix socket (TLS, net.Pipe, wrappers), which use the copy path.
 	raw syscall.RawConn
@@ -92,10 +95,11 @@ type slot struct {
 
 var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}, 1)} }}
 
-func newConn(s *Server, nc net.Conn, id uint64) *conn {
+func newConn(s *Server, nc net.Conn, id uint64, l *Listener) *conn {
 	c := &conn{
 		s:           s,
-		session:     newSession(s.cfg.Listener, s.cfg.Protocol),
+		session:     newSession(l.Name, l.Protocol),
+		principal:   l.Principal,
 		nc:          nc,
 		id:          id,
 		remote:      nc.RemoteAddr(),
@@ -111,6 +115,13 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	}
 	c.log = s.log.With("conn", id, "remote", c.remote.String())
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	if l.TLS != nil {
+		// No I/O yet: the handshake runs in serve, on the
+		// connection's goroutine, not the accept loop's. Responses go
+		// through crypto/tls, so raw stays nil (the copy path).
+		c.nc = tls.Server(nc, l.TLS)
+		return c
+	}
 	// Only the concrete socket types: a wrapper that embeds one may
 	// change what Write means, and sendfile would bypass it.
 	switch t := nc.(type) {
@@ -127,6 +138,16 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	c.log.Debug("connection opened")
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshake(tc); err != nil {
+			c.cancel()
+			c.nc.Close()
+			if !c.failed() && !c.stopped() {
+				c.log.Info("closing connection: TLS handshake failed", "listener", c.session.Listener, "err", err)
+			}
+			return
+		}
+	}
 	go c.writeLoop()
 	go c.handleLoop()
 	err := c.readLoop()
@@ -137,6 +158,27 @@ func (c *conn) serve() {
 	c.cancel()
 	c.nc.Close()
 	c.log.Debug("connection closed", "reason", err)
+}
+
+// handshake runs the TLS handshake within HandshakeTimeout and sets the
+// session's principal from the client's certificate.
+func (c *conn) handshake(tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	cs := tc.ConnectionState()
+	if p := c.principal; p != nil {
+		principal, err := p(cs)
+		if err != nil {
+			return err
+		}
+		c.session.SetPrincipal(principal)
+	}
+	c.log.Debug("TLS handshake done", "version", tls.VersionName(cs.Version),
+		"cipher_suite", tls.CipherSuiteName(cs.CipherSuite), "principal", c.session.Principal())
+	return nil
 }
 
 // fail closes the connection at once: the reader's Read and the writer's

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -21,6 +22,10 @@ const (
 	// default) requests ahead; acks=0 producers send more. 32 leaves them
 	// room while keeping a connection's buffered requests bounded.
 	DefaultMaxInFlightPerConn = 32
+	// DefaultHandshakeTimeout bounds a TLS handshake, so that a client
+	// that connects and sends nothing holds its goroutine and descriptor
+	// no longer than this.
+	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultIdleTimeout is connections.max.idle.ms.
 	DefaultIdleTimeout = 10 * time.Minute
 )
@@ -37,6 +42,16 @@ type Config struct {
 	// "PLAINTEXT" by default); Protocol its security protocol
 	// (listener.security.protocol.map; ProtocolPlaintext when empty).
 	Listener, Protocol string
+	// TLS, if set, makes every connection a TLS server connection (an
+	// SSL or SASL_SSL listener). The handshake runs on the connection's
+	// own goroutine, bounded by HandshakeTimeout (DefaultHandshakeTimeout
+	// when zero); a failed one closes the connection with one log line.
+	TLS              *tls.Config
+	HandshakeTimeout time.Duration
+	// Principal, if set, names the principal of a connection after its
+	// TLS handshake (a client certificate's mapped subject); an error
+	// closes the connection, as Kafka fails the authentication.
+	Principal func(tls.ConnectionState) (string, error)
 	// MaxRequestSize is socket.request.max.bytes: a frame whose size
 	// prefix is negative or larger closes the connection before any of
 	// its body is read or allocated.
@@ -88,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 }
 
@@ -142,10 +160,27 @@ func New(h Handler, cfg Config) *Server {
 // QueuedMaxRequestBytes (Kafka's MemoryPoolUsed).
 func (s *Server) QueuedRequestBytes() int64 { return s.mem.Used() }
 
+// Listener is what a listener's connections share: its name and security
+// protocol (the Session's), and for SSL and SASL_SSL its TLS
+// configuration and how a client certificate names the principal.
+type Listener struct {
+	Name, Protocol string
+	TLS            *tls.Config
+	Principal      func(tls.ConnectionState) (string, error)
+}
+
 // Serve accepts connections on ln until the server is closed, and then
 // returns nil; it closes ln. Any other accept error that is not temporary
-// is returned.
+// is returned. The connections are those of Config's Listener, Protocol,
+// TLS and Principal.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeListener(ln, Listener{Name: s.cfg.Listener, Protocol: s.cfg.Protocol, TLS: s.cfg.TLS, Principal: s.cfg.Principal})
+}
+
+// ServeListener is Serve for the connections of listener l: one Server
+// serves every listener of a node, so that max.connections and
+// queued.max.request.bytes bound them together, as in Kafka.
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
@@ -188,7 +223,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.startConn(nc)
+		s.startConn(nc, &l)
 	}
 }
 
@@ -205,7 +240,7 @@ func temporary(err error) bool {
 // startConn registers nc and starts its goroutine, unless shutdown began or
 // a connection limit refuses it: the Add happens under mu before closed is
 // set, so Shutdown's Wait sees every connection.
-func (s *Server) startConn(nc net.Conn) {
+func (s *Server) startConn(nc net.Conn, l *Listener) {
 	ip, hasIP := remoteIP(nc)
 	s.mu.Lock()
 	if s.mu.closed {
@@ -218,7 +253,7 @@ func (s *Server) startConn(nc net.Conn) {
 		s.reject(nc, reason, limit)
 		return
 	}
-	c := newConn(s, nc, s.nextID.Add(1))
+	c := newConn(s, nc, s.nextID.Add(1), l)
 	c.ip, c.hasIP = ip, hasIP
 	if hasIP {
 		s.mu.perIP[ip]++

@@ -187,9 +187,18 @@ func (c *conn) flush() {
 func (c *conn) writeIOV() bool {
 	if len(c.iov) > 0 && !c.failed() {
 		c.armWrite()
-		// WriteTo consumes c.bufs; c.iov keeps the backing array.
-		c.bufs = c.iov
-		if _, err := c.bufs.WriteTo(c.nc); err != nil {
+		var err error
+		if c.raw == nil && len(c.iov) > 1 {
+			// No writev under TLS: each Write would become its own
+			// TLS record and syscall, so the small parts (size,
+			// header, partition headers) go out gathered in one.
+			err = c.writeGathered()
+		} else {
+			// WriteTo consumes c.bufs; c.iov keeps the backing array.
+			c.bufs = c.iov
+			_, err = c.bufs.WriteTo(c.nc)
+		}
+		if err != nil {
 			c.log.Debug("write failed", "err", err)
 			c.fail()
 		}
@@ -197,6 +206,32 @@ func (c *conn) writeIOV() bool {
 	clear(c.iov)
 	c.iov = c.iov[:0]
 	return !c.failed()
+}
+
+// writeGathered writes c.iov through a pooled buffer of copyBufSize, in
+// as few Writes as that takes.
+func (c *conn) writeGathered() error {
+	bp := getBuf(copyBufSize)
+	defer putBuf(bp)
+	buf := (*bp)[:0]
+	for _, b := range c.iov {
+		for len(b) > 0 {
+			if len(buf) == cap(buf) {
+				if _, err := c.nc.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+			n := copy(buf[len(buf):cap(buf)], b)
+			buf, b = buf[:len(buf)+n], b[n:]
+		}
+	}
+	if len(buf) > 0 {
+		if _, err := c.nc.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *conn) armWrite() {
