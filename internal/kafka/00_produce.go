@@ -70,7 +70,7 @@ import (
 
 func init() { register(0, 0, 12, (*Handler).handleProduce) }
 
-func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleProduce(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
@@ -172,7 +172,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		return noResponse, nil
 	}
 	if len(syncs) == 0 && len(repls) == 0 {
-		h.fillProduceLeaderHints(resp)
+		h.fillProduceLeaderHints(resp, h.listenerOf(sreq))
 		return h.encode(resp), nil
 	}
 	// The answer is encoded once the fsyncs are done, on the connection's
@@ -200,7 +200,7 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 				fail(w.topic, w.partition, err)
 			}
 		}
-		h.fillProduceLeaderHints(resp)
+		h.fillProduceLeaderHints(resp, h.listenerOf(sreq))
 		enc := h.encode(resp)
 		r.HeaderFlexible, r.Parts, r.Release = enc.HeaderFlexible, enc.Parts, enc.Release
 		return nil

@@ -92,7 +92,7 @@ type fetchPartition struct {
 	follower bool
 }
 
-func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	// The follower's identity: ReplicaID before v15, ReplicaState from
@@ -162,7 +162,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			case replica && h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch)
 			case consumerMeta && req.Rack != "" && h.cfg.RackAwareReplicaSelector:
-				preferred = h.preferredReadReplica(im, p, rp.FetchOffset, req.Rack)
+				preferred = h.preferredReadReplica(im, p, rp.FetchOffset, req.Rack, h.listenerOf(sreq))
 			}
 			switch {
 			case sp.ErrorCode != 0:
@@ -245,7 +245,7 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 	for i := range parts {
 		h.cfg.Metrics.Fetched(parts[i].p.TP.Topic, parts[i].region.Len)
 	}
-	h.fillFetchLeaderHints(resp)
+	h.fillFetchLeaderHints(resp, h.listenerOf(sreq))
 	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
 }

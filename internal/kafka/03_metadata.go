@@ -31,11 +31,11 @@ import (
 
 func init() { register(3, 0, 13, (*Handler).handleMetadata) }
 
-func (h *Handler) handleMetadata(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleMetadata(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := h.meta.Image()
-	for _, b := range h.liveBrokers(im) {
+	for _, b := range h.liveBrokers(im, h.listenerOf(sreq)) {
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.id, Host: b.host, Port: b.port, Rack: b.rack})
 	}
 	resp.ClusterID = &h.cfg.ClusterID

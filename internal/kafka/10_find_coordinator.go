@@ -44,24 +44,25 @@ const (
 	coordinatorTransaction = 1
 )
 
-func (h *Handler) handleFindCoordinator(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleFindCoordinator(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	listener := h.listenerOf(sreq)
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	fresh := h.meta.Image().Topic(group.Topic) == nil
 	if req.Version < 4 {
-		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType, fresh)
+		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType, fresh, listener)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return h.encode(resp), nil
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType, fresh))
+		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType, fresh, listener))
 	}
 	return h.encode(resp), nil
 }
 
 // fresh says __consumer_offsets did not exist when the request came.
-func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool) kmsg.FindCoordinatorResponseCoordinator {
+func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool, listener string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	fail := func(code int16, msg string) { c.ErrorCode, c.ErrorMessage = code, &msg }
@@ -72,7 +73,7 @@ func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool) kmsg.Find
 			fail(kerr.CoordinatorNotAvailable.Code, err.Error())
 			return c
 		}
-		node, host, port, msg := h.groupCoordinator(h.meta.Image(), key)
+		node, host, port, msg := h.groupCoordinator(h.meta.Image(), key, listener)
 		if msg != "" {
 			fail(kerr.CoordinatorNotAvailable.Code, msg)
 			return c
@@ -93,7 +94,7 @@ func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool) kmsg.Find
 // groupCoordinator is the broker that coordinates a group in im: the
 // leader of the group's partition of __consumer_offsets, and its address.
 // A message says why there is none.
-func (h *Handler) groupCoordinator(im *cluster.Image, key string) (node int32, host string, port int32, msg string) {
+func (h *Handler) groupCoordinator(im *cluster.Image, key, listener string) (node int32, host string, port int32, msg string) {
 	t := im.Topic(group.Topic)
 	if t == nil {
 		return -1, "", -1, group.Topic + " does not exist"
@@ -101,7 +102,16 @@ func (h *Handler) groupCoordinator(im *cluster.Image, key string) (node int32, h
 	p := group.PartitionFor(key, h.groups.Partitions())
 	leader := offsetsLeader(t, p)
 	if leader == h.cfg.NodeID {
-		return leader, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort, ""
+		// This node answers for itself even while its image says it
+		// is fenced (a controlled shutdown in progress).
+		if b := im.Broker(leader); b != nil {
+			if ep, ok := endpoint(b, listener); ok {
+				return leader, ep.host, ep.port, ""
+			}
+		}
+		if len(im.Brokers) == 0 {
+			return leader, h.cfg.AdvertisedHost, h.cfg.AdvertisedPort, ""
+		}
 	}
 	if leader < 0 {
 		return -1, "", -1, fmt.Sprintf("%s-%d has no leader", group.Topic, p)
@@ -110,10 +120,8 @@ func (h *Handler) groupCoordinator(im *cluster.Image, key string) (node int32, h
 	if b == nil || b.Fenced {
 		return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, is not available", group.Topic, p, leader)
 	}
-	for _, ep := range b.Endpoints {
-		if ep.Name == "PLAINTEXT" {
-			return leader, ep.Host, int32(ep.Port), ""
-		}
+	if ep, ok := endpoint(b, listener); ok {
+		return leader, ep.host, ep.port, ""
 	}
-	return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, has no PLAINTEXT listener", group.Topic, p, leader)
+	return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, has no %s listener", group.Topic, p, leader, listener)
 }

@@ -201,6 +201,9 @@ func describeBrokerConfig(req *kmsg.DescribeConfigsRequest, p config.Property, b
 		}
 	}
 	c.IsDefault = c.Source == kmsg.ConfigSourceDefaultConfig
+	// A key or password is never shown (Properties leaves its value
+	// nil), as Kafka reports PASSWORD configs.
+	c.IsSensitive = p.Sensitive
 	if req.IncludeSynonyms {
 		c.ConfigSynonyms = syns
 	}

@@ -17,7 +17,8 @@ import (
 
 func init() { register(60, 0, 2, (*Handler).handleDescribeCluster) }
 
-func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDescribeCluster(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	listener := h.listenerOf(sreq)
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1 // brokers
@@ -25,7 +26,7 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 	im := h.meta.Image()
 	resp.ControllerID = h.controllerID(im)
 	resp.ClusterAuthorizedOperations = -2147483648 // not requested / not computed
-	for _, lb := range h.liveBrokers(im) {
+	for _, lb := range h.liveBrokers(im, listener) {
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = lb.id, lb.host, lb.port, lb.rack
 		resp.Brokers = append(resp.Brokers, b)
@@ -33,7 +34,7 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 	if req.IncludeFencedBrokers {
 		for _, id := range slices.Sorted(maps.Keys(im.Brokers)) {
 			if fb := im.Brokers[id]; fb.Fenced {
-				if lb, ok := endpoint(fb); ok {
+				if lb, ok := endpoint(fb, listener); ok {
 					b := kmsg.NewDescribeClusterResponseBroker()
 					b.NodeID, b.Host, b.Port, b.Rack, b.IsFenced = lb.id, lb.host, lb.port, lb.rack, true
 					resp.Brokers = append(resp.Brokers, b)

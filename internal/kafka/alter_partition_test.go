@@ -40,7 +40,7 @@ func controllerRoundTrip[R kmsg.Response](t *testing.T, h *Handler, req kmsg.Req
 // partition epoch is refused.
 func TestAlterPartitionHandler(t *testing.T) {
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	self, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil)
+	self, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "self", Port: 9092}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestAlterPartitionHandler(t *testing.T) {
 		rec.Replicas = []int32{1, 2}
 		return []records.Record{
 			&records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: epoch2,
-				EndPoints: []records.Endpoint{{Name: listenerName, Host: "two", Port: 9093}}},
+				EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "two", Port: 9093}}},
 			rec,
 		}, nil
 	}); err != nil {

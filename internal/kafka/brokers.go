@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/server"
 )
 
 // brokerInfo is a live broker as Metadata, DescribeCluster and
@@ -16,21 +17,40 @@ type brokerInfo struct {
 	rack *string
 }
 
-// listenerName is the listener clients are told about: strata has one
-// client listener, PLAINTEXT, until security adds more (issue 15).
-const listenerName = "PLAINTEXT"
+// listenerOf is the listener whose endpoints answer req: the one it came
+// in on (Kafka answers a client on its SSL listener with SSL addresses).
+func (h *Handler) listenerOf(req *server.Request) string {
+	if req != nil && req.Session != nil && req.Session.Listener != "" {
+		return req.Session.Listener
+	}
+	return h.defaultListener()
+}
+
+func (h *Handler) defaultListener() string {
+	if h.cfg.Listener != "" {
+		return h.cfg.Listener
+	}
+	return "PLAINTEXT"
+}
+
+func (h *Handler) interBrokerListener() string {
+	if h.cfg.InterBrokerListener != "" {
+		return h.cfg.InterBrokerListener
+	}
+	return h.defaultListener()
+}
 
 // liveBrokers returns the image's registered, unfenced brokers by id, with
-// their client endpoint, as Kafka's Metadata lists only unfenced brokers.
-// An image without brokers (a handler built without registering, in unit
-// tests) lists this node.
-func (h *Handler) liveBrokers(im *cluster.Image) []brokerInfo {
+// their endpoint on listener, as Kafka's Metadata lists only unfenced
+// brokers, and only those that have the listener. An image without brokers
+// (a handler built without registering, in unit tests) lists this node.
+func (h *Handler) liveBrokers(im *cluster.Image, listener string) []brokerInfo {
 	var out []brokerInfo
 	for _, b := range im.Brokers {
 		if b.Fenced {
 			continue
 		}
-		if bi, ok := endpoint(b); ok {
+		if bi, ok := endpoint(b, listener); ok {
 			out = append(out, bi)
 		}
 	}
@@ -41,9 +61,9 @@ func (h *Handler) liveBrokers(im *cluster.Image) []brokerInfo {
 	return out
 }
 
-func endpoint(b *cluster.Broker) (brokerInfo, bool) {
+func endpoint(b *cluster.Broker, listener string) (brokerInfo, bool) {
 	for _, e := range b.Endpoints {
-		if e.Name == listenerName {
+		if e.Name == listener {
 			return brokerInfo{id: b.ID, host: e.Host, port: int32(e.Port), rack: b.Rack}, true
 		}
 	}
@@ -60,8 +80,8 @@ func (h *Handler) brokerLive(im *cluster.Image, id int32) bool {
 	return b != nil && !b.Fenced
 }
 
-// brokerEndpoint returns a live broker's client endpoint.
-func (h *Handler) brokerEndpoint(im *cluster.Image, id int32) (brokerInfo, bool) {
+// brokerEndpoint returns a live broker's endpoint on listener.
+func (h *Handler) brokerEndpoint(im *cluster.Image, id int32, listener string) (brokerInfo, bool) {
 	if len(im.Brokers) == 0 && id == h.cfg.NodeID {
 		return brokerInfo{id: id, host: h.cfg.AdvertisedHost, port: h.cfg.AdvertisedPort}, true
 	}
@@ -69,7 +89,7 @@ func (h *Handler) brokerEndpoint(im *cluster.Image, id int32) (brokerInfo, bool)
 	if b == nil || b.Fenced {
 		return brokerInfo{}, false
 	}
-	return endpoint(b)
+	return endpoint(b, listener)
 }
 
 // controllerID is the id Metadata and DescribeCluster give as the

@@ -32,7 +32,7 @@ func electHandler(t *testing.T) *Handler {
 		}
 		return []records.Record{
 			&records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: im.EndOffset, Fenced: true,
-				EndPoints: []records.Endpoint{{Name: listenerName, Host: "two", Port: 9093}}},
+				EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "two", Port: 9093}}},
 			change(0, []int32{1, 2}, []int32{1, 2}, 2),
 			change(2, []int32{2, 1}, []int32{1}, 1),
 			change(3, []int32{2, 1}, []int32{2}, -1),

@@ -287,7 +287,7 @@ func TestGroupCoordinatorOfImage(t *testing.T) {
 		{name: "fenced", im: image(2, &cluster.Broker{ID: 2, Endpoints: plaintext, Fenced: true}), notFound: true},
 		{name: "no PLAINTEXT", im: image(2, &cluster.Broker{ID: 2, Endpoints: plaintext[:1]}), notFound: true},
 	} {
-		node, host, port, msg := h.groupCoordinator(tc.im, "g")
+		node, host, port, msg := h.groupCoordinator(tc.im, "g", "PLAINTEXT")
 		switch {
 		case tc.notFound && (msg == "" || node != -1):
 			t.Errorf("%s: %d %s:%d, want none", tc.name, node, host, port)

@@ -32,9 +32,19 @@ import (
 type Config struct {
 	NodeID    int32
 	ClusterID string
-	// AdvertisedHost and AdvertisedPort are what Metadata tells clients.
+	// AdvertisedHost and AdvertisedPort are this node's address on
+	// Listener, what Metadata tells clients while the image lists no
+	// brokers (a handler built without registering, in unit tests).
 	AdvertisedHost string
 	AdvertisedPort int32
+	// Listener is the client listener a request without one is answered
+	// for ("PLAINTEXT" when empty): a request is otherwise answered with
+	// the endpoints of the listener it came in on, as Kafka does.
+	Listener string
+	// InterBrokerListener is the listener of the leaders this node's
+	// replica fetchers connect to (inter.broker.listener.name);
+	// Listener when empty.
+	InterBrokerListener string
 	// NumPartitions is num.partitions, for auto-created topics and
 	// CreateTopics with -1 partitions.
 	NumPartitions int32

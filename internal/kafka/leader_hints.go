@@ -41,7 +41,7 @@ func currentLeader(t *cluster.Topic, p int32) (leader, epoch int32) {
 
 // fillProduceLeaderHints sets KIP-951's current leaders and node
 // endpoints of a Produce response.
-func (h *Handler) fillProduceLeaderHints(resp *kmsg.ProduceResponse) {
+func (h *Handler) fillProduceLeaderHints(resp *kmsg.ProduceResponse, listener string) {
 	if resp.Version < produceLeaderHintVersion {
 		return
 	}
@@ -61,7 +61,7 @@ func (h *Handler) fillProduceLeaderHints(resp *kmsg.ProduceResponse) {
 			if leader < 0 || produceHasBroker(resp.Brokers, leader) {
 				continue
 			}
-			if bi, ok := h.brokerEndpoint(im, leader); ok {
+			if bi, ok := h.brokerEndpoint(im, leader, listener); ok {
 				resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: bi.id, Host: bi.host, Port: bi.port, Rack: bi.rack})
 			}
 		}
@@ -79,7 +79,7 @@ func produceHasBroker(bs []kmsg.ProduceResponseBroker, id int32) bool {
 
 // fillFetchLeaderHints sets KIP-951's current leaders and node endpoints
 // of a Fetch response.
-func (h *Handler) fillFetchLeaderHints(resp *kmsg.FetchResponse) {
+func (h *Handler) fillFetchLeaderHints(resp *kmsg.FetchResponse, listener string) {
 	if resp.Version < fetchLeaderHintVersion {
 		return
 	}
@@ -103,7 +103,7 @@ func (h *Handler) fillFetchLeaderHints(resp *kmsg.FetchResponse) {
 			if leader < 0 || fetchHasBroker(resp.Brokers, leader) {
 				continue
 			}
-			if bi, ok := h.brokerEndpoint(im, leader); ok {
+			if bi, ok := h.brokerEndpoint(im, leader, listener); ok {
 				resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: bi.id, Host: bi.host, Port: bi.port, Rack: bi.rack})
 			}
 		}

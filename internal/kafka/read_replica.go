@@ -35,7 +35,7 @@ import (
 // (highest log end offset, then the most recent caught-up time); none is
 // the leader. Kafka leaves ties to a hash set's order: the lowest id wins
 // here, so that the answer is deterministic.
-func (h *Handler) preferredReadReplica(im *cluster.Image, part *broker.Partition, offset int64, clientRack string) int32 {
+func (h *Handler) preferredReadReplica(im *cluster.Image, part *broker.Partition, offset int64, clientRack, listener string) int32 {
 	if !h.cfg.RackAwareReplicaSelector || clientRack == "" {
 		return -1
 	}
@@ -50,7 +50,7 @@ func (h *Handler) preferredReadReplica(im *cluster.Image, part *broker.Partition
 		if b == nil || b.Fenced || b.Rack == nil || *b.Rack != clientRack {
 			continue
 		}
-		if _, ok := endpoint(b); !ok {
+		if _, ok := endpoint(b, listener); !ok {
 			continue
 		}
 		if best == nil || betterReadReplica(r, best) {

@@ -31,7 +31,7 @@ func rackHandler(t *testing.T) (*Handler, *cluster.Topic) {
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092,
 		TopicDefaults: broker.DefaultTopicConfig(), RackAwareReplicaSelector: true})
 	rack := func(r string) *string { return &r }
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, rack("a")); err != nil {
+	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "self", Port: 9092}}, rack("a")); err != nil {
 		t.Fatal(err)
 	}
 	create := kmsg.NewPtrCreateTopicsRequest()
@@ -44,7 +44,7 @@ func rackHandler(t *testing.T) (*Handler, *cluster.Topic) {
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		register := func(id int32, r string, fenced bool) records.Record {
 			return &records.RegisterBroker{BrokerID: id, IncarnationID: records.UUID{byte(id)}, BrokerEpoch: im.EndOffset + int64(id), Fenced: fenced,
-				Rack: rack(r), EndPoints: []records.Endpoint{{Name: listenerName, Host: fmt.Sprintf("b%d", id), Port: 9092}}}
+				Rack: rack(r), EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: fmt.Sprintf("b%d", id), Port: 9092}}}
 		}
 		change := records.NewPartitionChange(records.UUID(im.Topic("rr").ID), 0)
 		change.Replicas, change.Isr = []int32{1, 2, 3, 4, 5, 6}, []int32{1, 2, 3, 4, 6}
@@ -203,7 +203,7 @@ func followerHandler(t *testing.T, leaderHW int64) (*Handler, *cluster.Topic, *b
 	h := registeredHandler(t, "fw", 1)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		reg := &records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: im.EndOffset + 2,
-			EndPoints: []records.Endpoint{{Name: listenerName, Host: "b2", Port: 9092}}}
+			EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "b2", Port: 9092}}}
 		change := records.NewPartitionChange(records.UUID(im.Topic("fw").ID), 0)
 		change.Replicas, change.Isr, change.Leader = []int32{2, 1}, []int32{2, 1}, 2
 		return []records.Record{reg, change}, nil

@@ -18,7 +18,7 @@ func reassignHandler(t *testing.T) *Handler {
 	h := registeredHandler(t, "r", 2)
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		return []records.Record{&records.RegisterBroker{BrokerID: 2, IncarnationID: records.UUID{2}, BrokerEpoch: im.EndOffset, Fenced: true,
-			EndPoints: []records.Endpoint{{Name: listenerName, Host: "two", Port: 9093}}}}, nil
+			EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "two", Port: 9093}}}}, nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ func replicaHandler(t *testing.T) (*Handler, *cluster.Topic, map[int32]int64) {
 	_, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		register := func(id int32, fenced bool) records.Record {
 			return &records.RegisterBroker{BrokerID: id, IncarnationID: records.UUID{byte(id)}, BrokerEpoch: im.EndOffset + int64(id), Fenced: fenced,
-				EndPoints: []records.Endpoint{{Name: listenerName, Host: fmt.Sprintf("b%d", id), Port: 9092}}}
+				EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: fmt.Sprintf("b%d", id), Port: 9092}}}
 		}
 		change := records.NewPartitionChange(records.UUID(im.Topic("r").ID), 0)
 		change.Replicas, change.Isr = []int32{1, 2, 4, 5}, []int32{1, 2}
@@ -280,7 +280,7 @@ func handleFetchRequest(t *testing.T, h *Handler, req *kmsg.FetchRequest) *kmsg.
 func registeredHandler(t *testing.T, topic string, partitions int32) *Handler {
 	t.Helper()
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
+	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "self", Port: 9092}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	create := kmsg.NewPtrCreateTopicsRequest()

@@ -73,9 +73,9 @@ func (h *Handler) follow(part *broker.Partition, t *cluster.Topic, st *cluster.P
 		h.logger.Warn("leader of a followed partition is not registered", "partition", part.TP, "leader", st.Leader)
 		return
 	}
-	ep, ok := endpoint(b)
+	ep, ok := endpoint(b, h.interBrokerListener())
 	if !ok {
-		h.logger.Warn("leader of a followed partition has no endpoint", "partition", part.TP, "leader", st.Leader, "listener", listenerName)
+		h.logger.Warn("leader of a followed partition has no endpoint on the inter-broker listener", "partition", part.TP, "leader", st.Leader, "listener", h.interBrokerListener())
 		return
 	}
 	addr := net.JoinHostPort(ep.host, strconv.Itoa(int(ep.port)))

@@ -40,14 +40,14 @@ func quorumHandlerWith(t *testing.T, n int32, fenced []int32, modify func(*contr
 		}
 		return controller.New(ccfg)
 	})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
+	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "self", Port: 9092}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.meta.Propose(func(im *cluster.Image) ([]records.Record, error) {
 		var recs []records.Record
 		for id := int32(2); id <= n; id++ {
 			recs = append(recs, &records.RegisterBroker{BrokerID: id, IncarnationID: records.UUID{byte(id)}, BrokerEpoch: im.EndOffset,
-				Fenced: slices.Contains(fenced, id), EndPoints: []records.Endpoint{{Name: listenerName, Host: "other", Port: uint16(9092 + id)}}})
+				Fenced: slices.Contains(fenced, id), EndPoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "other", Port: uint16(9092 + id)}}})
 		}
 		return recs, nil
 	}); err != nil {
@@ -155,7 +155,7 @@ func TestReplicationFactorQuorum(t *testing.T) {
 // TestReplicationFactorLocal: a single node is one broker.
 func TestReplicationFactorLocal(t *testing.T) {
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
-	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: listenerName, Host: "self", Port: 9092}}, nil); err != nil {
+	if _, err := h.meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: "self", Port: 9092}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, validate := range []bool{false, true} {
