@@ -45,8 +45,13 @@ type ClusterOptions struct {
 	// Host is the address every listener binds and advertises; default
 	// 127.0.0.1.
 	Host string
+	// Listener names each node's client listener, PLAINTEXT by default;
+	// its security protocol is listener.security.protocol.map's (in
+	// Properties), and with one client listener it is the inter-broker
+	// one too. An SSL listener takes its ssl.* Properties.
+	Listener string
 	// KafkaPort, ControllerPort and HTTPPort are node 1's ports of its
-	// PLAINTEXT, CONTROLLER and http.listener listeners; node N's are
+	// client, CONTROLLER and http.listener listeners; node N's are
 	// the port + N-1. Zero takes free ports from the OS. HTTPPort -1
 	// disables the HTTP endpoint.
 	KafkaPort, ControllerPort, HTTPPort int
@@ -172,7 +177,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		listeners := "CONTROLLER://" + node.ctrlAddr
 		if kafkaLns[i] != nil {
 			node.addr = kafkaLns[i].Addr().String()
-			listeners = "PLAINTEXT://" + node.addr + "," + listeners
+			listeners = cmp.Or(opts.Listener, "PLAINTEXT") + "://" + node.addr + "," + listeners
 		}
 		for k, v := range map[string]string{
 			"node.id":                  strconv.Itoa(int(id)),
@@ -359,7 +364,7 @@ func (c *Cluster) WaitController(ctx context.Context) (int32, error) {
 // ID is the node's node.id.
 func (n *Node) ID() int32 { return n.id }
 
-// Addr is the node's PLAINTEXT address (host:port); it stays the same
+// Addr is the node's client listener address (host:port); it stays the same
 // across restarts. "" on a controller-only node.
 func (n *Node) Addr() string { return n.addr }
 
@@ -518,7 +523,15 @@ func (n *Node) start(ln, ctrlLn net.Listener) error {
 			return fmt.Errorf("cluster: node %d: http.listener: %w", n.id, err)
 		}
 	}
-	b, err := start(n.cfg, ln, httpLn, ctrlLn, n.logger, n.nn)
+	var cls []clientListener
+	if ln != nil {
+		ls, err := n.cfg.ClientListeners()
+		if err != nil { // Validate passed at StartCluster
+			panic(err)
+		}
+		cls = []clientListener{{ls[0], ln}}
+	}
+	b, err := start(n.cfg, cls, httpLn, ctrlLn, n.logger, n.nn)
 	if err != nil {
 		closeLn()
 		if httpLn != nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/replica"
 	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/tlsconf"
 )
 
 // Options configure an embedded broker. The zero value listens on a free
@@ -56,7 +57,9 @@ type Options struct {
 
 // Broker is a running broker.
 type Broker struct {
-	ln     net.Listener
+	// listeners are the client listeners, in the order of listeners;
+	// none on a controller-only node.
+	listeners []clientListener
 	srv    *server.Server
 	h      *kafka.Handler
 	broker *broker.Broker
@@ -112,20 +115,14 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var ln net.Listener // nil on a controller-only node: no clients
+	var cls []clientListener // none on a controller-only node: no clients
 	if cfg.HasRole("broker") {
-		listen, _ := cfg.ListenAddr()
-		l, err := net.Listen("tcp", listen)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", listen, err)
-		}
-		ln = l
-	}
-	closeLn := func() {
-		if ln != nil {
-			ln.Close()
+		var err error
+		if cls, err = bindListeners(cfg); err != nil {
+			return nil, err
 		}
 	}
+	closeLn := func() { closeListeners(cls) }
 	var err error
 	var httpLn net.Listener
 	if cfg.HTTPListener != "" {
@@ -145,7 +142,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("controller listener %s: %w", addr, err)
 		}
 	}
-	b, err := start(cfg, ln, httpLn, ctrlLn, logger, nodeNet{})
+	b, err := start(cfg, cls, httpLn, ctrlLn, logger, nodeNet{})
 	if err != nil {
 		closeLn()
 		if httpLn != nil {
@@ -170,8 +167,8 @@ const quorumStartTimeout = 2 * time.Minute
 const RaftDir = "__raft"
 
 // start owns ctrlLn (the controller listener, nil in local mode) once
-// called: the metadata store closes it. ln, the PLAINTEXT listener, is
-// nil on a controller-only node. nn is how the node dials the other
+// called: the metadata store closes it. cls, the client listeners, are
+// none on a controller-only node; the caller closes them if start fails. nn is how the node dials the other
 // nodes.
 //
 // By process.roles (quorum mode): a combined node catches up with the
@@ -181,7 +178,7 @@ const RaftDir = "__raft"
 // non-voter, registers (which makes the active controller add it to
 // raft), waits until raft has sent it the log up to the commit index,
 // then serves and waits until it is unfenced.
-func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
+func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
 	clusterID, err := loadMetaProperties(fs.OS, cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
@@ -228,17 +225,24 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		return fail(err)
 	}
 	isBroker, isController := cfg.HasRole("broker"), cfg.HasRole("controller")
-	var host string
-	var p int
+	// Every client listener is registered, so that each client is
+	// told the addresses of the listener it connected to.
+	var eps []records.Endpoint
+	var sources map[string]*tlsconf.Source
 	if isBroker {
-		advertised, _ := cfg.AdvertisedAddr()
-		var port string
-		host, port, _ = net.SplitHostPort(advertised)
-		if p, _ := strconv.Atoi(port); p == 0 {
-			// Listening on port 0: advertise the port actually bound.
-			_, port, _ = net.SplitHostPort(ln.Addr().String())
+		if eps, err = endpoints(cfg, cls); err != nil {
+			return fail(err)
 		}
-		p, _ = strconv.Atoi(port)
+		if sources, err = tlsSources(cfg, cls, logger); err != nil {
+			return fail(err)
+		}
+	}
+	var host, listener, interBroker string
+	var p int
+	if len(eps) > 0 {
+		host, p, listener = eps[0].Host, int(eps[0].Port), eps[0].Name
+		ib, _ := cfg.InterBroker()
+		interBroker = ib.Name
 	}
 	var rack *string
 	if cfg.BrokerRack != "" {
@@ -247,7 +251,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	ctrl := newController(cfg, clusterID, meta, logger, nn)
 	// A failed log dir fences this broker until it heals (storageHealth).
 	bk.OnStorageChange(ctrl.SetWantFence)
-	reg := controller.Registration{Rack: rack, Listeners: []kmsg.BrokerRegistrationRequestListener{{Name: "PLAINTEXT", Host: host, Port: uint16(p)}}}
+	reg := controller.Registration{Rack: rack, Listeners: registrationListeners(eps)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var ctrlWG sync.WaitGroup
 	if meta.Quorum() && !isController {
@@ -290,13 +294,17 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		// controller, so the image names its endpoint. In quorum mode
 		// every broker registers with the active controller and
 		// heartbeats (controller.Controller.RunBroker).
-		if _, err := meta.RegisterBroker([]records.Endpoint{{Name: "PLAINTEXT", Host: host, Port: uint16(p), SecurityProtocol: 0}}, rack); err != nil {
+		if _, err := meta.RegisterBroker(eps, rack); err != nil {
 			return fail(err)
 		}
 	}
 	var replicas *replica.Manager
 	if meta.Quorum() && isBroker {
-		replicas = newReplicaManager(cfg, ctrl, logger, nn)
+		dial, err := interBrokerDial(cfg, nn, sources, logger)
+		if err != nil {
+			return fail(err)
+		}
+		replicas = newReplicaManager(cfg, ctrl, logger, dial)
 	}
 	fail = func(err error) (*Broker, error) {
 		if replicas != nil {
@@ -316,6 +324,8 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		ClusterID:                clusterID,
 		AdvertisedHost:           host,
 		AdvertisedPort:           int32(p),
+		Listener:                 listener,
+		InterBrokerListener:      interBroker,
 		NumPartitions:            cfg.NumPartitions,
 		AutoCreateTopics:         cfg.AutoCreateTopics,
 		KeepStrayPartitions:      cfg.Quorum(),
@@ -369,7 +379,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	m.RegisterRequestMemory(srv.QueuedRequestBytes, cfg.QueuedMaxRequestBytes)
 	m.RegisterMetadata(cfg.NodeID, func() metrics.MetadataStatus { return metadataStatus(cfg.NodeID, meta, ctrl, isBroker) })
 	m.RegisterReplication(func() metrics.ReplicationStatus { return replicationStatus(bk, replicas) })
-	b := &Broker{ln: ln, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, replicas: replicas, done: make(chan error, 1), logger: logger, isBroker: isBroker}
+	b := &Broker{listeners: cls, srv: srv, h: h, broker: bk, meta: meta, ctrl: ctrl, replicas: replicas, done: make(chan error, 1), logger: logger, isBroker: isBroker}
 	b.csCtx, b.csCancel = context.WithCancel(context.Background())
 	if httpLn != nil {
 		b.http = metrics.Serve(httpLn, m, cfg.HTTPPprof)
@@ -426,18 +436,18 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	} else {
 		cancel()
 	}
-	go func() { b.done <- srv.Serve(ln) }()
+	go b.serve(sources)
 	return b, nil
 }
 
 // newReplicaManager returns a cluster node's replication: fetchers dial
 // the leaders through the node's network, and ISR changes go to the
 // active controller as AlterPartition requests.
-func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *slog.Logger, nn nodeNet) *replica.Manager {
+func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *replica.Manager {
 	return replica.New(replica.Config{
 		NodeID:      cfg.NodeID,
 		BrokerEpoch: ctrl.BrokerEpoch,
-		Dial:        nn.dialContext,
+		Dial:        dial,
 		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
 			resp, err := ctrl.Client().Send(ctx, req)
 			if err != nil {
@@ -709,13 +719,42 @@ func loadMetaProperties(fsys fs.FS, dir string, nodeID int32, newID string) (str
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
-// Addr is the address the broker listens on (host:port).
-// It is "" on a controller-only node, which serves no clients.
+// Addr is the address the broker's first client listener listens on
+// (host:port). It is "" on a controller-only node, which serves no
+// clients.
 func (b *Broker) Addr() string {
-	if b.ln == nil {
+	if len(b.listeners) == 0 {
 		return ""
 	}
-	return b.ln.Addr().String()
+	return b.listeners[0].ln.Addr().String()
+}
+
+// ListenerAddr is the address client listener name listens on, "" when
+// there is none.
+func (b *Broker) ListenerAddr(name string) string {
+	for _, cl := range b.listeners {
+		if cl.Name == name {
+			return cl.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// serve serves every client listener and reports on done the first
+// error, once all of them returned.
+func (b *Broker) serve(sources map[string]*tlsconf.Source) {
+	errs := make(chan error, len(b.listeners))
+	for _, cl := range b.listeners {
+		b.logger.Info("serving", "listener", cl.Name, "security_protocol", cl.Protocol, "addr", cl.ln.Addr().String())
+		go func() { errs <- b.srv.ServeListener(cl.ln, serverListener(cl, sources)) }()
+	}
+	var first error
+	for range b.listeners {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	b.done <- first
 }
 
 // HTTPAddr is the address of the /metrics, /healthz and /readyz endpoint

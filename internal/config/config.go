@@ -116,6 +116,19 @@ type Config struct {
 	GroupConsumerMinHeartbeatMs      int64
 	GroupConsumerMaxHeartbeatMs      int64
 
+	// SecurityProtocolMap is listener.security.protocol.map ("" for
+	// DefaultSecurityProtocolMap); InterBrokerListenerName and
+	// SecurityInterBrokerProtocol are inter.broker.listener.name and
+	// security.inter.broker.protocol ("" when not set).
+	SecurityProtocolMap         string
+	InterBrokerListenerName     string
+	SecurityInterBrokerProtocol string
+	// ssl holds the ssl.* properties set, listenerSSL the
+	// listener.name.<NAME>.ssl.* ones by upper-cased listener name: see
+	// ListenerSSL.
+	ssl         map[string]string
+	listenerSSL map[string]map[string]string
+
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
 	explicit map[string]string
@@ -260,7 +273,7 @@ const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareRepli
 // Defs lists every broker property strata reads.
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
-	{"listeners", "addresses to listen on, NAME://host:port: one PLAINTEXT listener for clients (a broker's; a controller-only node needs none) and, with controller.quorum.voters, one controller listener (named in controller.listener.names) for the raft quorum, e.g. PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093. Unlike Kafka's, strata's broker-only nodes need a controller listener too: raft pushes the metadata log to them there", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
+	{"listeners", "addresses to listen on, NAME://host:port,...: any number of client listeners, each name's security protocol given by listener.security.protocol.map (PLAINTEXT://127.0.0.1:9092,SSL://0.0.0.0:9093; a broker needs at least one; a controller-only node none) and, with controller.quorum.voters, one controller listener (named in controller.listener.names, PLAINTEXT) for the raft quorum, e.g. PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093. Unlike Kafka's, strata's broker-only nodes need a controller listener too: raft pushes the metadata log to them there", "PLAINTEXT://127.0.0.1:9092", func(c *Config, v string) error { c.Listeners = v; return nil }},
 	{"process.roles", "broker, controller, or both (broker,controller: a combined node). A controller is a voter of controller.quorum.voters; a controller-only node serves no clients and hosts no partitions. A broker-only node is not a voter: it follows the metadata log as a raft non-voter, added by the active controller when it registers. Without controller.quorum.voters the node must be broker,controller", "broker,controller", func(c *Config, v string) error {
 		c.ProcessRoles = splitList(v)
 		return nil
@@ -299,7 +312,7 @@ var Defs = []Def{
 	}},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
-	{"advertised.listeners", "address given to clients in metadata (default: listeners)", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
+	{"advertised.listeners", "addresses given to clients in metadata, NAME://host:port per client listener; a listener not named here advertises its listeners address. A client is told the addresses of the listener it came in on", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},
 	{"log.dirs", "comma-separated data directories", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"log.dir", "data directory, used when log.dirs is not set", "./strata-data", func(c *Config, v string) error { c.LogDirs = splitList(v); return nil }},
 	{"num.partitions", "partitions of auto-created topics", "1", intSetter(func(c *Config) *int32 { return &c.NumPartitions }, 32)},
@@ -404,6 +417,9 @@ func splitList(v string) []string {
 // Set applies one property. Unknown names are an error: a typo should not
 // pass silently.
 func (c *Config) Set(name, value string) error {
+	if ok, err := c.setListenerOverride(name, value); ok {
+		return err
+	}
 	for _, d := range Defs {
 		if d.Name == name {
 			if err := d.set(c, value); err != nil {
@@ -429,7 +445,9 @@ type Property struct {
 	Explicit bool
 	// Dynamic: the property can change at run time (see Dynamic).
 	Dynamic bool
-	Doc     string
+	// Sensitive: a key or password, whose value is not reported.
+	Sensitive bool
+	Doc       string
 }
 
 // Dynamic names the broker properties that change at run time through
@@ -474,6 +492,9 @@ func (c *Config) Properties() []Property {
 		p := Property{Name: d.Name, Doc: d.Doc, Dynamic: Dynamic[d.Name]}
 		if v, ok := c.explicit[d.Name]; ok {
 			p.Value, p.Explicit = &v, true
+			if IsSensitive(d.Name) {
+				p.Value, p.Sensitive = nil, true
+			}
 		} else if d.Default != "" {
 			v := d.Default
 			p.Value = &v
@@ -514,84 +535,6 @@ func (c *Config) LoadFile(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// Listener is one entry of listeners: a name and host:port.
-type Listener struct {
-	Name string
-	Addr string
-}
-
-// ParseListeners parses a listeners value: NAME://host:port entries. An
-// entry without a name is PLAINTEXT, as strata has always accepted. Kafka
-// maps names to security protocols with listener.security.protocol.map;
-// strata speaks PLAINTEXT only, so PLAINTEXT and the controller listener
-// names are the names it accepts.
-func ParseListeners(v string, controllerNames []string) ([]Listener, error) {
-	var out []Listener
-	for _, e := range splitList(v) {
-		l := Listener{Name: "PLAINTEXT", Addr: e}
-		if name, addr, ok := strings.Cut(e, "://"); ok {
-			l.Name, l.Addr = name, addr
-		}
-		if l.Name != "PLAINTEXT" && !slices.Contains(controllerNames, l.Name) {
-			return nil, fmt.Errorf("config: listener %q: only PLAINTEXT and controller listeners (controller.listener.names %s) are supported", e, strings.Join(controllerNames, ","))
-		}
-		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-			return nil, fmt.Errorf("config: listener %q: %v", e, err)
-		}
-		for _, o := range out {
-			if o.Name == l.Name {
-				return nil, fmt.Errorf("config: listeners %q: %s appears twice", v, l.Name)
-			}
-		}
-		out = append(out, l)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("config: no listener")
-	}
-	return out, nil
-}
-
-// ListenAddr returns host:port of the PLAINTEXT listener, the one clients
-// connect to.
-func (c *Config) ListenAddr() (string, error) { return c.namedAddr(c.Listeners, "listeners") }
-
-// AdvertisedAddr returns host:port of the advertised PLAINTEXT listener,
-// defaulting to the listener.
-func (c *Config) AdvertisedAddr() (string, error) {
-	if c.AdvertisedListeners == "" {
-		return c.ListenAddr()
-	}
-	return c.namedAddr(c.AdvertisedListeners, "advertised.listeners")
-}
-
-func (c *Config) namedAddr(v, prop string) (string, error) {
-	ls, err := ParseListeners(v, c.ControllerListenerNames)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range ls {
-		if l.Name == "PLAINTEXT" {
-			return l.Addr, nil
-		}
-	}
-	return "", fmt.Errorf("config: %s %q has no PLAINTEXT listener", prop, v)
-}
-
-// ControllerAddr returns host:port of the controller listener (the first
-// of controller.listener.names), "" when listeners has none.
-func (c *Config) ControllerAddr() (string, error) {
-	ls, err := ParseListeners(c.Listeners, c.ControllerListenerNames)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range ls {
-		if len(c.ControllerListenerNames) > 0 && l.Name == c.ControllerListenerNames[0] {
-			return l.Addr, nil
-		}
-	}
-	return "", nil
 }
 
 // Voter is one entry of controller.quorum.voters.
@@ -685,13 +628,7 @@ func (c *Config) Validate() error {
 		// PLAINTEXT listener (one named is not opened).
 		return nil
 	}
-	if _, err := c.ListenAddr(); err != nil {
-		return err
-	}
-	if _, err := c.AdvertisedAddr(); err != nil {
-		return err
-	}
-	return nil
+	return c.validateListeners()
 }
 
 // validateQuorum checks process.roles, controller.quorum.voters and the

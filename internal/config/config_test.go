@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,7 +107,7 @@ func TestListeners(t *testing.T) {
 	if a, err := c.ControllerAddr(); err != nil || a != "" {
 		t.Errorf("ControllerAddr = %q, %v", a, err)
 	}
-	for _, bad := range []string{"SSL://127.0.0.1:9093", "PLAINTEXT://127.0.0.1", "CONTROLLER://127.0.0.1:9093", "PLAINTEXT://a:1,PLAINTEXT://b:2", ""} {
+	for _, bad := range []string{"INTERNAL://127.0.0.1:9093", "PLAINTEXT://127.0.0.1", "CONTROLLER://127.0.0.1:9093", "PLAINTEXT://a:1,PLAINTEXT://b:2", ""} {
 		c.Set("listeners", bad)
 		if _, err := c.ListenAddr(); err == nil {
 			t.Errorf("listeners %q accepted", bad)
@@ -194,5 +195,81 @@ func TestReplicaSelectorClass(t *testing.T) {
 	}
 	if err := c.Set("replica.selector.class", ""); err != nil || c.ReplicaSelectorClass != "" {
 		t.Fatalf("unset: %v, %q", err, c.ReplicaSelectorClass)
+	}
+}
+
+func TestSeveralListeners(t *testing.T) {
+	c := Default()
+	for k, v := range map[string]string{
+		"listeners":                                    "PLAINTEXT://127.0.0.1:9092,SSL://0.0.0.0:9093,INTERNAL://127.0.0.1:9094",
+		"advertised.listeners":                         "SSL://broker1.example:9093,INTERNAL://10.0.0.1:9094",
+		"listener.security.protocol.map":               "PLAINTEXT:PLAINTEXT,SSL:SSL,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":                   "INTERNAL",
+		"ssl.keystore.location":                        "/etc/strata/ks.pem",
+		"ssl.client.auth":                              "requested",
+		"listener.name.internal.ssl.client.auth":       "required",
+		"listener.name.internal.ssl.keystore.location": "/etc/strata/internal.pem",
+		"listener.name.INTERNAL.ssl.key.password":      "secret",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	adv, err := c.Advertised()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Listener{{"PLAINTEXT", "127.0.0.1:9092", "PLAINTEXT"}, {"SSL", "broker1.example:9093", "SSL"}, {"INTERNAL", "10.0.0.1:9094", "SSL"}}
+	if !slices.Equal(adv, want) {
+		t.Errorf("Advertised = %v, want %v", adv, want)
+	}
+	if ib, err := c.InterBroker(); err != nil || ib != want[2] {
+		t.Errorf("InterBroker = %v, %v", ib, err)
+	}
+	ssl, internal := c.ListenerSSL("SSL"), c.ListenerSSL("INTERNAL")
+	if ssl["ssl.client.auth"] != "requested" || ssl["ssl.keystore.location"] != "/etc/strata/ks.pem" || ssl["ssl.protocol"] != "TLSv1.3" {
+		t.Errorf("SSL listener: %v", ssl)
+	}
+	if internal["ssl.client.auth"] != "required" || internal["ssl.keystore.location"] != "/etc/strata/internal.pem" || internal["ssl.key.password"] != "secret" {
+		t.Errorf("INTERNAL listener: %v", internal)
+	}
+	for _, p := range c.Properties() {
+		if p.Name == "ssl.key.password" && p.Value != nil {
+			t.Errorf("ssl.key.password reported: %q", *p.Value)
+		}
+	}
+	for _, tc := range []struct{ k, v, err string }{
+		{"listener.name.ssl.log.retention.ms", "1", "only ssl.*"},
+		{"listener.security.protocol.map", "SSL:TLS", "unknown security protocol"},
+		{"security.inter.broker.protocol", "SSLv3", "unknown security protocol"},
+	} {
+		if err := c.Set(tc.k, tc.v); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s=%s: %v, want %q", tc.k, tc.v, err, tc.err)
+		}
+	}
+	for _, tc := range []struct {
+		props map[string]string
+		err   string
+	}{
+		{map[string]string{"inter.broker.listener.name": "NOPE"}, "inter-broker listener NOPE"},
+		{map[string]string{"advertised.listeners": "OTHER://x:1", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:SSL,CONTROLLER:PLAINTEXT"}, "not in listeners"},
+		{map[string]string{"listeners": "PLAINTEXT://a:1,SSL://b:2"}, ""}, // inter-broker PLAINTEXT by default
+		{map[string]string{"listeners": "SSL://b:2"}, ""},                 // the lone listener
+		{map[string]string{"listeners": "SSL://b:2", "security.inter.broker.protocol": "PLAINTEXT"}, "inter-broker listener PLAINTEXT"},
+		{map[string]string{"listeners": "SSL://b:2", "security.inter.broker.protocol": "SSL", "inter.broker.listener.name": "SSL"}, "not both"},
+	} {
+		c := Default()
+		for k, v := range tc.props {
+			if err := c.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := c.Validate()
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%v: Validate = %v, want %q", tc.props, err, tc.err)
+		}
 	}
 }
