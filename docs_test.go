@@ -59,6 +59,7 @@ func TestDocsConfigReference(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", d.Name, mdEscape(def), dyn, mdEscape(d.Doc))
 	}
+	b.WriteString("\nEach `ssl.*` property can also be set for one listener as\n`listener.name.<name>.ssl.*` (the name lower-cased, as Kafka writes it), which wins\nover the plain one for that listener. See OPERATIONS.md, TLS.\n")
 	fmt.Fprintf(&b, "\nAlso accepted on BROKER resources, stored and described, with no effect (Kafka's\nthreads, SASL and log cleaner; tools and client test suites set them): %s.\n", "`"+strings.Join(kafka.InertBrokerConfigs(), "`, `")+"`")
 	b.WriteString("\n## Group configs\n\n")
 	b.WriteString("Set per KIP-848 consumer group with `IncrementalAlterConfigs` or `AlterConfigs` on a\nGROUP resource (type 32) named by the group id (Kafka 4's GroupConfig); new heartbeats\nuse them.\n\n")

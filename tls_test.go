@@ -112,7 +112,10 @@ func TestSSLListener(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, ssl, tlsOpt, kgo.ConsumeTopics("secure"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(8<<20))
+	// A group consumer: FindCoordinator must answer with the SSL
+	// address too, or the client would dial PLAINTEXT with TLS.
+	c := newClient(t, ssl, tlsOpt, kgo.ConsumeTopics("secure"), kgo.ConsumerGroup("secure-group"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(8<<20))
 	got := 0
 	for got < n {
 		fs := c.PollFetches(ctx)
@@ -125,6 +128,9 @@ func TestSSLListener(t *testing.T) {
 			}
 			got++
 		})
+	}
+	if err := c.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
 	}
 	// The same records over PLAINTEXT (sendfile) for comparison: the
 	// listeners share one log.
