@@ -60,11 +60,11 @@ type Broker struct {
 	// listeners are the client listeners, in the order of listeners;
 	// none on a controller-only node.
 	listeners []clientListener
-	srv    *server.Server
-	h      *kafka.Handler
-	broker *broker.Broker
-	meta   *cluster.Store
-	ctrl   *controller.Controller
+	srv       *server.Server
+	h         *kafka.Handler
+	broker    *broker.Broker
+	meta      *cluster.Store
+	ctrl      *controller.Controller
 	// replicas fetches the partitions this node follows and checks the
 	// ISRs of those it leads; nil on a single node.
 	replicas *replica.Manager
