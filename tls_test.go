@@ -318,3 +318,28 @@ func TestClusterSSLInterBroker(t *testing.T) {
 		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
 	}
 }
+
+// TestListenerStartErrors: a broker does not start on a TLS listener it
+// cannot serve, nor on a SASL listener it cannot authenticate.
+func TestListenerStartErrors(t *testing.T) {
+	f := newTLSFixture(t)
+	for _, tc := range []struct {
+		props map[string]string
+		want  string
+	}{
+		{map[string]string{"listeners": "SSL://127.0.0.1:0"}, "no key store"},
+		{map[string]string{"listeners": "SSL://127.0.0.1:0", "ssl.keystore.location": f.keyStore, "ssl.client.auth": "required"}, "trust store"},
+		{map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0"}, "SASL authentication is not supported"},
+		{map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "listener.name.ssl.ssl.keystore.location": f.keyStore + ".missing"}, "no such file"},
+	} {
+		b, err := strata.Start(strata.Options{Dir: t.TempDir(), Properties: tc.props})
+		if err == nil {
+			b.Close()
+			t.Errorf("%v: started", tc.props)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.props, err, tc.want)
+		}
+	}
+}
