@@ -50,6 +50,11 @@ type ClusterOptions struct {
 	// Properties), and with one client listener it is the inter-broker
 	// one too. An SSL listener takes its ssl.* Properties.
 	Listener string
+	// ExtraListeners name more client listeners each broker node binds,
+	// on free ports of Host, after Listener (their protocols and, say,
+	// inter.broker.listener.name come from Properties). Node.ListenerAddr
+	// gives their addresses.
+	ExtraListeners []string
 	// KafkaPort, ControllerPort and HTTPPort are node 1's ports of its
 	// client, CONTROLLER and http.listener listeners; node N's are
 	// the port + N-1. Zero takes free ports from the OS. HTTPPort -1
@@ -72,9 +77,11 @@ type Cluster struct {
 // Node is one node of an embedded cluster. It keeps its id, data dir and
 // addresses across Stop, Kill and Restart. Safe for concurrent use.
 type Node struct {
-	id       int32
-	cfg      config.Config
-	addr     string // PLAINTEXT host:port
+	id   int32
+	cfg  config.Config
+	addr string // the client listener's host:port
+	// extra are the ExtraListeners' names and host:ports.
+	extra    []config.Listener
 	ctrlAddr string // CONTROLLER host:port
 	logger   *slog.Logger
 	nn       nodeNet
@@ -118,6 +125,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		return cmp.Or(opts.Roles[id], opts.Properties["process.roles"], "broker,controller")
 	}
 	kafkaLns, ctrlLns := make([]net.Listener, n), make([]net.Listener, n)
+	extraLns := make([][]net.Listener, n)
 	var voters []string
 	for i := range n {
 		var err error
@@ -126,6 +134,14 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			if kafkaLns[i], err = bind(opts.KafkaPort, i); err != nil {
 				closeAll()
 				return nil, fmt.Errorf("cluster: node %d listener: %w", i+1, err)
+			}
+			for _, name := range opts.ExtraListeners {
+				ln, err := bind(0, i)
+				if err != nil {
+					closeAll()
+					return nil, fmt.Errorf("cluster: node %d listener %s: %w", i+1, name, err)
+				}
+				extraLns[i] = append(extraLns[i], ln)
 			}
 		}
 		if ctrlLns[i], err = bind(opts.ControllerPort, i); err != nil {
@@ -177,7 +193,12 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		listeners := "CONTROLLER://" + node.ctrlAddr
 		if kafkaLns[i] != nil {
 			node.addr = kafkaLns[i].Addr().String()
-			listeners = cmp.Or(opts.Listener, "PLAINTEXT") + "://" + node.addr + "," + listeners
+			first := cmp.Or(opts.Listener, "PLAINTEXT") + "://" + node.addr
+			for j, name := range opts.ExtraListeners {
+				node.extra = append(node.extra, config.Listener{Name: name, Addr: extraLns[i][j].Addr().String()})
+				first += "," + name + "://" + node.extra[j].Addr
+			}
+			listeners = first + "," + listeners
 		}
 		for k, v := range map[string]string{
 			"node.id":                  strconv.Itoa(int(id)),
@@ -197,6 +218,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: node %d: %w", id, err)
 		}
 		node.cfg = cfg
+		for _, l := range node.extra {
+			c.net.Register(l.Addr, id)
+		}
 		if node.addr != "" {
 			c.net.Register(node.addr, id)
 		}
@@ -214,7 +238,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = node.start(kafkaLns[i], ctrlLns[i]); errs[i] != nil {
+			if errs[i] = node.start(append([]net.Listener{kafkaLns[i]}, extraLns[i]...), ctrlLns[i]); errs[i] != nil {
 				abortOnce.Do(func() { close(abort) })
 			}
 		}()
@@ -368,6 +392,20 @@ func (n *Node) ID() int32 { return n.id }
 // across restarts. "" on a controller-only node.
 func (n *Node) Addr() string { return n.addr }
 
+// ListenerAddr is the address of the node's client listener name (Listener
+// or one of ExtraListeners), "" when it has none.
+func (n *Node) ListenerAddr(name string) string {
+	for _, l := range n.extra {
+		if l.Name == name {
+			return l.Addr
+		}
+	}
+	if ls, err := n.cfg.ClientListeners(); err == nil && len(ls) > 0 && ls[0].Name == name {
+		return n.addr
+	}
+	return ""
+}
+
 // IsBroker reports whether the node has the broker role (process.roles).
 func (n *Node) IsBroker() bool { return n.cfg.HasRole("broker") }
 
@@ -489,28 +527,43 @@ func (n *Node) Restart() error {
 	}
 	// Go's listeners set SO_REUSEADDR: the addresses rebind while the
 	// old connections linger in TIME_WAIT.
-	var ln net.Listener
+	var lns []net.Listener
+	closeLns := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
 	if n.addr != "" {
-		var err error
-		if ln, err = net.Listen("tcp", n.addr); err != nil {
-			return fmt.Errorf("cluster: node %d: %w", n.id, err)
+		addrs := []string{n.addr}
+		for _, l := range n.extra {
+			addrs = append(addrs, l.Addr)
+		}
+		for _, a := range addrs {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				closeLns()
+				return fmt.Errorf("cluster: node %d: %w", n.id, err)
+			}
+			lns = append(lns, ln)
 		}
 	}
 	ctrlLn, err := net.Listen("tcp", n.ctrlAddr)
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
+		closeLns()
 		return fmt.Errorf("cluster: node %d: %w", n.id, err)
 	}
-	return n.start(ln, ctrlLn)
+	return n.start(lns, ctrlLn)
 }
 
-// start starts the node on its bound listeners; it owns them. ln is nil
-// on a controller-only node.
-func (n *Node) start(ln, ctrlLn net.Listener) error {
+// start starts the node on its bound listeners; it owns them. lns are
+// its client listeners in the order of its listeners property (a nil or
+// empty first one on a controller-only node).
+func (n *Node) start(lns []net.Listener, ctrlLn net.Listener) error {
+	if len(lns) > 0 && lns[0] == nil {
+		lns = nil
+	}
 	closeLn := func() {
-		if ln != nil {
+		for _, ln := range lns {
 			ln.Close()
 		}
 	}
@@ -524,12 +577,14 @@ func (n *Node) start(ln, ctrlLn net.Listener) error {
 		}
 	}
 	var cls []clientListener
-	if ln != nil {
+	if len(lns) > 0 {
 		ls, err := n.cfg.ClientListeners()
-		if err != nil { // Validate passed at StartCluster
-			panic(err)
+		if err != nil || len(ls) != len(lns) { // Validate passed at StartCluster
+			panic(fmt.Sprintf("cluster: node %d: %d listeners bound for %v: %v", n.id, len(lns), ls, err))
 		}
-		cls = []clientListener{{ls[0], ln}}
+		for i, ln := range lns {
+			cls = append(cls, clientListener{ls[i], ln})
+		}
 	}
 	b, err := start(n.cfg, cls, httpLn, ctrlLn, n.logger, n.nn)
 	if err != nil {

@@ -343,3 +343,51 @@ func TestListenerStartErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterSeveralListeners: three nodes, each with a PLAINTEXT listener
+// for clients and an INTERNAL one over mutual TLS that the brokers
+// replicate on (inter.broker.listener.name). Metadata on each listener
+// lists every node's address on that listener, and an RF 3 topic with
+// min.insync.replicas=3 takes acks=all writes only if replication works
+// over INTERNAL.
+func TestClusterSeveralListeners(t *testing.T) {
+	f := newTLSFixture(t)
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), ExtraListeners: []string{"INTERNAL"}, Properties: map[string]string{
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":     "INTERNAL",
+		"listener.name.internal.ssl.keystore.location":   f.keyStore,
+		"listener.name.internal.ssl.truststore.location": f.trust,
+		"listener.name.internal.ssl.client.auth":         "required",
+		"offsets.topic.replication.factor":               "1",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var plain, internal []string
+	for _, id := range []int32{1, 2, 3} {
+		plain = append(plain, c.Node(id).Addr())
+		internal = append(internal, c.Node(id).ListenerAddr("INTERNAL"))
+	}
+	client := f.ca.Issue(t, "client", tlstest.Options{})
+	for i := range plain {
+		if got := listenerMetadata(t, plain[i], nil); strings.Join(got, ",") != strings.Join(plain, ",") {
+			t.Errorf("Metadata on node %d's PLAINTEXT: %v, want %v", i+1, got, plain)
+		}
+		if got := listenerMetadata(t, internal[i], f.clientTLS(t, client)); strings.Join(got, ",") != strings.Join(internal, ",") {
+			t.Errorf("Metadata on node %d's INTERNAL: %v, want %v", i+1, got, internal)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, plain[0]))
+	if r, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "rf3"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	p := newClient(t, plain[0], kgo.DefaultProduceTopic("rf3"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for i := range 100 {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+}
