@@ -353,8 +353,8 @@ func TestListenerStartErrors(t *testing.T) {
 func TestClusterSeveralListeners(t *testing.T) {
 	f := newTLSFixture(t)
 	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger(), ExtraListeners: []string{"INTERNAL"}, Properties: map[string]string{
-		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
-		"inter.broker.listener.name":     "INTERNAL",
+		"listener.security.protocol.map":                 "PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name":                     "INTERNAL",
 		"listener.name.internal.ssl.keystore.location":   f.keyStore,
 		"listener.name.internal.ssl.truststore.location": f.trust,
 		"listener.name.internal.ssl.client.auth":         "required",
