@@ -664,10 +664,11 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 	tc.TimestampAfterMaxMs = cfg.LogMessageTimestampAfter
 	// Validate the broker-level values through the topic config parser.
 	return broker.ParseTopicConfig(tc, map[string]string{
-		"message.timestamp.type": cfg.LogMessageTimestampType,
-		"compression.type":       cfg.CompressionType,
-		"cleanup.policy":         cfg.LogCleanupPolicy,
-		"min.insync.replicas":    strconv.Itoa(cfg.MinInsyncReplicas),
+		"message.timestamp.type":         cfg.LogMessageTimestampType,
+		"compression.type":               cfg.CompressionType,
+		"cleanup.policy":                 cfg.LogCleanupPolicy,
+		"min.insync.replicas":            strconv.Itoa(cfg.MinInsyncReplicas),
+		"unclean.leader.election.enable": strconv.FormatBool(cfg.UncleanLeaderElectionEnable),
 	})
 }
 
