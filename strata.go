@@ -349,6 +349,11 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		ConnectionLimits: kafka.ConnectionLimits{
 			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		},
+		SASL: kafka.SASLConfig{
+			EnabledMechanisms:         cfg.SASLEnabledMechanisms,
+			FailedAuthenticationDelay: msDuration(cfg.ConnectionFailedAuthenticationDelayMs),
+			MaxReauth:                 msDuration(cfg.ConnectionsMaxReauthMs),
+		},
 	}, bk, meta)
 	if err != nil {
 		return fail(err)

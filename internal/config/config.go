@@ -116,6 +116,17 @@ type Config struct {
 	GroupConsumerMinHeartbeatMs      int64
 	GroupConsumerMaxHeartbeatMs      int64
 
+	// SASL (sasl.go of internal/kafka).
+
+	// SASLEnabledMechanisms is sasl.enabled.mechanisms: what SaslHandshake
+	// accepts on SASL_PLAINTEXT and SASL_SSL listeners.
+	SASLEnabledMechanisms []string
+	// ConnectionFailedAuthenticationDelayMs is
+	// connection.failed.authentication.delay.ms.
+	ConnectionFailedAuthenticationDelayMs int64
+	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368).
+	ConnectionsMaxReauthMs int64
+
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
 	explicit map[string]string
@@ -195,6 +206,9 @@ func Default() Config {
 		GroupConsumerMaxSessionTimeoutMs: 60000,
 		GroupConsumerMinHeartbeatMs:      5000,
 		GroupConsumerMaxHeartbeatMs:      15000,
+
+		SASLEnabledMechanisms:                 []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+		ConnectionFailedAuthenticationDelayMs: 100,
 	}
 }
 
@@ -318,6 +332,17 @@ var Defs = []Def{
 		c.MaxConnectionsPerIPOverrides = m
 		return err
 	}},
+	{"sasl.enabled.mechanisms", "SASL mechanisms clients may authenticate with on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default, GSSAPI, is not implemented). PLAIN checks the password against the user's SCRAM credentials (strata user create)", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", func(c *Config, v string) error {
+		c.SASLEnabledMechanisms = splitList(v)
+		for _, m := range c.SASLEnabledMechanisms {
+			if !slices.Contains(SASLMechanisms, m) {
+				return fmt.Errorf("SASL mechanism %q is not implemented: strata has %s", m, strings.Join(SASLMechanisms, ", "))
+			}
+		}
+		return nil
+	}},
+	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
+	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
 	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
 	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
 	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
@@ -363,6 +388,9 @@ var Defs = []Def{
 	{"group.consumer.min.heartbeat.interval.ms", "smallest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMinHeartbeatMs }, 64)},
 	{"group.consumer.max.heartbeat.interval.ms", "largest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "15000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMaxHeartbeatMs }, 64)},
 }
+
+// SASLMechanisms are the SASL mechanisms strata implements (internal/sasl).
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // parseConnectionOverrides parses max.connections.per.ip.overrides:
 // "127.0.0.1:200,::1:10". The count follows the last colon, so IPv6
@@ -646,6 +674,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: max.connections %d must be at least 1", c.MaxConnections)
 	case c.MaxConnectionsPerIP < 1:
 		return fmt.Errorf("config: max.connections.per.ip %d must be at least 1 (refuse one address with max.connections.per.ip.overrides)", c.MaxConnectionsPerIP)
+	case c.ConnectionFailedAuthenticationDelayMs < 0:
+		return fmt.Errorf("config: connection.failed.authentication.delay.ms %d must not be negative", c.ConnectionFailedAuthenticationDelayMs)
+	case c.ConnectionsMaxReauthMs < 0:
+		return fmt.Errorf("config: connections.max.reauth.ms %d must not be negative", c.ConnectionsMaxReauthMs)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
 	case c.LogMessageTimestampBefore < 0 || c.LogMessageTimestampAfter < 0:

@@ -196,3 +196,23 @@ func TestReplicaSelectorClass(t *testing.T) {
 		t.Fatalf("unset: %v, %q", err, c.ReplicaSelectorClass)
 	}
 }
+
+func TestSASLConfig(t *testing.T) {
+	c := Default()
+	if err := c.Set("sasl.enabled.mechanisms", "SCRAM-SHA-512, PLAIN"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SASLEnabledMechanisms) != 2 || c.SASLEnabledMechanisms[0] != "SCRAM-SHA-512" || c.SASLEnabledMechanisms[1] != "PLAIN" {
+		t.Fatalf("%q", c.SASLEnabledMechanisms)
+	}
+	for _, m := range []string{"GSSAPI", "OAUTHBEARER", "scram-sha-256"} {
+		if err := c.Set("sasl.enabled.mechanisms", m); err == nil {
+			t.Errorf("%s accepted", m)
+		}
+	}
+	c = Default()
+	c.Set("connection.failed.authentication.delay.ms", "-1")
+	if err := c.Validate(); err == nil {
+		t.Error("negative connection.failed.authentication.delay.ms accepted")
+	}
+}
