@@ -1,0 +1,109 @@
+package strata_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SCRAM credentials are cluster metadata: created through one node (kadm,
+// and a raw request to a node that is not the controller, which forwards
+// it), they are described by every node, salts and keys never leaving the
+// brokers; a delete through another node removes them everywhere.
+func TestClusterSCRAMCredentials(t *testing.T) {
+	c := startFastCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ctrl, err := c.WaitController(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := c.Nodes()
+	var other []int32 // nodes that are not the controller
+	for _, n := range nodes {
+		if n.ID() != ctrl {
+			other = append(other, n.ID())
+		}
+	}
+	cl := newClient(t, nodes[0].Addr())
+	adm := kadm.NewClient(cl)
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "a-pass"}})
+	if err != nil || res["alice"].Err != nil {
+		t.Fatalf("alter through kadm: %v %+v", err, res)
+	}
+
+	// Forwarded: sent to a node that is not the controller.
+	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = "bob", 2, 8192, []byte("0123456789abcdef"), make([]byte, 64)
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	req.Upsertions = append(req.Upsertions, up)
+	raw, err := cl.Broker(int(other[0])).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := raw.(*kmsg.AlterUserSCRAMCredentialsResponse).Results; len(r) != 1 || r[0].ErrorCode != 0 {
+		t.Fatalf("forwarded alter: %+v", r)
+	}
+
+	// Every node describes both users, once its image has caught up.
+	describe := func(id int32, users ...string) *kmsg.DescribeUserSCRAMCredentialsResponse {
+		req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+		for _, u := range users {
+			ru := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+			ru.Name = u
+			req.Users = append(req.Users, ru)
+		}
+		resp, err := cl.Broker(int(id)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for !ok() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: %v", what, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	for _, n := range nodes {
+		waitFor("describe", func() bool {
+			var got []string
+			for _, r := range describe(n.ID()).Results {
+				if r.ErrorCode == 0 && len(r.CredentialInfos) == 1 {
+					got = append(got, r.User)
+				}
+			}
+			return slices.Equal(got, []string{"alice", "bob"})
+		})
+	}
+	d, err := kadm.NewClient(newClient(t, nodes[2].Addr())).DescribeUserSCRAMs(ctx, "alice")
+	if err != nil || d["alice"].Err != nil || len(d["alice"].CredInfos) != 1 || d["alice"].CredInfos[0] != (kadm.CredInfo{Mechanism: kadm.ScramSha256, Iterations: 4096}) {
+		t.Fatalf("kadm describe through node 3: %v %+v", err, d)
+	}
+
+	// Deleted through the last node; gone everywhere.
+	del, err := kadm.NewClient(newClient(t, nodes[2].Addr())).AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "alice", Mechanism: kadm.ScramSha256}}, nil)
+	if err != nil || del["alice"].Err != nil {
+		t.Fatalf("delete: %v %+v", err, del)
+	}
+	for _, n := range nodes {
+		waitFor("delete", func() bool {
+			r := describe(n.ID(), "alice").Results
+			return len(r) == 1 && r[0].ErrorCode == kerr.ResourceNotFound.Code
+		})
+	}
+	del, err = adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "alice", Mechanism: kadm.ScramSha256}}, nil)
+	if err != nil || !errors.Is(del["alice"].Err, kerr.ResourceNotFound) {
+		t.Fatalf("second delete: %v %+v", err, del)
+	}
+}
