@@ -44,28 +44,27 @@ func (s *plainServer) Step(msg []byte) ([]byte, bool, error) {
 	return nil, true, nil
 }
 
-// check tries every way the user may have a password. A user with none
-// costs one key derivation against a fake credential, as a SCRAM user
-// does, so that timing does not tell unknown users apart.
+// check tries every way the user may have a password. Both SCRAM
+// mechanisms cost a key derivation whether the user has a credential for
+// them or not (a fake one stands in, as for SCRAM), so that the time taken
+// tells neither whether the user exists nor which credentials it has.
 func (s *plainServer) check(user, password string) bool {
-	if want, ok := s.cfg.PlainUsers[user]; ok {
+	ok := false
+	if want, found := s.cfg.PlainUsers[user]; found {
 		// Hashed first so that the comparison does not depend on the
 		// lengths.
 		a, b := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(password))
-		if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-			return true
-		}
+		ok = subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}
 	creds := s.cfg.Lookup(user)
-	if len(creds) == 0 {
-		s.cfg.fakeCredential(SHA256, user).CheckPassword(password)
-		return false
-	}
-	ok := false
-	for _, c := range creds {
-		// Every credential is tried, so the time depends on what the
-		// user has, not on which one matches.
-		if c.CheckPassword(password) {
+	for _, m := range []Scram{SHA256, SHA512} {
+		c, real := s.cfg.fakeCredential(m, user), false
+		for _, uc := range creds {
+			if uc.Mechanism == m {
+				c, real = uc, true
+			}
+		}
+		if c.CheckPassword(password) && real {
 			ok = true
 		}
 	}
