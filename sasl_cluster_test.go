@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata"
 )
 
 // SCRAM credentials are cluster metadata: created through one node (kadm,
@@ -105,5 +108,16 @@ func TestClusterSCRAMCredentials(t *testing.T) {
 	del, err = adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "alice", Mechanism: kadm.ScramSha256}}, nil)
 	if err != nil || !errors.Is(del["alice"].Err, kerr.ResourceNotFound) {
 		t.Fatalf("second delete: %v %+v", err, del)
+	}
+}
+
+// A listener's PLAIN JAAS configuration that does not parse fails the
+// start, without the passwords in the error.
+func TestStartRefusesBadPlainJAAS(t *testing.T) {
+	_, err := strata.Start(strata.Options{Dir: t.TempDir(), Properties: map[string]string{
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="s3cret"`,
+	}})
+	if err == nil || !strings.Contains(err.Error(), "plain.sasl.jaas.config") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("start: %v", err)
 	}
 }

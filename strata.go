@@ -311,6 +311,10 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		bk.Close()
 		return nil, err
 	}
+	saslCfg, err := saslConfig(&cfg)
+	if err != nil {
+		return fail(err)
+	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:                   cfg.NodeID,
 		ClusterID:                clusterID,
@@ -349,11 +353,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		ConnectionLimits: kafka.ConnectionLimits{
 			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		},
-		SASL: kafka.SASLConfig{
-			EnabledMechanisms:         cfg.SASLEnabledMechanisms,
-			FailedAuthenticationDelay: msDuration(cfg.ConnectionFailedAuthenticationDelayMs),
-			MaxReauth:                 msDuration(cfg.ConnectionsMaxReauthMs),
-		},
+		SASL: saslCfg,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)

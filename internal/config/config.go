@@ -126,6 +126,10 @@ type Config struct {
 	ConnectionFailedAuthenticationDelayMs int64
 	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368).
 	ConnectionsMaxReauthMs int64
+	// ListenerSASL holds the listener.name.<listener>.* SASL settings,
+	// by listener name in upper case (Kafka writes it in lower case in
+	// the key).
+	ListenerSASL map[string]ListenerSASL
 
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
@@ -333,13 +337,9 @@ var Defs = []Def{
 		return err
 	}},
 	{"sasl.enabled.mechanisms", "SASL mechanisms clients may authenticate with on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default, GSSAPI, is not implemented). PLAIN checks the password against the user's SCRAM credentials (strata user create)", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", func(c *Config, v string) error {
-		c.SASLEnabledMechanisms = splitList(v)
-		for _, m := range c.SASLEnabledMechanisms {
-			if !slices.Contains(SASLMechanisms, m) {
-				return fmt.Errorf("SASL mechanism %q is not implemented: strata has %s", m, strings.Join(SASLMechanisms, ", "))
-			}
-		}
-		return nil
+		ms, err := parseSASLMechanisms(v)
+		c.SASLEnabledMechanisms = ms
+		return err
 	}},
 	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
 	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
@@ -444,7 +444,71 @@ func (c *Config) Set(name, value string) error {
 			return nil
 		}
 	}
+	if listener, key, ok := listenerSASLKey(name); ok {
+		return c.setListenerSASL(listener, key, value)
+	}
 	return fmt.Errorf("config: unknown property %q", name)
+}
+
+// ListenerSASL is one listener's SASL settings, Kafka's listener-prefixed
+// properties.
+type ListenerSASL struct {
+	// EnabledMechanisms is listener.name.<listener>.sasl.enabled.mechanisms;
+	// nil takes sasl.enabled.mechanisms.
+	EnabledMechanisms []string
+	// PlainJAASConfig is listener.name.<listener>.plain.sasl.jaas.config:
+	// a PlainLoginModule entry whose user_<name>="<password>" options are
+	// PLAIN users of the listener (parsed by internal/sasl). It holds
+	// passwords: never reported by Properties.
+	PlainJAASConfig string
+}
+
+// listenerSASLKey splits listener.name.<listener>.<key> for the SASL keys
+// that take a listener prefix.
+func listenerSASLKey(name string) (listener, key string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "listener.name.")
+	if !ok {
+		return "", "", false
+	}
+	for _, k := range []string{"sasl.enabled.mechanisms", "plain.sasl.jaas.config"} {
+		if l, found := strings.CutSuffix(rest, "."+k); found && l != "" && !strings.Contains(l, ".") {
+			return strings.ToUpper(l), k, true
+		}
+	}
+	return "", "", false
+}
+
+func (c *Config) setListenerSASL(listener, key, value string) error {
+	ls := c.ListenerSASL[listener]
+	switch key {
+	case "sasl.enabled.mechanisms":
+		ms, err := parseSASLMechanisms(value)
+		if err != nil {
+			return fmt.Errorf("config: listener.name.%s.%s=%q: %v", strings.ToLower(listener), key, value, err)
+		}
+		ls.EnabledMechanisms = ms
+	case "plain.sasl.jaas.config":
+		// Not recorded in explicit: DescribeConfigs must never show it.
+		ls.PlainJAASConfig = value
+	}
+	if c.ListenerSASL == nil {
+		c.ListenerSASL = map[string]ListenerSASL{}
+	}
+	c.ListenerSASL[listener] = ls
+	return nil
+}
+
+func parseSASLMechanisms(v string) ([]string, error) {
+	ms := splitList(v)
+	for _, m := range ms {
+		if !slices.Contains(SASLMechanisms, m) {
+			return nil, fmt.Errorf("SASL mechanism %q is not implemented: strata has %s", m, strings.Join(SASLMechanisms, ", "))
+		}
+	}
+	if ms == nil {
+		ms = []string{}
+	}
+	return ms, nil
 }
 
 // Property is one broker property as DescribeConfigs reports it.

@@ -210,6 +210,29 @@ func TestSASLConfig(t *testing.T) {
 			t.Errorf("%s accepted", m)
 		}
 	}
+	if err := c.Set("listener.name.sasl_ssl.sasl.enabled.mechanisms", "SCRAM-SHA-256"); err != nil {
+		t.Fatal(err)
+	}
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="pw";`
+	if err := c.Set("listener.name.sasl_ssl.plain.sasl.jaas.config", jaas); err != nil {
+		t.Fatal(err)
+	}
+	if ls := c.ListenerSASL["SASL_SSL"]; len(ls.EnabledMechanisms) != 1 || ls.PlainJAASConfig != jaas {
+		t.Fatalf("%+v", c.ListenerSASL)
+	}
+	for _, p := range c.Properties() {
+		if p.Value != nil && strings.Contains(*p.Value, "pw") {
+			t.Fatalf("property %s shows the JAAS password", p.Name)
+		}
+	}
+	for _, bad := range []string{"listener.name.x.sasl.enabled.mechanism", "listener.name..plain.sasl.jaas.config", "listener.name.a.b.sasl.enabled.mechanisms"} {
+		if err := c.Set(bad, "PLAIN"); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if err := c.Set("listener.name.x.sasl.enabled.mechanisms", "GSSAPI"); err == nil {
+		t.Error("GSSAPI accepted for a listener")
+	}
 	c = Default()
 	c.Set("connection.failed.authentication.delay.ms", "-1")
 	if err := c.Validate(); err == nil {

@@ -5,7 +5,9 @@ package kafka
 // Behavior:
 //   - On a SASL_PLAINTEXT or SASL_SSL listener, picks the mechanism of the
 //     authentication that SaslAuthenticate requests then carry (sasl.go).
-//     The answer lists the enabled mechanisms (sasl.enabled.mechanisms).
+//     The answer lists the mechanisms enabled on the connection's listener
+//     (listener.name.<listener>.sasl.enabled.mechanisms, else
+//     sasl.enabled.mechanisms).
 //   - A mechanism that is not enabled, or that strata does not implement,
 //     is UNSUPPORTED_SASL_MECHANISM, and the connection is closed after
 //     the answer, as Kafka's SaslServerAuthenticator fails it.
@@ -29,7 +31,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata/internal/sasl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -49,14 +50,11 @@ func (h *Handler) handleSASLHandshake(_ context.Context, r *server.Request, kreq
 		resp.SupportedMechanisms = []string{}
 		return h.encode(resp), nil
 	}
-	resp.SupportedMechanisms = h.saslMechanisms()
+	resp.SupportedMechanisms = h.saslMechanisms(s.Listener)
 	if x, _ := s.Exchange().(*saslExchange); x != nil {
 		return nil, fmt.Errorf("kafka: SaslHandshake during a SASL authentication with %s", x.mechanism)
 	}
-	var srv sasl.Server
-	if h.saslEnabled(req.Mechanism) {
-		srv, _ = h.mechs.NewServer(req.Mechanism)
-	}
+	srv := h.saslServer(s.Listener, req.Mechanism)
 	if srv == nil {
 		h.logger.Info("failed authentication: unsupported SASL mechanism", "remote", r.Remote.String(), "conn", r.ConnID, "mechanism", req.Mechanism)
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code

@@ -98,8 +98,10 @@ type Handler struct {
 	// the active controller; its Client is nil in local mode.
 	ctrl   *controller.Controller
 	logger *slog.Logger
-	// mechs are the SASL mechanisms, over the image's SCRAM credentials.
-	mechs *sasl.Mechanisms
+	// mechs are the SASL mechanisms, over the image's SCRAM credentials;
+	// listenerMechs those of listeners with their own PLAIN users.
+	mechs         *sasl.Mechanisms
+	listenerMechs map[string]*sasl.Mechanisms
 
 	groups       *group.Coordinator
 	offsetsStore *offsetsStorage
@@ -164,7 +166,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		cfg.Controller = controller.New(controller.Config{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Store: meta, Logger: cfg.Logger})
 	}
 	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{}), watchDone: make(chan struct{})}
-	h.mechs = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: cfg.SASL.PlainUsers})
+	h.newMechanisms()
 	if !cfg.KeepStrayPartitions {
 		// Local mode: the metadata log is this node's and complete.
 		if err := h.adoptPartitions(); err != nil {

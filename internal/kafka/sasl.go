@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +27,19 @@ type SASLConfig struct {
 	// PlainUsers are PLAIN users with their passwords, from the broker's
 	// properties (Kafka's JAAS user_<name>="<password>"); nil for none.
 	PlainUsers map[string]string
+	// Listeners overrides EnabledMechanisms and PlainUsers per listener,
+	// by the listener's name (Session.Listener, upper case):
+	// listener.name.<listener>.sasl.enabled.mechanisms and
+	// listener.name.<listener>.plain.sasl.jaas.config.
+	Listeners map[string]ListenerSASL
+}
+
+// ListenerSASL is one listener's SASL settings.
+type ListenerSASL struct {
+	// EnabledMechanisms, when not nil, replaces SASLConfig's.
+	EnabledMechanisms []string
+	// PlainUsers, when not nil, replaces SASLConfig's.
+	PlainUsers map[string]string
 }
 
 // DefaultSASLMechanisms are the mechanisms enabled when
@@ -47,15 +61,43 @@ type saslExchange struct {
 	failed bool
 }
 
-func (h *Handler) saslMechanisms() []string {
+// saslMechanisms lists the mechanisms enabled on a listener.
+func (h *Handler) saslMechanisms(listener string) []string {
+	if ls, ok := h.cfg.SASL.Listeners[strings.ToUpper(listener)]; ok && ls.EnabledMechanisms != nil {
+		return ls.EnabledMechanisms
+	}
 	if h.cfg.SASL.EnabledMechanisms == nil {
 		return DefaultSASLMechanisms
 	}
 	return h.cfg.SASL.EnabledMechanisms
 }
 
-func (h *Handler) saslEnabled(name string) bool {
-	return slices.Contains(h.saslMechanisms(), name) && sasl.Supported(name)
+// saslServer starts an exchange of a mechanism enabled on the listener;
+// nil if it is not enabled (or not implemented).
+func (h *Handler) saslServer(listener, mechanism string) sasl.Server {
+	if !slices.Contains(h.saslMechanisms(listener), mechanism) {
+		return nil
+	}
+	ms := h.mechs
+	if lm, ok := h.listenerMechs[strings.ToUpper(listener)]; ok {
+		ms = lm
+	}
+	srv, _ := ms.NewServer(mechanism)
+	return srv
+}
+
+// newMechanisms builds the mechanisms of every listener: each one with its
+// own PLAIN users has its own, the others share the default.
+func (h *Handler) newMechanisms() {
+	h.mechs = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: h.cfg.SASL.PlainUsers})
+	for name, ls := range h.cfg.SASL.Listeners {
+		if ls.PlainUsers != nil {
+			if h.listenerMechs == nil {
+				h.listenerMechs = map[string]*sasl.Mechanisms{}
+			}
+			h.listenerMechs[strings.ToUpper(name)] = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: ls.PlainUsers})
+		}
+	}
 }
 
 // scramLookup gives the SCRAM mechanisms the credentials the metadata

@@ -28,6 +28,12 @@ import (
 // and returns it with the listener's address.
 func startSASL(t *testing.T, cfg SASLConfig) (*Handler, string) {
 	t.Helper()
+	return startSASLOn(t, cfg, server.ProtocolSASLPlaintext)
+}
+
+// startSASLOn is startSASL with the listener's name.
+func startSASLOn(t *testing.T, cfg SASLConfig, listener string) (*Handler, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,7 @@ func startSASL(t *testing.T, cfg SASLConfig) (*Handler, string) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: int32(port),
 		NumPartitions: 1, TopicDefaults: broker.DefaultTopicConfig(), SASL: cfg})
-	srv := server.New(h, server.Config{Listener: server.ProtocolSASLPlaintext, Protocol: server.ProtocolSASLPlaintext})
+	srv := server.New(h, server.Config{Listener: listener, Protocol: server.ProtocolSASLPlaintext})
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return h, ln.Addr().String()
@@ -398,4 +404,41 @@ func TestUserSCRAMCredentialsAdmin(t *testing.T) {
 	if codes["bob"] != kerr.ResourceNotFound.Code || codes["carol"] != 0 || codes["x"] != kerr.DuplicateResource.Code || len(some.Results) != 3 {
 		t.Fatalf("described %+v", some.Results)
 	}
+}
+
+// TestSASLPerListener: listener.name.<listener>.sasl.enabled.mechanisms and
+// its PLAIN users apply to that listener only.
+func TestSASLPerListener(t *testing.T) {
+	cfg := SASLConfig{Listeners: map[string]ListenerSASL{
+		"INTERNAL": {EnabledMechanisms: []string{ssasl.Plain}, PlainUsers: map[string]string{"dave": "d-pass"}},
+	}}
+	h, internal := startSASLOn(t, cfg, "internal")
+	addUser(t, h, "alice", "a-pass", ssasl.SHA512, 4096)
+	c := dialRaw(t, internal)
+	resp := c.handshake(ssasl.ScramSHA512)
+	mustCode(t, "scram on INTERNAL", resp.ErrorCode, kerr.UnsupportedSaslMechanism.Code)
+	if !slices.Equal(resp.SupportedMechanisms, []string{ssasl.Plain}) {
+		t.Fatalf("supported %v", resp.SupportedMechanisms)
+	}
+	for user, pass := range map[string]string{"dave": "d-pass", "alice": "a-pass"} {
+		c = dialRaw(t, internal)
+		mustCode(t, "handshake", c.handshake(ssasl.Plain).ErrorCode, 0)
+		mustCode(t, "plain "+user, c.authenticate(1, []byte("\x00"+user+"\x00"+pass)).ErrorCode, 0)
+	}
+
+	// Another listener of the same handler: the defaults, without dave.
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(h, server.Config{Listener: "EXTERNAL", Protocol: server.ProtocolSASLPlaintext})
+	go srv.Serve(other)
+	t.Cleanup(func() { srv.Close() })
+	c = dialRaw(t, other.Addr().String())
+	resp = c.handshake(ssasl.Plain)
+	mustCode(t, "plain on EXTERNAL", resp.ErrorCode, 0)
+	if !slices.Equal(resp.SupportedMechanisms, DefaultSASLMechanisms) {
+		t.Fatalf("EXTERNAL supports %v", resp.SupportedMechanisms)
+	}
+	mustCode(t, "dave on EXTERNAL", c.authenticate(1, []byte("\x00dave\x00d-pass")).ErrorCode, kerr.SaslAuthenticationFailed.Code)
 }

@@ -212,3 +212,29 @@ func TestScramMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePlainJAAS(t *testing.T) {
+	users, err := ParsePlainJAAS(`org.apache.kafka.common.security.plain.PlainLoginModule required
+		username="admin" password="admin-secret"
+		user_admin="admin-secret" user_alice="al\"ice;=" user_bob=bare;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 3 || users["admin"] != "admin-secret" || users["alice"] != `al"ice;=` || users["bob"] != "bare" {
+		t.Fatalf("%q", users)
+	}
+	for _, bad := range []string{
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_a="x"`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule always user_a="x";`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_a="x;`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_a;`,
+		`org.apache.kafka.common.security.scram.ScramLoginModule required user_a="x";`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_="x";`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_a=;`,
+		`org.apache.kafka.common.security.plain.PlainLoginModule required user_a="x" "secret";`,
+	} {
+		if _, err := ParsePlainJAAS(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
