@@ -576,13 +576,18 @@ func (c *Config) Properties() []Property {
 }
 
 // Load applies a Java properties file (key=value or key: value lines, #
-// and ! comments).
+// and ! comments, a line ending in a backslash continued on the next, as
+// long JAAS values are written).
 func (c *Config) Load(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
+		}
+		for continued(line) && sc.Scan() {
+			n++
+			line = line[:len(line)-1] + strings.TrimSpace(sc.Text())
 		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
@@ -593,6 +598,13 @@ func (c *Config) Load(r io.Reader) error {
 		}
 	}
 	return sc.Err()
+}
+
+// continued reports whether a properties line ends in an odd number of
+// backslashes: the last escapes the line end (java.util.Properties).
+func continued(line string) bool {
+	n := len(line) - len(strings.TrimRight(line, "\\"))
+	return n%2 == 1
 }
 
 // LoadFile applies the properties file at path.

@@ -239,3 +239,18 @@ func TestSASLConfig(t *testing.T) {
 		t.Error("negative connection.failed.authentication.delay.ms accepted")
 	}
 }
+
+func TestLoadContinuation(t *testing.T) {
+	c := Default()
+	err := c.Load(strings.NewReader("listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n" +
+		"    user_a=\"pw\" \\\n    user_b=\"x\\\\\";\nnum.partitions=3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An even run of backslashes does not continue the line (and is
+	// kept as written: this loader does not unescape).
+	want := `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="pw" user_b="x\\";`
+	if got := c.ListenerSASL["SASL_SSL"].PlainJAASConfig; got != want || c.NumPartitions != 3 {
+		t.Fatalf("%q, %d", got, c.NumPartitions)
+	}
+}
