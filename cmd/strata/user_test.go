@@ -19,5 +19,5 @@ func TestUserCommands(t *testing.T) {
 	s.ok("", "user", "delete", "bob")
 	s.fails(`user "bob" has no such credential`, "", "user", "delete", "bob")
 	s.ok("", "user", "list")
-	s.check("user.txt")
+	s.check("user.golden")
 }
