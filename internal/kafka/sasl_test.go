@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,13 +36,20 @@ func startSASL(t *testing.T, cfg SASLConfig) (*Handler, string) {
 // startSASLOn is startSASL with the listener's name.
 func startSASLOn(t *testing.T, cfg SASLConfig, listener string) (*Handler, string) {
 	t.Helper()
+	return startSASLWith(t, Config{SASL: cfg}, listener)
+}
+
+// startSASLWith is startSASLOn with the handler's Config (its address and
+// topic settings filled in).
+func startSASLWith(t *testing.T, cfg Config, listener string) (*Handler, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: int32(port),
-		NumPartitions: 1, TopicDefaults: broker.DefaultTopicConfig(), SASL: cfg})
+	cfg.NodeID, cfg.AdvertisedHost, cfg.AdvertisedPort = 1, "127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port)
+	cfg.NumPartitions, cfg.TopicDefaults = 1, broker.DefaultTopicConfig()
+	h := newTestHandler(t, t.TempDir(), cfg)
 	srv := server.New(h, server.Config{Listener: listener, Protocol: server.ProtocolSASLPlaintext})
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -441,4 +450,53 @@ func TestSASLPerListener(t *testing.T) {
 		t.Fatalf("EXTERNAL supports %v", resp.SupportedMechanisms)
 	}
 	mustCode(t, "dave on EXTERNAL", c.authenticate(1, []byte("\x00dave\x00d-pass")).ErrorCode, kerr.SaslAuthenticationFailed.Code)
+}
+
+// TestSASLReauthenticationFranz: franz-go re-authenticates before the
+// session lifetime ends (KIP-368), so a client keeps working on its
+// connections past connections.max.reauth.ms.
+func TestSASLReauthenticationFranz(t *testing.T) {
+	const life = time.Second
+	var reauths atomic.Int32
+	logger := slog.New(countHandler{msg: "authenticated", attr: "reauthentication", n: &reauths})
+	h, addr := startSASLWith(t, Config{SASL: SASLConfig{MaxReauth: life}, Logger: logger}, server.ProtocolSASLPlaintext)
+	addUser(t, h, "alice", "a-pass", ssasl.SHA512, 4096)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := saslClient(t, addr, scram.Auth{User: "alice", Pass: "a-pass"}.AsSha512Mechanism())
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	deadline := time.Now().Add(3 * life)
+	for i := 0; time.Now().Before(deadline); i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatalf("produce %d, %v into the session: %v", i, time.Until(deadline), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if reauths.Load() == 0 {
+		t.Fatal("the client never re-authenticated")
+	}
+}
+
+// countHandler counts log records with message msg whose attribute attr
+// is true.
+type countHandler struct {
+	msg, attr string
+	n         *atomic.Int32
+}
+
+func (c countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (c countHandler) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c countHandler) WithGroup(string) slog.Handler            { return c }
+func (c countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == c.msg {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == c.attr && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
+				c.n.Add(1)
+			}
+			return true
+		})
+	}
+	return nil
 }
