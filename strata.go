@@ -364,6 +364,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		MaxConnections:               cfg.MaxConnections,
 		MaxConnectionsPerIP:          cfg.MaxConnectionsPerIP,
 		MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		SASLMaxReceiveSize:           cfg.SASLServerMaxReceiveSize,
 		Logger:                       logger,
 		OnConnOpen:                   func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
 		OnConnClose:                  m.ConnectionsActive.Dec,

@@ -126,6 +126,8 @@ type Config struct {
 	ConnectionFailedAuthenticationDelayMs int64
 	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368).
 	ConnectionsMaxReauthMs int64
+	// SASLServerMaxReceiveSize is sasl.server.max.receive.size.
+	SASLServerMaxReceiveSize int32
 	// ListenerSASL holds the listener.name.<listener>.* SASL settings,
 	// by listener name in upper case (Kafka writes it in lower case in
 	// the key).
@@ -213,6 +215,7 @@ func Default() Config {
 
 		SASLEnabledMechanisms:                 []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
 		ConnectionFailedAuthenticationDelayMs: 100,
+		SASLServerMaxReceiveSize:              524288,
 	}
 }
 
@@ -343,6 +346,7 @@ var Defs = []Def{
 	}},
 	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
 	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
+	{"sasl.server.max.receive.size", "largest request a SASL listener reads before the connection authenticated; a larger one closes it, so that clients without a password cannot make the broker buffer socket.request.max.bytes", "524288", intSetter(func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }, 32)},
 	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
 	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
 	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
@@ -752,6 +756,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: max.connections.per.ip %d must be at least 1 (refuse one address with max.connections.per.ip.overrides)", c.MaxConnectionsPerIP)
 	case c.ConnectionFailedAuthenticationDelayMs < 0:
 		return fmt.Errorf("config: connection.failed.authentication.delay.ms %d must not be negative", c.ConnectionFailedAuthenticationDelayMs)
+	case c.SASLServerMaxReceiveSize < 1:
+		return fmt.Errorf("config: sasl.server.max.receive.size %d must be positive", c.SASLServerMaxReceiveSize)
 	case c.ConnectionsMaxReauthMs < 0:
 		return fmt.Errorf("config: connections.max.reauth.ms %d must not be negative", c.ConnectionsMaxReauthMs)
 	case c.MessageMaxBytes < 0:

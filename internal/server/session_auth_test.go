@@ -55,3 +55,37 @@ func TestSessionAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// TestSASLMaxReceiveSize: on a SASL listener a request larger than
+// sasl.server.max.receive.size closes the connection until it
+// authenticated; after, socket.request.max.bytes applies.
+func TestSASLMaxReceiveSize(t *testing.T) {
+	h := HandlerFunc(func(_ context.Context, req *Request) (*Response, error) {
+		if string(req.Body) == "auth" {
+			req.Session.SetAuthenticated("User:u", time.Time{})
+		}
+		return &Response{Parts: []Part{{Bytes: []byte{byte(len(req.Body) % 251)}}}}, nil
+	})
+	ts := startServer(t, h, Config{Protocol: ProtocolSASLPlaintext, SASLMaxReceiveSize: 1000})
+	big := make([]byte, 5000)
+
+	c := dial(t, ts.addr)
+	roundTripBody := func(body []byte) {
+		t.Helper()
+		if _, err := c.Write(echoFrame(1, body)); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := readResponse(c, false); err != nil || len(got) != 1 || got[0] != byte(len(body)%251) {
+			t.Fatalf("response to %d bytes: %v %v", len(body), got, err)
+		}
+	}
+	roundTripBody(make([]byte, 900))
+	if _, err := c.Write(echoFrame(2, big)); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, c)
+
+	c = dial(t, ts.addr)
+	roundTripBody([]byte("auth"))
+	roundTripBody(big)
+}
