@@ -311,6 +311,10 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		bk.Close()
 		return nil, err
 	}
+	saslCfg, err := saslConfig(&cfg)
+	if err != nil {
+		return fail(err)
+	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:                   cfg.NodeID,
 		ClusterID:                clusterID,
@@ -349,6 +353,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		ConnectionLimits: kafka.ConnectionLimits{
 			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		},
+		SASL: saslCfg,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
@@ -359,6 +364,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		MaxConnections:               cfg.MaxConnections,
 		MaxConnectionsPerIP:          cfg.MaxConnectionsPerIP,
 		MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		SASLMaxReceiveSize:           cfg.SASLServerMaxReceiveSize,
 		Logger:                       logger,
 		OnConnOpen:                   func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
 		OnConnClose:                  m.ConnectionsActive.Dec,
