@@ -322,6 +322,10 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		bk.Close()
 		return nil, err
 	}
+	saslCfg, err := saslConfig(&cfg)
+	if err != nil {
+		return fail(err)
+	}
 	h, err := kafka.New(kafka.Config{
 		NodeID:                   cfg.NodeID,
 		ClusterID:                clusterID,
@@ -362,6 +366,7 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		ConnectionLimits: kafka.ConnectionLimits{
 			Max: cfg.MaxConnections, PerIP: cfg.MaxConnectionsPerIP, PerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
 		},
+		SASL: saslCfg,
 	}, bk, meta)
 	if err != nil {
 		return fail(err)
@@ -372,6 +377,7 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		MaxConnections:               cfg.MaxConnections,
 		MaxConnectionsPerIP:          cfg.MaxConnectionsPerIP,
 		MaxConnectionsPerIPOverrides: cfg.MaxConnectionsPerIPOverrides,
+		SASLMaxReceiveSize:           cfg.SASLServerMaxReceiveSize,
 		Logger:                       logger,
 		OnConnOpen:                   func() { m.ConnectionsActive.Inc(); m.ConnectionsTotal.Inc() },
 		OnConnClose:                  m.ConnectionsActive.Dec,
@@ -677,10 +683,11 @@ func topicDefaults(cfg config.Config) (broker.TopicConfig, error) {
 	tc.TimestampAfterMaxMs = cfg.LogMessageTimestampAfter
 	// Validate the broker-level values through the topic config parser.
 	return broker.ParseTopicConfig(tc, map[string]string{
-		"message.timestamp.type": cfg.LogMessageTimestampType,
-		"compression.type":       cfg.CompressionType,
-		"cleanup.policy":         cfg.LogCleanupPolicy,
-		"min.insync.replicas":    strconv.Itoa(cfg.MinInsyncReplicas),
+		"message.timestamp.type":         cfg.LogMessageTimestampType,
+		"compression.type":               cfg.CompressionType,
+		"cleanup.policy":                 cfg.LogCleanupPolicy,
+		"min.insync.replicas":            strconv.Itoa(cfg.MinInsyncReplicas),
+		"unclean.leader.election.enable": strconv.FormatBool(cfg.UncleanLeaderElectionEnable),
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -39,6 +40,13 @@ func jsonOutput(cmd *cobra.Command) bool {
 // message instead of retrying forever.
 func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
 	seeds := bootstrap(cmd)
+	auth, err := saslOpt(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		opts = append(opts, auth)
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
 	if err != nil {
 		return nil, err
@@ -61,6 +69,12 @@ func newAdmin(cmd *cobra.Command) (*kadm.Client, func(), error) {
 
 // unreachable explains a failed connection and what to do about it.
 func unreachable(seeds []string, err error) error {
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return fmt.Errorf("broker at %s refused the SASL authentication (%v); check --sasl-user and --sasl-password", strings.Join(seeds, ","), err)
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return fmt.Errorf("broker at %s does not enable this --sasl-mechanism (%v)", strings.Join(seeds, ","), err)
+	}
 	var op *net.OpError
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("cannot reach a broker at %s (%v); is it running? Start one with `strata serve`, or pass --bootstrap host:port", strings.Join(seeds, ","), err)

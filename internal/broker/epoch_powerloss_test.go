@@ -110,27 +110,13 @@ func TestPowerLossEpochCheckpoint(t *testing.T) {
 		})
 	}
 
-	// A follower's truncation: the power-loss test of truncation passes
-	// with the epoch checkpoint's syncs at truncation dropped (not the
-	// recovery-point checkpoint's: TestPowerLossTruncationInsideEpoch).
-	var reached atomic.Int64
-	drop := func(s string) bool {
-		if strings.Contains(s, epochSiteTruncate) {
-			reached.Add(1)
-			return true
-		}
-		return false
-	}
-	tl := openBroker(t, t.TempDir())
-	defer closeBroker(t, tl)
-	tleader := partition(t, tl)
-	_, epoch5 := leaderWithEpochs(t, tleader)
-	if err := followerTruncationPowerLoss(t, tleader, epoch5, tleader.Log.LogEndOffset(), epoch5, false, drop); err != nil {
-		t.Fatalf("truncation's checkpoint syncs dropped: %v", err)
-	}
-	if reached.Load() == 0 {
-		t.Fatal("the truncation scenario wrote no leader-epoch-checkpoint")
-	}
+	// No case drops the syncs of the checkpoint a follower's truncation
+	// writes: they are needed, but no scenario catches their loss every
+	// time. Dropped, the new file's rename can still become durable
+	// through a later sync of the partition's directory by another
+	// write, while its content is not: epoch entries below the
+	// truncation point are lost. An earlier version of this test claimed
+	// the drop harmless and failed about one run in ten.
 }
 
 // crashBroker opens a broker on a CrashFS under a new directory, dropping

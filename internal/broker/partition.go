@@ -193,6 +193,7 @@ func (p *Partition) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.wakeLocked() // acks=all waits end: NOT_LEADER_OR_FOLLOWER
 	entries, leo := p.snapshotEntriesLocked(), p.Log.LogEndOffset()
 	epochErr := p.syncEpochsLocked()
 	p.mu.Unlock()
@@ -224,6 +225,7 @@ func (p *Partition) Deleted() bool { return p.deleted.Load() }
 func (p *Partition) Fence() {
 	p.mu.Lock()
 	p.fenced = true
+	p.wakeLocked() // acks=all waits end rather than time out
 	p.mu.Unlock()
 }
 

@@ -462,7 +462,7 @@ func (p *Partition) WaitReplicated(w ReplicationWait, deadline time.Time) error 
 	for {
 		p.mu.Lock()
 		switch {
-		case p.closed || p.lead.stopped || p.follow.active || p.leaderEpoch.Load() != w.LeaderEpoch || p.Log.TruncationGen() != w.Gen:
+		case p.closed || p.fenced || p.lead.stopped || p.follow.active || p.leaderEpoch.Load() != w.LeaderEpoch || p.Log.TruncationGen() != w.Gen:
 			p.mu.Unlock()
 			return ErrNotLeader
 		case p.Log.HighWatermark() >= w.Target:

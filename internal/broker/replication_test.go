@@ -204,3 +204,26 @@ func TestReadReplicas(t *testing.T) {
 		t.Fatalf("follower view: epoch %d, ok %v; want 2, true", epoch, ok)
 	}
 }
+
+// A partition being deleted ends its acks=all waits at once, rather than
+// leaving them to the request timeout.
+func TestWaitReplicatedEndsOnDelete(t *testing.T) {
+	b := openBroker(t, t.TempDir())
+	defer closeBroker(t, b)
+	p := partition(t, b)
+	leading(t, p, []int32{1, 2}, 1)
+	res := appendBatch(t, p, producerBatch(t, 0, 0, 0, 1))
+	w, _ := p.WaitFor(res.NextOffset)
+	done := make(chan error, 1)
+	go func() { done <- p.WaitReplicated(w, time.Now().Add(time.Minute)) }()
+	time.Sleep(10 * time.Millisecond)
+	p.Fence() // as a topic deletion does first
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("wait across a delete: %v, want ErrNotLeader", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait outlived the partition's fencing")
+	}
+}

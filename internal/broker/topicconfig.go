@@ -27,6 +27,10 @@ type TopicConfig struct {
 	Compression          string // compression.type: producer, uncompressed, gzip, snappy, lz4, zstd
 	CleanupPolicy        string // cleanup.policy: delete (compaction not built yet)
 	MinInsyncReplicas    int
+	// UncleanLeaderElection is unclean.leader.election.enable: the
+	// controller reads it from the topic's configs; kept here so that
+	// topics accept and describe it.
+	UncleanLeaderElection bool
 }
 
 // DefaultTopicConfig is Kafka's default topic configuration.
@@ -140,6 +144,16 @@ var TopicConfigDefs = []TopicConfigDef{
 		func(c *TopicConfig) *int { return &c.Log.SegmentIndexBytes }, 24),
 	int64Def("segment.ms", "roll a segment after this long",
 		func(c *TopicConfig) *int64 { return &c.Log.SegmentMs }, 1),
+	{Name: "unclean.leader.election.enable", Doc: "elect a replica outside the ISR when no ISR member can lead, losing the records it lacks",
+		get: func(c *TopicConfig) string { return strconv.FormatBool(c.UncleanLeaderElection) },
+		set: func(c *TopicConfig, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%w: unclean.leader.election.enable=%q must be true or false", ErrInvalidConfig, v)
+			}
+			c.UncleanLeaderElection = b
+			return nil
+		}},
 }
 
 // TopicConfigDef returns the definition of name, ok=false if unknown.

@@ -1,6 +1,7 @@
 // Package cluster holds the broker's metadata: brokers, topics with their
 // IDs, configs and partitions (replicas, ISR, leader, leader and partition
-// epochs), and producer id blocks. Every change is a KRaft metadata record
+// epochs), producer id blocks, and the SCRAM credentials of SASL users
+// (salts and derived keys, never passwords). Every change is a KRaft metadata record
 // (package records) appended to a metadata log and applied, in order, to an
 // immutable in-memory Image that handlers read without locks (DESIGN.md
 // principle 6).

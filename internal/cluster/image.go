@@ -95,6 +95,10 @@ type Image struct {
 	// OtherConfigs are configs of resources other than topics (broker
 	// dynamic configs), kept so that snapshots carry them.
 	OtherConfigs map[ConfigResource]map[string]string
+	// Scram holds the SCRAM credentials by user, then by mechanism
+	// (UserScramCredentialRecord; 1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+	// Maps in an Image are never modified.
+	Scram map[string]map[int8]*ScramCredential
 	// ProducerIDsEnd is the end of the last producer id block reserved
 	// (ProducerIdsRecord.NextProducerId).
 	ProducerIDsEnd int64
@@ -104,8 +108,17 @@ type Image struct {
 	EndOffset int64
 }
 
+// ScramCredential is one user's SCRAM credential for one mechanism, as
+// UserScramCredentialRecord holds it. Values in an Image are never
+// modified.
+type ScramCredential struct {
+	Salt, StoredKey, ServerKey []byte
+	Iterations                 int32
+}
+
 func emptyImage() *Image {
-	return &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}, Brokers: map[int32]*Broker{}, OtherConfigs: map[ConfigResource]map[string]string{}}
+	return &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}, Brokers: map[int32]*Broker{}, OtherConfigs: map[ConfigResource]map[string]string{},
+		Scram: map[string]map[int8]*ScramCredential{}}
 }
 
 // Topic returns the named topic or nil.
@@ -177,6 +190,10 @@ func (d *delta) copyMaps() {
 	d.im.ByID = maps.Clone(d.im.ByID)
 	d.im.Brokers = maps.Clone(d.im.Brokers)
 	d.im.OtherConfigs = maps.Clone(d.im.OtherConfigs)
+	d.im.Scram = maps.Clone(d.im.Scram)
+	if d.im.Scram == nil {
+		d.im.Scram = map[string]map[int8]*ScramCredential{}
+	}
 }
 
 // topic returns a copy of the topic with id that this delta owns, nil if
@@ -313,6 +330,28 @@ func (d *delta) apply(rec records.Record) error {
 		})
 	case *records.ProducerIDs:
 		d.im.ProducerIDsEnd = max(d.im.ProducerIDsEnd, r.NextProducerID)
+	case *records.UserScramCredential:
+		d.copyMaps()
+		m := maps.Clone(d.im.Scram[r.Name])
+		if m == nil {
+			m = map[int8]*ScramCredential{}
+		}
+		m[r.Mechanism] = &ScramCredential{Salt: r.Salt, StoredKey: r.StoredKey, ServerKey: r.ServerKey, Iterations: r.Iterations}
+		d.im.Scram[r.Name] = m
+	case *records.RemoveUserScramCredential:
+		// Kafka's ScramControlManager.replay refuses to remove what is
+		// not there.
+		if d.im.Scram[r.Name][r.Mechanism] == nil {
+			return fmt.Errorf("%w: RemoveUserScramCredentialRecord of %s mechanism %d, which has none", ErrInconsistent, r.Name, r.Mechanism)
+		}
+		d.copyMaps()
+		m := maps.Clone(d.im.Scram[r.Name])
+		delete(m, r.Mechanism)
+		if len(m) == 0 {
+			delete(d.im.Scram, r.Name)
+		} else {
+			d.im.Scram[r.Name] = m
+		}
 	default:
 		return fmt.Errorf("%w: %s has no meaning in the image", ErrInconsistent, records.Name(rec.APIKey()))
 	}
@@ -367,7 +406,7 @@ func (d *delta) applyConfig(r *records.Config) {
 
 // Records returns the records that build im from an empty image, in a
 // fixed order: brokers, then each topic with its partitions and configs,
-// then other configs and the producer id block. It is what a snapshot
+// then other configs, SCRAM credentials and the producer id block. It is what a snapshot
 // holds (Kafka's MetadataImage.write).
 func (im *Image) Records() []records.Record {
 	var out []records.Record
@@ -396,6 +435,12 @@ func (im *Image) Records() []records.Record {
 	})
 	for _, r := range res {
 		out = appendConfigs(out, r.Type, r.Name, im.OtherConfigs[r])
+	}
+	for _, user := range slices.Sorted(maps.Keys(im.Scram)) {
+		for _, mech := range slices.Sorted(maps.Keys(im.Scram[user])) {
+			c := im.Scram[user][mech]
+			out = append(out, &records.UserScramCredential{Name: user, Mechanism: mech, Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: c.Iterations})
+		}
 	}
 	if im.ProducerIDsEnd > 0 {
 		out = append(out, &records.ProducerIDs{BrokerID: -1, BrokerEpoch: -1, NextProducerID: im.ProducerIDsEnd})

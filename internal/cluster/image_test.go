@@ -128,3 +128,38 @@ func TestImageRecordsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScramCredentials: credentials are set, replaced and removed per
+// user and mechanism, copied on write, and a snapshot's records rebuild
+// them.
+func TestScramCredentials(t *testing.T) {
+	im0 := applyAll(t, emptyImage(), 3,
+		&records.UserScramCredential{Name: "alice", Mechanism: 1, Salt: []byte("s1"), StoredKey: []byte("k1"), ServerKey: []byte("v1"), Iterations: 4096},
+		&records.UserScramCredential{Name: "alice", Mechanism: 2, Salt: []byte("s2"), StoredKey: []byte("k2"), ServerKey: []byte("v2"), Iterations: 8192},
+		&records.UserScramCredential{Name: "bob", Mechanism: 1, Salt: []byte("s3"), StoredKey: []byte("k3"), ServerKey: []byte("v3"), Iterations: 4096},
+	)
+	im1 := applyAll(t, im0, 5,
+		&records.RemoveUserScramCredential{Name: "alice", Mechanism: 1},
+		&records.RemoveUserScramCredential{Name: "bob", Mechanism: 1},
+	)
+	if len(im0.Scram["alice"]) != 2 || im0.Scram["bob"] == nil {
+		t.Fatalf("image 0 changed: %+v", im0.Scram)
+	}
+	if len(im1.Scram) != 1 || im1.Scram["alice"][2] == nil || im1.Scram["alice"][2].Iterations != 8192 {
+		t.Fatalf("image 1: %+v", im1.Scram)
+	}
+	if err := newDelta(im1).apply(&records.RemoveUserScramCredential{Name: "bob", Mechanism: 1}); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("removing a missing credential: %v", err)
+	}
+	data, err := encodeSnapshot(im0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeSnapshot(data, im0.EndOffset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Scram, im0.Scram) {
+		t.Fatalf("snapshot: %+v, want %+v", back.Scram, im0.Scram)
+	}
+}

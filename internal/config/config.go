@@ -129,6 +129,23 @@ type Config struct {
 	ssl         map[string]string
 	listenerSSL map[string]map[string]string
 
+	// SASL (sasl.go of internal/kafka).
+
+	// SASLEnabledMechanisms is sasl.enabled.mechanisms: what SaslHandshake
+	// accepts on SASL_PLAINTEXT and SASL_SSL listeners.
+	SASLEnabledMechanisms []string
+	// ConnectionFailedAuthenticationDelayMs is
+	// connection.failed.authentication.delay.ms.
+	ConnectionFailedAuthenticationDelayMs int64
+	// ConnectionsMaxReauthMs is connections.max.reauth.ms (KIP-368).
+	ConnectionsMaxReauthMs int64
+	// SASLServerMaxReceiveSize is sasl.server.max.receive.size.
+	SASLServerMaxReceiveSize int32
+	// ListenerSASL holds the listener.name.<listener>.* SASL settings,
+	// by listener name in upper case (Kafka writes it in lower case in
+	// the key).
+	ListenerSASL map[string]ListenerSASL
+
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
 	explicit map[string]string
@@ -208,6 +225,10 @@ func Default() Config {
 		GroupConsumerMaxSessionTimeoutMs: 60000,
 		GroupConsumerMinHeartbeatMs:      5000,
 		GroupConsumerMaxHeartbeatMs:      15000,
+
+		SASLEnabledMechanisms:                 []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+		ConnectionFailedAuthenticationDelayMs: 100,
+		SASLServerMaxReceiveSize:              524288,
 	}
 }
 
@@ -290,7 +311,7 @@ var Defs = []Def{
 	{"broker.rack", "this broker's rack: replicas of a partition go to different racks first", "", func(c *Config, v string) error { c.BrokerRack = strings.TrimSpace(v); return nil }},
 	{"broker.heartbeat.interval.ms", "with a controller quorum: how often a broker heartbeats to the active controller", "2000", intSetter(func(c *Config) *int64 { return &c.BrokerHeartbeatIntervalMs }, 64)},
 	{"broker.session.timeout.ms", "with a controller quorum: a broker without a heartbeat for this long is fenced, and its partitions' leadership moves away", "9000", intSetter(func(c *Config) *int64 { return &c.BrokerSessionTimeoutMs }, 64)},
-	{"unclean.leader.election.enable", "with a controller quorum: when no replica of a partition's ISR can lead, elect a replica outside it (it becomes the whole ISR), losing the records it lacks, rather than leave the partition offline until an ISR member returns. The controller honors a topic override of the same name, but topics do not accept it as a config yet", "false", boolSetter(func(c *Config) *bool { return &c.UncleanLeaderElectionEnable })},
+	{"unclean.leader.election.enable", "with a controller quorum: when no replica of a partition's ISR can lead, elect a replica outside it (it becomes the whole ISR), losing the records it lacks, rather than leave the partition offline until an ISR member returns. A topic's own unclean.leader.election.enable overrides it", "false", boolSetter(func(c *Config) *bool { return &c.UncleanLeaderElectionEnable })},
 	{"auto.leader.rebalance.enable", "with a controller quorum: the active controller moves each partition's leadership back to its preferred replica (the first) when that replica is in the ISR and usable, checked every leader.imbalance.check.interval.seconds", "true", boolSetter(func(c *Config) *bool { return &c.AutoLeaderRebalanceEnable })},
 	{"leader.imbalance.check.interval.seconds", "how often the active controller checks leadership balance (auto.leader.rebalance.enable) and elects leaders for leaderless partitions of topics that allow unclean elections", "300", intSetter(func(c *Config) *int64 { return &c.LeaderImbalanceCheckIntervalSeconds }, 64)},
 	{"leader.imbalance.per.broker.percentage", "the share of a broker's preferred-replica partitions that it may not lead before the rebalance moves them back to it; 0 moves every one", "10", intSetter(func(c *Config) *int { return &c.LeaderImbalancePerBrokerPercentage }, 32)},
@@ -331,6 +352,14 @@ var Defs = []Def{
 		c.MaxConnectionsPerIPOverrides = m
 		return err
 	}},
+	{"sasl.enabled.mechanisms", "SASL mechanisms clients may authenticate with on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default, GSSAPI, is not implemented). PLAIN checks the password against the user's SCRAM credentials (strata user create)", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", func(c *Config, v string) error {
+		ms, err := parseSASLMechanisms(v)
+		c.SASLEnabledMechanisms = ms
+		return err
+	}},
+	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
+	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
+	{"sasl.server.max.receive.size", "largest request a SASL listener reads before the connection authenticated; a larger one closes it, so that clients without a password cannot make the broker buffer socket.request.max.bytes", "524288", intSetter(func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }, 32)},
 	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
 	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
 	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
@@ -376,6 +405,9 @@ var Defs = []Def{
 	{"group.consumer.min.heartbeat.interval.ms", "smallest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "5000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMinHeartbeatMs }, 64)},
 	{"group.consumer.max.heartbeat.interval.ms", "largest consumer.heartbeat.interval.ms a KIP-848 group may be configured with (the broker's group.consumer.heartbeat.interval.ms is always allowed)", "15000", intSetter(func(c *Config) *int64 { return &c.GroupConsumerMaxHeartbeatMs }, 64)},
 }
+
+// SASLMechanisms are the SASL mechanisms strata implements (internal/sasl).
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // parseConnectionOverrides parses max.connections.per.ip.overrides:
 // "127.0.0.1:200,::1:10". The count follows the last colon, so IPv6
@@ -432,7 +464,71 @@ func (c *Config) Set(name, value string) error {
 			return nil
 		}
 	}
+	if listener, key, ok := listenerSASLKey(name); ok {
+		return c.setListenerSASL(listener, key, value)
+	}
 	return fmt.Errorf("config: unknown property %q", name)
+}
+
+// ListenerSASL is one listener's SASL settings, Kafka's listener-prefixed
+// properties.
+type ListenerSASL struct {
+	// EnabledMechanisms is listener.name.<listener>.sasl.enabled.mechanisms;
+	// nil takes sasl.enabled.mechanisms.
+	EnabledMechanisms []string
+	// PlainJAASConfig is listener.name.<listener>.plain.sasl.jaas.config:
+	// a PlainLoginModule entry whose user_<name>="<password>" options are
+	// PLAIN users of the listener (parsed by internal/sasl). It holds
+	// passwords: never reported by Properties.
+	PlainJAASConfig string
+}
+
+// listenerSASLKey splits listener.name.<listener>.<key> for the SASL keys
+// that take a listener prefix.
+func listenerSASLKey(name string) (listener, key string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "listener.name.")
+	if !ok {
+		return "", "", false
+	}
+	for _, k := range []string{"sasl.enabled.mechanisms", "plain.sasl.jaas.config"} {
+		if l, found := strings.CutSuffix(rest, "."+k); found && l != "" && !strings.Contains(l, ".") {
+			return strings.ToUpper(l), k, true
+		}
+	}
+	return "", "", false
+}
+
+func (c *Config) setListenerSASL(listener, key, value string) error {
+	ls := c.ListenerSASL[listener]
+	switch key {
+	case "sasl.enabled.mechanisms":
+		ms, err := parseSASLMechanisms(value)
+		if err != nil {
+			return fmt.Errorf("config: listener.name.%s.%s=%q: %v", strings.ToLower(listener), key, value, err)
+		}
+		ls.EnabledMechanisms = ms
+	case "plain.sasl.jaas.config":
+		// Not recorded in explicit: DescribeConfigs must never show it.
+		ls.PlainJAASConfig = value
+	}
+	if c.ListenerSASL == nil {
+		c.ListenerSASL = map[string]ListenerSASL{}
+	}
+	c.ListenerSASL[listener] = ls
+	return nil
+}
+
+func parseSASLMechanisms(v string) ([]string, error) {
+	ms := splitList(v)
+	for _, m := range ms {
+		if !slices.Contains(SASLMechanisms, m) {
+			return nil, fmt.Errorf("SASL mechanism %q is not implemented: strata has %s", m, strings.Join(SASLMechanisms, ", "))
+		}
+	}
+	if ms == nil {
+		ms = []string{}
+	}
+	return ms, nil
 }
 
 // Property is one broker property as DescribeConfigs reports it.
@@ -505,13 +601,18 @@ func (c *Config) Properties() []Property {
 }
 
 // Load applies a Java properties file (key=value or key: value lines, #
-// and ! comments).
+// and ! comments, a line ending in a backslash continued on the next, as
+// long JAAS values are written).
 func (c *Config) Load(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == '!' {
 			continue
+		}
+		for continued(line) && sc.Scan() {
+			n++
+			line = line[:len(line)-1] + strings.TrimSpace(sc.Text())
 		}
 		i := strings.IndexAny(line, "=:")
 		if i < 0 {
@@ -522,6 +623,13 @@ func (c *Config) Load(r io.Reader) error {
 		}
 	}
 	return sc.Err()
+}
+
+// continued reports whether a properties line ends in an odd number of
+// backslashes: the last escapes the line end (java.util.Properties).
+func continued(line string) bool {
+	n := len(line) - len(strings.TrimRight(line, "\\"))
+	return n%2 == 1
 }
 
 // LoadFile applies the properties file at path.
@@ -589,6 +697,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: max.connections %d must be at least 1", c.MaxConnections)
 	case c.MaxConnectionsPerIP < 1:
 		return fmt.Errorf("config: max.connections.per.ip %d must be at least 1 (refuse one address with max.connections.per.ip.overrides)", c.MaxConnectionsPerIP)
+	case c.ConnectionFailedAuthenticationDelayMs < 0:
+		return fmt.Errorf("config: connection.failed.authentication.delay.ms %d must not be negative", c.ConnectionFailedAuthenticationDelayMs)
+	case c.SASLServerMaxReceiveSize < 1:
+		return fmt.Errorf("config: sasl.server.max.receive.size %d must be positive", c.SASLServerMaxReceiveSize)
+	case c.ConnectionsMaxReauthMs < 0:
+		return fmt.Errorf("config: connections.max.reauth.ms %d must not be negative", c.ConnectionsMaxReauthMs)
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
 	case c.LogMessageTimestampBefore < 0 || c.LogMessageTimestampAfter < 0:

@@ -242,7 +242,7 @@ func TestSeveralListeners(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ k, v, err string }{
-		{"listener.name.ssl.log.retention.ms", "1", "only ssl.*"},
+		{"listener.name.ssl.log.retention.ms", "1", "unknown property"},
 		{"listener.security.protocol.map", "SSL:TLS", "unknown security protocol"},
 		{"security.inter.broker.protocol", "SSLv3", "unknown security protocol"},
 	} {
@@ -271,5 +271,63 @@ func TestSeveralListeners(t *testing.T) {
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%v: Validate = %v, want %q", tc.props, err, tc.err)
 		}
+	}
+}
+
+func TestSASLConfig(t *testing.T) {
+	c := Default()
+	if err := c.Set("sasl.enabled.mechanisms", "SCRAM-SHA-512, PLAIN"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SASLEnabledMechanisms) != 2 || c.SASLEnabledMechanisms[0] != "SCRAM-SHA-512" || c.SASLEnabledMechanisms[1] != "PLAIN" {
+		t.Fatalf("%q", c.SASLEnabledMechanisms)
+	}
+	for _, m := range []string{"GSSAPI", "OAUTHBEARER", "scram-sha-256"} {
+		if err := c.Set("sasl.enabled.mechanisms", m); err == nil {
+			t.Errorf("%s accepted", m)
+		}
+	}
+	if err := c.Set("listener.name.sasl_ssl.sasl.enabled.mechanisms", "SCRAM-SHA-256"); err != nil {
+		t.Fatal(err)
+	}
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="pw";`
+	if err := c.Set("listener.name.sasl_ssl.plain.sasl.jaas.config", jaas); err != nil {
+		t.Fatal(err)
+	}
+	if ls := c.ListenerSASL["SASL_SSL"]; len(ls.EnabledMechanisms) != 1 || ls.PlainJAASConfig != jaas {
+		t.Fatalf("%+v", c.ListenerSASL)
+	}
+	for _, p := range c.Properties() {
+		if p.Value != nil && strings.Contains(*p.Value, "pw") {
+			t.Fatalf("property %s shows the JAAS password", p.Name)
+		}
+	}
+	for _, bad := range []string{"listener.name.x.sasl.enabled.mechanism", "listener.name..plain.sasl.jaas.config", "listener.name.a.b.sasl.enabled.mechanisms"} {
+		if err := c.Set(bad, "PLAIN"); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if err := c.Set("listener.name.x.sasl.enabled.mechanisms", "GSSAPI"); err == nil {
+		t.Error("GSSAPI accepted for a listener")
+	}
+	c = Default()
+	c.Set("connection.failed.authentication.delay.ms", "-1")
+	if err := c.Validate(); err == nil {
+		t.Error("negative connection.failed.authentication.delay.ms accepted")
+	}
+}
+
+func TestLoadContinuation(t *testing.T) {
+	c := Default()
+	err := c.Load(strings.NewReader("listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n" +
+		"    user_a=\"pw\" \\\n    user_b=\"x\\\\\";\nnum.partitions=3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An even run of backslashes does not continue the line (and is
+	// kept as written: this loader does not unescape).
+	want := `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="pw" user_b="x\\";`
+	if got := c.ListenerSASL["SASL_SSL"].PlainJAASConfig; got != want || c.NumPartitions != 3 {
+		t.Fatalf("%q, %d", got, c.NumPartitions)
 	}
 }

@@ -101,7 +101,7 @@ func (c *Config) setListenerOverride(name, value string) (bool, error) {
 	}
 	listener, key, ok := strings.Cut(rest, ".")
 	if !ok || !slices.ContainsFunc(SSLKeys, func(d Def) bool { return d.Name == key }) {
-		return true, fmt.Errorf("config: %q: only ssl.* properties are set per listener", name)
+		return false, nil // not an ssl.* key: maybe a SASL one (setListenerSASL)
 	}
 	if c.listenerSSL == nil {
 		c.listenerSSL = map[string]map[string]string{}

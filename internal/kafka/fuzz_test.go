@@ -106,9 +106,16 @@ func seedRequests() []kmsg.Request {
 	ra.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: topic, Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: []int32{1}}, {Partition: 1}}}}
 	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
 	lr.Topics = []kmsg.ListPartitionReassignmentsRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
+	scram := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	scram.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{Name: "u", Mechanism: 1, Iterations: 4096, Salt: []byte("s"), SaltedPassword: make([]byte, 32)}}
+	scram.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "v", Mechanism: 2}}
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Mechanism = "PLAIN"
+	auth := kmsg.NewPtrSASLAuthenticateRequest()
+	auth.SASLAuthBytes = []byte("\x00u\x00p")
 	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(),
 		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest(),
-		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest()}
+		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth}
 }
 
 // Known, not fixed here: kmsg reads a flexible version's tagged fields

@@ -25,6 +25,7 @@ import (
 	"github.com/strata-io/strata/internal/metrics"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/replica"
+	"github.com/strata-io/strata/internal/sasl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -94,6 +95,8 @@ type Config struct {
 	// RackAwareReplicaSelector, and a leader sends a consumer that names
 	// its rack to an in-sync replica in it (KIP-392, read_replica.go).
 	RackAwareReplicaSelector bool
+	// SASL configures authentication on SASL listeners (sasl.go).
+	SASL SASLConfig
 }
 
 // Handler implements server.Handler over a broker and a metadata store.
@@ -105,6 +108,10 @@ type Handler struct {
 	// the active controller; its Client is nil in local mode.
 	ctrl   *controller.Controller
 	logger *slog.Logger
+	// mechs are the SASL mechanisms, over the image's SCRAM credentials;
+	// listenerMechs those of listeners with their own PLAIN users.
+	mechs         *sasl.Mechanisms
+	listenerMechs map[string]*sasl.Mechanisms
 
 	groups       *group.Coordinator
 	offsetsStore *offsetsStorage
@@ -169,6 +176,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		cfg.Controller = controller.New(controller.Config{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Store: meta, Logger: cfg.Logger})
 	}
 	h := &Handler{cfg: cfg, broker: b, meta: meta, ctrl: cfg.Controller, logger: cfg.Logger, stopping: make(chan struct{}), watchDone: make(chan struct{})}
+	h.newMechanisms()
 	if !cfg.KeepStrayPartitions {
 		// Local mode: the metadata log is this node's and complete.
 		if err := h.adoptPartitions(); err != nil {
@@ -300,6 +308,9 @@ func (h *Handler) Handle(ctx context.Context, r *server.Request) (*server.Respon
 func (h *Handler) handle(ctx context.Context, r *server.Request, controllerListener bool) (*server.Response, error) {
 	start := time.Now()
 	defer func() { h.cfg.Metrics.Request(r.APIKey, time.Since(start)) }()
+	if err := checkSASL(r); err != nil {
+		return nil, err
+	}
 	a, ok := apis[r.APIKey]
 	ok = ok && (controllerListener || !a.controllerOnly)
 	if r.APIKey == apiVersionsKey && (!ok || r.APIVersion > a.max) {

@@ -288,6 +288,14 @@ func (c *conn) readRequest() (*slot, error) {
 		return nil, c.readFailed(err, "reading request size")
 	}
 	size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
+	if size > c.s.cfg.SASLMaxReceiveSize && !c.session.Authenticated() {
+		// Kafka's SaslServerAuthenticator refuses the same, with
+		// sasl.server.max.receive.size.
+		c.log.Warn("closing connection: request before SASL authentication larger than sasl.server.max.receive.size",
+			"size", size, "max", c.s.cfg.SASLMaxReceiveSize)
+		c.fail()
+		return nil, fmt.Errorf("server: unauthenticated request size %d out of range", size)
+	}
 	if size < 0 || size > c.s.cfg.MaxRequestSize {
 		// Kafka's InvalidReceiveException: refuse before allocating.
 		c.log.Warn("closing connection: request size out of range",

@@ -58,6 +58,10 @@ type Response struct {
 	// Release, if set, is called once the response was written (or the
 	// connection failed), to return pooled buffers.
 	Release func()
+	// Close closes the connection once this response is written, and no
+	// later response is: Kafka's answer to a failed SASL authentication,
+	// which it sends and then closes the channel.
+	Close bool
 	// Wait, if set, is called on the connection's writer before the
 	// response is written: a produce waiting for its fsync (flush.messages)
 	// holds back only its own response, in order, while the handler takes

@@ -28,6 +28,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultIdleTimeout is connections.max.idle.ms.
 	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultSASLMaxReceiveSize is sasl.server.max.receive.size.
+	DefaultSASLMaxReceiveSize = 512 << 10
 )
 
 // Reasons a connection is refused at accept, as OnConnRejected reports them.
@@ -56,6 +58,12 @@ type Config struct {
 	// prefix is negative or larger closes the connection before any of
 	// its body is read or allocated.
 	MaxRequestSize int32
+	// SASLMaxReceiveSize is sasl.server.max.receive.size: on a
+	// SASL listener, the largest request read before the connection
+	// authenticated (a larger size prefix closes it before its body is
+	// read), so that a client without a password cannot make the broker
+	// buffer socket.request.max.bytes.
+	SASLMaxReceiveSize int32
 	// MaxInFlightPerConn bounds the requests of one connection that are
 	// being handled or waiting for their response to be written. At the
 	// bound the reader stops reading the socket, so a fast client is
@@ -94,6 +102,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.MaxRequestSize <= 0 {
 		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.SASLMaxReceiveSize <= 0 {
+		c.SASLMaxReceiveSize = DefaultSASLMaxReceiveSize
 	}
 	if c.MaxInFlightPerConn <= 0 {
 		c.MaxInFlightPerConn = DefaultMaxInFlightPerConn

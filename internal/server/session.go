@@ -26,6 +26,7 @@ type Session struct {
 
 	mu        sync.Mutex
 	principal string
+	auth      authState // guarded by mu; see session_auth.go
 }
 
 func newSession(listener, protocol string) *Session {

@@ -140,6 +140,16 @@ func (c *conn) writeResponse(s *slot) {
 			return
 		}
 	}
+	if r.Close {
+		// Out with it and the ones before, then closed: a FIN after the
+		// bytes, so the client reads the answer before the close.
+		c.writeIOV()
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && !c.failed() {
+			cw.CloseWrite()
+		}
+		c.log.Debug("closing connection after the response, as it asks", "api_key", s.req.APIKey, "correlation_id", s.req.CorrelationID)
+		c.fail()
+	}
 }
 
 // responseSize is the frame's size prefix: correlation id, the optional

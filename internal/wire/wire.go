@@ -71,6 +71,12 @@ func (w *Writer) CompactNullableString(s *string) {
 	w.CompactString(*s)
 }
 
+// CompactBytes is a non-nullable compact byte array.
+func (w *Writer) CompactBytes(b []byte) {
+	w.Uvarint(len(b) + 1)
+	w.B = append(w.B, b...)
+}
+
 // CompactArrayLen starts a compact array of n elements; -1 is null.
 func (w *Writer) CompactArrayLen(n int) { w.Uvarint(n + 1) }
 
@@ -224,6 +230,16 @@ func (r *Reader) CompactString() string {
 		return *s
 	}
 	return ""
+}
+
+// CompactBytes reads a non-nullable compact byte array, copied (a record
+// outlives the buffer it was read from); null reads as empty.
+func (r *Reader) CompactBytes() []byte {
+	n := r.Uvarint()
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	return append([]byte{}, r.Take(n-1)...)
 }
 
 // CompactArrayLen returns the element count, -1 for a null array. A count

@@ -29,6 +29,9 @@
 //	 7  FenceBrokerRecord         0         id, epoch
 //	 8  UnfenceBrokerRecord       0         id, epoch
 //	 9  RemoveTopicRecord         0         topic id
+//	11  UserScramCredentialRecord 0         name, mechanism, salt, stored and server
+//	                                        keys, iterations (SASL/SCRAM users)
+//	12  RemoveUserScramCredential 0         name, mechanism
 //	15  ProducerIdsRecord         0         next producer id (end of the block reserved)
 //	17  BrokerRegistrationChange  0-2       id, epoch, fenced
 //
@@ -91,6 +94,8 @@ var kinds = map[int16]kind{
 	7:  {"FenceBrokerRecord", 0, func() Record { return new(FenceBroker) }},
 	8:  {"UnfenceBrokerRecord", 0, func() Record { return new(UnfenceBroker) }},
 	9:  {"RemoveTopicRecord", 0, func() Record { return new(RemoveTopic) }},
+	11: {"UserScramCredentialRecord", 0, func() Record { return new(UserScramCredential) }},
+	12: {"RemoveUserScramCredentialRecord", 0, func() Record { return new(RemoveUserScramCredential) }},
 	15: {"ProducerIdsRecord", 0, func() Record { return new(ProducerIDs) }},
 	17: {"BrokerRegistrationChangeRecord", 2, func() Record { return new(BrokerRegistrationChange) }},
 }

@@ -77,6 +77,8 @@ func samples() []struct {
 		s{0, &UnfenceBroker{ID: 1, Epoch: 3}},
 		s{0, &RemoveTopic{TopicID: topicA}},
 		s{0, &ProducerIDs{BrokerID: 1, BrokerEpoch: -1, NextProducerID: 5000}},
+		s{0, &UserScramCredential{Name: "alice", Mechanism: 2, Salt: []byte("salt"), StoredKey: []byte{1, 2}, ServerKey: []byte{3}, Iterations: 4096}},
+		s{0, &RemoveUserScramCredential{Name: "alice", Mechanism: 1}},
 	)
 	return out
 }
@@ -107,6 +109,9 @@ func TestKafkaBytes(t *testing.T) {
 	}{
 		{&Topic{Name: "ab", TopicID: topicA}, append(append([]byte{1, 2, 0, 3, 'a', 'b'}, topicA[:]...), 0)},
 		{&RemoveTopic{TopicID: topicA}, append(append([]byte{1, 9, 0}, topicA[:]...), 0)},
+		{&UserScramCredential{Name: "u", Mechanism: 1, Salt: []byte{7}, StoredKey: []byte{8, 9}, ServerKey: []byte{}, Iterations: 4096},
+			[]byte{1, 11, 0, 2, 'u', 1, 2, 7, 3, 8, 9, 1, 0, 0, 0x10, 0, 0}},
+		{&RemoveUserScramCredential{Name: "u", Mechanism: 2}, []byte{1, 12, 0, 2, 'u', 2, 0}},
 		{&ProducerIDs{BrokerID: 1, BrokerEpoch: -1, NextProducerID: 1000}, []byte{1, 15, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, 0}},
 		{&Config{ResourceType: ResourceTopic, ResourceName: "t", Name: "k"}, []byte{1, 4, 0, 2, 2, 't', 2, 'k', 0, 0}},
 		{&Partition{PartitionID: 1, TopicID: topicA, Replicas: []int32{5}, Isr: []int32{5}, Leader: 5, LeaderEpoch: 0, PartitionEpoch: 0},

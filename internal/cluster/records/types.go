@@ -551,3 +551,53 @@ func (rec *BrokerRegistrationChange) readFrom(r *wire.Reader, v int16) {
 		return true
 	})
 }
+
+// UserScramCredential is UserScramCredentialRecord (api key 11): a user's
+// SCRAM credential for one mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512),
+// set or replaced. The password is never stored: StoredKey and ServerKey
+// are RFC 5802's, derived from the salted password.
+type UserScramCredential struct {
+	Name       string
+	Mechanism  int8
+	Salt       []byte
+	StoredKey  []byte
+	ServerKey  []byte
+	Iterations int32
+}
+
+func (*UserScramCredential) APIKey() int16       { return 11 }
+func (*UserScramCredential) writeVersion() int16 { return 0 }
+func (rec *UserScramCredential) appendTo(w *wire.Writer, _ int16) {
+	w.CompactString(rec.Name)
+	w.Int8(rec.Mechanism)
+	w.CompactBytes(rec.Salt)
+	w.CompactBytes(rec.StoredKey)
+	w.CompactBytes(rec.ServerKey)
+	w.Int32(rec.Iterations)
+	w.NoTags()
+}
+func (rec *UserScramCredential) readFrom(r *wire.Reader, _ int16) {
+	rec.Name, rec.Mechanism = r.CompactString(), r.Int8()
+	rec.Salt, rec.StoredKey, rec.ServerKey = r.CompactBytes(), r.CompactBytes(), r.CompactBytes()
+	rec.Iterations = r.Int32()
+	r.SkipTags()
+}
+
+// RemoveUserScramCredential is RemoveUserScramCredentialRecord (api key
+// 12): the user's credential for the mechanism is gone.
+type RemoveUserScramCredential struct {
+	Name      string
+	Mechanism int8
+}
+
+func (*RemoveUserScramCredential) APIKey() int16       { return 12 }
+func (*RemoveUserScramCredential) writeVersion() int16 { return 0 }
+func (rec *RemoveUserScramCredential) appendTo(w *wire.Writer, _ int16) {
+	w.CompactString(rec.Name)
+	w.Int8(rec.Mechanism)
+	w.NoTags()
+}
+func (rec *RemoveUserScramCredential) readFrom(r *wire.Reader, _ int16) {
+	rec.Name, rec.Mechanism = r.CompactString(), r.Int8()
+	r.SkipTags()
+}
