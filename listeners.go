@@ -88,25 +88,6 @@ func registrationListeners(eps []records.Endpoint) []kmsg.BrokerRegistrationRequ
 	return out
 }
 
-// saslAuthenticates says whether this build authenticates SASL_PLAINTEXT
-// and SASL_SSL listeners' connections. Until SASL (SaslHandshake,
-// SaslAuthenticate, gated on Session.Protocol) is in, such a listener is
-// refused at start: serving it would let every client in unauthenticated
-// on a listener its operator configured for authentication. The change
-// that adds SASL sets this to true.
-const saslAuthenticates = false
-
-// checkProtocols refuses listeners whose security protocol this build
-// cannot enforce.
-func checkProtocols(cls []clientListener) error {
-	for _, cl := range cls {
-		if !saslAuthenticates && (cl.Protocol == server.ProtocolSASLPlaintext || cl.Protocol == server.ProtocolSASLSSL) {
-			return fmt.Errorf("listener %s is %s: SASL authentication is not supported by this build yet", cl.Name, cl.Protocol)
-		}
-	}
-	return nil
-}
-
 // tlsSources builds the TLS configuration of every SSL and SASL_SSL
 // listener from its ssl.* properties (listener.name.<name>.ssl.* first).
 func tlsSources(cfg config.Config, cls []clientListener, logger *slog.Logger) (map[string]*tlsconf.Source, error) {

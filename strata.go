@@ -233,9 +233,6 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		if eps, err = endpoints(cfg, cls); err != nil {
 			return fail(err)
 		}
-		if err = checkProtocols(cls); err != nil {
-			return fail(err)
-		}
 		if sources, err = tlsSources(cfg, cls, logger); err != nil {
 			return fail(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/tlsconf/tlstest"
@@ -320,7 +321,7 @@ func TestClusterSSLInterBroker(t *testing.T) {
 }
 
 // TestListenerStartErrors: a broker does not start on a TLS listener it
-// cannot serve, nor on a SASL listener it cannot authenticate.
+// cannot serve.
 func TestListenerStartErrors(t *testing.T) {
 	f := newTLSFixture(t)
 	for _, tc := range []struct {
@@ -329,7 +330,6 @@ func TestListenerStartErrors(t *testing.T) {
 	}{
 		{map[string]string{"listeners": "SSL://127.0.0.1:0"}, "no key store"},
 		{map[string]string{"listeners": "SSL://127.0.0.1:0", "ssl.keystore.location": f.keyStore, "ssl.client.auth": "required"}, "trust store"},
-		{map[string]string{"listeners": "SASL_PLAINTEXT://127.0.0.1:0"}, "SASL authentication is not supported"},
 		{map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "listener.name.ssl.ssl.keystore.location": f.keyStore + ".missing"}, "no such file"},
 	} {
 		b, err := strata.Start(strata.Options{Dir: t.TempDir(), Properties: tc.props})
@@ -389,5 +389,50 @@ func TestClusterSeveralListeners(t *testing.T) {
 		if err := p.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
 			t.Fatalf("produce %d: %v", i, err)
 		}
+	}
+}
+
+// TestSASLSSL: a SASL_SSL listener runs SASL (PLAIN) inside TLS: a client
+// with the password produces and consumes over it, one with a wrong
+// password is refused, and Metadata on it gives its own address.
+func TestSASLSSL(t *testing.T) {
+	f := newTLSFixture(t)
+	b := startBroker(t, t.TempDir(), map[string]string{
+		"listeners":             "PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+		"ssl.keystore.location": f.keyStore,
+		"listener.name.sasl_ssl.plain.sasl.jaas.config":  `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-pw";`,
+		"listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+	})
+	addr := b.ListenerAddr("SASL_SSL")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := func(pass string) []kgo.Opt {
+		return []kgo.Opt{kgo.DialTLSConfig(f.clientTLS(t, nil)), kgo.SASL(plain.Auth{User: "alice", Pass: pass}.AsMechanism())}
+	}
+	bad := newClient(t, addr, append(opts("wrong"), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second))...)
+	if err := bad.Ping(ctx); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+	cl := newClient(t, addr, append(opts("alice-pw"), kgo.DefaultProduceTopic("sasl-ssl"), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumeTopics("sasl-ssl"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Brokers) != 1 || net.JoinHostPort(md.Brokers[0].Host, strconv.Itoa(int(md.Brokers[0].Port))) != addr {
+		t.Errorf("Metadata on SASL_SSL: %+v", md.Brokers)
+	}
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	for got < 10 {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += len(fs.Records())
 	}
 }
