@@ -2,7 +2,8 @@
 # Consume over TLS against PLAINTEXT: one `strata serve` with a PLAINTEXT
 # and an SSL listener on one log, a topic of RECORDS x 1 KiB records in one
 # partition, then kcat reads it all over each listener in turn, REPS times,
-# alternating. Reports wall time and the broker's CPU (utime + stime from
+# alternating, then `strata perf consume` (franz-go) does the same.
+# Reports wall time and the broker's CPU (utime + stime from
 # /proc) per GiB: PLAINTEXT sends with sendfile(2), SSL reads (pread) into
 # a pooled buffer and encrypts in crypto/tls.
 #
@@ -48,8 +49,8 @@ sleep 2
 
 cpu() { awk '{print $14+$15}' "/proc/$pid/stat"; }
 tck=$(getconf CLK_TCK)
-echo "| round | listener | wall s | MiB/s | broker CPU s/GiB |"
-echo "| ---: | --- | ---: | ---: | ---: |"
+echo "| round | client | listener | wall s | MiB/s | broker CPU s/GiB |"
+echo "| ---: | --- | --- | ---: | ---: | ---: |"
 for round in $(seq "$REPS"); do
 	for mode in PLAINTEXT SSL; do
 		if [ $mode = PLAINTEXT ]; then
@@ -57,12 +58,24 @@ for round in $(seq "$REPS"); do
 		else
 			args=(-b "$SSL" -X security.protocol=ssl -X ssl.ca.location=ca.pem)
 		fi
-		c0=$(cpu)
-		t0=$(date +%s.%N)
-		n=$(kcat "${args[@]}" -C -t perf -o beginning -e -q -f '%o\n' | wc -l)
-		t1=$(date +%s.%N)
-		c1=$(cpu)
-		awk -v m=$mode -v r="$round" -v n="$n" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v tck="$tck" \
-			'BEGIN{w=t1-t0; gib=n/1048576; printf "| %d | %s | %.2f | %.0f | %.2f |\n", r, m, w, n/1024/w, (c/tck)/gib}'
+		if [ $mode = PLAINTEXT ]; then
+			perf=(--bootstrap "$PLAIN")
+		else
+			perf=(--bootstrap "$SSL" --tls-truststore ca.pem)
+		fi
+		for client in kcat strata; do
+			c0=$(cpu)
+			t0=$(date +%s.%N)
+			if [ $client = kcat ]; then
+				n=$(kcat "${args[@]}" -C -t perf -o beginning -e -q -f '%o\n' | wc -l)
+			else
+				./strata perf consume "${perf[@]}" --topic perf --num-records "$RECORDS" --report-interval 0 >/dev/null
+				n=$RECORDS
+			fi
+			t1=$(date +%s.%N)
+			c1=$(cpu)
+			awk -v m=$mode -v cl=$client -v r="$round" -v n="$n" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v tck="$tck" \
+				'BEGIN{w=t1-t0; gib=n/1048576; printf "| %d | %s | %s | %.2f | %.0f | %.2f |\n", r, cl, m, w, n/1024/w, (c/tck)/gib}'
+		done
 	done
 done

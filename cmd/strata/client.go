@@ -47,6 +47,13 @@ func newClient(cmd *cobra.Command, opts ...kgo.Opt) (*kgo.Client, error) {
 	if auth != nil {
 		opts = append(opts, auth)
 	}
+	tlsDial, err := tlsOpt(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if tlsDial != nil {
+		opts = append(opts, tlsDial)
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, opts...)...)
 	if err != nil {
 		return nil, err
@@ -74,6 +81,9 @@ func unreachable(seeds []string, err error) error {
 		return fmt.Errorf("broker at %s refused the SASL authentication (%v); check --sasl-user and --sasl-password", strings.Join(seeds, ","), err)
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		return fmt.Errorf("broker at %s does not enable this --sasl-mechanism (%v)", strings.Join(seeds, ","), err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "tls: ") || strings.Contains(msg, "x509: ") {
+		return fmt.Errorf("TLS with the broker at %s failed (%v); check --tls-truststore (the CA of the broker's certificate) and, on a listener with ssl.client.auth, --tls-cert and --tls-key", strings.Join(seeds, ","), err)
 	}
 	var op *net.OpError
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {

@@ -33,6 +33,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().String("bootstrap", "127.0.0.1:9092", "broker address(es) for client commands, comma-separated")
 	root.PersistentFlags().Bool("json", false, "machine-readable JSON output instead of tables")
 	addSASLFlags(root)
+	addTLSFlags(root)
 	root.AddCommand(serveCmd())
 	for _, c := range commands {
 		root.AddCommand(c())
