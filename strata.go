@@ -168,8 +168,8 @@ const RaftDir = "__raft"
 
 // start owns ctrlLn (the controller listener, nil in local mode) once
 // called: the metadata store closes it. cls, the client listeners, are
-// none on a controller-only node; the caller closes them if start fails. nn is how the node dials the other
-// nodes.
+// none on a controller-only node; the caller closes them if start fails.
+// nn is how the node dials the other nodes.
 //
 // By process.roles (quorum mode): a combined node catches up with the
 // quorum, serves, registers and heartbeats as a broker and runs the
