@@ -436,3 +436,42 @@ func TestSASLSSL(t *testing.T) {
 		got += len(fs.Records())
 	}
 }
+
+// TestTLSVersionsAndSuites: ssl.enabled.protocols and ssl.cipher.suites
+// bound what a listener negotiates.
+func TestTLSVersionsAndSuites(t *testing.T) {
+	f := newTLSFixture(t)
+	b := startBroker(t, t.TempDir(), map[string]string{
+		"listeners":             "SSL://127.0.0.1:0",
+		"ssl.keystore.location": f.keyStore,
+		"ssl.enabled.protocols": "TLSv1.2",
+		"ssl.cipher.suites":     "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	})
+	c, err := tls.Dial("tcp", b.Addr(), f.clientTLS(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := c.ConnectionState()
+	c.Close()
+	if cs.Version != tls.VersionTLS12 || cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
+		t.Errorf("negotiated %s %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite))
+	}
+	only13 := f.clientTLS(t, nil)
+	only13.MinVersion = tls.VersionTLS13
+	if c, err := tls.Dial("tcp", b.Addr(), only13); err == nil {
+		c.Close()
+		t.Error("a TLS 1.3-only client was served by a TLSv1.2 listener")
+	}
+	otherSuite := f.clientTLS(t, nil)
+	otherSuite.MaxVersion, otherSuite.CipherSuites = tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305}
+	if c, err := tls.Dial("tcp", b.Addr(), otherSuite); err == nil {
+		c.Close()
+		t.Error("a cipher suite outside ssl.cipher.suites was negotiated")
+	}
+	// And a client over it works end to end.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := newClient(t, b.Addr(), kgo.DialTLSConfig(f.clientTLS(t, nil))).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
