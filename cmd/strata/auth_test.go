@@ -13,9 +13,9 @@ import (
 )
 
 // saslBroker serves a broker's handler on a SASL_PLAINTEXT listener of its
-// own (strata.Start's listeners are PLAINTEXT until listener security
-// protocols are wired), with one PLAIN user, admin/admin-secret, and
-// returns its address.
+// own (written before strata.Start served SASL listeners; it also keeps
+// the PLAIN user in kafka.Config), with one PLAIN user, admin/admin-secret,
+// and returns its address.
 func saslBroker(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
