@@ -2,7 +2,8 @@
 # Runs every check strata has: formatting, vet, the race-enabled test suite
 # (crash tests with real SIGKILLs included), the root suite once more with
 # every broker a one-node cluster, interop checks with real
-# non-Go clients (interop/run.sh: kcat and python3-confluent-kafka),
+# non-Go clients (interop/run.sh: kcat and python3-confluent-kafka; and
+# interop/security.sh over TLS and SASL),
 # franz-go's own kgo integration tests (interop/franz-go.sh), both of
 # those again against a three-node cluster with RF 3 topics (--cluster),
 # a smoke run of the benchmark harness (bench/run.sh -smoke), and a
@@ -58,6 +59,9 @@ STRATA_TEST_QUORUM=1 go test -count=1 -short -timeout 15m .
 
 echo "== interop (kcat, python3-confluent-kafka)"
 bash interop/run.sh
+
+echo "== security interop: kcat and confluent-kafka over SSL, mutual TLS, SASL_SSL and SASL_PLAINTEXT (interop/security.sh)"
+bash interop/security.sh
 
 echo "== franz-go's own integration tests"
 bash interop/franz-go.sh

@@ -1,6 +1,6 @@
 package kafka
 
-// SaslHandshake: v1
+// SaslHandshake: v0-1
 //
 // Behavior:
 //   - On a SASL_PLAINTEXT or SASL_SSL listener, picks the mechanism of the
@@ -17,12 +17,14 @@ package kafka
 //   - On a listener without SASL it is ILLEGAL_SASL_STATE, as Kafka's
 //     KafkaApis answers a handshake it does not expect.
 //
-// Version notes: only v1, which says that the tokens follow in
-// SaslAuthenticate requests (KIP-152). v0 clients send the mechanism's
-// tokens as raw frames without a Kafka header after the handshake, a
-// legacy framing strata does not read: ApiVersions advertises v1 as the
-// minimum, and a v0 request closes the connection as an unsupported
-// version does.
+// Version notes: v1 says that the tokens follow in SaslAuthenticate
+// requests (KIP-152), and every client since Kafka 1.0 sends it. v0
+// clients send the mechanism's tokens as raw frames without a Kafka
+// header after the handshake, a legacy framing strata does not read: the
+// first such frame fails the SASL gate and closes the connection, with a
+// log line at the handshake that says why. v0 is still advertised:
+// librdkafka enables SASL only when ApiVersions lists SaslHandshake v0
+// (its "SaslHandshake" feature), even though it then sends v1.
 
 import (
 	"context"
@@ -39,7 +41,7 @@ const (
 	saslAuthenticateKey = 36
 )
 
-func init() { register(saslHandshakeKey, 1, 1, (*Handler).handleSASLHandshake) }
+func init() { register(saslHandshakeKey, 0, 1, (*Handler).handleSASLHandshake) }
 
 func (h *Handler) handleSASLHandshake(_ context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.SASLHandshakeRequest)
@@ -61,6 +63,10 @@ func (h *Handler) handleSASLHandshake(_ context.Context, r *server.Request, kreq
 		out := h.encode(resp)
 		out.Close = true
 		return out, nil
+	}
+	if req.Version == 0 {
+		h.logger.Info("SaslHandshake v0: the client will send raw SASL tokens, which strata does not read (it needs a client that authenticates with SaslAuthenticate, Kafka 1.0+)",
+			"remote", r.Remote.String(), "conn", r.ConnID)
 	}
 	s.SetExchange(&saslExchange{mechanism: req.Mechanism, server: srv, reauth: s.Authenticated()})
 	return h.encode(resp), nil

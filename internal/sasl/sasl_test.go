@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -236,5 +237,62 @@ func TestParsePlainJAAS(t *testing.T) {
 		if _, err := ParsePlainJAAS(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
+	}
+}
+
+// TestLibrdkafkaFinalNonce: librdkafka's client-final nonce is its own
+// nonce followed by the server-first nonce (which already starts with it).
+// Kafka accepts a final nonce that ends with the server's, and so must
+// strata; a nonce that does not end with it is still refused.
+func TestLibrdkafkaFinalNonce(t *testing.T) {
+	st := store{}
+	st.add(t, "alice", "pw", SHA256, 4096)
+	ms := New(Config{Lookup: st.lookup})
+	final := func(doubled, tamper bool) error {
+		s, _ := ms.NewServer(ScramSHA256)
+		const cnonce = "Xw9N{<e\\QLo[V`nFF"
+		clientFirstBare := "n=alice,r=" + cnonce
+		sf, _, err := s.Step([]byte("n,," + clientFirstBare))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nonce, saltB64 string
+		var iter int
+		for _, a := range strings.Split(string(sf), ",") {
+			switch {
+			case strings.HasPrefix(a, "r="):
+				nonce = a[2:]
+			case strings.HasPrefix(a, "s="):
+				saltB64 = a[2:]
+			case strings.HasPrefix(a, "i="):
+				fmt.Sscan(a[2:], &iter)
+			}
+		}
+		if doubled {
+			nonce = cnonce + nonce
+		}
+		if tamper {
+			nonce += "x"
+		}
+		salt, _ := base64.StdEncoding.DecodeString(saltB64)
+		salted, _ := SaltedPassword(SHA256, "pw", salt, iter)
+		withoutProof := "c=biws,r=" + nonce
+		clientKey := hmacSum(SHA256, salted, []byte("Client Key"))
+		sig := hmacSum(SHA256, hashSum(SHA256, clientKey), []byte(clientFirstBare+","+string(sf)+","+withoutProof))
+		proof := make([]byte, len(clientKey))
+		for i := range proof {
+			proof[i] = clientKey[i] ^ sig[i]
+		}
+		_, _, err = s.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+		return err
+	}
+	if err := final(false, false); err != nil {
+		t.Fatalf("RFC nonce: %v", err)
+	}
+	if err := final(true, false); err != nil {
+		t.Fatalf("librdkafka's nonce: %v", err)
+	}
+	if err := final(true, true); err == nil {
+		t.Fatal("a nonce that does not end with the server's was accepted")
 	}
 }

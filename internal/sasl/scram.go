@@ -137,8 +137,13 @@ func (s *scramServer) clientFinal(msg string) ([]byte, error) {
 	if !ok || cbind != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, failed("Invalid SCRAM client final message: channel binding data does not match")
 	}
+	// Kafka's ScramSaslServer checks that the final nonce ends with the
+	// server-first one, not that it equals it, and librdkafka relies on
+	// that: it sends its own nonce again before the combined one
+	// (cnonce+cnonce+snonce). The proof covers the message as sent, so
+	// this weakens nothing.
 	nonce, ok := strings.CutPrefix(attrs[1], "r=")
-	if !ok || nonce != s.nonce {
+	if !ok || !strings.HasSuffix(nonce, s.nonce) {
 		return nil, failed("Invalid SCRAM client final message: nonce does not match")
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofB64)
