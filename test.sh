@@ -21,6 +21,7 @@ command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl)"
 # python3-confluent-kafka (imported by /usr/bin/python3, not a pyenv one).
 missing=""
 command -v kcat >/dev/null || missing="$missing kcat"
+command -v openssl >/dev/null || missing="$missing openssl"
 /usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || missing="$missing python3-confluent-kafka"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
