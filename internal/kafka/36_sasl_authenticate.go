@@ -76,6 +76,13 @@ func (h *Handler) handleSASLAuthenticate(ctx context.Context, r *server.Request,
 	if err != nil {
 		return h.failAuthentication(ctx, r, x, resp, err), nil
 	}
+	if rj, ok := x.server.(sasl.Rejecting); ok {
+		if reason := rj.Rejection(); reason != "" {
+			// Logged now: the client may close instead of answering the
+			// challenge, and then there is no failure to log.
+			h.logger.Info("rejected SASL credential", "remote", r.Remote.String(), "conn", r.ConnID, "mechanism", x.mechanism, "err", reason)
+		}
+	}
 	resp.SASLAuthBytes = out
 	return h.encode(resp), nil
 }

@@ -35,6 +35,15 @@ type Expiring interface {
 	Expiry() time.Time
 }
 
+// Rejecting is a Server that can refuse a credential with a challenge
+// rather than an error (OAUTHBEARER's invalid_token): Rejection is why,
+// right after that Step, and "" otherwise. The exchange fails only at the
+// client's next message, which a client may never send (franz-go's closes
+// the connection), so the caller logs the reason then.
+type Rejecting interface {
+	Rejection() string
+}
+
 // ErrNoValidator marks OAUTHBEARER asked for on mechanisms configured
 // without a TokenValidator.
 var ErrNoValidator = errors.New("sasl: OAUTHBEARER has no token validator")
@@ -69,6 +78,13 @@ func (s *oauthServer) User() string {
 // Expiry is when the token ends, once done: package kafka bounds the
 // session lifetime with it (KIP-368).
 func (s *oauthServer) Expiry() time.Time { return s.token.Expiry }
+
+func (s *oauthServer) Rejection() string {
+	if s.state != 1 {
+		return ""
+	}
+	return s.reason
+}
 
 func (s *oauthServer) Step(msg []byte) ([]byte, bool, error) {
 	switch s.state {

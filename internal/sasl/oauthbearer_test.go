@@ -109,6 +109,9 @@ func TestOAuthBearerServer(t *testing.T) {
 	if err != nil || done || string(resp) != `{"status":"invalid_token"}` {
 		t.Fatalf("bad token: %q %v %v", resp, done, err)
 	}
+	if r := s.(Rejecting).Rejection(); r != "not a good token" {
+		t.Fatalf("rejection %q", r)
+	}
 	_, done, err = s.Step([]byte{0x01})
 	if done || !errors.Is(err, ErrAuthenticationFailed) || !strings.Contains(err.Error(), "not a good token") || s.User() != "" {
 		t.Fatalf("^A after the error: %v %v", done, err)
