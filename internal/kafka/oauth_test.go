@@ -195,6 +195,9 @@ func TestOAuthBearerInvalidToken(t *testing.T) {
 			t.Fatalf("%s: failure answered after %v, before the delay", name, took)
 		}
 		mustCode(t, name+": ^A", resp.ErrorCode, kerr.SaslAuthenticationFailed.Code)
+		if resp.ErrorMessage == nil || *resp.ErrorMessage != `{"status":"invalid_token"}` {
+			t.Fatalf("%s: message %v, want the JSON status alone (as Kafka)", name, resp.ErrorMessage)
+		}
 		c.expectClosed(name + ": after failure")
 	}
 

@@ -48,6 +48,11 @@ type Rejecting interface {
 // without a TokenValidator.
 var ErrNoValidator = errors.New("sasl: OAUTHBEARER has no token validator")
 
+// invalidToken is the error challenge for a token that is not valid, as
+// Kafka's OAuthBearerSaslServer writes it (no scope nor
+// openid-configuration: its validator sets neither).
+const invalidToken = `{"status":"invalid_token"}`
+
 // oauthServer is the server side of OAUTHBEARER as Kafka's
 // OAuthBearerSaslServer runs it:
 //
@@ -102,9 +107,9 @@ func (s *oauthServer) Step(msg []byte) ([]byte, bool, error) {
 		if err != nil {
 			// Kafka's OAuthBearerValidatorCallbackHandler reports every
 			// validation failure as invalid_token; the reason stays in
-			// the broker's log (the failure's error).
+			// the broker's log (Rejection).
 			s.state, s.reason = 1, err.Error()
-			return []byte(`{"status":"invalid_token"}`), false, nil
+			return []byte(invalidToken), false, nil
 		}
 		if authzid != "" && authzid != tok.Principal {
 			s.state = 3
@@ -113,11 +118,14 @@ func (s *oauthServer) Step(msg []byte) ([]byte, bool, error) {
 		s.state, s.token = 2, tok
 		return []byte{}, true, nil
 	case 1:
+		// The error's message goes to the client: like Kafka's, it is the
+		// JSON status and never says why the token was refused (the
+		// broker logged that with the challenge, see Rejecting).
 		s.state = 3
 		if len(msg) != 1 || msg[0] != 0x01 {
-			return nil, false, failed("Invalid OAUTHBEARER client response after an error: want ^A; token: %s", s.reason)
+			return nil, false, failed("Invalid OAUTHBEARER client response after an error: want ^A")
 		}
-		return nil, false, failed("Authentication failed: invalid token: %s", s.reason)
+		return nil, false, failed("%s", invalidToken)
 	}
 	return nil, false, failed("OAUTHBEARER exchange already complete")
 }

@@ -113,7 +113,8 @@ func TestOAuthBearerServer(t *testing.T) {
 		t.Fatalf("rejection %q", r)
 	}
 	_, done, err = s.Step([]byte{0x01})
-	if done || !errors.Is(err, ErrAuthenticationFailed) || !strings.Contains(err.Error(), "not a good token") || s.User() != "" {
+	// The client is told invalid_token, never why.
+	if done || !errors.Is(err, ErrAuthenticationFailed) || strings.Contains(err.Error(), "not a good token") || !strings.HasSuffix(err.Error(), `{"status":"invalid_token"}`) || s.User() != "" {
 		t.Fatalf("^A after the error: %v %v", done, err)
 	}
 
