@@ -63,7 +63,20 @@ func newKeySource(raw string, refresh time.Duration, now func() time.Time) (*key
 	if refresh <= 0 {
 		refresh = time.Hour
 	}
-	ks := &keySource{url: u, refresh: refresh, now: now, client: &http.Client{Timeout: 10 * time.Second}}
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// Keys asked for over https must not arrive over http.
+			if u.Scheme == "https" && req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect from https to %s refused", req.URL.Redacted())
+			}
+			if len(via) >= 10 {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
+	}
+	ks := &keySource{url: u, refresh: refresh, now: now, client: client}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if err := ks.loadLocked(); err != nil {
