@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,4 +253,37 @@ func loginOAuth(t *testing.T, c *rawConn, tok string) *kmsg.SASLAuthenticateResp
 	resp := c.authenticate(1, ssasl.OAuthBearerInitial("", tok))
 	mustCode(t, "authenticate", resp.ErrorCode, 0)
 	return resp
+}
+
+// TestOAuthBearerReauthenticationFranz: with tokens that live 3 s and
+// connections.max.reauth.ms of an hour, the session lifetime is the
+// token's, and franz-go re-authenticates with a fresh token before it
+// ends (KIP-368), so producing goes on past the first token's exp.
+func TestOAuthBearerReauthenticationFranz(t *testing.T) {
+	f := newOAuthFixture(t)
+	var reauths atomic.Int32
+	logger := slog.New(countHandler{msg: "authenticated", attr: "reauthentication", n: &reauths})
+	_, addr := startSASLWith(t, Config{Logger: logger, SASL: SASLConfig{
+		EnabledMechanisms: []string{ssasl.OAuthBearer},
+		OAuthBearer:       f.validator(t),
+		MaxReauth:         time.Hour,
+	}}, server.ProtocolSASLPlaintext)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := saslClient(t, addr, oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+		return oauth.Auth{Token: f.token(t, f.key, "svc", 3*time.Second)}, nil
+	}))
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if reauths.Load() == 0 {
+		t.Fatal("the client never re-authenticated within its token's life")
+	}
 }
