@@ -141,6 +141,9 @@ type Config struct {
 	ConnectionsMaxReauthMs int64
 	// SASLServerMaxReceiveSize is sasl.server.max.receive.size.
 	SASLServerMaxReceiveSize int32
+	// OAuthBearer holds the sasl.oauthbearer.* settings of OAUTHBEARER's
+	// JWT validation (internal/sasl/oauth).
+	OAuthBearer OAuthBearer
 	// ListenerSASL holds the listener.name.<listener>.* SASL settings,
 	// by listener name in upper case (Kafka writes it in lower case in
 	// the key).
@@ -229,6 +232,12 @@ func Default() Config {
 		SASLEnabledMechanisms:                 []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
 		ConnectionFailedAuthenticationDelayMs: 100,
 		SASLServerMaxReceiveSize:              524288,
+		OAuthBearer: OAuthBearer{
+			JWKSEndpointRefreshMs: 3600000,
+			ClockSkewSeconds:      30,
+			SubClaimName:          "sub",
+			ScopeClaimName:        "scope",
+		},
 	}
 }
 
@@ -352,7 +361,7 @@ var Defs = []Def{
 		c.MaxConnectionsPerIPOverrides = m
 		return err
 	}},
-	{"sasl.enabled.mechanisms", "SASL mechanisms clients may authenticate with on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default, GSSAPI, is not implemented). PLAIN checks the password against the user's SCRAM credentials (strata user create)", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", func(c *Config, v string) error {
+	{"sasl.enabled.mechanisms", "SASL mechanisms clients may authenticate with on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's default, GSSAPI, is not implemented). PLAIN checks the password against the user's SCRAM credentials (strata user create); OAUTHBEARER validates JWTs (sasl.oauthbearer.*)", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", func(c *Config, v string) error {
 		ms, err := parseSASLMechanisms(v)
 		c.SASLEnabledMechanisms = ms
 		return err
@@ -360,6 +369,14 @@ var Defs = []Def{
 	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
 	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
 	{"sasl.server.max.receive.size", "largest request a SASL listener reads before the connection authenticated; a larger one closes it, so that clients without a password cannot make the broker buffer socket.request.max.bytes", "524288", intSetter(func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }, 32)},
+	{"sasl.oauthbearer.jwks.endpoint.url", "where OAUTHBEARER's JWT signing keys are: a JSON Web Key Set at a file: URL (read again as soon as the file changes) or an http(s) URL (fetched at start, every sasl.oauthbearer.jwks.endpoint.refresh.ms, and early when a token names an unknown kid). Tokens must be signed RS256/384/512, PS256/384/512 or ES256/384/512 by the key their kid names. Needed for OAUTHBEARER unless strata.sasl.oauthbearer.unsecured.enable", "", func(c *Config, v string) error { c.OAuthBearer.JWKSEndpointURL = strings.TrimSpace(v); return nil }},
+	{"sasl.oauthbearer.jwks.endpoint.refresh.ms", "how often the JWKS of sasl.oauthbearer.jwks.endpoint.url is read again", "3600000", intSetter(func(c *Config) *int64 { return &c.OAuthBearer.JWKSEndpointRefreshMs }, 64)},
+	{"sasl.oauthbearer.clock.skew.seconds", "leeway on an OAUTHBEARER token's exp, nbf and iat for clocks that differ", "30", intSetter(func(c *Config) *int64 { return &c.OAuthBearer.ClockSkewSeconds }, 64)},
+	{"sasl.oauthbearer.expected.audience", "comma-separated audiences: when set, an OAUTHBEARER token's aud must name one of them", "", func(c *Config, v string) error { c.OAuthBearer.ExpectedAudience = splitList(v); return nil }},
+	{"sasl.oauthbearer.expected.issuer", "when set, an OAUTHBEARER token's iss must be it", "", func(c *Config, v string) error { c.OAuthBearer.ExpectedIssuer = strings.TrimSpace(v); return nil }},
+	{"sasl.oauthbearer.sub.claim.name", "the OAUTHBEARER token claim naming the principal: the connection is User:<value>", "sub", func(c *Config, v string) error { c.OAuthBearer.SubClaimName = strings.TrimSpace(v); return nil }},
+	{"sasl.oauthbearer.scope.claim.name", "the OAUTHBEARER token claim holding its scope (a space-separated string or a list)", "scope", func(c *Config, v string) error { c.OAuthBearer.ScopeClaimName = strings.TrimSpace(v); return nil }},
+	{"strata.sasl.oauthbearer.unsecured.enable", "accept unsigned OAUTHBEARER tokens (alg none), which anyone can forge, for tests and development. Kafka's default validator (OAuthBearerUnsecuredValidatorCallbackHandler) accepts only those; strata refuses them unless this is true", "false", boolSetter(func(c *Config) *bool { return &c.OAuthBearer.UnsecuredEnable })},
 	{"log.segment.bytes", "segment file size (topic: segment.bytes)", "1073741824", intSetter(func(c *Config) *int64 { return &c.LogSegmentBytes }, 64)},
 	{"log.roll.ms", "roll segments after this long (topic: segment.ms)", "", intSetter(func(c *Config) *int64 { return &c.LogRollMs }, 64)},
 	{"log.roll.hours", "log.roll.ms in hours", "168", scaled(func(c *Config) *int64 { return &c.LogRollMs }, 3600*1000)},
@@ -407,7 +424,7 @@ var Defs = []Def{
 }
 
 // SASLMechanisms are the SASL mechanisms strata implements (internal/sasl).
-var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+var SASLMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"}
 
 // parseConnectionOverrides parses max.connections.per.ip.overrides:
 // "127.0.0.1:200,::1:10". The count follows the last colon, so IPv6
@@ -529,6 +546,35 @@ func parseSASLMechanisms(v string) ([]string, error) {
 		ms = []string{}
 	}
 	return ms, nil
+}
+
+// OAuthBearer is the broker's OAUTHBEARER validation settings, Kafka's
+// sasl.oauthbearer.* properties (KIP-768) and strata's switch for
+// unsecured tokens.
+type OAuthBearer struct {
+	JWKSEndpointURL       string   // sasl.oauthbearer.jwks.endpoint.url
+	JWKSEndpointRefreshMs int64    // sasl.oauthbearer.jwks.endpoint.refresh.ms
+	ClockSkewSeconds      int64    // sasl.oauthbearer.clock.skew.seconds
+	ExpectedAudience      []string // sasl.oauthbearer.expected.audience
+	ExpectedIssuer        string   // sasl.oauthbearer.expected.issuer
+	SubClaimName          string   // sasl.oauthbearer.sub.claim.name
+	ScopeClaimName        string   // sasl.oauthbearer.scope.claim.name
+	// UnsecuredEnable is strata.sasl.oauthbearer.unsecured.enable.
+	UnsecuredEnable bool
+}
+
+// OAuthBearerEnabled reports whether any SASL listener may use
+// OAUTHBEARER.
+func (c *Config) OAuthBearerEnabled() bool {
+	if slices.Contains(c.SASLEnabledMechanisms, "OAUTHBEARER") {
+		return true
+	}
+	for _, ls := range c.ListenerSASL {
+		if slices.Contains(ls.EnabledMechanisms, "OAUTHBEARER") {
+			return true
+		}
+	}
+	return false
 }
 
 // Property is one broker property as DescribeConfigs reports it.
@@ -703,6 +749,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: sasl.server.max.receive.size %d must be positive", c.SASLServerMaxReceiveSize)
 	case c.ConnectionsMaxReauthMs < 0:
 		return fmt.Errorf("config: connections.max.reauth.ms %d must not be negative", c.ConnectionsMaxReauthMs)
+	case c.OAuthBearer.JWKSEndpointRefreshMs < 1 || c.OAuthBearer.ClockSkewSeconds < 0:
+		return fmt.Errorf("config: sasl.oauthbearer.jwks.endpoint.refresh.ms %d must be positive and sasl.oauthbearer.clock.skew.seconds %d not negative", c.OAuthBearer.JWKSEndpointRefreshMs, c.OAuthBearer.ClockSkewSeconds)
+	case c.OAuthBearerEnabled() && c.OAuthBearer.JWKSEndpointURL == "" && !c.OAuthBearer.UnsecuredEnable:
+		// Kafka would fall back to its unsecured validator, which takes
+		// any unsigned token: a broker that trusts anyone by omission.
+		return errors.New("config: OAUTHBEARER is in sasl.enabled.mechanisms but sasl.oauthbearer.jwks.endpoint.url is not set: set it to the identity provider's JWKS (file: or https: URL), or set strata.sasl.oauthbearer.unsecured.enable=true to accept unsigned tokens (tests only)")
 	case c.MessageMaxBytes < 0:
 		return fmt.Errorf("config: message.max.bytes %d must not be negative", c.MessageMaxBytes)
 	case c.LogMessageTimestampBefore < 0 || c.LogMessageTimestampAfter < 0:

@@ -282,7 +282,7 @@ func TestSASLConfig(t *testing.T) {
 	if len(c.SASLEnabledMechanisms) != 2 || c.SASLEnabledMechanisms[0] != "SCRAM-SHA-512" || c.SASLEnabledMechanisms[1] != "PLAIN" {
 		t.Fatalf("%q", c.SASLEnabledMechanisms)
 	}
-	for _, m := range []string{"GSSAPI", "OAUTHBEARER", "scram-sha-256"} {
+	for _, m := range []string{"GSSAPI", "oauthbearer", "scram-sha-256"} {
 		if err := c.Set("sasl.enabled.mechanisms", m); err == nil {
 			t.Errorf("%s accepted", m)
 		}
@@ -329,5 +329,57 @@ func TestLoadContinuation(t *testing.T) {
 	want := `org.apache.kafka.common.security.plain.PlainLoginModule required user_a="pw" user_b="x\\";`
 	if got := c.ListenerSASL["SASL_SSL"].PlainJAASConfig; got != want || c.NumPartitions != 3 {
 		t.Fatalf("%q, %d", got, c.NumPartitions)
+	}
+}
+
+// TestOAuthBearerConfig: OAUTHBEARER needs a JWKS URL, or unsecured mode
+// asked for by name; Kafka's silent fallback to unsigned tokens is a
+// start-up error.
+func TestOAuthBearerConfig(t *testing.T) {
+	c := Default()
+	if c.OAuthBearer.ClockSkewSeconds != 30 || c.OAuthBearer.SubClaimName != "sub" || c.OAuthBearer.ScopeClaimName != "scope" || c.OAuthBearer.JWKSEndpointRefreshMs != 3600000 {
+		t.Fatalf("defaults %+v", c.OAuthBearer)
+	}
+	if err := c.Set("sasl.enabled.mechanisms", "SCRAM-SHA-512,OAUTHBEARER"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sasl.oauthbearer.jwks.endpoint.url") {
+		t.Fatalf("OAUTHBEARER without a JWKS: %v", err)
+	}
+	c.Set("strata.sasl.oauthbearer.unsecured.enable", "true")
+	if err := c.Validate(); err != nil {
+		t.Fatalf("unsecured mode: %v", err)
+	}
+	c.Set("strata.sasl.oauthbearer.unsecured.enable", "false")
+	for k, v := range map[string]string{
+		"sasl.oauthbearer.jwks.endpoint.url":        "file:/etc/idp/jwks.json",
+		"sasl.oauthbearer.expected.audience":        "kafka, strata",
+		"sasl.oauthbearer.expected.issuer":          "https://idp.example",
+		"sasl.oauthbearer.sub.claim.name":           "client_id",
+		"sasl.oauthbearer.clock.skew.seconds":       "5",
+		"sasl.oauthbearer.jwks.endpoint.refresh.ms": "60000",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o := c.OAuthBearer
+	if o.JWKSEndpointURL != "file:/etc/idp/jwks.json" || len(o.ExpectedAudience) != 2 || o.ExpectedAudience[1] != "strata" || o.ExpectedIssuer != "https://idp.example" || o.SubClaimName != "client_id" || o.ClockSkewSeconds != 5 || o.JWKSEndpointRefreshMs != 60000 {
+		t.Fatalf("%+v", o)
+	}
+
+	// Enabled on one listener only is enough to need the JWKS.
+	c = Default()
+	c.Set("listener.name.sasl_plaintext.sasl.enabled.mechanisms", "OAUTHBEARER")
+	if err := c.Validate(); err == nil {
+		t.Fatal("listener OAUTHBEARER without a JWKS accepted")
+	}
+	c = Default()
+	c.Set("sasl.oauthbearer.clock.skew.seconds", "-1")
+	if err := c.Validate(); err == nil {
+		t.Fatal("negative clock skew accepted")
 	}
 }

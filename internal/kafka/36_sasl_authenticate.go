@@ -6,6 +6,10 @@ package kafka
 //   - Carries one message of the mechanism SaslHandshake chose to the
 //     server side of the exchange (package sasl) and its answer back.
 //   - Success: the connection acts as User:<name> (Session.SetAuthenticated).
+//   - OAUTHBEARER: an invalid token is answered with the
+//     {"status":"invalid_token"} challenge (no error code), and the
+//     client's ^A reply then fails as below (RFC 7628 section 3.2.2, as
+//     Kafka's OAuthBearerSaslServer).
 //   - Failure (wrong password, unknown user, malformed message): the
 //     answer, SASL_AUTHENTICATION_FAILED with a message that does not say
 //     which, is sent connection.failed.authentication.delay.ms later and
@@ -15,7 +19,8 @@ package kafka
 //     without SASL it is ILLEGAL_SASL_STATE.
 //
 // Version notes: v1+ returns session_lifetime_ms, connections.max.reauth.ms
-// (0: none). With a lifetime the client re-authenticates before it ends
+// (0: none), or less when the credential ends sooner (an OAUTHBEARER
+// token's exp). With a lifetime the client re-authenticates before it ends
 // (KIP-368: a SaslHandshake and SaslAuthenticate on the same connection,
 // with the same principal); a connection that sends any other request
 // after it ended is closed (sasl.go). v2 is flexible.
@@ -60,7 +65,7 @@ func (h *Handler) handleSASLAuthenticate(ctx context.Context, r *server.Request,
 		} else {
 			s.SetExchange(nil)
 			var expiry time.Time
-			if life := h.cfg.SASL.MaxReauth; life > 0 {
+			if life := h.sessionLifetime(x.server); life > 0 {
 				expiry = time.Now().Add(life)
 				resp.SessionLifetimeMillis = life.Milliseconds()
 			}
@@ -71,8 +76,35 @@ func (h *Handler) handleSASLAuthenticate(ctx context.Context, r *server.Request,
 	if err != nil {
 		return h.failAuthentication(ctx, r, x, resp, err), nil
 	}
+	if rj, ok := x.server.(sasl.Rejecting); ok {
+		if reason := rj.Rejection(); reason != "" {
+			// Logged now: the client may close instead of answering the
+			// challenge, and then there is no failure to log.
+			h.logger.Info("rejected SASL credential", "remote", r.Remote.String(), "conn", r.ConnID, "mechanism", x.mechanism, "err", reason)
+		}
+	}
 	resp.SASLAuthBytes = out
 	return h.encode(resp), nil
+}
+
+// sessionLifetime is the session_lifetime_ms of a completed exchange:
+// connections.max.reauth.ms, cut to the time left on the credential when
+// it ends (an OAUTHBEARER token's exp), as Kafka's
+// SaslServerAuthenticator.ReauthInfo computes it when re-authentication
+// is configured. A credential already past its end (a token accepted
+// within the clock skew) gets 1 ms: the client must re-authenticate
+// before its next request. 0: no lifetime.
+func (h *Handler) sessionLifetime(srv sasl.Server) time.Duration {
+	life := h.cfg.SASL.MaxReauth
+	if life <= 0 {
+		return 0
+	}
+	if e, ok := srv.(sasl.Expiring); ok {
+		if exp := e.Expiry(); !exp.IsZero() {
+			life = min(life, max(time.Until(exp), time.Millisecond))
+		}
+	}
+	return life
 }
 
 // failAuthentication answers a failed authentication: after

@@ -27,6 +27,10 @@ type SASLConfig struct {
 	// PlainUsers are PLAIN users with their passwords, from the broker's
 	// properties (Kafka's JAAS user_<name>="<password>"); nil for none.
 	PlainUsers map[string]string
+	// OAuthBearer validates OAUTHBEARER tokens (package sasl/oauth, from
+	// the sasl.oauthbearer.* properties); nil when OAUTHBEARER is not
+	// configured, which fails every OAUTHBEARER authentication.
+	OAuthBearer sasl.TokenValidator
 	// Listeners overrides EnabledMechanisms and PlainUsers per listener,
 	// by the listener's name (Session.Listener, upper case):
 	// listener.name.<listener>.sasl.enabled.mechanisms and
@@ -89,13 +93,13 @@ func (h *Handler) saslServer(listener, mechanism string) sasl.Server {
 // newMechanisms builds the mechanisms of every listener: each one with its
 // own PLAIN users has its own, the others share the default.
 func (h *Handler) newMechanisms() {
-	h.mechs = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: h.cfg.SASL.PlainUsers})
+	h.mechs = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: h.cfg.SASL.PlainUsers, OAuthBearer: h.cfg.SASL.OAuthBearer})
 	for name, ls := range h.cfg.SASL.Listeners {
 		if ls.PlainUsers != nil {
 			if h.listenerMechs == nil {
 				h.listenerMechs = map[string]*sasl.Mechanisms{}
 			}
-			h.listenerMechs[strings.ToUpper(name)] = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: ls.PlainUsers})
+			h.listenerMechs[strings.ToUpper(name)] = sasl.New(sasl.Config{Lookup: h.scramLookup, PlainUsers: ls.PlainUsers, OAuthBearer: h.cfg.SASL.OAuthBearer})
 		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 // TestImports: the mechanisms know nothing of Kafka's wire types or of
 // the rest of strata; they import the standard library only, so package
 // kafka is the one place that maps them to requests and error codes.
+// OAUTHBEARER's JWT validation needs a JOSE library (go-jose), so it lives
+// in the subpackage oauth, outside this check: this package sees it only
+// as a TokenValidator.
 func TestImports(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package sasl is the server side of the SASL mechanisms strata's SASL_*
-// listeners accept: PLAIN (RFC 4616) and SCRAM-SHA-256 / SCRAM-SHA-512
-// (RFC 5802, RFC 7677), and the SCRAM credentials they check, which the
+// listeners accept: PLAIN (RFC 4616), SCRAM-SHA-256 / SCRAM-SHA-512
+// (RFC 5802, RFC 7677) and OAUTHBEARER (RFC 7628, with the token checked
+// by a TokenValidator: package sasl/oauth validates JWTs), and the SCRAM credentials they check, which the
 // metadata log stores as Kafka's UserScramCredentialRecord does: a salt,
 // an iteration count, StoredKey and ServerKey, never the password.
 //
@@ -163,6 +164,8 @@ type Config struct {
 	// properties (Kafka's JAAS user_<name>="<password>"); checked before
 	// the SCRAM credentials. Nil for none.
 	PlainUsers map[string]string
+	// OAuthBearer validates OAUTHBEARER tokens; nil refuses every one.
+	OAuthBearer TokenValidator
 	// fakeKey derives fake salts for unknown users (see fakeCredential).
 	fakeKey []byte
 }
@@ -184,7 +187,7 @@ func New(cfg Config) *Mechanisms {
 // Supported reports whether name is a mechanism this package implements.
 func Supported(name string) bool {
 	_, scram := ParseScram(name)
-	return name == Plain || scram
+	return name == Plain || name == OAuthBearer || scram
 }
 
 // NewServer starts an exchange of the named mechanism, or returns false
@@ -195,6 +198,9 @@ func (ms *Mechanisms) NewServer(name string) (Server, bool) {
 	}
 	if m, ok := ParseScram(name); ok {
 		return &scramServer{cfg: &ms.cfg, mech: m}, true
+	}
+	if name == OAuthBearer {
+		return &oauthServer{validator: ms.cfg.OAuthBearer}, true
 	}
 	return nil, false
 }
