@@ -27,6 +27,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
@@ -320,6 +321,7 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 		AutoCreateTopics:         cfg.AutoCreateTopics,
 		KeepStrayPartitions:      cfg.Quorum(),
 		RackAwareReplicaSelector: cfg.ReplicaSelectorClass == config.RackAwareReplicaSelector,
+		Authorizer:               authorizerConfig(cfg),
 		MaxBrokerPartitions:      maxPartitions,
 		TopicDefaults:            defaults,
 		Group: group.Config{
@@ -428,6 +430,15 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	}
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
+}
+
+// authorizerConfig is the authorizer's configuration, nil when
+// authorizer.class.name is empty (no authorization, as Kafka's default).
+func authorizerConfig(cfg config.Config) *acl.Config {
+	if cfg.AuthorizerClassName == "" {
+		return nil
+	}
+	return &acl.Config{SuperUsers: acl.ParseSuperUsers(cfg.SuperUsers), AllowEveryoneIfNoACLFound: cfg.AllowEveryoneIfNoACLFound}
 }
 
 // newReplicaManager returns a cluster node's replication: fetchers dial
