@@ -63,6 +63,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
@@ -70,8 +71,9 @@ import (
 
 func init() { register(0, 0, 12, (*Handler).handleProduce) }
 
-func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
+	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
 		// Transactions are not built; answer every partition clearly.
@@ -97,6 +99,11 @@ func (h *Handler) handleProduce(_ context.Context, _ *server.Request, kreq kmsg.
 		t, code := h.topic(rt.Topic, false)
 		if internalTopic(rt.Topic) {
 			code = kerr.InvalidTopicException.Code // Kafka: "Cannot append to internal topic"
+		}
+		if !ac.topic(acl.OpWrite, rt.Topic) {
+			// Before existence, as Kafka: an unauthorized client
+			// learns nothing of which topics exist.
+			code = codeTopicAuth
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()

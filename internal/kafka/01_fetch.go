@@ -70,6 +70,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
@@ -92,7 +93,7 @@ type fetchPartition struct {
 	follower bool
 }
 
-func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	// The follower's identity: ReplicaID before v15, ReplicaState from
@@ -107,6 +108,11 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 	// one (read_replica.go).
 	consumerMeta := !replica && req.Version >= 11
 	redirected := false // some partition got a PreferredReadReplica
+	// A follower needs CLUSTER_ACTION on the cluster, a consumer READ on
+	// each topic; Kafka answers TOPIC_AUTHORIZATION_FAILED for every
+	// partition either lacks.
+	ac := h.auth(ctx, sr)
+	replicaAllowed := !replica || ac.cluster(acl.OpClusterAction)
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
@@ -128,6 +134,17 @@ func (h *Handler) handleFetch(ctx context.Context, _ *server.Request, kreq kmsg.
 			}
 		} else if t = im.Topic(rt.Topic); t == nil {
 			code = kerr.UnknownTopicOrPartition.Code
+		}
+		if ac.enabled() && (t != nil || req.Version < 13) {
+			// By id (v13+) an unknown topic has no name to
+			// authorize: UNKNOWN_TOPIC_ID, as Kafka.
+			name := rt.Topic
+			if t != nil {
+				name = t.Name
+			}
+			if !replicaAllowed || !replica && !ac.topic(acl.OpRead, name) {
+				code = codeTopicAuth
+			}
 		}
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
