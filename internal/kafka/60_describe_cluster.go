@@ -17,7 +17,7 @@ import (
 
 func init() { register(60, 0, 2, (*Handler).handleDescribeCluster) }
 
-func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDescribeCluster(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1 // brokers
@@ -25,6 +25,11 @@ func (h *Handler) handleDescribeCluster(_ context.Context, _ *server.Request, kr
 	im := h.meta.Image()
 	resp.ControllerID = h.controllerID(im)
 	resp.ClusterAuthorizedOperations = -2147483648 // not requested / not computed
+	if ac := h.auth(ctx, sr); req.IncludeClusterAuthorizedOperations && ac.enabled() {
+		// As Kafka: DescribeCluster itself needs no ACL (as
+		// Metadata); the operations are computed when asked for.
+		resp.ClusterAuthorizedOperations = ac.clusterOperations()
+	}
 	for _, lb := range h.liveBrokers(im) {
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = lb.id, lb.host, lb.port, lb.rack

@@ -26,6 +26,7 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
@@ -135,6 +136,42 @@ func (c authCtx) anyOf(op acl.Operation, rt acl.ResourceType) bool {
 // 3.0+): IDEMPOTENT_WRITE on the cluster, or WRITE on any topic.
 func (c authCtx) idempotentWrite() bool {
 	return c.cluster(acl.OpIdempotentWrite) || c.anyOf(acl.OpWrite, acl.ResourceTopic)
+}
+
+// configCode checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
+// resource as Kafka does: a topic's on the topic, a broker's (or broker
+// logger's) on the cluster, a group's on the group. It returns the
+// authorization failure's code, or 0 (also for other resource types,
+// which the handler refuses itself).
+func (c authCtx) configCode(op acl.Operation, rtype kmsg.ConfigResourceType, name string) int16 {
+	switch rtype {
+	case kmsg.ConfigResourceTypeTopic:
+		if !c.topic(op, name) {
+			return codeTopicAuth
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !c.cluster(op) {
+			return codeClusterAuth
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !c.group(op, name) {
+			return codeGroupAuth
+		}
+	}
+	return 0
+}
+
+// clusterOperations is the cluster's authorized-operations bitfield for
+// the principal (KIP-430): the cluster's operations it is allowed.
+func (c authCtx) clusterOperations() int32 {
+	var ops int32
+	for _, op := range []acl.Operation{acl.OpCreate, acl.OpAlter, acl.OpDescribe, acl.OpClusterAction,
+		acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite} {
+		if c.cluster(op) {
+			ops |= 1 << op
+		}
+	}
+	return ops
 }
 
 var (
