@@ -355,7 +355,11 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	if err != nil {
 		return fail(err)
 	}
-	srv := server.New(h, server.Config{
+	var clientHandler server.Handler = h
+	if wrapClientHandler != nil {
+		clientHandler = wrapClientHandler(h)
+	}
+	srv := server.New(clientHandler, server.Config{
 		MaxRequestSize:               cfg.SocketRequestMaxBytes,
 		QueuedMaxRequestBytes:        cfg.QueuedMaxRequestBytes, // -1: unbounded
 		MaxConnections:               cfg.MaxConnections,
@@ -431,6 +435,11 @@ func start(cfg config.Config, ln, httpLn, ctrlLn net.Listener, logger *slog.Logg
 	go func() { b.done <- srv.Serve(ln) }()
 	return b, nil
 }
+
+// wrapClientHandler, when set, wraps the client listener's handler. Only
+// tests set it (acl_export_test.go: principals from client ids, until
+// SASL authenticates them); it is nil in every build but a test binary.
+var wrapClientHandler func(server.Handler) server.Handler
 
 // authorizerConfig is the authorizer's configuration, nil when
 // authorizer.class.name is empty (no authorization, as Kafka's default).
