@@ -323,7 +323,9 @@ func TestACLMatrix(t *testing.T) {
 			rt.Topic, rt.Partitions = "t", []int32{0}
 			req.Topics = append(req.Topics, rt)
 			return req
-		}, func(r kmsg.Response) int16 { return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode }, topicAuth},
+		}, func(r kmsg.Response) int16 {
+			return r.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode
+		}, topicAuth},
 		{"InitProducerId idempotent", func() kmsg.Request { return kmsg.NewPtrInitProducerIDRequest() },
 			func(r kmsg.Response) int16 { return r.(*kmsg.InitProducerIDResponse).ErrorCode }, clusterAuth},
 		{"OffsetForLeaderEpoch", func() kmsg.Request {
@@ -336,7 +338,9 @@ func TestACLMatrix(t *testing.T) {
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 			return req
-		}, func(r kmsg.Response) int16 { return r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode }, topicAuth},
+		}, func(r kmsg.Response) int16 {
+			return r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode
+		}, topicAuth},
 		{"DescribeAcls", func() kmsg.Request {
 			req := kmsg.NewPtrDescribeACLsRequest()
 			req.ResourceType, req.ResourcePatternType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
