@@ -631,17 +631,32 @@ func TestACLsCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	admin := kadm.NewClient(principalClient(t, []string{c.Node(1).Addr()}, "User:admin"))
+	// Through a node that is not the active controller, so that the
+	// ACL writes are forwarded; checked on a third node.
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	ctrl, err := c.WaitController(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via, check := int32(1), int32(2)
+	switch ctrl {
+	case 1:
+		via, check = 2, 3
+	case 2:
+		via, check = 1, 3
+	}
+	admin := kadm.NewClient(principalClient(t, []string{c.Node(via).Addr()}, "User:admin"))
 	mustCreateACLs(t, admin, kadm.NewACLs().Allow("User:ANONYMOUS").Clusters().Operations(kadm.OpClusterAction))
 	mustCreateACLs(t, admin, kadm.NewACLs().Allow("User:alice").Topics("ct").Operations(kadm.OpWrite, kadm.OpRead))
 	if _, err := admin.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "ct"); err != nil {
 		t.Fatal(err)
 	}
-	node2 := []string{c.Node(2).Addr()}
-	alice2 := principalClient(t, node2, "User:alice")
-	waitCode(t, "alice describes ct on node 2", 0, func() int16 { return describeTopicCode(t, alice2, "ct") })
-	if got := describeTopicCode(t, principalClient(t, node2, "User:bob"), "ct"); got != kerr.TopicAuthorizationFailed.Code {
-		t.Fatalf("bob on node 2: %v", kerr.ErrorForCode(got))
+	other := []string{c.Node(check).Addr()}
+	alice2 := principalClient(t, other, "User:alice")
+	waitCode(t, "alice describes ct on another node", 0, func() int16 { return describeTopicCode(t, alice2, "ct") })
+	if got := describeTopicCode(t, principalClient(t, other, "User:bob"), "ct"); got != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("bob on another node: %v", kerr.ErrorForCode(got))
 	}
 	// acks=all with min.insync.replicas=3: only acknowledged once both
 	// followers fetched it, through the ACL check.
@@ -652,12 +667,13 @@ func TestACLsCluster(t *testing.T) {
 		t.Fatalf("acks=all produce with ACLs on: %v", err)
 	}
 
-	// Node 3, killed and restarted, replays the ACLs from its log.
-	c.Node(3).Kill()
-	if err := c.Node(3).Restart(); err != nil {
+	// A node other than the controller, killed and restarted, replays
+	// the ACLs from its log.
+	c.Node(check).Kill()
+	if err := c.Node(check).Restart(); err != nil {
 		t.Fatal(err)
 	}
-	node3 := []string{c.Node(3).Addr()}
+	node3 := []string{c.Node(check).Addr()}
 	waitCode(t, "alice describes ct on restarted node 3", 0, func() int16 { return describeTopicCode(t, principalClient(t, node3, "User:alice"), "ct") })
 	if got := describeTopicCode(t, principalClient(t, node3, "User:bob"), "ct"); got != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("bob on restarted node 3: %v", kerr.ErrorForCode(got))
