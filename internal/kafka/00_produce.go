@@ -51,6 +51,9 @@ package kafka
 //     transaction can have been begun (transactions are not built), which
 //     is what Kafka answers a producer writing to a partition outside its
 //     transaction (KIP-890 verification).
+//   - With an authorizer (authz.go): WRITE on each topic, else its
+//     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
+//     Kafka). Idempotent producers are authorized at InitProducerId.
 //
 // Not built yet: transactions.
 

@@ -57,6 +57,9 @@ package kafka
 //   - v16+ (KIP-951): NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH carry
 //     the partition's current leader and leader epoch, and the response
 //     lists that leader's endpoint (leader_hints.go).
+//   - With an authorizer (authz.go): a consumer needs READ on each topic,
+//     a follower CLUSTER_ACTION on the cluster; else the topic's
+//     partitions are TOPIC_AUTHORIZATION_FAILED, as Kafka answers.
 
 import (
 	"bytes"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -26,9 +27,13 @@ func (h *Handler) handleDescribeCluster(ctx context.Context, sr *server.Request,
 	resp.ControllerID = h.controllerID(im)
 	resp.ClusterAuthorizedOperations = -2147483648 // not requested / not computed
 	if ac := h.auth(ctx, sr); req.IncludeClusterAuthorizedOperations && ac.enabled() {
-		// As Kafka: DescribeCluster itself needs no ACL (as
-		// Metadata); the operations are computed when asked for.
-		resp.ClusterAuthorizedOperations = ac.clusterOperations()
+		// As Kafka's AuthHelper: DescribeCluster itself needs no ACL
+		// (as Metadata); the operations asked for are computed with
+		// DESCRIBE on the cluster, else none.
+		resp.ClusterAuthorizedOperations = 0
+		if ac.cluster(acl.OpDescribe) {
+			resp.ClusterAuthorizedOperations = ac.clusterOperations()
+		}
 	}
 	for _, lb := range h.liveBrokers(im) {
 		b := kmsg.NewDescribeClusterResponseBroker()
