@@ -422,6 +422,26 @@ func TestACLMatrix(t *testing.T) {
 	if got := brokerRequest(t, principalClient(t, addrs, "User:carol"), commit()).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; got != topicAuth {
 		t.Errorf("carol commit: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(got))
 	}
+	// A follower's fetch needs CLUSTER_ACTION, which only the super
+	// user has here: alice's READ on the topic is not enough.
+	follower := func() kmsg.Request {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes = 2, 1<<20
+		req.ReplicaState.ID, req.ReplicaState.Epoch = 2, 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "t", topicID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	if got := brokerRequest(t, alice, follower()).(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; got != topicAuth {
+		t.Errorf("follower fetch without CLUSTER_ACTION: %v", kerr.ErrorForCode(got))
+	}
+	if got := brokerRequest(t, adminCl, follower()).(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; authCodes[got] {
+		t.Errorf("follower fetch as a super user: %v", kerr.ErrorForCode(got))
+	}
 	// Transactional ids need WRITE on the id.
 	txn := kmsg.NewPtrInitProducerIDRequest()
 	txn.TransactionalID, txn.TransactionTimeoutMillis = s("tx"), 10000
@@ -665,6 +685,21 @@ func TestACLsCluster(t *testing.T) {
 	p := principalClient(t, c.Bootstrap(), "User:alice", kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err := p.ProduceSync(pctx, &kgo.Record{Topic: "ct", Value: []byte("replicated")}).FirstErr(); err != nil {
 		t.Fatalf("acks=all produce with ACLs on: %v", err)
+	}
+
+	// Per-topic admin checks happen before forwarding: bob's create
+	// and alice's delete (she has no DELETE) are refused, and nothing
+	// changes.
+	bobAdmin := kadm.NewClient(principalClient(t, []string{c.Node(via).Addr()}, "User:bob"))
+	if res, err := bobAdmin.CreateTopic(ctx, 1, 3, nil, "bt"); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(res.Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob creates a topic through a forwarding node: %+v, %v", res, err)
+	}
+	aliceAdmin := kadm.NewClient(principalClient(t, []string{c.Node(via).Addr()}, "User:alice"))
+	if res, err := aliceAdmin.DeleteTopics(ctx, "ct"); err != nil || !errors.Is(res["ct"].Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice deletes a topic without DELETE: %+v, %v", res, err)
+	}
+	if md, err := admin.Metadata(ctx); err != nil || md.Topics.Has("bt") || !md.Topics.Has("ct") {
+		t.Fatalf("topics after refused admin requests: %v, %v", md.Topics.Names(), err)
 	}
 
 	// A node other than the controller, killed and restarted, replays
