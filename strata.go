@@ -27,6 +27,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
@@ -334,6 +335,7 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		AutoCreateTopics:         cfg.AutoCreateTopics,
 		KeepStrayPartitions:      cfg.Quorum(),
 		RackAwareReplicaSelector: cfg.ReplicaSelectorClass == config.RackAwareReplicaSelector,
+		Authorizer:               authorizerConfig(cfg),
 		MaxBrokerPartitions:      maxPartitions,
 		TopicDefaults:            defaults,
 		Group: group.Config{
@@ -368,7 +370,11 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 	if err != nil {
 		return fail(err)
 	}
-	srv := server.New(h, server.Config{
+	var clientHandler server.Handler = h
+	if wrapClientHandler != nil {
+		clientHandler = wrapClientHandler(h)
+	}
+	srv := server.New(clientHandler, server.Config{
 		MaxRequestSize:               cfg.SocketRequestMaxBytes,
 		QueuedMaxRequestBytes:        cfg.QueuedMaxRequestBytes, // -1: unbounded
 		MaxConnections:               cfg.MaxConnections,
@@ -444,6 +450,20 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 	}
 	go b.serve(sources)
 	return b, nil
+}
+
+// wrapClientHandler, when set, wraps the client listener's handler. Only
+// tests set it (acl_export_test.go: principals from client ids, until
+// SASL authenticates them); it is nil in every build but a test binary.
+var wrapClientHandler func(server.Handler) server.Handler
+
+// authorizerConfig is the authorizer's configuration, nil when
+// authorizer.class.name is empty (no authorization, as Kafka's default).
+func authorizerConfig(cfg config.Config) *acl.Config {
+	if cfg.AuthorizerClassName == "" {
+		return nil
+	}
+	return &acl.Config{SuperUsers: acl.ParseSuperUsers(cfg.SuperUsers), AllowEveryoneIfNoACLFound: cfg.AllowEveryoneIfNoACLFound}
 }
 
 // newReplicaManager returns a cluster node's replication: fetchers dial

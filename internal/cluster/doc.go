@@ -101,6 +101,7 @@
 //	|     (by topic name; partitions by id; configs by key)        |
 //	|   ConfigRecord ... of brokers                                |
 //	|   ProducerIdsRecord (the end of the last block)              |
+//	|   AccessControlEntryRecord ... (ACL bindings, by id)         |
 //	+--------------------------------------------------------------+
 //
 // Kafka splits a snapshot into many batches framed by SnapshotHeader and

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster/records"
 )
 
@@ -102,6 +103,11 @@ type Image struct {
 	// ProducerIDsEnd is the end of the last producer id block reserved
 	// (ProducerIdsRecord.NextProducerId).
 	ProducerIDsEnd int64
+	// ACLs are the ACL bindings (AccessControlEntryRecord), nil for
+	// none. A change of the bindings makes a new *ACLs, so that an
+	// authorizer built from one stays valid while the pointer is the
+	// same.
+	ACLs *ACLs
 	// EndOffset is the offset of the first metadata record not in the
 	// image: every record below it is applied. Snapshots are named by it,
 	// as Kafka's snapshot id is the end offset it holds.
@@ -114,6 +120,23 @@ type Image struct {
 type ScramCredential struct {
 	Salt, StoredKey, ServerKey []byte
 	Iterations                 int32
+}
+
+// ACLs are the ACL bindings of an image, by id. Never modified.
+type ACLs struct {
+	ByID map[acl.ID]acl.Binding
+}
+
+// ACLBindings returns the image's ACL bindings in id order.
+func (im *Image) ACLBindings() []acl.Binding {
+	if im.ACLs == nil {
+		return nil
+	}
+	out := make([]acl.Binding, 0, len(im.ACLs.ByID))
+	for _, id := range slices.SortedFunc(maps.Keys(im.ACLs.ByID), func(a, b acl.ID) int { return slices.Compare(a[:], b[:]) }) {
+		out = append(out, im.ACLs.ByID[id])
+	}
+	return out
 }
 
 func emptyImage() *Image {
@@ -167,6 +190,7 @@ type delta struct {
 	ownMaps      bool
 	ownTopics    map[*Topic]bool
 	ownedConfigs map[ConfigResource]bool
+	ownACLs      bool
 }
 
 func newDelta(base *Image) *delta {
@@ -352,10 +376,35 @@ func (d *delta) apply(rec records.Record) error {
 		} else {
 			d.im.Scram[r.Name] = m
 		}
+	case *records.AccessControlEntry:
+		d.acls()[acl.ID(r.ID)] = acl.Binding{
+			ID: acl.ID(r.ID), ResourceType: acl.ResourceType(r.ResourceType), ResourceName: r.ResourceName,
+			PatternType: acl.PatternType(r.PatternType), Principal: r.Principal, Host: r.Host,
+			Operation: acl.Operation(r.Operation), Permission: acl.Permission(r.PermissionType),
+		}
+	case *records.RemoveAccessControlEntry:
+		if d.im.ACLs == nil || d.im.ACLs.ByID[acl.ID(r.ID)] == (acl.Binding{}) {
+			// Kafka's AclControlManager refuses to replay it too.
+			return fmt.Errorf("%w: RemoveAccessControlEntryRecord of unknown ACL %x", ErrInconsistent, r.ID)
+		}
+		delete(d.acls(), acl.ID(r.ID))
 	default:
 		return fmt.Errorf("%w: %s has no meaning in the image", ErrInconsistent, records.Name(rec.APIKey()))
 	}
 	return nil
+}
+
+// acls returns the ACL bindings this delta owns, copied on first use.
+func (d *delta) acls() map[acl.ID]acl.Binding {
+	if !d.ownACLs {
+		d.ownACLs = true
+		next := &ACLs{ByID: map[acl.ID]acl.Binding{}}
+		if d.im.ACLs != nil {
+			next.ByID = maps.Clone(d.im.ACLs.ByID)
+		}
+		d.im.ACLs = next
+	}
+	return d.im.ACLs.ByID
 }
 
 // changeBroker applies a change to a registered broker of the given epoch;
@@ -445,7 +494,19 @@ func (im *Image) Records() []records.Record {
 	if im.ProducerIDsEnd > 0 {
 		out = append(out, &records.ProducerIDs{BrokerID: -1, BrokerEpoch: -1, NextProducerID: im.ProducerIDsEnd})
 	}
+	for _, b := range im.ACLBindings() {
+		out = append(out, ACLRecord(b))
+	}
 	return out
+}
+
+// ACLRecord is the AccessControlEntryRecord that creates b.
+func ACLRecord(b acl.Binding) *records.AccessControlEntry {
+	return &records.AccessControlEntry{
+		ID: records.UUID(b.ID), ResourceType: int8(b.ResourceType), ResourceName: b.ResourceName,
+		PatternType: int8(b.PatternType), Principal: b.Principal, Host: b.Host,
+		Operation: int8(b.Operation), PermissionType: int8(b.Permission),
+	}
 }
 
 func appendConfigs(out []records.Record, typ int8, name string, configs map[string]string) []records.Record {

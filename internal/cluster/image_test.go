@@ -104,7 +104,14 @@ func TestImageRecordsRoundTrip(t *testing.T) {
 		&records.Config{ResourceType: records.ResourceBroker, ResourceName: "", Name: "x", Value: strp("3")},
 		&records.Config{ResourceType: records.ResourceBroker, ResourceName: "", Name: "x"},
 		&records.ProducerIDs{BrokerID: 1, NextProducerID: 3000},
+		&records.AccessControlEntry{ID: records.UUID{1}, ResourceType: 2, ResourceName: "t", PatternType: 3, Principal: "User:a", Host: "*", Operation: 3, PermissionType: 3},
+		&records.AccessControlEntry{ID: records.UUID{2}, ResourceType: 3, ResourceName: "g", PatternType: 4, Principal: "User:*", Host: "1.2.3.4", Operation: 2, PermissionType: 2},
+		&records.AccessControlEntry{ID: records.UUID{3}, ResourceType: 4, ResourceName: "kafka-cluster", PatternType: 3, Principal: "User:b", Host: "*", Operation: 7, PermissionType: 3},
+		&records.RemoveAccessControlEntry{ID: records.UUID{1}},
 	)
+	if im.ACLs == nil || len(im.ACLs.ByID) != 2 {
+		t.Fatalf("ACLs %+v", im.ACLs)
+	}
 	if p := im.Topic("t").PartitionStates[1]; p.Leader != 3 || p.LeaderEpoch != 1 || p.PartitionEpoch != 1 || p.LeaderRecoveryState != 1 {
 		t.Fatalf("%+v", p)
 	}
@@ -161,5 +168,23 @@ func TestScramCredentials(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back.Scram, im0.Scram) {
 		t.Fatalf("snapshot: %+v, want %+v", back.Scram, im0.Scram)
+	}
+}
+
+// TestACLRecords: ACL bindings are copied on change (an authorizer built
+// from an image's ACLs stays valid), and removing an unknown one is
+// refused, as Kafka's AclControlManager refuses it.
+func TestACLRecords(t *testing.T) {
+	add := &records.AccessControlEntry{ID: records.UUID{1}, ResourceType: 2, ResourceName: "t", PatternType: 3, Principal: "User:a", Host: "*", Operation: 3, PermissionType: 3}
+	im := applyAll(t, emptyImage(), 1, add)
+	next := applyAll(t, im, 2, &records.RemoveAccessControlEntry{ID: records.UUID{1}})
+	if len(im.ACLs.ByID) != 1 || len(next.ACLs.ByID) != 0 || im.ACLs == next.ACLs {
+		t.Fatalf("before %+v after %+v", im.ACLs, next.ACLs)
+	}
+	if same := applyAll(t, im, 3, &records.Topic{Name: "x", TopicID: tid}); same.ACLs != im.ACLs {
+		t.Fatal("a change of something else made new ACLs")
+	}
+	if err := newDelta(next).apply(&records.RemoveAccessControlEntry{ID: records.UUID{1}}); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("removing an unknown ACL: %v", err)
 	}
 }

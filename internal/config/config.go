@@ -149,6 +149,11 @@ type Config struct {
 	// the key).
 	ListenerSASL map[string]ListenerSASL
 
+	// Authorization (Kafka's authorizer settings).
+	AuthorizerClassName       string // authorizer.class.name: "" (none) or StandardAuthorizer
+	SuperUsers                string // super.users: principals separated by semicolons
+	AllowEveryoneIfNoACLFound bool   // allow.everyone.if.no.acl.found
+
 	// explicit holds the properties set by Set (file or --set), by
 	// name, for DescribeConfigs.
 	explicit map[string]string
@@ -300,6 +305,14 @@ func scaled(field func(*Config) *int64, unitMs int64) func(*Config, string) erro
 // the only one strata implements.
 const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
+// StandardAuthorizer is Kafka's KRaft authorizer.class.name; strata's
+// authorizer (internal/acl) decides as it does. AuthorizerStrata is
+// accepted as the same.
+const (
+	StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+	AuthorizerStrata   = "strata"
+)
+
 // Defs lists every broker property strata reads.
 var Defs = []Def{
 	{"node.id", "this broker's id", "1", intSetter(func(c *Config) *int32 { return &c.NodeID }, 32)},
@@ -340,6 +353,16 @@ var Defs = []Def{
 		c.ReplicaSelectorClass = v
 		return nil
 	}},
+	{"authorizer.class.name", "the authorizer that checks every request against the ACLs (docs/OPERATIONS.md, ACLs). Empty (Kafka's default): no authorization, every request is allowed and the ACL APIs answer SECURITY_DISABLED. " + StandardAuthorizer + " (or " + AuthorizerStrata + "): strata's authorizer, which decides as Kafka's KRaft StandardAuthorizer, over ACLs kept in the metadata log", "", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" && v != StandardAuthorizer && v != AuthorizerStrata {
+			return fmt.Errorf("unknown authorizer %q: strata has only %s (or %s)", v, StandardAuthorizer, AuthorizerStrata)
+		}
+		c.AuthorizerClassName = v
+		return nil
+	}},
+	{"super.users", "with authorizer.class.name: principals allowed everything whatever the ACLs, separated by semicolons (User:admin;User:broker). Replica fetches between brokers on a client listener need CLUSTER_ACTION on the cluster, or the brokers' principal here", "", func(c *Config, v string) error { c.SuperUsers = v; return nil }},
+	{"allow.everyone.if.no.acl.found", "with authorizer.class.name: allow a request on a resource that no ACL names (else only ACLs and super.users allow)", "false", boolSetter(func(c *Config) *bool { return &c.AllowEveryoneIfNoACLFound })},
 	{"http.listener", "host:port serving /metrics (Prometheus), /healthz and /readyz; empty disables", "127.0.0.1:9644", func(c *Config, v string) error { c.HTTPListener = strings.TrimSpace(v); return nil }},
 	{"http.pprof.enable", "also serve Go's profiler at /debug/pprof/ on http.listener (as etcd's --enable-pprof)", "false", boolSetter(func(c *Config) *bool { return &c.HTTPPprof })},
 	{"advertised.listeners", "addresses given to clients in metadata, NAME://host:port per client listener; a listener not named here advertises its listeners address. A client is told the addresses of the listener it came in on", "", func(c *Config, v string) error { c.AdvertisedListeners = v; return nil }},

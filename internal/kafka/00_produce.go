@@ -51,6 +51,9 @@ package kafka
 //     transaction can have been begun (transactions are not built), which
 //     is what Kafka answers a producer writing to a partition outside its
 //     transaction (KIP-890 verification).
+//   - With an authorizer (authz.go): WRITE on each topic, else its
+//     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
+//     Kafka). Idempotent producers are authorized at InitProducerId.
 //
 // Not built yet: transactions.
 
@@ -63,6 +66,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
@@ -70,8 +74,9 @@ import (
 
 func init() { register(0, 0, 12, (*Handler).handleProduce) }
 
-func (h *Handler) handleProduce(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
+	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
 		// Transactions are not built; answer every partition clearly.
@@ -97,6 +102,11 @@ func (h *Handler) handleProduce(_ context.Context, sreq *server.Request, kreq km
 		t, code := h.topic(rt.Topic, false)
 		if internalTopic(rt.Topic) {
 			code = kerr.InvalidTopicException.Code // Kafka: "Cannot append to internal topic"
+		}
+		if !ac.topic(acl.OpWrite, rt.Topic) {
+			// Before existence, as Kafka: an unauthorized client
+			// learns nothing of which topics exist.
+			code = codeTopicAuth
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
@@ -172,7 +182,7 @@ func (h *Handler) handleProduce(_ context.Context, sreq *server.Request, kreq km
 		return noResponse, nil
 	}
 	if len(syncs) == 0 && len(repls) == 0 {
-		h.fillProduceLeaderHints(resp, h.listenerOf(sreq))
+		h.fillProduceLeaderHints(resp, h.listenerOf(sr))
 		return h.encode(resp), nil
 	}
 	// The answer is encoded once the fsyncs are done, on the connection's
@@ -200,7 +210,7 @@ func (h *Handler) handleProduce(_ context.Context, sreq *server.Request, kreq km
 				fail(w.topic, w.partition, err)
 			}
 		}
-		h.fillProduceLeaderHints(resp, h.listenerOf(sreq))
+		h.fillProduceLeaderHints(resp, h.listenerOf(sr))
 		enc := h.encode(resp)
 		r.HeaderFlexible, r.Parts, r.Release = enc.HeaderFlexible, enc.Parts, enc.Release
 		return nil

@@ -57,6 +57,9 @@ package kafka
 //   - v16+ (KIP-951): NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH carry
 //     the partition's current leader and leader epoch, and the response
 //     lists that leader's endpoint (leader_hints.go).
+//   - With an authorizer (authz.go): a consumer needs READ on each topic,
+//     a follower CLUSTER_ACTION on the cluster; else the topic's
+//     partitions are TOPIC_AUTHORIZATION_FAILED, as Kafka answers.
 
 import (
 	"bytes"
@@ -70,6 +73,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
@@ -92,7 +96,7 @@ type fetchPartition struct {
 	follower bool
 }
 
-func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	// The follower's identity: ReplicaID before v15, ReplicaState from
@@ -107,6 +111,11 @@ func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq km
 	// one (read_replica.go).
 	consumerMeta := !replica && req.Version >= 11
 	redirected := false // some partition got a PreferredReadReplica
+	// A follower needs CLUSTER_ACTION on the cluster, a consumer READ on
+	// each topic; Kafka answers TOPIC_AUTHORIZATION_FAILED for every
+	// partition either lacks.
+	ac := h.auth(ctx, sr)
+	replicaAllowed := !replica || ac.cluster(acl.OpClusterAction)
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
@@ -128,6 +137,17 @@ func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq km
 			}
 		} else if t = im.Topic(rt.Topic); t == nil {
 			code = kerr.UnknownTopicOrPartition.Code
+		}
+		if ac.enabled() && (t != nil || req.Version < 13) {
+			// By id (v13+) an unknown topic has no name to
+			// authorize: UNKNOWN_TOPIC_ID, as Kafka.
+			name := rt.Topic
+			if t != nil {
+				name = t.Name
+			}
+			if !replicaAllowed || !replica && !ac.topic(acl.OpRead, name) {
+				code = codeTopicAuth
+			}
 		}
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
@@ -162,7 +182,7 @@ func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq km
 			case replica && h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = h.followerCode(im, t.PartitionStates[rp.Partition], replicaID, replicaEpoch, rp.CurrentLeaderEpoch)
 			case consumerMeta && req.Rack != "" && h.cfg.RackAwareReplicaSelector:
-				preferred = h.preferredReadReplica(im, p, rp.FetchOffset, req.Rack, h.listenerOf(sreq))
+				preferred = h.preferredReadReplica(im, p, rp.FetchOffset, req.Rack, h.listenerOf(sr))
 			}
 			switch {
 			case sp.ErrorCode != 0:
@@ -245,7 +265,7 @@ func (h *Handler) handleFetch(ctx context.Context, sreq *server.Request, kreq km
 	for i := range parts {
 		h.cfg.Metrics.Fetched(parts[i].p.TP.Topic, parts[i].region.Len)
 	}
-	h.fillFetchLeaderHints(resp, h.listenerOf(sreq))
+	h.fillFetchLeaderHints(resp, h.listenerOf(sr))
 	h.countErrors(resp)
 	return zeroCopyParts(resp, parts), nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -44,18 +45,22 @@ func init() { register(2, 1, 10, (*Handler).handleListOffsets) }
 // otherwise cost up to record.MaxDecompressedSize per partition asked.
 const listOffsetsDecompressBudget = 64 << 20
 
-func (h *Handler) handleListOffsets(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleListOffsets(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
+	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	budget := int64(listOffsetsDecompressBudget)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		described := ac.topic(acl.OpDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
+			if !described {
+				sp.ErrorCode = codeTopicAuth // Kafka: DESCRIBE on the topic
+			} else if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
 			} else if ecode := epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()); ecode != 0 {
 				sp.ErrorCode = ecode

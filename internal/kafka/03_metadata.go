@@ -17,6 +17,10 @@ package kafka
 //     partitions, as Kafka's: clients retry (and a Metadata request after
 //     DeleteTopics does not look like a delete that failed).
 //   - v10+ carries topic IDs; v12+ may name topics by ID only.
+//   - With an authorizer, as Kafka: listing all topics shows only those
+//     the principal may DESCRIBE; a named topic (or id) it may not is
+//     TOPIC_AUTHORIZATION_FAILED; auto-creation also needs CREATE on the
+//     cluster or on the topic (else TOPIC_AUTHORIZATION_FAILED).
 
 import (
 	"context"
@@ -25,17 +29,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(3, 0, 13, (*Handler).handleMetadata) }
 
-func (h *Handler) handleMetadata(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleMetadata(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
+	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := h.meta.Image()
-	for _, b := range h.liveBrokers(im, h.listenerOf(sreq)) {
+	for _, b := range h.liveBrokers(im, h.listenerOf(sr)) {
 		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.id, Host: b.host, Port: b.port, Rack: b.rack})
 	}
 	resp.ClusterID = &h.cfg.ClusterID
@@ -49,6 +55,9 @@ func (h *Handler) handleMetadata(_ context.Context, sreq *server.Request, kreq k
 		}
 		slices.Sort(names)
 		for _, name := range names {
+			if !ac.topic(acl.OpDescribe, name) {
+				continue // hidden, as Kafka hides it
+			}
 			resp.Topics = append(resp.Topics, h.topicMetadata(im, im.Topics[name], 0, name))
 		}
 		return h.encode(resp), nil
@@ -63,10 +72,27 @@ func (h *Handler) handleMetadata(_ context.Context, sreq *server.Request, kreq k
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
+			if !ac.topic(acl.OpDescribe, t.Name) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = codeTopicAuth
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			resp.Topics = append(resp.Topics, h.topicMetadata(im, t, 0, t.Name))
 			continue
 		}
-		t, code := h.topic(*rt.Topic, allowCreate)
+		name := *rt.Topic
+		if !ac.topic(acl.OpDescribe, name) {
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, nil, codeTopicAuth, name))
+			continue
+		}
+		if allowCreate && ac.enabled() && h.cfg.AutoCreateTopics && im.Topic(name) == nil &&
+			!ac.cluster(acl.OpCreate) && !ac.topic(acl.OpCreate, name) {
+			resp.Topics = append(resp.Topics, h.topicMetadata(im, nil, codeTopicAuth, name))
+			continue
+		}
+		t, code := h.topic(name, allowCreate)
 		resp.Topics = append(resp.Topics, h.topicMetadata(h.meta.Image(), t, code, *rt.Topic))
 	}
 	return h.encode(resp), nil

@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/server"
@@ -44,21 +45,41 @@ const (
 	coordinatorTransaction = 1
 )
 
-func (h *Handler) handleFindCoordinator(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	listener := h.listenerOf(sreq)
+func (h *Handler) handleFindCoordinator(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	listener := h.listenerOf(sr)
 	req := kreq.(*kmsg.FindCoordinatorRequest)
+	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	fresh := h.meta.Image().Topic(group.Topic) == nil
 	if req.Version < 4 {
-		c := h.coordinatorFor(req.CoordinatorKey, req.CoordinatorType, fresh, listener)
+		c := h.authorizedCoordinator(ac, req.CoordinatorKey, req.CoordinatorType, fresh, listener)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return h.encode(resp), nil
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, h.coordinatorFor(key, req.CoordinatorType, fresh, listener))
+		resp.Coordinators = append(resp.Coordinators, h.authorizedCoordinator(ac, key, req.CoordinatorType, fresh, listener))
 	}
 	return h.encode(resp), nil
+}
+
+// authorizedCoordinator is coordinatorFor after Kafka's check: DESCRIBE on
+// the group (GROUP_AUTHORIZATION_FAILED) or on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+func (h *Handler) authorizedCoordinator(ac authCtx, key string, keyType int8, fresh bool, listener string) kmsg.FindCoordinatorResponseCoordinator {
+	code := int16(0)
+	switch {
+	case keyType == coordinatorGroup && !ac.group(acl.OpDescribe, key):
+		code = codeGroupAuth
+	case keyType == coordinatorTransaction && !ac.txn(acl.OpDescribe, key):
+		code = codeTxnAuth
+	}
+	if code != 0 {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key, c.NodeID, c.Port, c.ErrorCode = key, -1, -1, code
+		return c
+	}
+	return h.coordinatorFor(key, keyType, fresh, listener)
 }
 
 // fresh says __consumer_offsets did not exist when the request came.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -24,6 +25,11 @@ func init() { register(11, 0, 9, (*Handler).handleJoinGroup) }
 
 func (h *Handler) handleJoinGroup(ctx context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if !h.auth(ctx, r).group(acl.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation = codeGroupAuth, -1
+		return h.encode(resp), nil
+	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	h.groups.Join(req, groupClient(r), func(resp *kmsg.JoinGroupResponse) { ch <- resp })
 	select {

@@ -11,14 +11,19 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(12, 0, 4, (*Handler).handleHeartbeat) }
 
-func (h *Handler) handleHeartbeat(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleHeartbeat(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if !h.auth(ctx, sr).group(acl.OpRead, req.Group) {
+		resp.ErrorCode = codeGroupAuth
+		return h.encode(resp), nil
+	}
 	resp.ErrorCode = h.groups.Heartbeat(req)
 	return h.encode(resp), nil
 }

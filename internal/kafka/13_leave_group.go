@@ -11,11 +11,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(13, 0, 5, (*Handler).handleLeaveGroup) }
 
-func (h *Handler) handleLeaveGroup(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	return h.encode(h.groups.Leave(kreq.(*kmsg.LeaveGroupRequest))), nil
+func (h *Handler) handleLeaveGroup(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	req := kreq.(*kmsg.LeaveGroupRequest)
+	if !h.auth(ctx, sr).group(acl.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = codeGroupAuth
+		return h.encode(resp), nil
+	}
+	return h.encode(h.groups.Leave(req)), nil
 }

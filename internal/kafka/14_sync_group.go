@@ -13,13 +13,19 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(14, 0, 5, (*Handler).handleSyncGroup) }
 
-func (h *Handler) handleSyncGroup(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleSyncGroup(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	if !h.auth(ctx, sr).group(acl.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = codeGroupAuth
+		return h.encode(resp), nil
+	}
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
 	h.groups.Sync(req, func(resp *kmsg.SyncGroupResponse) { ch <- resp })
 	select {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
@@ -22,13 +23,35 @@ func init() { register(15, 0, 6, (*Handler).handleDescribeGroups) }
 // ACLs: READ (3), DELETE (6) and DESCRIBE (8).
 const groupOperations = 1<<3 | 1<<6 | 1<<8
 
-func (h *Handler) handleDescribeGroups(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+// groupOperations is the authorized-operations bitfield of group for the
+// principal (KIP-430): the operations a group has that it is allowed.
+func (c authCtx) groupOperations(group string) int32 {
+	if !c.enabled() {
+		return groupOperations
+	}
+	var ops int32
+	for _, op := range []acl.Operation{acl.OpRead, acl.OpDelete, acl.OpDescribe} {
+		if c.group(op, group) {
+			ops |= 1 << op
+		}
+	}
+	return ops
+}
+
+func (h *Handler) handleDescribeGroups(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	ac := h.auth(ctx, sr)
 	for _, id := range req.Groups {
+		if !ac.group(acl.OpDescribe, id) {
+			d := kmsg.NewDescribeGroupsResponseGroup()
+			d.Group, d.ErrorCode = id, codeGroupAuth
+			resp.Groups = append(resp.Groups, d)
+			continue
+		}
 		d := h.groups.Describe(id, req.Version)
 		if req.IncludeAuthorizedOperations && d.ErrorCode == 0 {
-			d.AuthorizedOperations = groupOperations
+			d.AuthorizedOperations = ac.groupOperations(id)
 		}
 		resp.Groups = append(resp.Groups, d)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/server"
@@ -40,10 +41,42 @@ import (
 
 func init() { register(19, 0, 7, (*Handler).handleCreateTopics) }
 
-func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleCreateTopics(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
+	// As Kafka: CREATE on the cluster, or on each topic (else
+	// TOPIC_AUTHORIZATION_FAILED); checked here, before forwarding, with
+	// the client's principal. Configs in the answer (v5+) need
+	// DESCRIBE_CONFIGS on the topic.
+	ac := h.auth(ctx, sr)
+	var denied []kmsg.CreateTopicsResponseTopic
+	if ac.enabled() && !ac.cluster(acl.OpCreate) {
+		var kept []kmsg.CreateTopicsRequestTopic
+		for _, rt := range req.Topics {
+			if ac.topic(acl.OpCreate, rt.Topic) {
+				kept = append(kept, rt)
+				continue
+			}
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.ErrorCode, st.NumPartitions, st.ReplicationFactor = rt.Topic, codeTopicAuth, -1, -1
+			denied = append(denied, st)
+		}
+		req.Topics = kept
+	}
+	authorized := func(resp *kmsg.CreateTopicsResponse) *kmsg.CreateTopicsResponse {
+		if !ac.enabled() {
+			return resp
+		}
+		for i := range resp.Topics {
+			st := &resp.Topics[i]
+			if st.ErrorCode == 0 && !ac.topic(acl.OpDescribeConfigs, st.Topic) {
+				st.Configs, st.ConfigErrorCode = nil, codeTopicAuth
+			}
+		}
+		resp.Topics = append(resp.Topics, denied...)
+		return resp
+	}
 	if resp, ok := h.forward(ctx, req); ok {
-		return h.encode(resp), nil
+		return h.encode(authorized(resp.(*kmsg.CreateTopicsResponse))), nil
 	}
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := make(map[string]int, len(req.Topics))
@@ -141,7 +174,7 @@ func (h *Handler) handleCreateTopics(ctx context.Context, _ *server.Request, kre
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return h.answer(ctx, resp), nil
+	return h.answer(ctx, authorized(resp)), nil
 }
 
 // badAssignment checks a manual assignment's shape: partitions 0..n-1,

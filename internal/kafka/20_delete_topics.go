@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
@@ -26,10 +27,48 @@ import (
 
 func init() { register(20, 0, 6, (*Handler).handleDeleteTopics) }
 
-func (h *Handler) handleDeleteTopics(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDeleteTopics(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
+	// As Kafka: DELETE on each topic (else TOPIC_AUTHORIZATION_FAILED),
+	// checked before forwarding; a topic named by an unknown id stays
+	// UNKNOWN_TOPIC_ID.
+	ac := h.auth(ctx, sr)
+	var denied []kmsg.DeleteTopicsResponseTopic
+	if ac.enabled() {
+		im := h.meta.Image()
+		deny := func(name *string, id [16]byte) {
+			st := kmsg.NewDeleteTopicsResponseTopic()
+			st.Topic, st.TopicID, st.ErrorCode = name, id, codeTopicAuth
+			denied = append(denied, st)
+		}
+		var keptNames []string
+		for _, n := range req.TopicNames {
+			if ac.topic(acl.OpDelete, n) {
+				keptNames = append(keptNames, n)
+			} else {
+				deny(&n, [16]byte{})
+			}
+		}
+		var kept []kmsg.DeleteTopicsRequestTopic
+		for _, t := range req.Topics {
+			name := t.Topic
+			if name == nil {
+				if tt := im.ByID[cluster.TopicID(t.TopicID)]; tt != nil {
+					name = &tt.Name
+				}
+			}
+			if name == nil || ac.topic(acl.OpDelete, *name) {
+				kept = append(kept, t)
+			} else {
+				deny(name, t.TopicID)
+			}
+		}
+		req.TopicNames, req.Topics = keptNames, kept
+	}
 	if resp, ok := h.forward(ctx, req); ok {
-		return h.encode(resp), nil
+		dresp := resp.(*kmsg.DeleteTopicsResponse)
+		dresp.Topics = append(dresp.Topics, denied...)
+		return h.encode(dresp), nil
 	}
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
@@ -78,6 +117,7 @@ func (h *Handler) handleDeleteTopics(ctx context.Context, _ *server.Request, kre
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	resp.Topics = append(resp.Topics, denied...)
 	return h.answer(ctx, resp), nil
 }
 

@@ -15,21 +15,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(21, 0, 2, (*Handler).handleDeleteRecords) }
 
-func (h *Handler) handleDeleteRecords(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDeleteRecords(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	ac := h.auth(ctx, sr)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := ac.topic(acl.OpDelete, rt.Topic) // as Kafka: DELETE on the topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			if internalTopic(rt.Topic) {
+			if !allowed {
+				sp.ErrorCode = codeTopicAuth
+			} else if internalTopic(rt.Topic) {
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 			} else if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code

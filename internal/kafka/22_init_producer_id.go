@@ -18,16 +18,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(22, 0, 5, (*Handler).handleInitProducerID) }
 
-func (h *Handler) handleInitProducerID(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleInitProducerID(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	ac := h.auth(ctx, sr)
 	switch {
+	case req.TransactionalID != nil && !ac.txn(acl.OpWrite, *req.TransactionalID):
+		resp.ErrorCode = codeTxnAuth
+	case req.TransactionalID == nil && !ac.idempotentWrite():
+		// KIP-679: IDEMPOTENT_WRITE on the cluster, or WRITE on
+		// some topic.
+		resp.ErrorCode = codeClusterAuth
 	case req.TransactionalID != nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	default:

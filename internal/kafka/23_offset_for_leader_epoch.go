@@ -17,21 +17,29 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(23, 0, 4, (*Handler).handleOffsetForLeaderEpoch) }
 
-func (h *Handler) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleOffsetForLeaderEpoch(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	// As Kafka: CLUSTER_ACTION on the cluster (a follower truncating)
+	// allows every topic, else DESCRIBE on each.
+	ac := h.auth(ctx, sr)
+	clusterAction := ac.cluster(acl.OpClusterAction)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
+		allowed := clusterAction || ac.topic(acl.OpDescribe, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
-			if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
+			if !allowed {
+				sp.ErrorCode = codeTopicAuth
+			} else if p, code := h.lookup(rt.Topic, rp.Partition); code != 0 {
 				sp.ErrorCode = code
 			} else if ecode := epochCode(rp.CurrentLeaderEpoch, p.LeaderEpoch()); ecode != 0 {
 				sp.ErrorCode = ecode

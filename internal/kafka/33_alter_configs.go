@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
@@ -41,10 +42,29 @@ func init() {
 	register(44, 0, 1, (*Handler).handleIncrementalAlterConfigs)
 }
 
-func (h *Handler) handleAlterConfigs(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleAlterConfigs(ctx context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
+	// As Kafka: ALTER_CONFIGS on each resource (configCode), checked
+	// before forwarding with the client's principal.
+	ac := h.auth(ctx, r)
+	var denied []kmsg.AlterConfigsResponseResource
+	if ac.enabled() {
+		var kept []kmsg.AlterConfigsRequestResource
+		for _, rr := range req.Resources {
+			if code := ac.configCode(acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+				sr := kmsg.NewAlterConfigsResponseResource()
+				sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, code
+				denied = append(denied, sr)
+				continue
+			}
+			kept = append(kept, rr)
+		}
+		req.Resources = kept
+	}
 	if resp, ok := h.forward(ctx, req); ok {
-		return h.encode(resp), nil
+		aresp := resp.(*kmsg.AlterConfigsResponse)
+		aresp.Resources = append(aresp.Resources, denied...)
+		return h.encode(aresp), nil
 	}
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
@@ -61,13 +81,31 @@ func (h *Handler) handleAlterConfigs(ctx context.Context, _ *server.Request, kre
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
+	resp.Resources = append(resp.Resources, denied...)
 	return h.answer(ctx, resp), nil
 }
 
-func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	ac := h.auth(ctx, r)
+	var denied []kmsg.IncrementalAlterConfigsResponseResource
+	if ac.enabled() {
+		var kept []kmsg.IncrementalAlterConfigsRequestResource
+		for _, rr := range req.Resources {
+			if code := ac.configCode(acl.OpAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+				sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+				sr.ResourceType, sr.ResourceName, sr.ErrorCode = rr.ResourceType, rr.ResourceName, code
+				denied = append(denied, sr)
+				continue
+			}
+			kept = append(kept, rr)
+		}
+		req.Resources = kept
+	}
 	if resp, ok := h.forward(ctx, req); ok {
-		return h.encode(resp), nil
+		iresp := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		iresp.Resources = append(iresp.Resources, denied...)
+		return h.encode(iresp), nil
 	}
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
@@ -125,6 +163,7 @@ func (h *Handler) handleIncrementalAlterConfigs(ctx context.Context, _ *server.R
 		})
 		resp.Resources = append(resp.Resources, sr)
 	}
+	resp.Resources = append(resp.Resources, denied...)
 	return h.answer(ctx, resp), nil
 }
 

@@ -14,14 +14,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(35, 1, 4, (*Handler).handleDescribeLogDirs) }
 
-func (h *Handler) handleDescribeLogDirs(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDescribeLogDirs(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !h.auth(ctx, sr).cluster(acl.OpDescribe) {
+		// Kafka: DESCRIBE on the cluster; no log dirs, and from v3
+		// the error.
+		resp.ErrorCode = codeClusterAuth
+		return h.encode(resp), nil
+	}
 	wanted := func(topic string, p int32) bool {
 		if req.Topics == nil {
 			return true

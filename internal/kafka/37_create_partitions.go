@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
@@ -31,10 +32,29 @@ import (
 
 func init() { register(37, 0, 3, (*Handler).handleCreatePartitions) }
 
-func (h *Handler) handleCreatePartitions(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleCreatePartitions(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
+	// As Kafka: ALTER on each topic (else TOPIC_AUTHORIZATION_FAILED),
+	// checked before forwarding.
+	ac := h.auth(ctx, sr)
+	var denied []kmsg.CreatePartitionsResponseTopic
+	if ac.enabled() {
+		var kept []kmsg.CreatePartitionsRequestTopic
+		for _, rt := range req.Topics {
+			if ac.topic(acl.OpAlter, rt.Topic) {
+				kept = append(kept, rt)
+				continue
+			}
+			st := kmsg.NewCreatePartitionsResponseTopic()
+			st.Topic, st.ErrorCode = rt.Topic, codeTopicAuth
+			denied = append(denied, st)
+		}
+		req.Topics = kept
+	}
 	if resp, ok := h.forward(ctx, req); ok {
-		return h.encode(resp), nil
+		cresp := resp.(*kmsg.CreatePartitionsResponse)
+		cresp.Topics = append(cresp.Topics, denied...)
+		return h.encode(cresp), nil
 	}
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	var total int64 // partitions this request added or validated so far
@@ -76,6 +96,7 @@ func (h *Handler) handleCreatePartitions(ctx context.Context, _ *server.Request,
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	resp.Topics = append(resp.Topics, denied...)
 	return h.answer(ctx, resp), nil
 }
 

@@ -11,17 +11,24 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(42, 0, 2, (*Handler).handleDeleteGroups) }
 
-func (h *Handler) handleDeleteGroups(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDeleteGroups(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DeleteGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	ac := h.auth(ctx, sr)
 	for _, id := range req.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
+		if !ac.group(acl.OpDelete, id) {
+			g.ErrorCode = codeGroupAuth
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		g.ErrorCode = h.groups.DeleteGroup(id)
 		resp.Groups = append(resp.Groups, g)
 	}

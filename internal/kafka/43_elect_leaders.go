@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/controller"
@@ -49,8 +50,11 @@ const (
 	electUnclean   int8 = 1
 )
 
-func (h *Handler) handleElectLeaders(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleElectLeaders(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ElectLeadersRequest)
+	if !h.auth(ctx, sr).cluster(acl.OpAlter) {
+		return h.encode(electLeadersError(req, codeClusterAuth, "ALTER on the cluster is needed to elect leaders")), nil
+	}
 	if resp, ok := h.forward(ctx, req); ok {
 		return h.encode(resp), nil
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/controller"
@@ -47,8 +48,13 @@ import (
 
 func init() { register(45, 0, 1, (*Handler).handleAlterPartitionReassignments) }
 
-func (h *Handler) handleAlterPartitionReassignments(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleAlterPartitionReassignments(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.AlterPartitionAssignmentsRequest)
+	if !h.auth(ctx, sr).cluster(acl.OpAlter) {
+		resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+		resp.ErrorCode = codeClusterAuth // Kafka: ALTER on the cluster
+		return h.encode(resp), nil
+	}
 	if resp, ok := h.forward(ctx, req); ok {
 		return h.encode(resp), nil
 	}

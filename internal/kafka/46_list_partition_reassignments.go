@@ -21,14 +21,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(46, 0, 0, (*Handler).handleListPartitionReassignments) }
 
-func (h *Handler) handleListPartitionReassignments(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleListPartitionReassignments(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ListPartitionReassignmentsRequest)
+	if !h.auth(ctx, sr).cluster(acl.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+		resp.ErrorCode = codeClusterAuth // Kafka: DESCRIBE on the cluster
+		return h.encode(resp), nil
+	}
 	if resp, ok := h.forward(ctx, req); ok {
 		return h.encode(resp), nil
 	}

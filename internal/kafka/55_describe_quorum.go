@@ -25,14 +25,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(55, 0, 2, (*Handler).handleDescribeQuorum) }
 
-func (h *Handler) handleDescribeQuorum(ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDescribeQuorum(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DescribeQuorumRequest)
+	if !h.auth(ctx, sr).cluster(acl.OpDescribe) {
+		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		resp.ErrorCode = codeClusterAuth // Kafka: DESCRIBE on the cluster
+		return h.encode(resp), nil
+	}
 	if resp, ok := h.forward(ctx, req); ok {
 		return h.encode(resp), nil
 	}

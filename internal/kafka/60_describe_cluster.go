@@ -12,13 +12,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(60, 0, 2, (*Handler).handleDescribeCluster) }
 
-func (h *Handler) handleDescribeCluster(_ context.Context, sreq *server.Request, kreq kmsg.Request) (*server.Response, error) {
-	listener := h.listenerOf(sreq)
+func (h *Handler) handleDescribeCluster(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
+	listener := h.listenerOf(sr)
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = 1 // brokers
@@ -26,6 +27,15 @@ func (h *Handler) handleDescribeCluster(_ context.Context, sreq *server.Request,
 	im := h.meta.Image()
 	resp.ControllerID = h.controllerID(im)
 	resp.ClusterAuthorizedOperations = -2147483648 // not requested / not computed
+	if ac := h.auth(ctx, sr); req.IncludeClusterAuthorizedOperations && ac.enabled() {
+		// As Kafka's AuthHelper: DescribeCluster itself needs no ACL
+		// (as Metadata); the operations asked for are computed with
+		// DESCRIBE on the cluster, else none.
+		resp.ClusterAuthorizedOperations = 0
+		if ac.cluster(acl.OpDescribe) {
+			resp.ClusterAuthorizedOperations = ac.clusterOperations()
+		}
+	}
 	for _, lb := range h.liveBrokers(im, listener) {
 		b := kmsg.NewDescribeClusterResponseBroker()
 		b.NodeID, b.Host, b.Port, b.Rack = lb.id, lb.host, lb.port, lb.rack

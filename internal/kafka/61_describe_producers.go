@@ -11,21 +11,26 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(61, 0, 0, (*Handler).handleDescribeProducers) }
 
-func (h *Handler) handleDescribeProducers(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleDescribeProducers(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	ac := h.auth(ctx, sr)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
+		allowed := ac.topic(acl.OpRead, rt.Topic) // as Kafka: READ on the topic
 		for _, pn := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = pn
-			if p, code := h.lookup(rt.Topic, pn); code != 0 {
+			if !allowed {
+				sp.ErrorCode = codeTopicAuth
+			} else if p, code := h.lookup(rt.Topic, pn); code != 0 {
 				sp.ErrorCode = code
 			} else {
 				for _, pi := range p.Producers() {

@@ -19,13 +19,33 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(68, 0, 1, (*Handler).handleConsumerGroupHeartbeat) }
 
-func (h *Handler) handleConsumerGroupHeartbeat(_ context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleConsumerGroupHeartbeat(ctx context.Context, r *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	// As Kafka: READ on the group, and DESCRIBE on every topic
+	// subscribed to by name.
+	ac := h.auth(ctx, r)
+	code := int16(0)
+	if !ac.group(acl.OpRead, req.Group) {
+		code = codeGroupAuth
+	} else {
+		for _, t := range req.SubscribedTopicNames {
+			if !ac.topic(acl.OpDescribe, t) {
+				code = codeTopicAuth
+				break
+			}
+		}
+	}
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = code
+		return h.encode(resp), nil
+	}
 	if _, err := h.offsetsTopic(); err != nil {
 		h.logger.Error("consumer group heartbeat", "err", err)
 	}

@@ -11,18 +11,26 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/server"
 )
 
 func init() { register(69, 0, 1, (*Handler).handleConsumerGroupDescribe) }
 
-func (h *Handler) handleConsumerGroupDescribe(_ context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+func (h *Handler) handleConsumerGroupDescribe(ctx context.Context, sr *server.Request, kreq kmsg.Request) (*server.Response, error) {
 	req := kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	ac := h.auth(ctx, sr)
 	for _, id := range req.Groups {
+		if !ac.group(acl.OpDescribe, id) {
+			d := kmsg.NewConsumerGroupDescribeResponseGroup()
+			d.Group, d.ErrorCode = id, codeGroupAuth
+			resp.Groups = append(resp.Groups, d)
+			continue
+		}
 		d := h.groups.DescribeConsumer(id)
 		if req.IncludeAuthorizedOperations && d.ErrorCode == 0 {
-			d.AuthorizedOperations = groupOperations
+			d.AuthorizedOperations = ac.groupOperations(id)
 		}
 		resp.Groups = append(resp.Groups, d)
 	}

@@ -19,9 +19,9 @@ import (
 // the controller's image as Kafka's does) are accepted on every node. A
 // node that is not the active controller forwards the request, as
 // decoded, to the active controller's controller listener (KIP-590's
-// forwarding, without the envelope: strata has no principals to carry
-// yet), where the same handler runs it against the
-// quorum; the answer comes back with the metadata offset of the change,
+// forwarding, without the envelope, so the principal does not travel:
+// the forwarding node checks the client's ACLs first, authz.go), where
+// the same handler runs it against the quorum; the answer comes back with the metadata offset of the change,
 // and the node waits until its own image holds it before it answers, so a
 // client that created a topic through a node finds it there next.
 

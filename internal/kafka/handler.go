@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/config"
@@ -91,6 +92,10 @@ type Config struct {
 	// on a single node, whose partitions are all led here with no
 	// follower.
 	Replicas *replica.Manager
+	// Authorizer configures the authorizer (authorizer.class.name);
+	// nil for none: every request is allowed and the ACL APIs answer
+	// SECURITY_DISABLED, as Kafka without an authorizer.
+	Authorizer *acl.Config
 	// RackAwareReplicaSelector: replica.selector.class is Kafka's
 	// RackAwareReplicaSelector, and a leader sends a consumer that names
 	// its rack to an in-sync replica in it (KIP-392, read_replica.go).
@@ -117,6 +122,8 @@ type Handler struct {
 	offsetsStore *offsetsStorage
 
 	topicConfigs atomic.Pointer[topicConfigCache]
+	// authz is the authorizer of the image's ACLs (authz.go).
+	authz atomic.Pointer[authzState]
 
 	// connMu guards the connection limits last given to onConnLimits.
 	connMu       sync.Mutex

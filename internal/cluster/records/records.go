@@ -34,6 +34,9 @@
 //	12  RemoveUserScramCredential 0         name, mechanism
 //	15  ProducerIdsRecord         0         next producer id (end of the block reserved)
 //	17  BrokerRegistrationChange  0-2       id, epoch, fenced
+//	23  AccessControlEntryRecord  0         id, resource, pattern, principal, host,
+//	                                        operation, permission (an ACL binding)
+//	24  RemoveAccessControlEntry  0         id
 //
 // Decode accepts every version listed and refuses a newer one, an unknown
 // api key, a frame version other than 1, a known tagged field at a version
@@ -98,6 +101,8 @@ var kinds = map[int16]kind{
 	12: {"RemoveUserScramCredentialRecord", 0, func() Record { return new(RemoveUserScramCredential) }},
 	15: {"ProducerIdsRecord", 0, func() Record { return new(ProducerIDs) }},
 	17: {"BrokerRegistrationChangeRecord", 2, func() Record { return new(BrokerRegistrationChange) }},
+	23: {"AccessControlEntryRecord", 0, func() Record { return new(AccessControlEntry) }},
+	24: {"RemoveAccessControlEntryRecord", 0, func() Record { return new(RemoveAccessControlEntry) }},
 }
 
 // MaxVersion is the newest version of the api key this package knows, -1

@@ -79,6 +79,8 @@ func samples() []struct {
 		s{0, &ProducerIDs{BrokerID: 1, BrokerEpoch: -1, NextProducerID: 5000}},
 		s{0, &UserScramCredential{Name: "alice", Mechanism: 2, Salt: []byte("salt"), StoredKey: []byte{1, 2}, ServerKey: []byte{3}, Iterations: 4096}},
 		s{0, &RemoveUserScramCredential{Name: "alice", Mechanism: 1}},
+		s{0, &AccessControlEntry{ID: topicA, ResourceType: 2, ResourceName: "orders", PatternType: 4, Principal: "User:alice", Host: "*", Operation: 3, PermissionType: 3}},
+		s{0, &RemoveAccessControlEntry{ID: topicA}},
 	)
 	return out
 }
@@ -114,6 +116,12 @@ func TestKafkaBytes(t *testing.T) {
 		{&RemoveUserScramCredential{Name: "u", Mechanism: 2}, []byte{1, 12, 0, 2, 'u', 2, 0}},
 		{&ProducerIDs{BrokerID: 1, BrokerEpoch: -1, NextProducerID: 1000}, []byte{1, 15, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0x03, 0xe8, 0}},
 		{&Config{ResourceType: ResourceTopic, ResourceName: "t", Name: "k"}, []byte{1, 4, 0, 2, 2, 't', 2, 'k', 0, 0}},
+		// Kafka's AccessControlEntryRecord.json: Id, ResourceType,
+		// ResourceName, PatternType, Principal, Host, Operation,
+		// PermissionType.
+		{&AccessControlEntry{ID: topicA, ResourceType: 2, ResourceName: "t", PatternType: 3, Principal: "U:a", Host: "*", Operation: 3, PermissionType: 3},
+			append(append([]byte{1, 23, 0}, topicA[:]...), 2, 2, 't', 3, 4, 'U', ':', 'a', 2, '*', 3, 3, 0)},
+		{&RemoveAccessControlEntry{ID: topicA}, append(append([]byte{1, 24, 0}, topicA[:]...), 0)},
 		{&Partition{PartitionID: 1, TopicID: topicA, Replicas: []int32{5}, Isr: []int32{5}, Leader: 5, LeaderEpoch: 0, PartitionEpoch: 0},
 			append(append([]byte{1, 3, 0, 0, 0, 0, 1}, topicA[:]...), 2, 0, 0, 0, 5, 2, 0, 0, 0, 5, 1, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
 		{func() Record { pc := NewPartitionChange(topicA, 1); pc.Leader = 2; return pc }(),

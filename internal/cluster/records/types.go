@@ -601,3 +601,59 @@ func (rec *RemoveUserScramCredential) readFrom(r *wire.Reader, _ int16) {
 	rec.Name, rec.Mechanism = r.CompactString(), r.Int8()
 	r.SkipTags()
 }
+
+// AccessControlEntry is AccessControlEntryRecord (api key 23): an ACL
+// binding was created. The enums carry Kafka's codes (ResourceType,
+// PatternType, AclOperation, AclPermissionType).
+type AccessControlEntry struct {
+	ID             UUID
+	ResourceType   int8
+	ResourceName   string
+	PatternType    int8
+	Principal      string
+	Host           string
+	Operation      int8
+	PermissionType int8
+}
+
+func (*AccessControlEntry) APIKey() int16       { return 23 }
+func (*AccessControlEntry) writeVersion() int16 { return 0 }
+func (rec *AccessControlEntry) appendTo(w *wire.Writer, _ int16) {
+	w.UUID(rec.ID)
+	w.Int8(rec.ResourceType)
+	w.CompactString(rec.ResourceName)
+	w.Int8(rec.PatternType)
+	w.CompactString(rec.Principal)
+	w.CompactString(rec.Host)
+	w.Int8(rec.Operation)
+	w.Int8(rec.PermissionType)
+	w.NoTags()
+}
+func (rec *AccessControlEntry) readFrom(r *wire.Reader, _ int16) {
+	rec.ID = r.UUID()
+	rec.ResourceType = r.Int8()
+	rec.ResourceName = r.CompactString()
+	rec.PatternType = r.Int8()
+	rec.Principal = r.CompactString()
+	rec.Host = r.CompactString()
+	rec.Operation = r.Int8()
+	rec.PermissionType = r.Int8()
+	r.SkipTags()
+}
+
+// RemoveAccessControlEntry is RemoveAccessControlEntryRecord (api key
+// 24): the ACL binding with ID was deleted.
+type RemoveAccessControlEntry struct {
+	ID UUID
+}
+
+func (*RemoveAccessControlEntry) APIKey() int16       { return 24 }
+func (*RemoveAccessControlEntry) writeVersion() int16 { return 0 }
+func (rec *RemoveAccessControlEntry) appendTo(w *wire.Writer, _ int16) {
+	w.UUID(rec.ID)
+	w.NoTags()
+}
+func (rec *RemoveAccessControlEntry) readFrom(r *wire.Reader, _ int16) {
+	rec.ID = r.UUID()
+	r.SkipTags()
+}
