@@ -67,6 +67,9 @@ bash interop/security.sh
 echo "== franz-go's own integration tests"
 bash interop/franz-go.sh
 
+echo "== franz-go's integration tests over TLS, with its SCRAM tests on a SASL listener (interop/franz-go.sh --secure)"
+bash interop/franz-go.sh --secure
+
 # The same client checks against what users run in production: three
 # strata processes, every topic with three replicas (issue 13).
 echo "== interop on a 3-node cluster, RF 3 (interop/run.sh --cluster)"
