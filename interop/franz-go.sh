@@ -12,9 +12,9 @@
 #
 #   bash interop/franz-go.sh              one broker, KGO_TEST_RF=1
 #   bash interop/franz-go.sh --cluster    three brokers, KGO_TEST_RF=3
+#   CLUSTER=3 bash interop/franz-go.sh    the same
 #   bash interop/franz-go.sh --secure     every client over TLS (KGO_TEST_TLS), plus its SCRAM tests
 #                                         (KGO_TEST_SCRAM) on a SASL_PLAINTEXT listener
-#   CLUSTER=3 bash interop/franz-go.sh    the same
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
