@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/log"
@@ -132,7 +133,7 @@ func crashBroker(t *testing.T, drop func(string) bool) (*fs.CrashFS, *Broker, st
 		t.Fatal(err)
 	}
 	cfs.SetDropSync(drop)
-	b, err := Open(Config{LogDirs: []string{filepath.Join(root, "data")}, Manager: log.ManagerConfig{FS: cfs}})
+	b, err := Open(Config{LogDirs: []string{filepath.Join(root, "data")}, Manager: quietManager(cfs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func powerLoss(t *testing.T, cfs *fs.CrashFS, drop func(string) bool) (*Broker, 
 		t.Fatal(err)
 	}
 	after.SetDropSync(drop)
-	b, err := Open(Config{LogDirs: []string{filepath.Join(dst, "data")}, Manager: log.ManagerConfig{FS: after}})
+	b, err := Open(Config{LogDirs: []string{filepath.Join(dst, "data")}, Manager: quietManager(after)})
 	if err != nil {
 		return nil, fmt.Errorf("reopen after power loss: %w", err)
 	}
@@ -242,4 +243,14 @@ func epochFollowerPowerLoss(t *testing.T, leader *Partition, drop func(string) b
 		return fmt.Errorf("epoch cache %v after power loss, the leader's is %v: OffsetForLeaderEpoch(0) = epoch %d end %d, the leader answers epoch %d end %d", got, want, e, off, we, woff)
 	}
 	return nil
+}
+
+// quietManager is the log manager config of the power-loss scenarios: its
+// background flushes, checkpoints and retention wait an hour, so that what
+// is durable when the power goes is what the scenario synced, not what a
+// timer happened to sync meanwhile (a background flush syncs directories
+// too, and made the scenarios that must notice a dropped sync pass about
+// one run in a hundred).
+func quietManager(fsys fs.FS) log.ManagerConfig {
+	return log.ManagerConfig{FS: fsys, CheckpointInterval: time.Hour, FlushCheckInterval: time.Hour, RetentionCheckInterval: time.Hour}
 }

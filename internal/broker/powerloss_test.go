@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/strata-io/strata/internal/fs"
-	"github.com/strata-io/strata/internal/log"
 )
 
 // TestPowerLossProducerState: idempotent producers append with
@@ -73,7 +72,7 @@ func producerPowerLoss(t *testing.T, seed uint64, drop func(string) bool) (map[s
 	cfs.SetDropSync(drop)
 	cfg := smallSegments()
 	cfg.FlushMessages = 1
-	b, err := Open(Config{LogDirs: []string{filepath.Join(root, "data")}, Manager: log.ManagerConfig{FS: cfs}})
+	b, err := Open(Config{LogDirs: []string{filepath.Join(root, "data")}, Manager: quietManager(cfs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +102,7 @@ func producerPowerLoss(t *testing.T, seed uint64, drop func(string) bool) (map[s
 	b.Close()
 	sites := cfs.Sites()
 	after.SetDropSync(drop)
-	b2, err := Open(Config{LogDirs: []string{filepath.Join(dst, "data")}, Manager: log.ManagerConfig{FS: after}})
+	b2, err := Open(Config{LogDirs: []string{filepath.Join(dst, "data")}, Manager: quietManager(after)})
 	if err != nil {
 		return sites, fmt.Errorf("reopen after power loss: %w", err)
 	}
