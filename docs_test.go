@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/config"
 	"github.com/strata-io/strata/internal/kafka"
@@ -80,9 +83,15 @@ func TestDocsConfigReference(t *testing.T) {
 // TestDocsMetricsReference keeps docs/METRICS.md generated from what a
 // running broker exports.
 func TestDocsMetricsReference(t *testing.T) {
-	b := startBroker(t, t.TempDir(), groupProps())
+	props := groupProps()
+	props["listeners"] = "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0"
+	props["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = `org.apache.kafka.common.security.plain.PlainLoginModule required user_docs="docs";`
+	b := startBroker(t, t.TempDir(), props)
 	// Traffic of every kind, so that every series exists: a produce, a
-	// group consumer that commits, an error.
+	// group consumer that commits, an error, a SASL login.
+	if err := newClient(t, b.ListenerAddr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "docs", Pass: "docs"}.AsMechanism())).Ping(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	createPartitioned(t, b.Addr(), "docs", 1)
 	produceSpread(t, b.Addr(), "docs", "d", 10)
 	l := newLedger()

@@ -9,9 +9,13 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/config"
+	strsasl "github.com/strata-io/strata/internal/sasl"
 	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/tlsconf"
 )
@@ -116,19 +120,20 @@ func serverListener(cl clientListener, sources map[string]*tlsconf.Source) serve
 
 // interBrokerDial is how replica fetchers reach the leaders: through the
 // node's network, and over TLS with the inter-broker listener's key and
-// trust stores when that listener is SSL (Kafka's broker acts as a client
-// of its own listener's ssl.* settings).
+// trust stores when that listener is SSL or SASL_SSL (Kafka's broker acts
+// as a client of its own listener's ssl.* settings). SASL is on top, in
+// the fetchers' client (interBrokerSASL).
 func interBrokerDial(cfg config.Config, nn nodeNet, sources map[string]*tlsconf.Source, logger *slog.Logger) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
 	ib, err := cfg.InterBroker()
 	if err != nil {
 		return nil, err
 	}
 	switch ib.Protocol {
-	case server.ProtocolPlaintext:
+	case server.ProtocolPlaintext, server.ProtocolSASLPlaintext:
 		return nn.dialContext, nil
-	case server.ProtocolSSL:
+	case server.ProtocolSSL, server.ProtocolSASLSSL:
 	default:
-		return nil, fmt.Errorf("inter-broker listener %s is %s: strata's brokers connect to each other over PLAINTEXT or SSL only", ib.Name, ib.Protocol)
+		return nil, fmt.Errorf("inter-broker listener %s is %s: strata's brokers connect to each other over PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", ib.Name, ib.Protocol)
 	}
 	src := sources[ib.Name]
 	if src == nil {
@@ -154,4 +159,39 @@ func interBrokerDial(cfg config.Config, nn nodeNet, sources map[string]*tlsconf.
 		}
 		return tc, nil
 	}, nil
+}
+
+// interBrokerSASL is how replica fetchers authenticate on a SASL_*
+// inter-broker listener, as Kafka's broker does: with
+// sasl.mechanism.inter.broker.protocol and the username and password of
+// the listener's JAAS configuration for that mechanism, else of
+// sasl.jaas.config. It is nil on a PLAINTEXT or SSL listener. A SASL
+// listener without a login is a start-up error: every fetch would fail.
+func interBrokerSASL(cfg config.Config) (sasl.Mechanism, error) {
+	ib, err := cfg.InterBroker()
+	if err != nil {
+		return nil, err
+	}
+	if ib.Protocol != server.ProtocolSASLPlaintext && ib.Protocol != server.ProtocolSASLSSL {
+		return nil, nil
+	}
+	mech := cfg.SASLMechanismInterBroker
+	jaas, prop := cfg.InterBrokerJAAS(ib.Name, mech)
+	if jaas == "" {
+		return nil, fmt.Errorf("config: the inter-broker listener %s is %s with sasl.mechanism.inter.broker.protocol=%s, but the broker has no login for it: set %s (or sasl.jaas.config) with username and password options", ib.Name, ib.Protocol, mech, prop)
+	}
+	user, pass, err := strsasl.ParseLoginJAAS(jaas)
+	if err != nil {
+		// The value holds a password: not quoted.
+		return nil, fmt.Errorf("config: %s: %w", prop, err)
+	}
+	switch mech {
+	case "PLAIN":
+		return plain.Auth{User: user, Pass: pass}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("config: sasl.mechanism.inter.broker.protocol=%s: strata's brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mech)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record/recordtest"
@@ -307,5 +308,30 @@ func TestClusterMetadataMetrics(t *testing.T) {
 	})
 	if s["strata_broker_fenced"] != 0 || s["strata_broker_epoch"] <= epoch {
 		t.Fatalf("node %d after its restart: fenced %v epoch %v (was %v) led %v", otherID, s["strata_broker_fenced"], s["strata_broker_epoch"], epoch, s["strata_partitions_led"])
+	}
+}
+
+// TestAuthenticationMetrics: each SASL exchange's end is counted by
+// listener, mechanism and result.
+func TestAuthenticationMetrics(t *testing.T) {
+	b := startBroker(t, t.TempDir(), map[string]string{
+		"listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";`,
+		"connection.failed.authentication.delay.ms":           "0",
+	})
+	for _, pass := range []string{"alice-secret", "wrong"} {
+		cl := newClient(t, b.Addr(), kgo.SASL(plain.Auth{User: "alice", Pass: pass}.AsMechanism()))
+		err := cl.Ping(ctxT(t))
+		if (err == nil) != (pass == "alice-secret") {
+			t.Fatalf("ping with %q: %v", pass, err)
+		}
+		cl.Close()
+	}
+	m := scrape(t, b.HTTPAddr())
+	for _, result := range []string{"success", "failure"} {
+		key := `strata_authentications_total{listener="SASL_PLAINTEXT",mechanism="PLAIN",result="` + result + `"}`
+		if m[key] != 1 {
+			t.Errorf("%s = %v, want 1", key, m[key])
+		}
 	}
 }

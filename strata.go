@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/strata-io/strata/internal/acl"
 	"github.com/strata-io/strata/internal/broker"
@@ -305,7 +306,11 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		if err != nil {
 			return fail(err)
 		}
-		replicas = newReplicaManager(cfg, ctrl, logger, dial)
+		mech, err := interBrokerSASL(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		replicas = newReplicaManager(cfg, ctrl, logger, dial, mech)
 	}
 	fail = func(err error) (*Broker, error) {
 		if replicas != nil {
@@ -469,11 +474,12 @@ func authorizerConfig(cfg config.Config) *acl.Config {
 // newReplicaManager returns a cluster node's replication: fetchers dial
 // the leaders through the node's network, and ISR changes go to the
 // active controller as AlterPartition requests.
-func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *replica.Manager {
+func newReplicaManager(cfg config.Config, ctrl *controller.Controller, logger *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error), mech sasl.Mechanism) *replica.Manager {
 	return replica.New(replica.Config{
 		NodeID:      cfg.NodeID,
 		BrokerEpoch: ctrl.BrokerEpoch,
 		Dial:        dial,
+		SASL:        mech,
 		AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
 			resp, err := ctrl.Client().Send(ctx, req)
 			if err != nil {

@@ -144,6 +144,13 @@ type Config struct {
 	// OAuthBearer holds the sasl.oauthbearer.* settings of OAUTHBEARER's
 	// JWT validation (internal/sasl/oauth).
 	OAuthBearer OAuthBearer
+	// SASLMechanismInterBroker is sasl.mechanism.inter.broker.protocol:
+	// how replica fetchers authenticate on a SASL_* inter-broker listener.
+	SASLMechanismInterBroker string
+	// SASLJAASConfig is sasl.jaas.config: the broker's own login (username
+	// and password options) when its inter-broker listener has no
+	// listener.name.<listener>.<mechanism>.sasl.jaas.config.
+	SASLJAASConfig string
 	// ListenerSASL holds the listener.name.<listener>.* SASL settings,
 	// by listener name in upper case (Kafka writes it in lower case in
 	// the key).
@@ -235,6 +242,7 @@ func Default() Config {
 		GroupConsumerMaxHeartbeatMs:      15000,
 
 		SASLEnabledMechanisms:                 []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+		SASLMechanismInterBroker:              "PLAIN",
 		ConnectionFailedAuthenticationDelayMs: 100,
 		SASLServerMaxReceiveSize:              524288,
 		OAuthBearer: OAuthBearer{
@@ -389,6 +397,17 @@ var Defs = []Def{
 		c.SASLEnabledMechanisms = ms
 		return err
 	}},
+	{"sasl.mechanism.inter.broker.protocol", "SASL mechanism replica fetchers authenticate with when the inter-broker listener is SASL_PLAINTEXT or SASL_SSL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default is GSSAPI, which strata does not implement). The broker's username and password come from listener.name.<listener>.<mechanism>.sasl.jaas.config, else sasl.jaas.config", "PLAIN", func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		switch v {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			return fmt.Errorf("inter-broker SASL mechanism %q: strata's brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", v)
+		}
+		c.SASLMechanismInterBroker = v
+		return nil
+	}},
+	{"sasl.jaas.config", "JAAS login of the broker as a client of other brokers, used when the inter-broker listener is SASL_* and listener.name.<listener>.<mechanism>.sasl.jaas.config is not set: a PlainLoginModule or ScramLoginModule entry with username and password options. Never shown by DescribeConfigs", "", func(c *Config, v string) error { c.SASLJAASConfig = v; return nil }},
 	{"connection.failed.authentication.delay.ms", "how long the answer to a failed SASL authentication is held back before it is sent and the connection closed (KIP-306), so that guessing passwords is slow; 0 answers and closes at once", "100", intSetter(func(c *Config) *int64 { return &c.ConnectionFailedAuthenticationDelayMs }, 64)},
 	{"connections.max.reauth.ms", "the SASL session lifetime told to clients (SaslAuthenticate v1+): a client re-authenticates before it ends (KIP-368), and a connection that sends another request after it ended is closed; 0 for none", "0", intSetter(func(c *Config) *int64 { return &c.ConnectionsMaxReauthMs }, 64)},
 	{"sasl.server.max.receive.size", "largest request a SASL listener reads before the connection authenticated; a larger one closes it, so that clients without a password cannot make the broker buffer socket.request.max.bytes", "524288", intSetter(func(c *Config) *int32 { return &c.SASLServerMaxReceiveSize }, 32)},
@@ -521,6 +540,20 @@ type ListenerSASL struct {
 	// PLAIN users of the listener (parsed by internal/sasl). It holds
 	// passwords: never reported by Properties.
 	PlainJAASConfig string
+	// ScramJAASConfig is listener.name.<listener>.scram-sha-256.sasl.jaas.config
+	// and ...scram-sha-512...: a ScramLoginModule entry, by mechanism. Only
+	// its username and password options (the broker's own inter-broker
+	// login) are read; SCRAM users live in the metadata quorum.
+	ScramJAASConfig map[string]string
+}
+
+// JAAS returns the listener's JAAS configuration for mechanism ("" when
+// none is set).
+func (ls ListenerSASL) JAAS(mechanism string) string {
+	if mechanism == "PLAIN" {
+		return ls.PlainJAASConfig
+	}
+	return ls.ScramJAASConfig[mechanism]
 }
 
 // listenerSASLKey splits listener.name.<listener>.<key> for the SASL keys
@@ -530,7 +563,7 @@ func listenerSASLKey(name string) (listener, key string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	for _, k := range []string{"sasl.enabled.mechanisms", "plain.sasl.jaas.config"} {
+	for _, k := range []string{"sasl.enabled.mechanisms", "plain.sasl.jaas.config", "scram-sha-256.sasl.jaas.config", "scram-sha-512.sasl.jaas.config"} {
 		if l, found := strings.CutSuffix(rest, "."+k); found && l != "" && !strings.Contains(l, ".") {
 			return strings.ToUpper(l), k, true
 		}
@@ -550,6 +583,12 @@ func (c *Config) setListenerSASL(listener, key, value string) error {
 	case "plain.sasl.jaas.config":
 		// Not recorded in explicit: DescribeConfigs must never show it.
 		ls.PlainJAASConfig = value
+	case "scram-sha-256.sasl.jaas.config", "scram-sha-512.sasl.jaas.config":
+		// Not recorded in explicit either: it holds a password.
+		if ls.ScramJAASConfig == nil {
+			ls.ScramJAASConfig = map[string]string{}
+		}
+		ls.ScramJAASConfig[strings.ToUpper(strings.TrimSuffix(key, ".sasl.jaas.config"))] = value
 	}
 	if c.ListenerSASL == nil {
 		c.ListenerSASL = map[string]ListenerSASL{}

@@ -383,3 +383,40 @@ func TestOAuthBearerConfig(t *testing.T) {
 		t.Fatal("negative clock skew accepted")
 	}
 }
+
+// The broker's inter-broker login comes from the listener's JAAS for the
+// mechanism first, then sasl.jaas.config; neither is ever shown.
+func TestInterBrokerJAAS(t *testing.T) {
+	c := Default()
+	if v, p := c.InterBrokerJAAS("INTERNAL", c.SASLMechanismInterBroker); v != "" || p != "listener.name.internal.plain.sasl.jaas.config" {
+		t.Fatalf("unset: %q from %s", v, p)
+	}
+	for k, v := range map[string]string{
+		"sasl.mechanism.inter.broker.protocol":                  "SCRAM-SHA-512",
+		"sasl.jaas.config":                                      "global",
+		"listener.name.internal.scram-sha-512.sasl.jaas.config": "internal-512",
+		"listener.name.internal.plain.sasl.jaas.config":         "internal-plain",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ listener, mech, want, prop string }{
+		{"INTERNAL", "SCRAM-SHA-512", "internal-512", "listener.name.internal.scram-sha-512.sasl.jaas.config"},
+		{"INTERNAL", "PLAIN", "internal-plain", "listener.name.internal.plain.sasl.jaas.config"},
+		{"INTERNAL", "SCRAM-SHA-256", "global", "sasl.jaas.config"},
+		{"OTHER", "SCRAM-SHA-512", "global", "sasl.jaas.config"},
+	} {
+		if v, p := c.InterBrokerJAAS(tc.listener, tc.mech); v != tc.want || p != tc.prop {
+			t.Errorf("%s %s: %q from %s, want %q from %s", tc.listener, tc.mech, v, p, tc.want, tc.prop)
+		}
+	}
+	if err := c.Set("sasl.mechanism.inter.broker.protocol", "GSSAPI"); err == nil {
+		t.Error("GSSAPI accepted")
+	}
+	for _, p := range c.Properties() {
+		if p.Name == "sasl.jaas.config" && (p.Value != nil || !p.Sensitive) {
+			t.Errorf("sasl.jaas.config shown: %+v", p)
+		}
+	}
+}

@@ -46,7 +46,7 @@ var SSLKeys = []Def{
 
 // sensitive are properties whose values DescribeConfigs hides, as
 // Kafka's PASSWORD-typed configs.
-var sensitive = map[string]bool{"ssl.keystore.key": true, "ssl.key.password": true}
+var sensitive = map[string]bool{"ssl.keystore.key": true, "ssl.key.password": true, "sasl.jaas.config": true}
 
 // IsSensitive reports whether name's value must not be shown (a private
 // key, a password), including per-listener overrides.
@@ -348,4 +348,19 @@ func (c *Config) InterBroker() (Listener, error) {
 		return ls[0], nil
 	}
 	return Listener{}, fmt.Errorf("config: no inter-broker listener %s", ib)
+}
+
+// InterBrokerJAAS returns the JAAS configuration holding the broker's own
+// login for SASL on listener with mechanism, and the property it came
+// from: listener.name.<listener>.<mechanism>.sasl.jaas.config first, then
+// sasl.jaas.config (Kafka's order). value is "" when neither is set.
+func (c *Config) InterBrokerJAAS(listener, mechanism string) (value, property string) {
+	property = "listener.name." + strings.ToLower(listener) + "." + strings.ToLower(mechanism) + ".sasl.jaas.config"
+	if v := c.ListenerSASL[strings.ToUpper(listener)].JAAS(mechanism); v != "" {
+		return v, property
+	}
+	if c.SASLJAASConfig != "" {
+		return c.SASLJAASConfig, "sasl.jaas.config"
+	}
+	return "", property
 }

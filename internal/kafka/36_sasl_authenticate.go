@@ -70,6 +70,7 @@ func (h *Handler) handleSASLAuthenticate(ctx context.Context, r *server.Request,
 				resp.SessionLifetimeMillis = life.Milliseconds()
 			}
 			s.SetAuthenticated(principal, expiry)
+			h.cfg.Metrics.Authentication(s.Listener, x.mechanism, true)
 			h.logger.Debug("authenticated", "remote", r.Remote.String(), "conn", r.ConnID, "principal", principal, "mechanism", x.mechanism, "reauthentication", x.reauth)
 		}
 	}
@@ -114,6 +115,7 @@ func (h *Handler) sessionLifetime(srv sasl.Server) time.Duration {
 // not served: the exchange is marked failed.
 func (h *Handler) failAuthentication(ctx context.Context, r *server.Request, x *saslExchange, resp *kmsg.SASLAuthenticateResponse, err error) *server.Response {
 	x.failed = true
+	h.cfg.Metrics.Authentication(r.Session.Listener, x.mechanism, false)
 	msg := strings.TrimPrefix(err.Error(), sasl.ErrAuthenticationFailed.Error()+": ")
 	h.logger.Info("failed authentication", "remote", r.Remote.String(), "conn", r.ConnID, "mechanism", x.mechanism, "err", msg)
 	if d := h.cfg.SASL.FailedAuthenticationDelay; d > 0 {

@@ -25,9 +25,10 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	requests       *prometheus.CounterVec
-	requestSeconds *prometheus.HistogramVec
-	errors         *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	requestSeconds  *prometheus.HistogramVec
+	errors          *prometheus.CounterVec
+	authentications *prometheus.CounterVec
 
 	ConnectionsActive   prometheus.Gauge
 	ConnectionsTotal    prometheus.Counter
@@ -55,6 +56,10 @@ func New() *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_errors_total", Help: "Error codes returned, by API and Kafka error name (per partition or member where the response has them).",
 		}, []string{"api", "error"}),
+		authentications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_authentications_total",
+			Help: "SASL authentications (and re-authentications) completed, by listener, mechanism and result (success or failure): failures climbing is a client with a wrong password or someone guessing.",
+		}, []string{"listener", "mechanism", "result"}),
 		ConnectionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_connections_active", Help: "Open client connections.",
 		}),
@@ -89,7 +94,7 @@ func New() *Metrics {
 	for _, reason := range []string{"max_connections", "max_connections_per_ip"} {
 		m.connectionsRejected.WithLabelValues(reason)
 	}
-	r.MustRegister(m.requests, m.requestSeconds, m.errors, m.ConnectionsActive, m.ConnectionsTotal,
+	r.MustRegister(m.requests, m.requestSeconds, m.errors, m.authentications, m.ConnectionsActive, m.ConnectionsTotal,
 		m.connectionsRejected, m.bytesIn, m.recordsIn, m.bytesOut, m.syncSeconds, m.fetchesWaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -156,6 +161,18 @@ func (m *Metrics) Request(key int16, took time.Duration) {
 	name := apiName(key)
 	m.requests.WithLabelValues(name).Inc()
 	m.requestSeconds.WithLabelValues(name).Observe(took.Seconds())
+}
+
+// Authentication records the end of a SASL exchange on listener.
+func (m *Metrics) Authentication(listener, mechanism string, ok bool) {
+	if m == nil {
+		return
+	}
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.authentications.WithLabelValues(listener, mechanism, result).Inc()
 }
 
 // Error records an error code returned by an API.

@@ -47,13 +47,17 @@ type fetcher struct {
 }
 
 func newFetcher(m *Manager, leader int32, addr string) (*fetcher, error) {
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.Dialer(m.cfg.Dial),
 		kgo.ClientID("strata-replica-fetcher"),
 		kgo.RequestTimeoutOverhead(m.cfg.SocketTimeout),
 		kgo.WithLogger(nil),
-	)
+	}
+	if m.cfg.SASL != nil {
+		opts = append(opts, kgo.SASL(m.cfg.SASL))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}

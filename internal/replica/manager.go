@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/log"
@@ -23,6 +24,9 @@ type Config struct {
 	NodeID      int32
 	BrokerEpoch func() int64 // this broker's current registration epoch
 	Dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	// SASL, when set, is how fetchers authenticate to the leaders: the
+	// inter-broker listener is SASL_PLAINTEXT or SASL_SSL (Dial does TLS).
+	SASL sasl.Mechanism
 	// AlterPartition sends an ISR change to the active controller and
 	// returns its answer (nil on a single node: no ISR ever changes).
 	AlterPartition func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error)

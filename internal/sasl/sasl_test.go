@@ -296,3 +296,29 @@ func TestLibrdkafkaFinalNonce(t *testing.T) {
 		t.Fatal("a nonce that does not end with the server's was accepted")
 	}
 }
+
+func TestParseLoginJAAS(t *testing.T) {
+	for _, tc := range []struct {
+		in              string
+		user, pass, err string
+	}{
+		{`org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="p w\"x";`, "broker", `p w"x`, ""},
+		{`org.apache.kafka.common.security.plain.PlainLoginModule required username=broker password=pw user_broker="pw" user_a="b";`, "broker", "pw", ""},
+		{`org.apache.kafka.common.security.plain.PlainLoginModule required user_broker="pw";`, "", "", "no username"},
+		{`org.apache.kafka.common.security.plain.PlainLoginModule required username="broker";`, "", "", "no password"},
+		{`com.example.Login required username="a" password="b";`, "", "", "login module"},
+		{``, "", "", "empty"},
+		{`org.apache.kafka.common.security.plain.PlainLoginModule required username="a" password="b"`, "", "", "';'"},
+	} {
+		u, p, err := ParseLoginJAAS(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want error %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || u != tc.user || p != tc.pass {
+			t.Errorf("%q: %q %q %v, want %q %q", tc.in, u, p, err, tc.user, tc.pass)
+		}
+	}
+}
