@@ -316,7 +316,10 @@ func TestClusterMetadataMetrics(t *testing.T) {
 func TestAuthenticationMetrics(t *testing.T) {
 	b := startBroker(t, t.TempDir(), map[string]string{
 		"listeners": "SASL_PLAINTEXT://127.0.0.1:0",
-		"listener.name.sasl_plaintext.plain.sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";`,
+		// The broker's own login (username, password) too: with
+		// STRATA_TEST_QUORUM the node is a cluster broker, and this is
+		// its inter-broker listener.
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="alice-secret" user_alice="alice-secret";`,
 		"connection.failed.authentication.delay.ms":           "0",
 	})
 	for _, pass := range []string{"alice-secret", "wrong"} {

@@ -251,8 +251,19 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		rack = &cfg.BrokerRack
 	}
 	ctrl := newController(cfg, clusterID, meta, logger, nn)
-	// A failed log dir fences this broker until it heals (storageHealth).
-	bk.OnStorageChange(ctrl.SetWantFence)
+	// A failed log dir fences this broker until it heals (storageHealth),
+	// so that its leaderships move to replicas that can write. Not when
+	// no other broker is live: fencing would then only take every
+	// partition offline, reads too, where the broker itself answers
+	// KAFKA_STORAGE_ERROR to the writes it cannot take and serves the
+	// rest.
+	bk.OnStorageChange(func(failed bool) {
+		if failed && !otherLiveBroker(meta.Image(), cfg.NodeID) {
+			logger.Warn("log dirs failed, but no other broker is live to take this one's leaderships: not asking to be fenced")
+			return
+		}
+		ctrl.SetWantFence(failed)
+	})
 	reg := controller.Registration{Rack: rack, Listeners: registrationListeners(eps)}
 	ctx, cancel := context.WithCancel(context.Background())
 	var ctrlWG sync.WaitGroup
@@ -556,6 +567,17 @@ func metadataStatus(nodeID int32, meta *cluster.Store, ctrl *controller.Controll
 	}
 	s.PartitionsLeaderless, s.PartitionsLed, s.PartitionsReassigning = im.PartitionCounts(nodeID)
 	return s
+}
+
+// otherLiveBroker reports whether im has an unfenced broker other than
+// self that is not shutting down.
+func otherLiveBroker(im *cluster.Image, self int32) bool {
+	for id, b := range im.Brokers {
+		if id != self && !b.Fenced && !b.InControlledShutdown {
+			return true
+		}
+	}
+	return false
 }
 
 // newController returns the node's broker lifecycle: in quorum mode with a
