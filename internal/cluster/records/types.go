@@ -578,7 +578,7 @@ func (rec *UserScramCredential) appendTo(w *wire.Writer, _ int16) {
 }
 func (rec *UserScramCredential) readFrom(r *wire.Reader, _ int16) {
 	rec.Name, rec.Mechanism = r.CompactString(), r.Int8()
-	rec.Salt, rec.StoredKey, rec.ServerKey = r.CompactBytes(), r.CompactBytes(), r.CompactBytes()
+	rec.Salt, rec.StoredKey, rec.ServerKey = nonNullBytes(r), nonNullBytes(r), nonNullBytes(r)
 	rec.Iterations = r.Int32()
 	r.SkipTags()
 }
@@ -656,4 +656,18 @@ func (rec *RemoveAccessControlEntry) appendTo(w *wire.Writer, _ int16) {
 func (rec *RemoveAccessControlEntry) readFrom(r *wire.Reader, _ int16) {
 	rec.ID = r.UUID()
 	r.SkipTags()
+}
+
+// errNullBytes: a null where the schema has non-nullable bytes.
+var errNullBytes = errors.New("null for a non-nullable bytes field")
+
+// nonNullBytes reads compact bytes that Kafka's schema does not allow to
+// be null (UserScramCredentialRecord's salt and keys): a null is corrupt,
+// as Kafka's reader refuses it, rather than read back as empty.
+func nonNullBytes(r *wire.Reader) []byte {
+	b := r.CompactBytes()
+	if b == nil {
+		r.Fail(errNullBytes)
+	}
+	return b
 }
