@@ -459,8 +459,8 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	close(m.stop)
 	m.wg.Wait()
-	failedDirs := m.closeLogs()
-	err := m.Checkpoint()
+	failedDirs, err := m.closeLogs()
+	err = errors.Join(err, m.Checkpoint())
 	for _, dir := range m.cfg.Dirs {
 		if failedDirs[dir] {
 			continue
@@ -473,18 +473,22 @@ func (m *Manager) Close() error {
 	return err
 }
 
-// closeLogs closes every log and returns the dirs where one failed.
-func (m *Manager) closeLogs() map[string]bool {
+// closeLogs closes every log and returns the dirs where one failed, and
+// the failures: a log that could not flush on close has lost what was not
+// yet on disk, which the caller must hear about.
+func (m *Manager) closeLogs() (map[string]bool, error) {
 	failed := map[string]bool{}
+	var errs error
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for tp, l := range m.logs {
 		if err := l.Close(); err != nil {
 			m.logger.Error("close log", "partition", tp, "err", err)
 			failed[m.dirOf[tp]] = true
+			errs = errors.Join(errs, fmt.Errorf("close %s: %w", tp, err))
 		}
 	}
-	return failed
+	return failed, errs
 }
 
 func (m *Manager) unlock() {
