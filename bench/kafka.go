@@ -40,7 +40,7 @@ type latencyMs struct {
 // target is a Kafka-protocol server the benchmark can start fresh.
 type target struct {
 	name       string
-	canConsume bool // false for the discarding kfake
+	canConsume bool // false for the discarding kfake and the null broker
 	start      func(b *bench, dir string) (*server, error)
 }
 
@@ -90,6 +90,24 @@ func kfakeTarget(name string, blackhole bool) target {
 			argv = append(argv, "-blackhole")
 		}
 		p, err := startProc(name, filepath.Join(dir, name+".log"), addr, argv...)
+		if err != nil {
+			return nil, err
+		}
+		return &server{proc: p, addr: addr}, nil
+	}}
+}
+
+// nullTarget is bench/cmd/nullbroker: answers produce requests, keeps
+// nothing, decodes only what its answers need. The produce ceiling of the
+// client on this machine (kfake-discard is not one: it decodes every
+// request and runs it through its event loop, CPU taken from the client).
+func nullTarget() target {
+	return target{name: "null", canConsume: false, start: func(b *bench, dir string) (*server, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProc("null", filepath.Join(dir, "null.log"), addr, filepath.Join(b.bin, "nullbroker"), "-addr", addr)
 		if err != nil {
 			return nil, err
 		}

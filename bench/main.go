@@ -3,8 +3,10 @@
 // bench/run.sh, which builds the binaries it needs, and docs/BENCHMARKS.md).
 //
 // Targets, each started fresh for every repetition: strata (fresh data
-// dir), franz-go's kfake (in memory), kfake discarding what it receives
-// (the client-bound ceiling) and NATS JetStream (file storage). The Kafka
+// dir), franz-go's kfake (in memory), kfake discarding what it receives,
+// the null broker (bench/cmd/nullbroker: answers produce requests, keeps
+// nothing, decodes only what the answer needs: the produce ceiling of the
+// client on this machine) and NATS JetStream (file storage). The Kafka
 // targets are driven by the same client, `strata perf`, with the same
 // settings and record counts; the order of targets rotates from one
 // repetition to the next, and every consume phase must return every
@@ -122,6 +124,7 @@ var (
 	strataFsync  = strataTarget("strata-fsync", "log.flush.interval.messages=1")
 	kfake        = kfakeTarget("kfake", false)
 	kfakeDiscard = kfakeTarget("kfake-discard", true)
+	null         = nullTarget()
 )
 
 // kafkaSection: produce and consume throughput, latency and broker CPU for
@@ -136,7 +139,7 @@ func (b *bench) kafkaSection(kafka, nats bool) {
 			}
 			w.records = b.calibrate(w)
 			withNATS := nats && size == 1024 && parts == 1
-			targets := []target{strata, kfake, kfakeDiscard}
+			targets := []target{strata, kfake, kfakeDiscard, null}
 			if !kafka {
 				targets = []target{strata} // NATS is compared with strata in the same repetitions
 			}
@@ -167,8 +170,8 @@ func (b *bench) kafkaSection(kafka, nats bool) {
 }
 
 // calibrate sizes a workload's record count so that the fastest of
-// strata's produce, strata's consume and the discarding kfake's produce
-// lasts b.phase.
+// strata's produce, strata's consume and the null broker's produce lasts
+// b.phase.
 func (b *bench) calibrate(w workload) int64 {
 	if b.smoke {
 		return int64(2<<20) / int64(w.size) // 2 MiB
@@ -176,7 +179,7 @@ func (b *bench) calibrate(w workload) int64 {
 	probeW := w
 	probeW.records = 0
 	var best float64
-	for _, t := range []target{strata, kfakeDiscard} {
+	for _, t := range []target{strata, null} {
 		dir, err := os.MkdirTemp(b.work, "calibrate-")
 		check(err)
 		s, err := t.start(b, dir)

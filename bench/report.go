@@ -80,7 +80,7 @@ func (b *bench) printKafka(w workload) {
 	b.printf("\n\nMedian ±half-spread over %d repetitions; produce acks=all, idempotent (franz-go defaults), linger 10ms.\n\n", b.reps)
 	b.printf("| Target | Produce MB/s | Produce rec/s | Latency p50 ms | p99 ms | Consume MB/s | Broker CPU s/GB produce | consume |\n")
 	b.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, t := range []string{"strata", "kfake", "kfake-discard"} {
+	for _, t := range []string{"strata", "kfake", "kfake-discard", "null"} {
 		if len(b.runs(t, ws)) == 0 {
 			continue
 		}
@@ -91,7 +91,7 @@ func (b *bench) printKafka(w workload) {
 			fmtMed(b.sample(t, ws, produceCPUPerGB), 2), fmtMed(b.sample(t, ws, consumeCPUPerGB), 2))
 	}
 	b.printf("\n| strata ÷ | Produce MB/s | Consume MB/s | CPU/GB produce | CPU/GB consume |\n| --- | ---: | ---: | ---: | ---: |\n")
-	for _, t := range []string{"kfake", "kfake-discard"} {
+	for _, t := range []string{"kfake", "kfake-discard", "null"} {
 		if len(b.runs(t, ws)) == 0 {
 			continue
 		}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks strata against franz-go's kfake (in memory, and discarding)
+# Benchmarks strata against franz-go's kfake (in memory, and discarding),
+# a null broker (bench/cmd/nullbroker: the produce ceiling of the client)
 # and NATS JetStream on this machine, and prints Markdown tables of
 # medians, spreads and same-repetition ratios (docs/BENCHMARKS.md says how
 # to read them).
@@ -18,11 +19,12 @@ cd "$(dirname "$0")/.."
 
 bin=bench/.bin
 mkdir -p "$bin"
-echo "== building strata, kfake, nats-server, nats and the bench driver" >&2
+echo "== building strata, kfake, nullbroker, nats-server, nats and the bench driver" >&2
 go build -o "$bin/strata" ./cmd/strata
 (
 	cd bench
 	go build -o .bin/kfake ./cmd/kfake
+	go build -o .bin/nullbroker ./cmd/nullbroker
 	go build -o .bin/bench .
 	# nats-server and natscli are pinned in bench/go.mod as tools.
 	go build -o .bin/ github.com/nats-io/nats-server/v2 github.com/nats-io/natscli/nats

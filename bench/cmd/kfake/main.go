@@ -1,8 +1,10 @@
 // Command kfake runs franz-go's in-memory fake Kafka (pkg/kfake) as a
 // single broker on a given port: the stored-nothing reference target of
 // bench/run.sh. With -blackhole it acknowledges produce requests without
-// keeping the records (kfake.BlackholeProduce), which gives the produce
-// ceiling of the client and the machine.
+// keeping the records (kfake.BlackholeProduce). That is no ceiling: kfake
+// still decodes every request and runs it through one event loop, CPU
+// taken from the client on the same cores; bench/cmd/nullbroker is the
+// ceiling.
 package main
 
 import (
