@@ -9,7 +9,7 @@ import (
 
 // Anomaly is one finding of the checker.
 type Anomaly struct {
-	Kind   string // lost, duplicate, out-of-order, inconsistent, poll-skip, nonmonotonic, unexpected, diverged
+	Kind   string // lost, duplicate, out-of-order, inconsistent, poll-skip, nonmonotonic, unexpected, diverged, aborted-read, torn-transaction
 	Part   int32
 	Off    int64
 	Value  string
@@ -31,10 +31,16 @@ const (
 	AnomalyNonmonotonic = "nonmonotonic"
 	AnomalyUnexpected   = "unexpected"
 	AnomalyDiverged     = "diverged"
+	// With transactional producers: a value of an aborted transaction
+	// read by a read_committed reader (Jepsen's G1a, aborted read), and a
+	// transaction of which the final read holds some values but not all
+	// (torn: atomicity broken, whether it committed or not).
+	AnomalyAbortedRead = "aborted-read"
+	AnomalyTorn        = "torn-transaction"
 )
 
 var anomalyKinds = []string{AnomalyLost, AnomalyDuplicate, AnomalyOutOfOrder, AnomalyInconsistent,
-	AnomalyPollSkip, AnomalyNonmonotonic, AnomalyUnexpected, AnomalyDiverged}
+	AnomalyPollSkip, AnomalyNonmonotonic, AnomalyUnexpected, AnomalyDiverged, AnomalyAbortedRead, AnomalyTorn}
 
 // WritableTarget is how soon after a fault every partition should take
 // writes again (issue 13's target for a replicated cluster). A longer gap
@@ -67,7 +73,10 @@ func (g Gap) String() string {
 // Result is the checker's report on one history.
 type Result struct {
 	Sends, Acks, Fails, Polls, Commits, FailedCommits, Finals int
-	Faults                                                    int // nemesis events
+	// Aborted counts values written in transactions that aborted;
+	// Transactions the transactions the history names.
+	Aborted, Transactions int
+	Faults                int // nemesis events
 	// PartitionsAcked counts partitions with at least one acknowledged
 	// record: a partition the workload never wrote tests nothing.
 	PartitionsAcked int
@@ -103,9 +112,10 @@ type Result struct {
 func (r *Result) Count(kind string) int { return len(r.Anomalies[kind]) }
 
 // OK reports whether the history shows none of the anomalies strata
-// promises to avoid. Every kind counts: strata has no transactions, no
-// compaction and idempotence on, so even poll-skip and out-of-order are
-// faults here, unlike in Jepsen's Kafka analysis where some are expected.
+// promises to avoid. Every kind counts: strata has no compaction, and
+// idempotence is on (transactional producers are idempotent too), so even
+// poll-skip and out-of-order are faults here, unlike in Jepsen's Kafka
+// analysis where some are expected.
 func (r *Result) OK() bool {
 	for _, k := range anomalyKinds {
 		if r.Count(k) > 0 {
@@ -124,6 +134,10 @@ func (r *Result) Table(show int) string {
 	row("sends", r.Sends)
 	row("acks", r.Acks)
 	row("partitions with acks", r.PartitionsAcked)
+	if r.Transactions > 0 {
+		row("transactions", r.Transactions)
+		row("aborted values", r.Aborted)
+	}
 	row("send failures (indeterminate)", r.Fails)
 	row("  of them read anyway", r.FailedButRead)
 	row("polled records", r.Polls)
@@ -238,6 +252,9 @@ func Check(events []Event) *Result {
 
 	sent := map[string]bool{}
 	failed := map[string]bool{}
+	aborted := map[string]bool{}
+	txnOf := map[string]string{}       // value -> its transaction, for transactional sends
+	txnValues := map[string][]string{} // transaction -> its values, in send order
 	acked := map[string]partOff{}
 	var ackOrder []string
 	versions := map[partOff]map[string]bool{} // offset -> values seen there
@@ -268,6 +285,10 @@ func Check(events []Event) *Result {
 		case KindSend:
 			r.Sends++
 			sent[e.Value] = true
+			if strings.HasPrefix(e.Info, "t") {
+				txnOf[e.Value] = e.Info
+				txnValues[e.Info] = append(txnValues[e.Info], e.Value)
+			}
 			if first < 0 {
 				first = e.T
 			}
@@ -282,6 +303,9 @@ func Check(events []Event) *Result {
 		case KindFail:
 			r.Fails++
 			failed[e.Value] = true
+		case KindAbort:
+			r.Aborted++
+			aborted[e.Value] = true
 		case KindPoll, KindFinal:
 			if e.Kind == KindPoll {
 				r.Polls++
@@ -343,11 +367,47 @@ func Check(events []Event) *Result {
 	// the version order below the highest read offset); a full read after
 	// the faults makes it simpler and stricter.
 	if r.FinalRead {
+		reported := map[string]bool{}
 		for _, v := range ackOrder {
-			if !final[v] {
+			if !final[v] && !reported[v] {
 				po := acked[v]
 				add(Anomaly{Kind: AnomalyLost, Part: po.part, Off: po.off, Value: v, Detail: "acknowledged, not in the final read"})
-				final[v] = true // report each value once
+				reported[v] = true
+			}
+		}
+	}
+
+	// Aborted reads: every reader is read_committed in a transactional
+	// run, so a value of an aborted transaction must never be read.
+	r.Transactions = len(txnValues)
+	for v, ps := range places {
+		if aborted[v] {
+			for po := range ps {
+				add(Anomaly{Kind: AnomalyAbortedRead, Part: po.part, Off: po.off, Value: v, Detail: fmt.Sprintf("written in aborted transaction %s", txnOf[v])})
+			}
+		}
+	}
+	// Torn transactions: the final read holds all of a transaction's
+	// values or none.
+	if r.FinalRead {
+		var tids []string
+		for tid := range txnValues {
+			tids = append(tids, tid)
+		}
+		sort.Strings(tids)
+		for _, tid := range tids {
+			var in, out []string
+			for _, v := range txnValues[tid] {
+				if final[v] {
+					in = append(in, v)
+				} else {
+					out = append(out, v)
+				}
+			}
+			if len(in) > 0 && len(out) > 0 {
+				po := sortedPartOffs(places[in[0]])[0]
+				add(Anomaly{Kind: AnomalyTorn, Part: po.part, Off: po.off, Value: in[0],
+					Detail: fmt.Sprintf("transaction %s: final read holds %d of its %d values (missing %s)", tid, len(in), len(in)+len(out), strings.Join(out[:min(len(out), 3)], ", "))})
 			}
 		}
 	}

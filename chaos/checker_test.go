@@ -312,3 +312,47 @@ func insertAfter(h hist, at func(Event) bool, es ...Event) hist {
 	}
 	return mapEv(out, func(e Event) Event { return e })
 }
+
+// txnHistory: producer 0 commits transaction t0-0 (p0-0, p0-1 on
+// partitions 0 and 1) and aborts t0-1 (p0-2); a read_committed consumer
+// and the final read see the committed pair only.
+func txnHistory() *hist {
+	h := &hist{}
+	send := func(v, tid string) {
+		h.add(KindSend, "p0", -1, -1, v)
+		(*h)[len(*h)-1].Info = tid
+	}
+	send("p0-0", "t0-0")
+	send("p0-1", "t0-0")
+	h.add(KindAck, "p0", 0, 0, "p0-0").add(KindAck, "p0", 1, 0, "p0-1")
+	send("p0-2", "t0-1")
+	h.add(KindAbort, "p0", 0, -1, "p0-2")
+	h.add(KindAssign, "c0", 0, -1, "").add(KindAssign, "c0", 1, -1, "")
+	h.add(KindPoll, "c0", 0, 0, "p0-0").add(KindPoll, "c0", 1, 0, "p0-1")
+	h.add(KindStop, "", -1, -1, "")
+	h.add(KindAssign, "final", 0, -1, "").add(KindAssign, "final", 1, -1, "")
+	h.add(KindFinal, "final", 0, 0, "p0-0").add(KindFinal, "final", 1, 0, "p0-1")
+	return h
+}
+
+func TestCheckTransactions(t *testing.T) {
+	r := Check(*txnHistory())
+	if !r.OK() || r.Transactions != 2 || r.Aborted != 1 {
+		t.Fatalf("clean transactional history: transactions %d aborted %d\n%s", r.Transactions, r.Aborted, r.Table(5))
+	}
+	// The aborted value read by the consumer (at offset 1, where the
+	// marker-free reader would never find it): an aborted read.
+	h := append(hist(nil), *txnHistory()...)
+	h = append(h, Event{T: h[len(h)-1].T + 1, Kind: KindPoll, Proc: "c0", Part: 0, Off: 1, Value: "p0-2"})
+	r = Check(h)
+	if r.Count(AnomalyAbortedRead) != 1 || r.OK() {
+		t.Errorf("aborted read: %d found\n%s", r.Count(AnomalyAbortedRead), r.Table(5))
+	}
+	// The committed transaction half gone from the final read: torn (and
+	// the missing half lost).
+	h = drop(*txnHistory(), func(e Event) bool { return e.Kind == KindFinal && e.Value == "p0-1" })
+	r = Check(h)
+	if r.Count(AnomalyTorn) != 1 || r.Count(AnomalyLost) != 1 {
+		t.Errorf("torn: %d torn, %d lost\n%s", r.Count(AnomalyTorn), r.Count(AnomalyLost), r.Table(5))
+	}
+}

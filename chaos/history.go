@@ -3,7 +3,8 @@
 // saw, nemeses that hurt a real `strata serve` process while the workload
 // runs, and a checker that looks for the anomalies Jepsen's Kafka queue
 // workload looks for (jepsen.tests.kafka: lost, duplicated, reordered and
-// inconsistent records, poll-skip, nonmonotonic poll).
+// inconsistent records, poll-skip, nonmonotonic poll; with transactional
+// producers, aborted reads and torn transactions too).
 //
 // The history is the contract between the three parts: the checker reads only
 // events, so a run saved as JSON lines can be checked again later (Replay).
@@ -25,6 +26,7 @@ const (
 	KindSend    = "send"    // a producer hands Value to its client
 	KindAck     = "ack"     // Value acknowledged at Part/Off (acks=all)
 	KindFail    = "fail"    // Value's send failed with Err: indeterminate, it may still be in the log
+	KindAbort   = "abort"   // Value was written in a transaction that aborted: no read_committed reader may see it
 	KindPoll    = "poll"    // consumer Proc read Value at Part/Off
 	KindPollErr = "pollerr" // consumer Proc's poll returned Err for Part
 	KindAssign  = "assign"  // Proc (re)starts reading Part from a position it chose (assignment, rebalance, restart)

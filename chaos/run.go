@@ -69,6 +69,9 @@ type Config struct {
 
 	Partitions, Producers, Keys, Rate, MaxRecords int
 	Assigned, Grouped                             int
+	// Txn, when positive, makes the producers transactional with Txn
+	// records a transaction (Workload.Txn) and every reader read_committed.
+	Txn int
 
 	Logf func(format string, args ...any) // progress; nil for silence
 }
@@ -197,8 +200,8 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 		return nil, h.Events(), labErr
 	}
 	plan := c.Schedule.PlanVictims(c.Seed, c.Duration, kept, c.Victims)
-	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s victims=%s nodes=%d rf=%d min.insync.replicas=%d netns=%v partitions=%d producers=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s disk=%d faults=%d",
-		c.Seed, c.Duration, strings.Join(kept, ","), strings.Join(c.Victims, ","), c.Nodes, c.RF, c.MinISR, wantLab, c.Partitions, c.Producers, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), diskSize(disks), len(plan))})
+	h.Add(Event{Kind: KindStart, Part: -1, Off: -1, Info: fmt.Sprintf("seed=%d duration=%v nemeses=%s victims=%s nodes=%d rf=%d min.insync.replicas=%d netns=%v partitions=%d producers=%d txn=%d keys=%d rate=%d assigned=%d grouped=%d sets=%s disk=%d faults=%d",
+		c.Seed, c.Duration, strings.Join(kept, ","), strings.Join(c.Victims, ","), c.Nodes, c.RF, c.MinISR, wantLab, c.Partitions, c.Producers, c.Txn, c.Keys, c.Rate, c.Assigned, c.Grouped, strings.Join(c.Sets, ","), diskSize(disks), len(plan))})
 	for _, st := range plan {
 		h.Add(Event{Kind: KindInfo, Proc: "nemesis", Part: -1, Off: -1, Info: "plan " + st.String()})
 	}
@@ -242,7 +245,7 @@ func Run(ctx context.Context, c Config) (*Result, []Event, error) {
 
 	w := &Workload{Addrs: cl.Addrs(), Topic: "chaos", Group: "chaos", Partitions: c.Partitions, RF: c.RF, MinISR: c.MinISR,
 		Producers: c.Producers, Keys: c.Keys, Rate: c.Rate, MaxRecords: c.MaxRecords,
-		Assigned: c.Assigned, Grouped: c.Grouped, Seed: c.Seed, H: h}
+		Assigned: c.Assigned, Grouped: c.Grouped, Seed: c.Seed, Txn: c.Txn, H: h}
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = w.CreateTopic(tctx)
 	cancel()

@@ -32,7 +32,12 @@ type Workload struct {
 	Assigned   int // consumers with all partitions assigned
 	Grouped    int // consumers in Group
 	Seed       uint64
-	H          *History
+	// Txn, when positive, makes the producers transactional: each sends
+	// transactions of Txn records (one transactional id per producer),
+	// aborts one in five on purpose, and every consumer and the final read
+	// are read_committed.
+	Txn int
+	H   *History
 }
 
 func (w *Workload) client(opts ...kgo.Opt) (*kgo.Client, error) {
@@ -89,6 +94,9 @@ func (w *Workload) CreateTopic(ctx context.Context) error {
 // flushes for up to flush and closes its client, which fails whatever is
 // still unacknowledged (an indeterminate "fail" in the history).
 func (w *Workload) Produce(ctx context.Context, i int, flush time.Duration) error {
+	if w.Txn > 0 {
+		return w.produceTxn(ctx, i)
+	}
 	proc := fmt.Sprintf("p%d", i)
 	// acks=all and idempotence are franz-go's defaults; set them anyway so
 	// the guarantee the checker relies on is visible here. Retries are
@@ -145,6 +153,9 @@ loop:
 // after one a consumer legitimately resumes from the committed offset.
 func (w *Workload) Consume(ctx context.Context, proc string, grouped bool) error {
 	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+	if w.Txn > 0 {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if grouped {
 		opts = append(opts,
 			kgo.ConsumerGroup(w.Group),
@@ -262,13 +273,26 @@ func (w *Workload) FinalRead(ctx context.Context) error {
 		w.H.Add(Event{Kind: KindAssign, Proc: "final", Part: o.Partition, Off: -1})
 	})
 	w.H.Add(Event{Kind: KindInfo, Proc: "final", Part: -1, Off: -1, Info: fmt.Sprintf("end offsets %v", end)})
-	c, err := w.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.Topic: offs}), kgo.FetchMaxWait(500*time.Millisecond))
+	fopts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.Topic: offs}), kgo.FetchMaxWait(500 * time.Millisecond)}
+	if w.Txn > 0 {
+		fopts = append(fopts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	c, err := w.client(fopts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	next := map[int32]int64{}
+	progress := time.Now()
 	done := func() bool {
+		// Transaction markers take offsets a reader never gets a
+		// record for, the last ones too: a transactional run's read is
+		// complete once nothing new came for longer than a transaction
+		// left open by a dead producer can block the last stable offset
+		// (finalIdle > the producers' transaction timeout).
+		if w.Txn > 0 && time.Since(progress) > finalIdle {
+			return true
+		}
 		for p, e := range end {
 			if next[p] < e {
 				return false
@@ -277,20 +301,123 @@ func (w *Workload) FinalRead(ctx context.Context) error {
 		return true
 	}
 	for !done() {
-		fs := c.PollRecords(ctx, 5000)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := c.PollRecords(pctx, 5000)
+		cancel()
 		if ctx.Err() != nil {
 			return fmt.Errorf("chaos: final read incomplete (read up to %v of end offsets %v): %w", next, end, ctx.Err())
 		}
 		fs.EachError(func(_ string, p int32, err error) {
-			w.H.Add(Event{Kind: KindPollErr, Proc: "final", Part: p, Off: -1, Err: err.Error()})
+			if !errors.Is(err, context.DeadlineExceeded) {
+				w.H.Add(Event{Kind: KindPollErr, Proc: "final", Part: p, Off: -1, Err: err.Error()})
+			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Offset >= end[r.Partition] {
 				return // written after the end was taken: not part of the final read
 			}
 			next[r.Partition] = r.Offset + 1
+			progress = time.Now()
 			w.H.Add(Event{Kind: KindFinal, Proc: "final", Part: r.Partition, Off: r.Offset, Value: string(r.Value)})
 		})
+	}
+	return nil
+}
+
+// txnTimeout is the transactional producers' transaction.timeout.ms: a
+// transaction its producer could not end (killed broker, failed EndTxn) is
+// aborted by the coordinator after it, which unblocks read_committed
+// readers. finalIdle must exceed it.
+const (
+	txnTimeout = 10 * time.Second
+	finalIdle  = 25 * time.Second
+)
+
+// produceTxn is Produce for a transactional producer: transactions of
+// w.Txn records, one in five aborted on purpose. Values of a committed
+// transaction get "ack" events (with their offsets), of an aborted one
+// "abort" events; when the outcome is unknown (the commit's answer was
+// lost), "fail" events: indeterminate, as a failed idempotent send. Every
+// send's Info names its transaction ("t<producer>-<n>"), so the checker can
+// tell a torn transaction.
+func (w *Workload) produceTxn(ctx context.Context, i int) error {
+	proc := fmt.Sprintf("p%d", i)
+	newClient := func() (*kgo.Client, error) {
+		return w.client(
+			kgo.DefaultProduceTopic(w.Topic),
+			kgo.TransactionalID(fmt.Sprintf("chaos-%d-%s", w.Seed, proc)),
+			kgo.TransactionTimeout(txnTimeout),
+			kgo.RecordDeliveryTimeout(time.Minute),
+		)
+	}
+	cl, err := newClient()
+	if err != nil {
+		return err
+	}
+	defer func() { cl.Close() }()
+	rng := rand.New(rand.NewPCG(w.Seed, uint64(i)+1))
+	tick := time.NewTicker(time.Second / time.Duration(max(w.Rate, 1)))
+	defer tick.Stop()
+	type sent struct {
+		v         string
+		part      int32
+		off       int64
+		err       error
+		delivered bool
+	}
+	for n, txn := 0, 0; n < w.MaxRecords && ctx.Err() == nil; txn++ {
+		if err := cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("chaos: %s begin: %w", proc, err)
+		}
+		tid := fmt.Sprintf("t%d-%d", i, txn)
+		recs := make([]*sent, 0, w.Txn)
+		var wg sync.WaitGroup
+		for k := 0; k < w.Txn && n < w.MaxRecords; k, n = k+1, n+1 {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+			s := &sent{v: fmt.Sprintf("p%d-%d", i, n)}
+			recs = append(recs, s)
+			r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", rng.IntN(max(w.Keys, 1))), Value: []byte(s.v)}
+			w.H.Add(Event{Kind: KindSend, Proc: proc, Part: -1, Off: -1, Value: s.v, Info: tid})
+			wg.Add(1)
+			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				defer wg.Done()
+				s.part, s.off, s.err, s.delivered = r.Partition, r.Offset, err, err == nil
+			})
+		}
+		fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ferr := cl.Flush(fctx)
+		cancel()
+		wg.Wait()
+		allDelivered := ferr == nil
+		for _, s := range recs {
+			allDelivered = allDelivered && s.delivered
+		}
+		commit := kgo.TransactionEndTry(allDelivered && rng.IntN(5) != 0)
+		ectx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		eerr := cl.EndTransaction(ectx, commit)
+		cancel()
+		for _, s := range recs {
+			switch {
+			case eerr == nil && commit == kgo.TryCommit:
+				w.H.Add(Event{Kind: KindAck, Proc: proc, Part: s.part, Off: s.off, Value: s.v, Info: tid})
+			case eerr == nil:
+				w.H.Add(Event{Kind: KindAbort, Proc: proc, Part: s.part, Off: -1, Value: s.v, Info: tid})
+			default:
+				w.H.Add(Event{Kind: KindFail, Proc: proc, Part: s.part, Off: -1, Value: s.v, Err: fmt.Sprintf("end transaction (commit %v): %v", commit == kgo.TryCommit, eerr), Info: tid})
+			}
+		}
+		if eerr != nil {
+			// The client may be unusable (fenced, or its epoch bumped
+			// under it): start over with the same transactional id,
+			// which aborts whatever the old one left open.
+			cl.Close()
+			if cl, err = newClient(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ func main() {
 		dir        = flag.String("dir", "", "broker log dir, empty or new, kept afterwards (default: a temp dir, removed afterwards)")
 		partitions = flag.Int("partitions", 8, "partitions of the topic")
 		producers  = flag.Int("producers", 3, "idempotent producers")
+		txn        = flag.Int("txn", 0, "records a transaction: makes the producers transactional (one in five transactions aborted on purpose) and every reader read_committed; 0: plain idempotent producers")
 		rate       = flag.Int("rate", 100, "records a second per producer")
 		keys       = flag.Int("keys", 256, "distinct keys (k0..k<keys-1>; Kafka's murmur2 partitioner places them)")
 		assigned   = flag.Int("assigned", 1, "consumers with every partition assigned")
@@ -115,7 +116,7 @@ func main() {
 		Schedule:   chaos.Schedule{QuietMin: *quietMin, QuietMax: *quietMax, HoldMin: *holdMin, HoldMax: *holdMax},
 		Sets:       brokerSets,
 		Partitions: *partitions, Producers: *producers, Rate: *rate, Keys: *keys,
-		Assigned: *assigned, Grouped: *grouped,
+		Assigned: *assigned, Grouped: *grouped, Txn: *txn,
 		Nodes: *nodes, RF: *rf, MinISR: *minISR, Victims: vs, NetNS: *netns, SkipReplicaCheck: *noReplicas,
 		DiskSize: ds, NodeLogs: *nodeLogs,
 		Logf: log.Printf,
