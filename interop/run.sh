@@ -393,6 +393,13 @@ kcat_group() {
 	cmp "$work/group.3" /dev/null || fail "a third run read records again"
 }
 
+# Transactions through librdkafka (interop/transactions.py): commit, abort,
+# send_offsets_to_transaction, zombie fencing; a read_committed consumer
+# sees each committed record once and no aborted one.
+transactions() {
+	INTEROP_TIMEOUT=$TIMEOUT INTEROP_RF=$RF "$PY" interop/transactions.py "$BOOT" interop-txn
+}
+
 # --- python3-confluent-kafka --------------------------------------------------
 
 confluent() {
@@ -446,6 +453,7 @@ check "kcat -o offsets (absolute, from end, end, -c)" kcat_offsets
 check "kcat keys (-K:) and headers (-H)" kcat_keys_and_headers
 check "kcat -Q offsets by timestamp" kcat_query_timestamps
 check "kcat -G: a second run in the group gets exactly the rest" kcat_group
+check "transactions (confluent-kafka): commit, abort, offsets in a transaction, fencing, read_committed" transactions
 confluent
 
 # A clean stop, nothing logged at ERROR, and the data still there after a
