@@ -178,6 +178,13 @@ type Coordinator struct {
 	appended   []atomic.Int64
 	live       []atomic.Int64
 	compacting []atomic.Bool
+
+	// next is, per partition, the position the next record written
+	// takes in the order of the partition's records: the log end offset
+	// after Load, then one more per record appended. Offsets remember
+	// theirs (committed.order) so that a transaction's COMMIT applies a
+	// transactional offset only over an older one (txn.go).
+	next []atomic.Int64
 }
 
 // New returns a coordinator that owns no partition: Load takes each
@@ -187,6 +194,7 @@ func New(cfg Config) *Coordinator {
 	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}, closing: make(chan struct{})}
 	c.partMu = make([]sync.Mutex, cfg.Partitions)
 	c.parts = make([]partState, cfg.Partitions)
+	c.next = make([]atomic.Int64, cfg.Partitions)
 	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
 	if comp, ok := cfg.Storage.(Compactor); ok {
 		c.compactCh = make(chan int32, cfg.Partitions)
@@ -349,6 +357,9 @@ func codeFor(err error) int16 {
 	case errors.Is(err, errNotCoordinator), errors.Is(err, errNotOwned), errors.Is(err, errLoading):
 		errors.As(err, &ke)
 		return ke.Code
+	case errors.Is(err, kerr.InvalidProducerEpoch):
+		// A transactional offset commit from a fenced producer.
+		return kerr.InvalidProducerEpoch.Code
 	}
 	// The log could not take the write: the client retries, and
 	// may find the coordinator elsewhere.
