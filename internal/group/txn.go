@@ -276,7 +276,8 @@ func (g *group) checkConsumerTxnCommit(memberID string, epoch int32, instanceID 
 // a later Load replays the same outcome; a partition not loaded here is
 // left to that. A partition being loaded is waited for, since its replay
 // may have read the log before the marker. The epoch is not checked here:
-// the partition checked it when it took the marker.
+// the partition checked it when it took the marker. The caller holds no
+// lock of the partition: a compaction of it may be appending (LOCKS.md).
 func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpoch int16, commit bool) {
 	if partition < 0 || partition >= c.cfg.Partitions {
 		return
