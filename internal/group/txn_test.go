@@ -398,3 +398,34 @@ func TestTxnOffsetsSurviveCompaction(t *testing.T) {
 		t.Fatalf("h: aborted offsets pending after reload: %s", codeName(code))
 	}
 }
+
+// TestTxnCommitConsumerGroup: a TxnOffsetCommit to a KIP-848 group is
+// checked only when it names a member or an epoch, as Kafka's
+// ConsumerGroup.validateOffsetCommit: an unknown member is
+// UNKNOWN_MEMBER_ID, another epoch than the member's ILLEGAL_GENERATION.
+func TestTxnCommitConsumerGroup(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Topics = storeTopics })
+	resp := consumerHB(t, h.c, "cg", "m1", 0, nil)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("heartbeat: %s", codeName(resp.ErrorCode))
+	}
+	epoch := resp.MemberEpoch
+	for _, tc := range []struct {
+		name   string
+		member string
+		epoch  int32
+		want   int16
+	}{
+		{"member's epoch", "m1", epoch, 0},
+		{"no member, no epoch", "", -1, 0},
+		{"unknown member", "m2", epoch, kerr.UnknownMemberID.Code},
+		{"stale epoch", "m1", epoch - 1, kerr.IllegalGeneration.Code},
+		{"no member, an epoch", "", epoch, kerr.UnknownMemberID.Code},
+	} {
+		req := txnCommitReq("cg", 3, 9, 1)
+		req.MemberID, req.Generation = tc.member, tc.epoch
+		wantTxnCodes(t, tc.name, h.c.TxnCommit(req), tc.want)
+	}
+	h.marker(PartitionFor("cg", h.cfg.Partitions), 3, true)
+	wantOffset(t, h.c, "cg", 0, 9)
+}
