@@ -106,7 +106,7 @@ func (c *Coordinator) appendBatch(partition int32, opts record.BuildOptions, rec
 	for i := range recs {
 		recs[i].Timestamp = now
 	}
-	b, err := record.Build(opts, recs...)
+	b, err := buildBatch(opts, recs...)
 	if err != nil {
 		return 0, err
 	}

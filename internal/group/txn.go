@@ -143,6 +143,12 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 		failAll(kerr.InvalidGroupID.Code)
 		return resp
 	}
+	if req.ProducerID < 0 {
+		// No transaction can hold it (Kafka cannot build a
+		// transactional batch without a producer id).
+		failAll(kerr.InvalidProducerIDMapping.Code)
+		return resp
+	}
 	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
 	if req.Version < 3 {
 		generation, memberID, instanceID = -1, "", nil
@@ -218,6 +224,26 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 		addPendingOffset(g.txn, req.ProducerID, req.ProducerEpoch, tp, o)
 	}
 	return resp
+}
+
+// producerIDPos is where a v2 record batch holds its producer id.
+const producerIDPos = 43
+
+// buildBatch is record.Build, except that a transactional batch of
+// producer id 0 keeps it: Build reads 0 as no producer, but Kafka's
+// producer ids start at 0.
+func buildBatch(opts record.BuildOptions, recs ...record.NewRecord) (record.Batch, error) {
+	zero := opts.Transactional && opts.ProducerID == 0
+	if zero {
+		opts.ProducerID = 1
+	}
+	b, err := record.Build(opts, recs...)
+	if err != nil || !zero {
+		return b, err
+	}
+	binary.BigEndian.PutUint64(b[producerIDPos:], 0)
+	b.UpdateCRC()
+	return b, b.Validate()
 }
 
 // txnBuildOptions builds a producer's transactional batch. It carries no

@@ -84,7 +84,7 @@ func markerBatch(t testing.TB, pid int64, epoch int16, commit bool) []byte {
 		binary.BigEndian.PutUint16(key[2:], markerCommit)
 	}
 	value := make([]byte, 6) // version 0, coordinator epoch 0
-	b, err := record.Build(record.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1, Transactional: true},
+	b, err := buildBatch(record.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1, Transactional: true},
 		record.NewRecord{Key: key, Value: value, Timestamp: time.Now().UnixMilli()})
 	if err != nil {
 		t.Fatal(err)
@@ -199,12 +199,12 @@ func TestTxnCommitOrder(t *testing.T) {
 func TestTxnReplayMarkers(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Partitions = 1 })
 	ok := func(resp *kmsg.TxnOffsetCommitResponse) { t.Helper(); wantTxnCodes(t, "TxnOffsetCommit", resp, 0) }
-	ok(h.c.TxnCommit(txnCommitReq("a", 1, 11, 2))) // committed
-	ok(h.c.TxnCommit(txnCommitReq("b", 1, 12, 1))) // committed, other group
+	ok(h.c.TxnCommit(txnCommitReq("a", 0, 11, 2))) // committed (producer id 0 is one)
+	ok(h.c.TxnCommit(txnCommitReq("b", 0, 12, 1))) // committed, other group
 	ok(h.c.TxnCommit(txnCommitReq("a", 2, 21, 3))) // aborted
 	ok(h.c.TxnCommit(txnCommitReq("c", 3, 31, 1))) // left open
 	h.marker(0, 2, false)
-	h.marker(0, 1, true)
+	h.marker(0, 0, true)
 	ok(h.c.TxnCommit(txnCommitReq("only-txn", 4, 41, 1))) // a group with pending offsets only
 	ok(h.c.TxnCommit(txnCommitReq("a", 5, 51, 1)))
 	h.marker(0, 5, true) // a later transaction of the group: t-0 at 51
@@ -252,6 +252,7 @@ func TestTxnCommitChecks(t *testing.T) {
 	wantTxnCodes(t, "partition loading", c.TxnCommit(txnCommitReq("g", 1, 1, 1)), kerr.CoordinatorLoadInProgress.Code)
 
 	wantTxnCodes(t, "empty group id", h.c.TxnCommit(txnCommitReq("", 1, 1, 1)), kerr.InvalidGroupID.Code)
+	wantTxnCodes(t, "no producer id", h.c.TxnCommit(txnCommitReq("g", -1, 1, 1)), kerr.InvalidProducerIDMapping.Code)
 
 	// Unknown group with a generation.
 	req := txnCommitReq("nogroup", 1, 1, 1)
