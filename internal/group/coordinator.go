@@ -185,6 +185,11 @@ type Coordinator struct {
 	// theirs (committed.order) so that a transaction's COMMIT applies a
 	// transactional offset only over an older one (txn.go).
 	next []atomic.Int64
+
+	// txnGroups is, per partition, the groups in which each producer id
+	// has pending transactional offsets (under mu), so that CompleteTxn
+	// visits only those. It may name groups since deleted or completed.
+	txnGroups []map[int64]map[string]struct{}
 }
 
 // New returns a coordinator that owns no partition: Load takes each
@@ -195,6 +200,7 @@ func New(cfg Config) *Coordinator {
 	c.partMu = make([]sync.Mutex, cfg.Partitions)
 	c.parts = make([]partState, cfg.Partitions)
 	c.next = make([]atomic.Int64, cfg.Partitions)
+	c.txnGroups = make([]map[int64]map[string]struct{}, cfg.Partitions)
 	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
 	if comp, ok := cfg.Storage.(Compactor); ok {
 		c.compactCh = make(chan int32, cfg.Partitions)

@@ -175,8 +175,12 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 		c.appended[p].Store(0)
 		c.live[p].Store(int64(live))
 	}
+	c.txnGroups[p] = nil
 	for _, g := range gs {
 		c.groups[g.id] = g
+		for pid := range g.txn {
+			c.noteTxnLocked(p, pid, g.id)
+		}
 	}
 	c.next[p].Store(end)
 	c.parts[p] = partLoaded
@@ -207,6 +211,9 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, in
 		}
 		return found[id]
 	}
+	// The groups in which each producer has pending offsets, so that
+	// a marker visits only those.
+	open := map[int64]map[*loaded]bool{}
 	var n int
 	var end int64
 	err := l.Scan(0, func(b record.Batch) error {
@@ -220,9 +227,10 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, in
 					return false
 				}
 				if ok {
-					for _, ld := range found {
+					for ld := range open[b.ProducerID()] {
 						completeTxnOffsets(ld.offsets, ld.txn, b.ProducerID(), commit)
 					}
+					delete(open, b.ProducerID())
 				}
 				return true
 			})
@@ -232,13 +240,22 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, in
 			return derr
 		}
 		txn := txnBatch{pid: -1}
+		getBatch := get
 		if b.IsTransactional() {
 			txn = txnBatch{pid: b.ProducerID(), epoch: b.ProducerEpoch()}
+			getBatch = func(id string) *loaded {
+				ld := get(id)
+				if open[txn.pid] == nil {
+					open[txn.pid] = map[*loaded]bool{}
+				}
+				open[txn.pid][ld] = true
+				return ld
+			}
 		}
 		var derr error
 		err := b.ForEachRecord(func(r *record.Record) bool {
 			n++
-			if derr = c.replay(r, txn, get); derr != nil {
+			if derr = c.replay(r, txn, getBatch); derr != nil {
 				derr = fmt.Errorf("%s-%d offset %d: %w", Topic, p, r.Offset, derr)
 				return false
 			}

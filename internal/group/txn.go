@@ -223,7 +223,22 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 		o.order = first + int64(k)
 		addPendingOffset(g.txn, req.ProducerID, req.ProducerEpoch, tp, o)
 	}
+	c.mu.Lock()
+	c.noteTxnLocked(g.partition, req.ProducerID, g.id)
+	c.mu.Unlock()
 	return resp
+}
+
+// noteTxnLocked records that producer pid has pending offsets in group
+// id of partition p. The caller holds c.mu.
+func (c *Coordinator) noteTxnLocked(p int32, pid int64, id string) {
+	if c.txnGroups[p] == nil {
+		c.txnGroups[p] = map[int64]map[string]struct{}{}
+	}
+	if c.txnGroups[p][pid] == nil {
+		c.txnGroups[p][pid] = map[string]struct{}{}
+	}
+	c.txnGroups[p][pid][id] = struct{}{}
 }
 
 // producerIDPos is where a v2 record batch holds its producer id.
@@ -313,16 +328,20 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpo
 	c.partMu[partition].Lock()
 	defer c.partMu[partition].Unlock()
 	c.mu.Lock()
-	owned := c.parts[partition] == partLoaded && !c.closed
-	c.mu.Unlock()
-	if !owned {
+	if c.parts[partition] != partLoaded || c.closed {
+		c.mu.Unlock()
 		return
 	}
-	n := 0
-	for _, g := range c.groupsSnapshot() {
-		if g.partition != partition {
-			continue
+	var gs []*group
+	for id := range c.txnGroups[partition][producerID] {
+		if g := c.groups[id]; g != nil {
+			gs = append(gs, g)
 		}
+	}
+	delete(c.txnGroups[partition], producerID)
+	c.mu.Unlock()
+	n := 0
+	for _, g := range gs {
 		g.mu.Lock()
 		if g.state != Dead && completeTxnOffsets(g.offsets, g.txn, producerID, commit) {
 			n++
