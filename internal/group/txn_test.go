@@ -430,3 +430,45 @@ func TestTxnCommitConsumerGroup(t *testing.T) {
 	h.marker(PartitionFor("cg", h.cfg.Partitions), 3, true)
 	wantOffset(t, h.c, "cg", 0, 9)
 }
+
+// TestCompleteTxnWaitsForLoad: a marker written while its partition is
+// being loaded is applied once the load ends (the replay may have read
+// the log before it), and one for a partition not loaded here is left to
+// the replay of a later Load.
+func TestCompleteTxnWaitsForLoad(t *testing.T) {
+	h := newHarness(t, nil)
+	p := PartitionFor("g", h.cfg.Partitions)
+	wantTxnCodes(t, "TxnOffsetCommit", h.c.TxnCommit(txnCommitReq("g", 4, 40, 1)), 0)
+	// As Load does while it replays.
+	h.c.partMu[p].Lock()
+	h.c.mu.Lock()
+	h.c.parts[p] = partLoading
+	h.c.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.c.CompleteTxn(p, 4, 0, true)
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("CompleteTxn did not wait for the load")
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.c.mu.Lock()
+	h.c.parts[p] = partLoaded
+	h.c.mu.Unlock()
+	h.c.partMu[p].Unlock()
+	<-done
+	wantOffset(t, h.c, "g", 0, 40)
+
+	// Not loaded here: nothing to do; a later Load replays the marker.
+	wantTxnCodes(t, "TxnOffsetCommit", h.c.TxnCommit(txnCommitReq("g", 5, 50, 1)), 0)
+	h.c.Unload(p)
+	h.st.mu.Lock()
+	h.st.batches[p] = append(h.st.batches[p], markerBatch(t, 5, 0, true))
+	h.st.mu.Unlock()
+	h.c.CompleteTxn(p, 5, 0, true)
+	c2 := loadCoordinator(t, h.st, h.cfg)
+	defer c2.Close()
+	wantOffset(t, c2, "g", 0, 50)
+}
