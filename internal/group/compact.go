@@ -141,7 +141,8 @@ type liveBatch struct {
 // as a transactional batch of that producer. The order keeps what a later
 // COMMIT marker applies the same (an offset committed after a
 // transactional one still wins), and the pending ones stay in the
-// producer's open transaction, ended by the marker still to come.
+// producer's open transaction, ended by the marker still to come. Their
+// transactions are marked rewritten (txnOffsets.rewritten).
 func (g *group) liveBatches() []liveBatch {
 	var out []liveBatch
 	if recs := g.metaRecords(); len(recs) > 0 {
@@ -167,6 +168,7 @@ func (g *group) liveBatches() []liveBatch {
 			b := liveBatch{}
 			if e.pid >= 0 {
 				b.opts = txnBuildOptions(e.pid, g.txn[e.pid].epoch)
+				g.txn[e.pid].rewritten = true
 			}
 			out = append(out, b)
 		}

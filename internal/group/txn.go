@@ -27,6 +27,11 @@ import (
 type txnOffsets struct {
 	epoch   int16 // of the last TxnOffsetCommit, for compaction's rewrite
 	offsets map[topicPartition]committed
+	// rewritten: a compaction wrote these offsets again, as a new
+	// transactional batch of the producer, possibly after the marker
+	// that ends the transaction (written before CompleteTxn is called):
+	// CompleteTxn then settles the partitions in the log (settle).
+	rewritten bool
 }
 
 // addPendingOffset records o as pending for producer pid.
@@ -343,14 +348,57 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpo
 	n := 0
 	for _, g := range gs {
 		g.mu.Lock()
+		t := g.txn[producerID]
 		if g.state != Dead && completeTxnOffsets(g.offsets, g.txn, producerID, commit) {
 			n++
+			if t.rewritten {
+				c.settle(g, t)
+			}
 		}
 		g.mu.Unlock()
 	}
 	if n > 0 {
 		c.logger.Debug("completed transactional offsets", "partition", partition, "producer_id", producerID,
 			"producer_epoch", producerEpoch, "commit", commit, "groups", n)
+	}
+}
+
+// settle writes, after a transaction whose pending offsets a compaction
+// rewrote, the outcome of each of its partitions as plain records: a
+// tombstone, which drops a pending offset left in the log after the
+// marker (so that a replay does not keep it pending, nor apply it at the
+// producer's next COMMIT), then the committed offset again, if any. A
+// partition another producer also has pending is only committed again.
+// The caller holds g.mu. A failure is logged: memory is right, and the
+// next compaction rewrites the log from it.
+func (c *Coordinator) settle(g *group, t *txnOffsets) {
+	type write struct {
+		tp  topicPartition
+		idx int // of its record
+	}
+	var recs []record.NewRecord
+	var writes []write
+	for tp := range t.offsets {
+		if !g.hasPendingOffset(tp) {
+			recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
+		}
+		if o, ok := g.offsets[tp]; ok {
+			writes = append(writes, write{tp, len(recs)})
+			recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
+		}
+	}
+	if len(recs) == 0 {
+		return
+	}
+	first, err := c.appendBatch(g.partition, record.BuildOptions{}, recs...)
+	if err != nil {
+		c.logger.Error("settle transactional offsets after a compaction", "group", g.id, "err", err)
+		return
+	}
+	for _, w := range writes {
+		o := g.offsets[w.tp]
+		o.order = first + int64(w.idx)
+		g.offsets[w.tp] = o
 	}
 }
 

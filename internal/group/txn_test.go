@@ -472,3 +472,62 @@ func TestCompleteTxnWaitsForLoad(t *testing.T) {
 	defer c2.Close()
 	wantOffset(t, c2, "g", 0, 50)
 }
+
+// TestTxnCompactionAfterMarker: a compaction between the marker's write
+// and CompleteTxn rewrites the pending offsets after the marker; CompleteTxn
+// then settles them in the log, so that a replay ends as the live
+// coordinator did: nothing left pending, and an aborted offset never
+// applied by the producer's next COMMIT.
+func TestTxnCompactionAfterMarker(t *testing.T) {
+	st := &logStorage{t: t, dir: t.TempDir(), logs: map[int32]*log.Log{}}
+	defer st.close()
+	cfg := Config{Partitions: 1, Storage: st, CompactAfterRecords: 1 << 30}
+	c := newOwning(cfg)
+	defer c.Close()
+	if code := c.Commit(commitReq("g", 5, 2)).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("commit: %s", codeName(code))
+	}
+	l := st.log(0)
+	race := func(offset int64, commit bool) {
+		t.Helper()
+		wantTxnCodes(t, "TxnOffsetCommit", c.TxnCommit(txnCommitReq("g", 9, offset, 3)), 0)
+		if _, err := l.Append(markerBatch(t, 9, 0, commit), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.compact(st, 0); err != nil {
+			t.Fatal(err)
+		}
+		c.CompleteTxn(0, 9, 0, commit)
+	}
+	check := func(c *Coordinator, when string, want ...int64) {
+		t.Helper()
+		for p, w := range want {
+			if got, code := fetched(t, c, "g", int32(p), true); got != w || code != 0 {
+				t.Fatalf("%s: t-%d at %d (%s), want %d", when, p, got, codeName(code), w)
+			}
+		}
+	}
+	reload := func() *Coordinator {
+		t.Helper()
+		c2 := New(cfg)
+		if err := c2.Load(0, l); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c2.Close)
+		return c2
+	}
+	race(100, true)
+	check(c, "live", 100, 100, 100)
+	check(reload(), "replayed", 100, 100, 100)
+	race(200, false)
+	check(c, "live after ABORT", 100, 100, 100)
+	check(reload(), "replayed after ABORT", 100, 100, 100)
+	// The producer's next transaction, in another group.
+	wantTxnCodes(t, "TxnOffsetCommit", c.TxnCommit(txnCommitReq("other", 9, 7, 1)), 0)
+	if _, err := l.Append(markerBatch(t, 9, 0, true), 0); err != nil {
+		t.Fatal(err)
+	}
+	c.CompleteTxn(0, 9, 0, true)
+	check(c, "live after the next COMMIT", 100, 100, 100)
+	check(reload(), "replayed after the next COMMIT", 100, 100, 100)
+}
