@@ -137,10 +137,28 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 			resp.Topics = append(resp.Topics, rt)
 		}
 	}()
+	// Unknown partitions are answered first, as Kafka's KafkaApis does
+	// before it asks the coordinator (which it does not when none is
+	// left).
+	valid := 0
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if c.cfg.PartitionExists(t.Topic, p.Partition) {
+				valid++
+			} else {
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			}
+		}
+	}
+	if valid == 0 {
+		return resp
+	}
 	failAll := func(code int16) {
 		for i := range codes {
 			for j := range codes[i] {
-				codes[i][j] = code
+				if codes[i][j] == 0 {
+					codes[i][j] = code
+				}
 			}
 		}
 	}
@@ -190,8 +208,7 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 				meta = *p.Metadata
 			}
 			switch {
-			case !c.cfg.PartitionExists(t.Topic, p.Partition):
-				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			case codes[i][j] != 0: // unknown partition
 				continue
 			case len(meta) > c.cfg.MaxMetadataSize:
 				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
@@ -213,14 +230,7 @@ func (c *Coordinator) TxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffse
 	first, err := c.appendBatch(g.partition, txnBuildOptions(req.ProducerID, req.ProducerEpoch), recs...)
 	if err != nil {
 		c.logger.Error("store transactional offsets", "group", g.id, "producer_id", req.ProducerID, "err", err)
-		code := codeFor(err)
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == 0 {
-					codes[i][j] = code
-				}
-			}
-		}
+		failAll(codeFor(err))
 		return resp
 	}
 	for k, tp := range tps {

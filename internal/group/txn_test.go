@@ -293,6 +293,13 @@ func TestTxnCommitChecks(t *testing.T) {
 	if got := txnCodes(h2.c.TxnCommit(req)); fmt.Sprint(got) != fmt.Sprint([]int16{0, kerr.UnknownTopicOrPartition.Code, kerr.OffsetMetadataTooLarge.Code}) {
 		t.Fatalf("codes %v", got)
 	}
+	// An unknown partition is answered so even when the group is not
+	// served here, as Kafka checks partitions first.
+	c3 := New(h2.cfg)
+	defer c3.Close()
+	if got := txnCodes(c3.TxnCommit(req)); fmt.Sprint(got) != fmt.Sprint([]int16{kerr.NotCoordinator.Code, kerr.UnknownTopicOrPartition.Code, kerr.NotCoordinator.Code}) {
+		t.Fatalf("codes without the partition loaded: %v", got)
+	}
 	if n, _ := h2.c.PendingTxnOffsets("g"); n != 1 {
 		t.Fatalf("%d pending offsets, want 1", n)
 	}
