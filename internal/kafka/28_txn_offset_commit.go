@@ -17,8 +17,14 @@ package kafka
 //     groups: UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION;
 //     KIP-848 consumer groups: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION for
 //     another member epoch); an unknown group with a generation is
-//     ILLEGAL_GENERATION. Per partition: UNKNOWN_TOPIC_OR_PARTITION,
-//     OFFSET_METADATA_TOO_LARGE.
+//     ILLEGAL_GENERATION. Per partition: UNKNOWN_TOPIC_OR_PARTITION (before
+//     the group's checks, as Kafka's KafkaApis filters them first),
+//     OFFSET_METADATA_TOO_LARGE. A negative producer id is
+//     INVALID_PRODUCER_ID_MAPPING.
+//   - Group deletion and OffsetDelete delete pending offsets too (a
+//     tombstone); offset expiration skips a partition with a pending
+//     offset and keeps a group with an open transaction, as Kafka's
+//     OffsetMetadataManager.
 //   - Not done (KIP-890): the transaction is not verified with the
 //     transaction coordinator before the write; v5 (implicit
 //     AddOffsetsToTxn) is not served.
