@@ -378,7 +378,13 @@ func (c *Coordinator) CompleteTxn(partition int32, producerID int64, producerEpo
 // tombstone, which drops a pending offset left in the log after the
 // marker (so that a replay does not keep it pending, nor apply it at the
 // producer's next COMMIT), then the committed offset again, if any. A
-// partition another producer also has pending is only committed again.
+// partition another producer also has pending is only committed again (a
+// tombstone would drop that producer's offset too): if the rewrite landed
+// after the marker, a replay then keeps this producer's offset of it
+// pending until its next marker, a limit of compacting by rewrite that
+// Kafka's log compaction does not have (it needs two producers with open
+// transactions on one partition of one group, and a compaction between a
+// marker and CompleteTxn).
 // The caller holds g.mu. A failure is logged: memory is right, and the
 // next compaction rewrites the log from it.
 func (c *Coordinator) settle(g *group, t *txnOffsets) {

@@ -3,6 +3,8 @@ package group
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -537,4 +539,112 @@ func TestTxnCompactionAfterMarker(t *testing.T) {
 	c.CompleteTxn(0, 9, 0, true)
 	check(c, "live after the next COMMIT", 100, 100, 100)
 	check(reload(), "replayed after the next COMMIT", 100, 100, 100)
+}
+
+// TestTxnConcurrentReplayMatches runs transactional and plain commits,
+// markers (written to the log, then CompleteTxn, as WriteTxnMarkers does)
+// and background compactions at once, then checks that replaying the
+// partitions gives every group the offsets, committed and pending, the
+// live coordinator holds. Each producer commits for groups of its own, as
+// consumers own their partitions (KIP-447): a compaction between a marker
+// and its CompleteTxn is settled exactly only when no other producer has
+// an offset of the same partition pending (see settle).
+func TestTxnConcurrentReplayMatches(t *testing.T) {
+	st := &logStorage{t: t, dir: t.TempDir(), logs: map[int32]*log.Log{}}
+	defer st.close()
+	cfg := Config{Partitions: 2, Storage: st, CompactAfterRecords: 40}
+	c := newOwning(cfg)
+	groups := []string{"g0a", "g0b", "g1a", "g1b", "g2a", "g2b", "g3a", "g3b"}
+	var wg sync.WaitGroup
+	for pid := int64(0); pid < 4; pid++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(pid), 1))
+			for i := range 40 {
+				touched := map[int32]bool{}
+				for range 1 + rng.IntN(2) {
+					g := groups[2*int(pid)+rng.IntN(2)]
+					req := txnCommitReq(g, pid, int64(1000*pid)+int64(i), 1+rng.IntN(3))
+					if codes := txnCodes(c.TxnCommit(req)); codes[0] != 0 {
+						t.Errorf("TxnOffsetCommit: %v", codes)
+						return
+					}
+					touched[PartitionFor(g, cfg.Partitions)] = true
+				}
+				if i == 39 && pid == 3 {
+					break // left open
+				}
+				commit := rng.IntN(3) > 0
+				for p := range touched {
+					if err := st.Append(p, markerBatch(t, pid, 0, commit)); err != nil {
+						t.Error(err)
+						return
+					}
+					c.CompleteTxn(p, pid, 0, commit)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(9, 9))
+		for i := range 150 {
+			g := groups[rng.IntN(len(groups))]
+			if code := c.Commit(commitReq(g, int64(i), 1+rng.IntN(3))).Topics[0].Partitions[0].ErrorCode; code != 0 {
+				t.Errorf("commit: %s", codeName(code))
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	// Quiesce the background compaction before reading the logs.
+	c.Close()
+	for p := range cfg.Partitions {
+		c.partMu[p].Lock()
+		c.partMu[p].Unlock()
+	}
+	type state struct {
+		offsets map[topicPartition]int64
+		pending map[int64]map[topicPartition]int64
+	}
+	snap := func(c *Coordinator) map[string]state {
+		out := map[string]state{}
+		for _, g := range c.groupsSnapshot() {
+			g.mu.Lock()
+			s := state{offsets: map[topicPartition]int64{}, pending: map[int64]map[topicPartition]int64{}}
+			for tp, o := range g.offsets {
+				s.offsets[tp] = o.offset
+			}
+			for pid, tx := range g.txn {
+				s.pending[pid] = map[topicPartition]int64{}
+				for tp, o := range tx.offsets {
+					s.pending[pid][tp] = o.offset
+				}
+			}
+			g.mu.Unlock()
+			out[g.id] = s
+		}
+		return out
+	}
+	live := snap(c)
+	cfg2 := cfg
+	cfg2.CompactAfterRecords = 1 << 30 // no compaction while the test reads
+	c2 := New(cfg2)
+	defer c2.Close()
+	for p := range cfg.Partitions {
+		if err := c2.Load(p, st.log(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replayed := snap(c2)
+	for _, id := range groups {
+		if a, b := fmt.Sprint(live[id]), fmt.Sprint(replayed[id]); a != b {
+			t.Errorf("group %s: live %s, replayed %s", id, a, b)
+		}
+	}
+	if len(live["g0a"].offsets)+len(live["g0b"].offsets) == 0 {
+		t.Fatal("nothing committed")
+	}
 }
