@@ -93,14 +93,15 @@ const (
 	markerCommit = 1
 )
 
-// parseTxnMarker reads a control record's key: version int16 (0), type
-// int16. ok is false for a control record that is not a transaction marker
+// parseTxnMarker reads a control record's key: version int16, type int16,
+// as Kafka's ControlRecordType.parse (a later version is read as version
+// 0). ok is false for a control record that is not a transaction marker
 // (Kafka's other control types, such as KRaft's, are not written here).
 func parseTxnMarker(key []byte) (commit, ok bool, err error) {
 	if len(key) < 4 {
 		return false, false, fmt.Errorf("control record key of %d bytes", len(key))
 	}
-	if v := int16(binary.BigEndian.Uint16(key)); v != 0 {
+	if v := int16(binary.BigEndian.Uint16(key)); v < 0 {
 		return false, false, fmt.Errorf("control record key version %d", v)
 	}
 	switch int16(binary.BigEndian.Uint16(key[2:])) {
