@@ -648,3 +648,23 @@ func TestTxnConcurrentReplayMatches(t *testing.T) {
 		t.Fatal("nothing committed")
 	}
 }
+
+func TestParseTxnMarker(t *testing.T) {
+	for _, tc := range []struct {
+		key        []byte
+		commit, ok bool
+		wantErr    bool
+	}{
+		{[]byte{0, 0, 0, 0}, false, true, false},
+		{[]byte{0, 0, 0, 1}, true, true, false},
+		{[]byte{0, 1, 0, 1, 9}, true, true, false}, // a later version
+		{[]byte{0, 0, 0, 5}, false, false, false},  // another control type
+		{[]byte{0xff, 0xff, 0, 1}, false, false, true},
+		{[]byte{0, 0, 1}, false, false, true},
+	} {
+		commit, ok, err := parseTxnMarker(tc.key)
+		if commit != tc.commit || ok != tc.ok || (err != nil) != tc.wantErr {
+			t.Errorf("%x: commit %v ok %v err %v", tc.key, commit, ok, err)
+		}
+	}
+}
