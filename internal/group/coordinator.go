@@ -156,8 +156,9 @@ const (
 // partition gets NOT_COORDINATOR, and one of a partition being loaded
 // COORDINATOR_LOAD_IN_PROGRESS. Safe for concurrent use.
 //
-// Locks: partMu[p] (Load, Unload, compaction and CompleteTxn of p, one at a time) is
-// taken before a group's mu, which is taken before mu (see LOCKS.md).
+// Locks: partMu[p] (Load, Unload, compaction and CompleteTxn of p, one
+// at a time) is taken before a group's mu, which is taken before mu (see
+// LOCKS.md).
 type Coordinator struct {
 	cfg    Config
 	clock  Clock
