@@ -407,6 +407,12 @@ func (p *Partition) checkSequence(b record.Batch) (batchMeta, bool, error) {
 	switch {
 	case epoch < st.epoch:
 		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d, current %d", ErrInvalidProducerEpoch, b.ProducerID(), epoch, st.epoch)
+	case firstSeq < 0:
+		// The broker's own transactional write (the group
+		// coordinator's TxnOffsetCommit; ValidateProduced refuses a
+		// produced batch without a sequence): only the epoch is
+		// checked, as Kafka checks AppendOrigin.COORDINATOR appends.
+		return batchMeta{}, false, nil
 	case epoch > st.epoch:
 		if firstSeq != 0 {
 			return batchMeta{}, false, fmt.Errorf("%w: new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, epoch, firstSeq)

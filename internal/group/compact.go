@@ -1,6 +1,8 @@
 package group
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/strata-io/strata/internal/record"
@@ -102,18 +104,20 @@ func (c *Coordinator) compact(comp Compactor, p int32) error {
 			continue
 		}
 		g.mu.Lock()
-		var recs []record.NewRecord
+		var batches []liveBatch
 		if g.state != Dead {
-			recs = g.liveRecords()
+			batches = g.liveBatches()
 		}
-		if len(recs) > 0 {
-			err = c.append(p, recs...)
+		for _, b := range batches {
+			if _, err = c.appendBatch(p, b.opts, b.recs...); err != nil {
+				break
+			}
+			live += int64(len(b.recs))
 		}
 		g.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		live += int64(len(recs))
 	}
 	if err := comp.DeleteBefore(p, start); err != nil {
 		return err
@@ -124,10 +128,59 @@ func (c *Coordinator) compact(comp Compactor, p int32) error {
 	return nil
 }
 
-// liveRecords is the group's state as records: its metadata (unless it
+// liveBatch is records to write as one batch.
+type liveBatch struct {
+	opts record.BuildOptions
+	recs []record.NewRecord
+}
+
+// liveBatches is the group's state as batches: its metadata (unless it
 // only ever stored offsets; for a consumer group, its KIP-848 records as
-// last written) and every committed offset.
-func (g *group) liveRecords() []record.NewRecord {
+// last written), then its committed offsets and the pending offsets of
+// open transactions in the order they were written, each producer's run
+// as a transactional batch of that producer. The order keeps what a later
+// COMMIT marker applies the same (an offset committed after a
+// transactional one still wins), and the pending ones stay in the
+// producer's open transaction, ended by the marker still to come. Their
+// transactions are marked rewritten (txnOffsets.rewritten).
+func (g *group) liveBatches() []liveBatch {
+	var out []liveBatch
+	if recs := g.metaRecords(); len(recs) > 0 {
+		out = append(out, liveBatch{recs: recs})
+	}
+	type entry struct {
+		pid int64
+		tp  topicPartition
+		o   committed
+	}
+	var es []entry
+	for tp, o := range g.offsets {
+		es = append(es, entry{-1, tp, o})
+	}
+	for pid, t := range g.txn {
+		for tp, o := range t.offsets {
+			es = append(es, entry{pid, tp, o})
+		}
+	}
+	slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.o.order, b.o.order) })
+	for i, e := range es {
+		if i == 0 || es[i-1].pid != e.pid {
+			b := liveBatch{}
+			if e.pid >= 0 {
+				b.opts = txnBuildOptions(e.pid, g.txn[e.pid].epoch)
+				g.txn[e.pid].rewritten = true
+			}
+			out = append(out, b)
+		}
+		b := &out[len(out)-1]
+		b.recs = append(b.recs, record.NewRecord{Key: offsetKey(g.id, e.tp), Value: offsetValue(e.o)})
+	}
+	return out
+}
+
+// metaRecords is the group's metadata as records (none for a group that
+// only ever stored offsets).
+func (g *group) metaRecords() []record.NewRecord {
 	var recs []record.NewRecord
 	switch {
 	case g.consumer != nil:
@@ -137,9 +190,6 @@ func (g *group) liveRecords() []record.NewRecord {
 		recs = g.consumerLiveRecords()
 	case g.generation > 0 || g.protocolType != "" || len(g.members) > 0:
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id), Value: g.metadataValue()})
-	}
-	for tp, o := range g.offsets {
-		recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp), Value: offsetValue(o)})
 	}
 	return recs
 }

@@ -156,8 +156,9 @@ const (
 // partition gets NOT_COORDINATOR, and one of a partition being loaded
 // COORDINATOR_LOAD_IN_PROGRESS. Safe for concurrent use.
 //
-// Locks: partMu[p] (Load, Unload and compaction of p, one at a time) is
-// taken before a group's mu, which is taken before mu (see LOCKS.md).
+// Locks: partMu[p] (Load, Unload, compaction and CompleteTxn of p, one
+// at a time) is taken before a group's mu, which is taken before mu (see
+// LOCKS.md).
 type Coordinator struct {
 	cfg    Config
 	clock  Clock
@@ -178,6 +179,18 @@ type Coordinator struct {
 	appended   []atomic.Int64
 	live       []atomic.Int64
 	compacting []atomic.Bool
+
+	// next is, per partition, the position the next record written
+	// takes in the order of the partition's records: the log end offset
+	// after Load, then one more per record appended. Offsets remember
+	// theirs (committed.order) so that a transaction's COMMIT applies a
+	// transactional offset only over an older one (txn.go).
+	next []atomic.Int64
+
+	// txnGroups is, per partition, the groups in which each producer id
+	// has pending transactional offsets (under mu), so that CompleteTxn
+	// visits only those. It may name groups since deleted or completed.
+	txnGroups []map[int64]map[string]struct{}
 }
 
 // New returns a coordinator that owns no partition: Load takes each
@@ -187,6 +200,8 @@ func New(cfg Config) *Coordinator {
 	c := &Coordinator{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, groups: map[string]*group{}, closing: make(chan struct{})}
 	c.partMu = make([]sync.Mutex, cfg.Partitions)
 	c.parts = make([]partState, cfg.Partitions)
+	c.next = make([]atomic.Int64, cfg.Partitions)
+	c.txnGroups = make([]map[int64]map[string]struct{}, cfg.Partitions)
 	c.expiry = c.clock.AfterFunc(cfg.RetentionCheckInterval, c.runExpiry)
 	if comp, ok := cfg.Storage.(Compactor); ok {
 		c.compactCh = make(chan int32, cfg.Partitions)
@@ -349,6 +364,9 @@ func codeFor(err error) int16 {
 	case errors.Is(err, errNotCoordinator), errors.Is(err, errNotOwned), errors.Is(err, errLoading):
 		errors.As(err, &ke)
 		return ke.Code
+	case errors.Is(err, kerr.InvalidProducerEpoch):
+		// A transactional offset commit from a fenced producer.
+		return kerr.InvalidProducerEpoch.Code
 	}
 	// The log could not take the write: the client retries, and
 	// may find the coordinator elsewhere.

@@ -16,6 +16,12 @@
 // callbacks, because a JoinGroup or SyncGroup response may wait for other
 // members' requests, as Kafka's delayed operations do.
 //
+// TxnOffsetCommit's offsets (txn.go) are written as the producer's
+// transactional batch and stay pending, invisible to OffsetFetch
+// (UNSTABLE_OFFSET_COMMIT with require_stable), until the transaction's
+// marker is written to the partition and CompleteTxn applies or drops
+// them; Load replays the markers (control batches) the same way.
+//
 // Time comes from a Clock so that tests can drive timeouts (session,
 // rebalance, initial delay) deterministically.
 package group

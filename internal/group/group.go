@@ -40,6 +40,10 @@ type committed struct {
 	metadata    string
 	commitMs    int64
 	expireMs    int64 // -1: none (the request gave no retention time)
+	// order is the record's place among the partition's records (its
+	// offset when replayed; Coordinator.next when written): a
+	// transaction's COMMIT applies its offset only over an older one.
+	order int64
 }
 
 // member is one member of a group.
@@ -121,6 +125,9 @@ type group struct {
 	syncSeq     int
 
 	offsets map[topicPartition]committed
+	// txn holds the offsets of TxnOffsetCommit by producer id, pending
+	// until the transaction's marker (txn.go).
+	txn map[int64]*txnOffsets
 
 	// consumer is set while the group is a KIP-848 consumer group
 	// (consumer.go); the classic fields above are then unused.
@@ -141,6 +148,7 @@ func newGroup(c *Coordinator, id string) *group {
 		static:    map[string]string{},
 		pending:   map[string]Timer{},
 		offsets:   map[topicPartition]committed{},
+		txn:       map[int64]*txnOffsets{},
 	}
 }
 

@@ -314,7 +314,7 @@ func (g *group) checkMember(id string, instanceID *string) int16 {
 // removeIfUnused forgets a group that a failed request created and that
 // holds nothing: no members, no offsets, never a generation.
 func (g *group) removeIfUnused() {
-	if g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 &&
+	if g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txn) == 0 &&
 		(g.consumer == nil || len(g.consumer.members) == 0) {
 		if len(g.cwritten) > 0 {
 			// A consumer group whose last member left without

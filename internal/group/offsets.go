@@ -116,7 +116,8 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 	if len(recs) == 0 {
 		return resp
 	}
-	if err := c.append(g.partition, recs...); err != nil {
+	first, err := c.appendBatch(g.partition, record.BuildOptions{}, recs...)
+	if err != nil {
 		c.logger.Error("store offsets", "group", g.id, "err", err)
 		code := codeFor(err)
 		for i, t := range req.Topics {
@@ -128,7 +129,8 @@ func (c *Coordinator) Commit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitRe
 		}
 		return resp
 	}
-	for _, w := range writes {
+	for i, w := range writes {
+		w.o.order = first + int64(i)
 		g.offsets[w.tp] = w.o
 	}
 	return resp
@@ -172,6 +174,15 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 // with a negative epoch is an admin or legacy fetch and is not checked;
 // nor is a fetch from a classic group (ClassicGroup.validateOffsetFetch).
 func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+	return c.FetchOffsetsStable(groupID, memberID, memberEpoch, topics, false)
+}
+
+// FetchOffsetsStable is FetchOffsetsAs with OffsetFetch's require_stable
+// (v7+, KIP-447): a partition for which an open transaction of the group
+// holds an offset answers UNSTABLE_OFFSET_COMMIT (offset -1), as Kafka's
+// fetchOffsets does, and the client asks again once the transaction ends.
+// Without it, such a partition answers its committed offset.
+func (c *Coordinator) FetchOffsetsStable(groupID string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	g, err := c.lockGroup(groupID, false)
 	if err != nil {
 		return nil, codeFor(err)
@@ -194,12 +205,15 @@ func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpo
 			}
 		}
 	}
-	part := func(p int32, o committed, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
+	part := func(topic string, p int32, o committed, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = p
 		rp.Offset, rp.LeaderEpoch = -1, -1
 		meta := ""
-		if ok {
+		switch {
+		case requireStable && g != nil && g.hasPendingOffset(topicPartition{topic, p}):
+			rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+		case ok:
 			rp.Offset, rp.LeaderEpoch, meta = o.offset, o.leaderEpoch, o.metadata
 		}
 		rp.Metadata = &meta
@@ -209,7 +223,7 @@ func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpo
 	if topics == nil {
 		byTopic := map[string][]kmsg.OffsetFetchResponseGroupTopicPartition{}
 		for tp, o := range offsets {
-			byTopic[tp.topic] = append(byTopic[tp.topic], part(tp.partition, o, true))
+			byTopic[tp.topic] = append(byTopic[tp.topic], part(tp.topic, tp.partition, o, true))
 		}
 		for t, ps := range byTopic {
 			slices.SortFunc(ps, func(a, b kmsg.OffsetFetchResponseGroupTopicPartition) int {
@@ -227,7 +241,7 @@ func (c *Coordinator) FetchOffsetsAs(groupID string, memberID *string, memberEpo
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			o, ok := offsets[topicPartition{t.Topic, p}]
-			rt.Partitions = append(rt.Partitions, part(p, o, ok))
+			rt.Partitions = append(rt.Partitions, part(t.Topic, p, o, ok))
 		}
 		out = append(out, rt)
 	}
@@ -341,6 +355,11 @@ func (c *Coordinator) DeleteGroup(groupID string) int16 {
 	for tp := range g.offsets {
 		recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
 	}
+	// Pending transactional offsets go too (Kafka's deleteAllOffsets),
+	// one tombstone per partition: a later COMMIT finds none.
+	for tp := range g.pendingOnly() {
+		recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
+	}
 	recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
 	recs = append(recs, g.consumerTombstones()...)
 	if err := c.append(g.partition, recs...); err != nil {
@@ -393,7 +412,9 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetD
 			case !c.cfg.PartitionExists(t.Topic, p.Partition):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				if _, ok := g.offsets[tp]; ok {
+				// A tombstone deletes a pending transactional
+				// offset too, as in Kafka.
+				if _, ok := g.offsets[tp]; ok || g.hasPendingOffset(tp) {
 					recs = append(recs, record.NewRecord{Key: offsetKey(g.id, tp)})
 					gone = append(gone, tp)
 				}
@@ -411,6 +432,7 @@ func (c *Coordinator) DeleteOffsets(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetD
 	}
 	for _, tp := range gone {
 		delete(g.offsets, tp)
+		dropPendingOffset(g.txn, tp)
 	}
 	return resp
 }
@@ -458,7 +480,9 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 	var recs []record.NewRecord
 	var gone []topicPartition
 	for tp, o := range g.offsets {
-		if subscribed[tp.topic] {
+		if subscribed[tp.topic] || g.hasPendingOffset(tp) {
+			// Kafka expires no offset an open transaction will
+			// replace.
 			continue
 		}
 		expired := now-base(o) >= retention
@@ -470,7 +494,8 @@ func (c *Coordinator) expire(g *group, now, retention int64) {
 			gone = append(gone, tp)
 		}
 	}
-	deleteGroup := g.state == Empty && len(g.members) == 0 && (g.consumer == nil || len(g.consumer.members) == 0) && len(g.pending) == 0 && len(gone) == len(g.offsets)
+	deleteGroup := g.state == Empty && len(g.members) == 0 && (g.consumer == nil || len(g.consumer.members) == 0) && len(g.pending) == 0 && len(gone) == len(g.offsets) &&
+		len(g.txn) == 0 // not while a transaction holds offsets of the group, as Kafka
 	if deleteGroup {
 		recs = append(recs, record.NewRecord{Key: groupKey(g.id)})
 		recs = append(recs, g.consumerTombstones()...)

@@ -18,6 +18,7 @@ func (c *Coordinator) Unload(p int32) {
 	c.mu.Lock()
 	was := c.parts[p]
 	c.parts[p] = partNotOwned
+	c.txnGroups[p] = nil
 	var gs []*group
 	for id, g := range c.groups {
 		if g.partition == p {

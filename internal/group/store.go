@@ -91,29 +91,42 @@ func (g *group) store() error {
 // append writes records to a __consumer_offsets partition as one batch,
 // so that the offsets of one commit land together or not at all.
 func (c *Coordinator) append(partition int32, recs ...record.NewRecord) error {
+	_, err := c.appendBatch(partition, record.BuildOptions{}, recs...)
+	return err
+}
+
+// appendBatch writes records as one batch built with opts (a
+// transactional batch carries its producer id and epoch) and returns the
+// order (Coordinator.next) of its first record.
+func (c *Coordinator) appendBatch(partition int32, opts record.BuildOptions, recs ...record.NewRecord) (int64, error) {
 	if c.cfg.Storage == nil {
-		return fmt.Errorf("group: no storage configured")
+		return 0, fmt.Errorf("group: no storage configured")
 	}
 	now := c.nowMs()
 	for i := range recs {
 		recs[i].Timestamp = now
 	}
-	b, err := record.Build(record.BuildOptions{}, recs...)
+	b, err := buildBatch(opts, recs...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := c.cfg.Storage.Append(partition, b); err != nil {
-		return err
+		return 0, err
+	}
+	var first int64
+	if partition >= 0 && int(partition) < len(c.next) {
+		first = c.next[partition].Add(int64(len(recs))) - int64(len(recs))
 	}
 	c.noteAppended(partition, len(recs))
-	return nil
+	return first, nil
 }
 
 // loaded is what replaying a partition found about one group.
 type loaded struct {
 	meta     *kmsg.GroupMetadataValue // nil: no metadata record (or deleted)
 	offsets  map[topicPartition]committed
-	consumer *loadedConsumer // KIP-848 records, if any
+	consumer *loadedConsumer       // KIP-848 records, if any
+	txn      map[int64]*txnOffsets // pending transactional offsets, by producer id
 }
 
 // Load makes this coordinator the coordinator of partition p of
@@ -141,7 +154,7 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 	}
 	c.parts[p] = partLoading
 	c.mu.Unlock()
-	gs, n, live, err := c.readPartition(p, l)
+	gs, n, live, end, err := c.readPartition(p, l)
 	c.mu.Lock()
 	if err != nil || c.closed {
 		c.parts[p] = partNotOwned
@@ -162,9 +175,14 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 		c.appended[p].Store(0)
 		c.live[p].Store(int64(live))
 	}
+	c.txnGroups[p] = nil
 	for _, g := range gs {
 		c.groups[g.id] = g
+		for pid := range g.txn {
+			c.noteTxnLocked(p, pid, g.id)
+		}
 	}
+	c.next[p].Store(end)
 	c.parts[p] = partLoaded
 	c.mu.Unlock()
 	if n > 0 {
@@ -175,27 +193,69 @@ func (c *Coordinator) Load(p int32, l *log.Log) error {
 }
 
 // readPartition replays partition p's log into groups, which are not yet
-// visible to requests: the groups, the records read and the live records.
-func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, error) {
+// visible to requests: the groups, the records read, the live records and
+// the offset after the last batch.
+//
+// Offset commits in a transactional batch are pending until the control
+// batch (COMMIT or ABORT marker) of their producer that follows, as Kafka's
+// coordinator loader replays them, so that a restart or a coordinator
+// failover ends in the state the live coordinator had (CompleteTxn).
+func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, int64, error) {
 	if l == nil {
-		return nil, 0, 0, nil
+		return nil, 0, 0, 0, nil
 	}
 	found := map[string]*loaded{}
 	get := func(id string) *loaded {
 		if found[id] == nil {
-			found[id] = &loaded{offsets: map[topicPartition]committed{}}
+			found[id] = &loaded{offsets: map[topicPartition]committed{}, txn: map[int64]*txnOffsets{}}
 		}
 		return found[id]
 	}
+	// The groups in which each producer has pending offsets, so that
+	// a marker visits only those.
+	open := map[int64]map[*loaded]bool{}
 	var n int
+	var end int64
 	err := l.Scan(0, func(b record.Batch) error {
+		end = b.NextOffset()
 		if b.IsControl() {
-			return nil
+			var derr error
+			err := b.ForEachRecord(func(r *record.Record) bool {
+				commit, ok, err := parseTxnMarker(r.Key)
+				if err != nil {
+					derr = fmt.Errorf("%s-%d offset %d: %w", Topic, p, r.Offset, err)
+					return false
+				}
+				if ok {
+					for ld := range open[b.ProducerID()] {
+						completeTxnOffsets(ld.offsets, ld.txn, b.ProducerID(), commit)
+					}
+					delete(open, b.ProducerID())
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			return derr
+		}
+		txn := txnBatch{pid: -1}
+		getBatch := get
+		if b.IsTransactional() {
+			txn = txnBatch{pid: b.ProducerID(), epoch: b.ProducerEpoch()}
+			getBatch = func(id string) *loaded {
+				ld := get(id)
+				if open[txn.pid] == nil {
+					open[txn.pid] = map[*loaded]bool{}
+				}
+				open[txn.pid][ld] = true
+				return ld
+			}
 		}
 		var derr error
 		err := b.ForEachRecord(func(r *record.Record) bool {
 			n++
-			if derr = c.replay(r, get); derr != nil {
+			if derr = c.replay(r, txn, getBatch); derr != nil {
 				derr = fmt.Errorf("%s-%d offset %d: %w", Topic, p, r.Offset, derr)
 				return false
 			}
@@ -207,13 +267,13 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, er
 		return derr
 	})
 	if err != nil {
-		return nil, n, 0, err
+		return nil, n, 0, 0, err
 	}
 	var live int
 	var gs []*group
 	for id, ld := range found {
 		isConsumer := ld.consumer != nil && ld.consumer.meta
-		if ld.meta == nil && len(ld.offsets) == 0 && !isConsumer {
+		if ld.meta == nil && len(ld.offsets) == 0 && !isConsumer && len(ld.txn) == 0 {
 			continue
 		}
 		if PartitionFor(id, c.cfg.Partitions) != p {
@@ -224,6 +284,10 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, er
 		}
 		g := newGroup(c, id)
 		g.offsets = ld.offsets
+		g.txn = ld.txn
+		for _, t := range g.txn {
+			live += len(t.offsets)
+		}
 		if ld.meta != nil && !isConsumer {
 			g.restore(ld.meta)
 			live++
@@ -235,11 +299,18 @@ func (c *Coordinator) readPartition(p int32, l *log.Log) ([]*group, int, int, er
 		live += len(g.offsets)
 		gs = append(gs, g)
 	}
-	return gs, n, live, nil
+	return gs, n, live, end, nil
+}
+
+// txnBatch is the producer of a transactional batch being replayed; pid -1
+// for a batch outside a transaction.
+type txnBatch struct {
+	pid   int64
+	epoch int16
 }
 
 // replay applies one record of __consumer_offsets.
-func (c *Coordinator) replay(r *record.Record, get func(string) *loaded) error {
+func (c *Coordinator) replay(r *record.Record, txn txnBatch, get func(string) *loaded) error {
 	if len(r.Key) < 2 {
 		return fmt.Errorf("record key of %d bytes", len(r.Key))
 	}
@@ -255,6 +326,7 @@ func (c *Coordinator) replay(r *record.Record, get func(string) *loaded) error {
 		tp := topicPartition{k.Topic, k.Partition}
 		if r.Value == nil {
 			delete(ld.offsets, tp)
+			dropPendingOffset(ld.txn, tp)
 			return nil
 		}
 		var v kmsg.OffsetCommitValue
@@ -267,6 +339,11 @@ func (c *Coordinator) replay(r *record.Record, get func(string) *loaded) error {
 		}
 		if v.Version == 1 {
 			o.expireMs = v.ExpireTimestamp
+		}
+		o.order = r.Offset
+		if txn.pid >= 0 {
+			addPendingOffset(ld.txn, txn.pid, txn.epoch, tp, o)
+			return nil
 		}
 		ld.offsets[tp] = o
 	case 2:

@@ -8,8 +8,10 @@ package kafka
 //   - v0-1 have no group-level error: a group's error (NOT_COORDINATOR,
 //     COORDINATOR_LOAD_IN_PROGRESS) is set on every partition asked for.
 //   - v8+ fetch for a batch of groups (KIP-709), each with its own error.
-//   - RequireStable (v7+) has nothing to wait for: there are no
-//     transactional offsets yet.
+//   - RequireStable (v7+, KIP-447): a partition for which an open
+//     transaction (TxnOffsetCommit) holds an offset of the group answers
+//     UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka 4 does per
+//     partition; without it the committed offset is answered.
 //   - v9 (KIP-848) carries MemberID and MemberEpoch: for a consumer group
 //     an unknown member gets UNKNOWN_MEMBER_ID and another epoch than the
 //     member's STALE_MEMBER_EPOCH, as a group-level error; a null member id
@@ -43,7 +45,7 @@ func (h *Handler) handleOffsetFetch(ctx context.Context, sr *server.Request, kre
 				memberID, epoch = nil, -1
 			}
 			g.Topics, g.ErrorCode = fetchOffsetsAuthorized(ac, rg.Group, rg.Topics, func(topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
-				return h.groups.FetchOffsetsAs(rg.Group, memberID, epoch, topics)
+				return h.groups.FetchOffsetsStable(rg.Group, memberID, epoch, topics, req.RequireStable)
 			})
 			resp.Groups = append(resp.Groups, g)
 		}
@@ -57,7 +59,7 @@ func (h *Handler) handleOffsetFetch(ctx context.Context, sr *server.Request, kre
 		}
 	}
 	got, code := fetchOffsetsAuthorized(ac, req.Group, topics, func(topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
-		return h.groups.FetchOffsets(req.Group, topics)
+		return h.groups.FetchOffsetsStable(req.Group, nil, -1, topics, req.Version >= 7 && req.RequireStable)
 	})
 	resp.ErrorCode = code
 	if code != 0 && req.Version < 2 {

@@ -109,13 +109,16 @@ func seedRequests() []kmsg.Request {
 	scram := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 	scram.Upsertions = []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{{Name: "u", Mechanism: 1, Iterations: 4096, Salt: []byte("s"), SaltedPassword: make([]byte, 32)}}
 	scram.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "v", Mechanism: 2}}
+	toc := kmsg.NewPtrTxnOffsetCommitRequest()
+	toc.TransactionalID, toc.Group, toc.ProducerID, toc.Generation = "tx", "g", 7, -1
+	toc.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}, {Partition: 9}}}}
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Mechanism = "PLAIN"
 	auth := kmsg.NewPtrSASLAuthenticateRequest()
 	auth.SASLAuthBytes = []byte("\x00u\x00p")
 	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(),
 		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest(),
-		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth}
+		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth, toc}
 }
 
 // Known, not fixed here: kmsg reads a flexible version's tagged fields

@@ -53,6 +53,10 @@ func (s *offsetsStorage) Append(p int32, batch []byte) error {
 	// The request was within socket.request.max.bytes; a large commit
 	// must not fail on max.message.bytes.
 	res, err := part.Append(batch, 1<<30, false)
+	if errors.Is(err, broker.ErrInvalidProducerEpoch) {
+		// A TxnOffsetCommit of a fenced producer.
+		return fmt.Errorf("%w: %w", err, kerr.InvalidProducerEpoch)
+	}
 	if err != nil {
 		return err
 	}
