@@ -212,7 +212,9 @@ func (l *Log) scanDir() ([]int64, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		// .txnindex: the aborted-transaction index package broker
+		// keeps beside each segment (Kafka's TransactionIndex).
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, ".txnindex"} {
 			if base, ok := parseSegmentName(name, suffix); ok && !logs[base] {
 				orphans = append(orphans, name)
 			}
