@@ -201,6 +201,15 @@ func TestTxnPartitionMarkersAndReadCommitted(t *testing.T) {
 		t.Fatalf("commit marker: %v", kerr.ErrorForCode(code))
 	}
 
+	// __consumer_offsets takes markers (internal topics refuse produces),
+	// and the group coordinator is told (group.Coordinator.CompleteTxn).
+	if _, err := adm.CommitOffsets(ctxT(t), "txn-group", kadm.OffsetsFromRecords(kgo.Record{Topic: topic, Partition: 0, Offset: 0})); err != nil {
+		t.Fatal(err)
+	}
+	if code := writeMarker(t, b.Addr(), "__consumer_offsets", 8, 1, true, 1); code != 0 {
+		t.Fatalf("marker to __consumer_offsets: %v", kerr.ErrorForCode(code))
+	}
+
 	// franz-go's read_committed consumer drops the aborted records and
 	// the markers.
 	cons := newClient(t, b.Addr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
