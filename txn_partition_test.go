@@ -1,6 +1,7 @@
 package strata_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -36,12 +37,23 @@ func txnProduce(t *testing.T, c *kgo.Client, topic, txnID string, pid int64, epo
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if addr, ok := produceAddr[c]; ok {
+		// Straight to that node: kgo sends raw Produce requests to
+		// any broker it knows.
+		resp := kmsg.NewPtrProduceResponse()
+		rawRoundTrip(t, addr, req, resp)
+		return resp.Topics[0].Partitions[0]
+	}
 	resp, err := req.RequestWith(ctxT(t), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return resp.Topics[0].Partitions[0]
 }
+
+// produceAddr, for a client of the cluster test, is the node its
+// transactional produces go to.
+var produceAddr = map[*kgo.Client]string{}
 
 // writeMarker sends WriteTxnMarkers v1 for one partition and returns its
 // error code.
@@ -254,5 +266,114 @@ func TestTxnPartitionRestart(t *testing.T) {
 	}
 	if len(sp.AbortedTransactions) != 1 || sp.AbortedTransactions[0].ProducerID != 7 || sp.AbortedTransactions[0].FirstOffset != 0 {
 		t.Fatalf("after restart: aborted %+v", sp.AbortedTransactions)
+	}
+}
+
+// TestTxnPartitionCluster: on a 3-node cluster (replication factor 3,
+// min.insync.replicas 2) a marker is answered once replicated, the
+// followers learn the open and aborted transactions from what they copy,
+// and after the leader is killed the new leader serves read_committed
+// consumers the same LSO and aborted transactions.
+func TestTxnPartitionCluster(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl := newClient(t, c.Bootstrap()[0])
+	adm := kadm.NewClient(cl)
+	const topic = "txncluster"
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("2")}, topic); err != nil {
+		t.Fatal(err)
+	}
+	var leader int32 = -1
+	for leader < 0 && ctx.Err() == nil {
+		if td, err := adm.ListTopics(ctx, topic); err == nil && td[topic].Err == nil && len(td[topic].Partitions[0].ISR) == 3 {
+			leader = td[topic].Partitions[0].Leader
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if leader < 0 {
+		t.Fatal("no leader with a full ISR")
+	}
+	laddr := c.Node(leader).Addr()
+	lc := newClient(t, laddr)
+	produceAddr[lc] = laddr
+	t.Cleanup(func() { delete(produceAddr, lc) })
+	produceAll(t, lc, topic, "plain-0") // 0
+	if got := txnProduce(t, lc, topic, "tx-a", 7, 0, 0, "aborted-1", "aborted-2"); got.ErrorCode != 0 || got.BaseOffset != 1 {
+		t.Fatalf("produce: %v at %d", kerr.ErrorForCode(got.ErrorCode), got.BaseOffset)
+	}
+	if code := writeMarker(t, laddr, topic, 7, 0, false, 0); code != 0 { // 3
+		t.Fatalf("abort marker: %v", kerr.ErrorForCode(code))
+	}
+	txnProduce(t, lc, topic, "tx-b", 8, 0, 0, "committed-4")            // 4
+	if code := writeMarker(t, laddr, topic, 8, 0, true, 0); code != 0 { // 5
+		t.Fatalf("commit marker: %v", kerr.ErrorForCode(code))
+	}
+	if got := txnProduce(t, lc, topic, "tx-c", 9, 0, 0, "open-6"); got.ErrorCode != 0 || got.BaseOffset != 6 { // left open
+		t.Fatalf("produce: %v at %d", kerr.ErrorForCode(got.ErrorCode), got.BaseOffset)
+	}
+	// The marker's answer came once replicated: the high watermark is
+	// past it.
+	sp := fetchTxn(t, laddr, topic, 0, 1)
+	if sp.HighWatermark != 7 || sp.LastStableOffset != 6 || len(sp.AbortedTransactions) != 1 {
+		t.Fatalf("leader: hw %d lso %d aborted %+v", sp.HighWatermark, sp.LastStableOffset, sp.AbortedTransactions)
+	}
+
+	c.Node(leader).Kill()
+	var next int32 = -1
+	for next < 0 && ctx.Err() == nil {
+		nc := newClient(t, c.Node(others(leader)[0]).Addr())
+		if td, err := kadm.NewClient(nc).ListTopics(ctx, topic); err == nil && td[topic].Err == nil {
+			if l := td[topic].Partitions[0].Leader; l >= 0 && l != leader {
+				next = l
+			}
+		}
+		nc.Close()
+		if next < 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if next < 0 {
+		t.Fatal("no new leader")
+	}
+	naddr := c.Node(next).Addr()
+	for ctx.Err() == nil {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID, req.MaxBytes, req.IsolationLevel = 12, -1, 1<<20, 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := kmsg.NewPtrFetchResponse()
+		rawRoundTrip(t, naddr, req, resp)
+		if sp = resp.Topics[0].Partitions[0]; sp.ErrorCode == 0 && sp.HighWatermark == 7 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if sp.LastStableOffset != 6 || len(sp.AbortedTransactions) != 1 || sp.AbortedTransactions[0].ProducerID != 7 || sp.AbortedTransactions[0].FirstOffset != 1 {
+		t.Fatalf("new leader %d: hw %d lso %d aborted %+v", next, sp.HighWatermark, sp.LastStableOffset, sp.AbortedTransactions)
+	}
+	// The new leader ends the open transaction (retried, as a
+	// coordinator does, until the node knows it leads).
+	for code := int16(-1); code != 0; time.Sleep(50 * time.Millisecond) {
+		if code = writeMarker(t, naddr, topic, 9, 0, true, 0); code != 0 && code != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("commit marker on the new leader: %v", kerr.ErrorForCode(code))
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the new leader never took the marker")
+		}
+	}
+	cons := newClient(t, naddr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var got []string
+	for len(got) < 3 && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if want := []string{"plain-0", "committed-4", "open-6"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed consumer got %q, want %q", got, want)
 	}
 }
