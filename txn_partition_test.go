@@ -267,6 +267,18 @@ func TestTxnPartitionRestart(t *testing.T) {
 	if len(sp.AbortedTransactions) != 1 || sp.AbortedTransactions[0].ProducerID != 7 || sp.AbortedTransactions[0].FirstOffset != 0 {
 		t.Fatalf("after restart: aborted %+v", sp.AbortedTransactions)
 	}
+	// DescribeProducers shows the open transaction and the coordinator
+	// epoch of the last marker.
+	req := kmsg.NewPtrDescribeProducersRequest()
+	rt := kmsg.NewDescribeProducersRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{0}
+	req.Topics = append(req.Topics, rt)
+	resp := kmsg.NewPtrDescribeProducersResponse()
+	rawRoundTrip(t, b.Addr(), req, resp)
+	ps := resp.Topics[0].Partitions[0].ActiveProducers
+	if len(ps) != 1 || ps[0].ProducerID != 7 || ps[0].CurrentTxnStartOffset != 3 || ps[0].CoordinatorEpoch != 0 || ps[0].LastSequence != 2 {
+		t.Fatalf("DescribeProducers: %+v", ps)
+	}
 }
 
 // TestTxnPartitionCluster: on a 3-node cluster (replication factor 3,

@@ -642,6 +642,11 @@ type ProducerInfo struct {
 	ProducerEpoch int16
 	LastSequence  int32
 	LastTimestamp int64
+	// CoordinatorEpoch is that of its last transaction marker, -1 if
+	// none; CurrentTxnStartOffset the first offset of its transaction
+	// open on the partition, -1 if none.
+	CoordinatorEpoch      int32
+	CurrentTxnStartOffset int64
 }
 
 // Producers returns the producers the partition remembers.
@@ -650,9 +655,13 @@ func (p *Partition) Producers() []ProducerInfo {
 	defer p.mu.Unlock()
 	out := make([]ProducerInfo, 0, len(p.producers))
 	for id, st := range p.producers {
-		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: -1}
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTimestamp(),
+			CoordinatorEpoch: st.coordEpoch, CurrentTxnStartOffset: -1}
 		if n := len(st.batches); n > 0 {
-			pi.LastSequence, pi.LastTimestamp = st.batches[n-1].lastSeq, st.batches[n-1].timestamp
+			pi.LastSequence = st.batches[n-1].lastSeq
+		}
+		if first, open := p.txn.ongoing[id]; open {
+			pi.CurrentTxnStartOffset = first
 		}
 		out = append(out, pi)
 	}
