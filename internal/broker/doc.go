@@ -1,8 +1,8 @@
 // Package broker is the replica manager of one node: the partitions it
 // hosts over internal/log, their high watermarks, producer state (idempotent
 // and transactional: open transactions, the last stable offset, aborted
-// transaction indexes) and the fetchers long-polling them. It knows nothing of the wire protocol
-// or of where topic metadata comes from.
+// transaction indexes) and the fetchers long-polling them. It knows nothing
+// of the wire protocol or of where topic metadata comes from.
 //
 // # Files in a partition directory
 //
