@@ -55,7 +55,7 @@ func (h *Handler) handleWriteTxnMarkers(ctx context.Context, sr *server.Request,
 		resp.Markers = txnMarkersAnswer(req, kerr.ClusterAuthorizationFailed.Code)
 		return h.encode(resp), nil
 	}
-	resp, wait := h.writeTxnMarkers(req)
+	resp, wait := h.writeTxnMarkers(req, time.Now().Add(txnMarkerTimeout))
 	if wait == nil {
 		return h.encode(resp), nil
 	}
@@ -75,9 +75,17 @@ func (h *Handler) handleWriteTxnMarkers(ctx context.Context, sr *server.Request,
 // the API 27 path without the request, the authorization or the
 // connection. A transaction coordinator on this node calls it for the
 // partitions it finds led here (its local marker writer); the per-partition
-// error codes are those of the API.
+// error codes are those of the API. The wait for replication ends at ctx's
+// deadline if earlier than the API's 30 s (REQUEST_TIMED_OUT); a marker
+// appended and not yet replicated is then still in the log, and writing it
+// again is harmless (a second marker for the same transaction closes
+// nothing).
 func (h *Handler) WriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) *kmsg.WriteTxnMarkersResponse {
-	resp, wait := h.writeTxnMarkers(req)
+	deadline := time.Now().Add(txnMarkerTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	resp, wait := h.writeTxnMarkers(req, deadline)
 	if wait != nil {
 		wait()
 	}
@@ -118,8 +126,9 @@ type markerWait struct {
 }
 
 // writeTxnMarkers appends every marker of req, and returns the response
-// and, if some must be waited for, the wait that completes it.
-func (h *Handler) writeTxnMarkers(req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, func()) {
+// and, if some must be waited for, the wait (until deadline) that completes
+// it.
+func (h *Handler) writeTxnMarkers(req *kmsg.WriteTxnMarkersRequest, deadline time.Time) (*kmsg.WriteTxnMarkersResponse, func()) {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	resp.Markers = txnMarkersAnswer(req, 0)
 	var waits []markerWait
@@ -158,7 +167,6 @@ func (h *Handler) writeTxnMarkers(req *kmsg.WriteTxnMarkersRequest) (*kmsg.Write
 		return resp, nil
 	}
 	return resp, func() {
-		deadline := time.Now().Add(txnMarkerTimeout)
 		for _, w := range waits {
 			if w.res.SyncTo > 0 {
 				if err := w.p.WaitDurable(w.res.SyncTo, w.res.SyncGen); err != nil {
