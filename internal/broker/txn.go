@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,16 +94,10 @@ func (p *Partition) LastStableOffset() int64 {
 func (p *Partition) lsoLocked() int64 {
 	hw := p.Log.HighWatermark()
 	lso := hw
-	keep := p.txn.unreplicated[:0]
+	p.pruneUnreplicatedLocked(hw)
 	for _, c := range p.txn.unreplicated {
-		if c.last < hw {
-			continue // replicated: done with
-		}
-		keep = append(keep, c)
 		lso = min(lso, c.first)
 	}
-	clear(p.txn.unreplicated[len(keep):])
-	p.txn.unreplicated = keep
 	for _, first := range p.txn.ongoing {
 		lso = min(lso, first)
 	}
@@ -110,6 +105,21 @@ func (p *Partition) lsoLocked() int64 {
 	// Kafka's updateFirstUnstableOffset: never below the log start
 	// offset (retention or DeleteRecords may pass an open transaction).
 	return min(hw, max(lso, p.Log.LogStartOffset()))
+}
+
+// pruneUnreplicatedLocked forgets the completed transactions whose marker
+// is below the high watermark hw (Kafka's
+// ProducerStateManager.onHighWatermarkUpdated). Requires mu.
+func (p *Partition) pruneUnreplicatedLocked(hw int64) {
+	keep := p.txn.unreplicated[:0]
+	for _, c := range p.txn.unreplicated {
+		if c.last >= hw {
+			keep = append(keep, c)
+		}
+	}
+	clear(p.txn.unreplicated[len(keep):])
+	p.txn.unreplicated = keep
+	p.setTxnActiveLocked()
 }
 
 // OngoingTransactions is how many transactions are open on the partition.
@@ -138,7 +148,7 @@ func (p *Partition) AbortedTransactions(from, upTo int64) []AbortedTxn {
 	out := []AbortedTxn{}
 	a := p.txn.aborted
 	i, _ := slices.BinarySearchFunc(a, from, func(e txnIndexEntry, off int64) int {
-		return cmpInt64(e.LastOffset, off)
+		return cmp.Compare(e.LastOffset, off)
 	})
 	for _, e := range a[i:] {
 		if e.FirstOffset < upTo {
@@ -146,16 +156,6 @@ func (p *Partition) AbortedTransactions(from, upTo int64) []AbortedTxn {
 		}
 	}
 	return out
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // beginTxnLocked records a transactional data batch: the first one of a
@@ -220,6 +220,9 @@ func (p *Partition) endTxnLocked(b record.Batch) error {
 		return nil
 	}
 	delete(p.txn.ongoing, pid)
+	// Pruned here too, so that the list stays short on a replica
+	// nobody reads the LSO of.
+	p.pruneUnreplicatedLocked(p.Log.HighWatermark())
 	p.txn.unreplicated = append(p.txn.unreplicated, completedTxn{producerID: pid, first: first, last: marker})
 	p.setTxnActiveLocked()
 	if commit {
