@@ -333,3 +333,35 @@ func FuzzDecodeTxnIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestTxnIndexGoesWithItsSegment: a segment deleted by DeleteRecords (or
+// retention) takes its .txnindex with it, and the aborted transactions
+// below the log start are no longer reported.
+func TestTxnIndexGoesWithItsSegment(t *testing.T) {
+	b := openBroker(t, t.TempDir())
+	defer closeBroker(t, b)
+	p := partition(t, b)
+	appendBatch(t, p, txnBatch(t, 3, 0, 0, 2))
+	marker(t, p, 3, 0, false, 0) // 2: abort in the first segment
+	first := p.Log.SegmentBaseOffsets()[0]
+	path := filepath.Join(p.Log.Dir(), txnIndexName(first))
+	if !exists(t, path) {
+		t.Fatal("no txnindex for the first segment")
+	}
+	for i := int32(0); len(p.Log.SegmentBaseOffsets()) < 3; i++ {
+		appendBatch(t, p, producerBatch(t, 4, 0, i*3, 3))
+	}
+	if err := p.Log.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	start := p.Log.SegmentBaseOffsets()[1]
+	if _, err := p.Log.DeleteRecordsBefore(start); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, path) {
+		t.Fatal("the deleted segment's txnindex is still there")
+	}
+	if got := p.AbortedTransactions(start, 1<<40); len(got) != 0 {
+		t.Fatalf("aborted below the log start reported: %+v", got)
+	}
+}

@@ -212,9 +212,7 @@ func (l *Log) scanDir() ([]int64, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		// .txnindex: the aborted-transaction index package broker
-		// keeps beside each segment (Kafka's TransactionIndex).
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix, ".txnindex"} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseSegmentName(name, suffix); ok && !logs[base] {
 				orphans = append(orphans, name)
 			}
