@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -363,5 +364,49 @@ func TestTxnIndexGoesWithItsSegment(t *testing.T) {
 	}
 	if got := p.AbortedTransactions(start, 1<<40); len(got) != 0 {
 		t.Fatalf("aborted below the log start reported: %+v", got)
+	}
+}
+
+// TestTxnIndexRecovery: a crash that loses the ABORT marker from the log
+// (not fsynced) but not its fsynced txnindex entry: recovery cuts the log,
+// loading cuts the entry (and the file with it), and the transaction is
+// open again.
+func TestTxnIndexRecovery(t *testing.T) {
+	dir := t.TempDir()
+	b := openBroker(t, dir)
+	p := partition(t, b)
+	appendBatch(t, p, producerBatch(t, 0, 0, 0, 1)) // 0
+	appendBatch(t, p, txnBatch(t, 3, 0, 0, 2))      // 1-2
+	seg := filepath.Join(p.Log.Dir(), fmt.Sprintf("%020d.log", p.Log.ActiveSegmentBaseOffset()))
+	st, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker(t, p, 3, 0, false, 0) // 3
+	idx := txnIndexName(p.Log.ActiveSegmentBaseOffset())
+	crashDir := t.TempDir()
+	copyDir(t, dir, crashDir)
+	closeBroker(t, b)
+	rel, _ := filepath.Rel(dir, seg)
+	if err := os.Truncate(filepath.Join(crashDir, rel), st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	b = openBroker(t, crashDir)
+	defer closeBroker(t, b)
+	p = partition(t, b)
+	if leo := p.Log.LogEndOffset(); leo != 3 {
+		t.Fatalf("log end offset %d after recovery, want 3", leo)
+	}
+	if got := p.AbortedTransactions(0, 1<<40); len(got) != 0 {
+		t.Fatalf("aborted %+v: the entry of a lost marker survived", got)
+	}
+	if exists(t, filepath.Join(p.Log.Dir(), idx)) {
+		t.Fatal("txnindex with no entry left")
+	}
+	if first, ok := p.OngoingTxnFirstOffset(3); !ok || first != 1 {
+		t.Fatalf("producer 3's transaction (%d, %v), want open at 1", first, ok)
+	}
+	if lso := p.LastStableOffset(); lso != 1 {
+		t.Fatalf("lso %d, want 1", lso)
 	}
 }
