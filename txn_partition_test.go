@@ -389,3 +389,54 @@ func TestTxnPartitionCluster(t *testing.T) {
 		t.Fatalf("read_committed consumer got %q, want %q", got, want)
 	}
 }
+
+// TestTxnPartitionReadCommittedLongPoll: a read_committed fetch waiting at
+// the LSO is answered when the commit marker moves it, not at its timeout.
+func TestTxnPartitionReadCommittedLongPoll(t *testing.T) {
+	b := startBroker(t, t.TempDir(), nil)
+	c := newClient(t, b.Addr())
+	const topic = "txnpoll"
+	if _, err := kadm.NewClient(c).CreateTopic(ctxT(t), 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	if got := txnProduce(t, c, topic, "tx", 7, 0, 0, "v"); got.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(got.ErrorCode))
+	}
+	done := make(chan int16, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.Committed = 7, true
+		m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{0}}}
+		req.Markers = append(req.Markers, m)
+		resp, err := req.RequestWith(context.Background(), c)
+		if err != nil {
+			done <- -1
+			return
+		}
+		done <- resp.Markers[0].Topics[0].Partitions[0].ErrorCode
+	}()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxBytes, req.IsolationLevel = 12, -1, 1<<20, 1
+	req.MaxWaitMillis, req.MinBytes = 20000, 1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := kmsg.NewPtrFetchResponse()
+	start := time.Now()
+	rawRoundTrip(t, b.Addr(), req, resp)
+	if code := <-done; code != 0 {
+		t.Fatalf("commit marker: %v", kerr.ErrorForCode(code))
+	}
+	sp := resp.Topics[0].Partitions[0]
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the fetch waited %v: not woken by the commit", took)
+	}
+	if sp.LastStableOffset != 2 || len(fetchedOffsets(t, sp.RecordBatches)) != 2 {
+		t.Fatalf("lso %d, batches %v", sp.LastStableOffset, fetchedOffsets(t, sp.RecordBatches))
+	}
+}
