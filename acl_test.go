@@ -442,6 +442,23 @@ func TestACLMatrix(t *testing.T) {
 	if got := brokerRequest(t, adminCl, follower()).(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; authCodes[got] {
 		t.Errorf("follower fetch as a super user: %v", kerr.ErrorForCode(got))
 	}
+	// WriteTxnMarkers, from transaction coordinators, needs CLUSTER_ACTION.
+	markers := func() kmsg.Request {
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch = 77, 0
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = "t", []int32{0}
+		m.Topics = append(m.Topics, mt)
+		req.Markers = append(req.Markers, m)
+		return req
+	}
+	if got := brokerRequest(t, alice, markers()).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode; got != clusterAuth {
+		t.Errorf("WriteTxnMarkers without CLUSTER_ACTION: %v", kerr.ErrorForCode(got))
+	}
+	if got := brokerRequest(t, adminCl, markers()).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode; got != 0 {
+		t.Errorf("WriteTxnMarkers as a super user: %v", kerr.ErrorForCode(got))
+	}
 	// Transactional ids need WRITE on the id.
 	txn := kmsg.NewPtrInitProducerIDRequest()
 	txn.TransactionalID, txn.TransactionTimeoutMillis = s("tx"), 10000

@@ -1,7 +1,8 @@
 // Package broker is the replica manager of one node: the partitions it
-// hosts over internal/log, their high watermarks, idempotent-producer state
-// and the fetchers long-polling them. It knows nothing of the wire protocol
-// or of where topic metadata comes from.
+// hosts over internal/log, their high watermarks, producer state (idempotent
+// and transactional: open transactions, the last stable offset, aborted
+// transaction indexes) and the fetchers long-polling them. It knows nothing
+// of the wire protocol or of where topic metadata comes from.
 //
 // # Files in a partition directory
 //
@@ -10,6 +11,7 @@
 //
 //	<topic>-<partition>/
 //	  00000000000000001042.snapshot   producer state below offset 1042
+//	  00000000000000001000.txnindex   transactions aborted in segment 1000
 //	  leader-epoch-checkpoint         epoch -> start offset
 //	  partition.metadata              the topic's id
 //
@@ -40,8 +42,42 @@
 // An entry describes the producer's last batch only: its first sequence is
 // last_seq - offset_delta (wrapping below 0 to MaxInt32, as sequences wrap)
 // and its first offset last_offset - offset_delta; timestamp is the batch's
-// max timestamp. A producer without a batch has last_offset -1. strata has
-// no transactions: coordinator_epoch and current_txn_first_offset are -1.
+// max timestamp (or of its last transaction marker, if later). A producer
+// without a batch has last_offset -1. coordinator_epoch is that of the
+// producer's last transaction marker (-1 if none), current_txn_first_offset
+// the first offset of its transaction open on the partition (-1 if none).
+//
+// # Transactions (Kafka's ProducerStateManager and UnifiedLog)
+//
+// A transactional batch opens its producer's transaction on the partition
+// at its first offset, if none is open; the producer's end-transaction
+// marker (a control batch, ABORT or COMMIT, written by AppendTxnMarker on
+// the leader at the coordinator's request, copied as is by followers)
+// closes it. Leader appends, follower appends and the replay of the log
+// at start or after a truncation all track them. The last stable offset
+// (LSO) is the high watermark, or the first offset of the earliest
+// transaction still open, or whose marker is not yet below the high
+// watermark, if lower (never below the log start offset); read_committed
+// consumers read up to it.
+//
+// # <base>.txnindex (Kafka's TransactionIndex)
+//
+// Each ABORT marker adds one entry to the index of the segment it is in,
+// fsynced at once. Entries are 34 bytes, big endian, in marker order:
+//
+//	+---------+-------------+--------------+-------------+--------------------+
+//	| version | producer_id | first_offset | last_offset | last_stable_offset |
+//	|  int16  |    int64    |    int64     |    int64    |       int64        |
+//	+---------+-------------+--------------+-------------+--------------------+
+//	version 0; last_offset is the marker's; last_stable_offset the LSO right
+//	after it (the first offset of the earliest other open transaction, else
+//	last_offset + 1).
+//
+// Loading (and a truncation) cuts off entries whose marker is at or past
+// the log end offset, deletes the indexes of segments that are gone, and
+// the replay of the log from the producer snapshot adds the entries a
+// crash lost. Read_committed fetches get their AbortedTransactions from
+// the indexes (kept in memory once loaded), never from the records.
 //
 // # leader-epoch-checkpoint (Kafka's LeaderEpochCheckpointFile)
 //

@@ -150,8 +150,11 @@ func (p *Partition) AppendAsFollower(data []byte) (res AppendResult, err error) 
 	}
 	for rest := data; len(rest) > 0; {
 		b := record.Batch(rest)
-		if b.HasProducerID() && !b.IsControl() {
-			p.recordBatch(b)
+		b = b[:b.Size()] // its records alone (a marker is read)
+		if err := p.recordAppendedLocked(b); err != nil {
+			// The batches are written; only a txn index entry
+			// failed (rebuilt by the next replay of the log).
+			p.logger.Error("record followed batch", "offset", b.BaseOffset(), "err", err)
 		}
 		rest = rest[b.Size():]
 	}

@@ -77,23 +77,6 @@ func producerEntries(p *Partition) []snapshotEntry {
 	return p.snapshotEntriesLocked()
 }
 
-// controlBatch is a control batch (as a transaction marker) the leader
-// writes itself.
-func controlBatch(t *testing.T, pid int64) []byte {
-	t.Helper()
-	b, err := record.Build(record.BuildOptions{ProducerID: pid, BaseSequence: -1, Transactional: true},
-		record.NewRecord{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}, Timestamp: testBaseTimestamp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[22] |= 0x20 // attributes (int16 at 21): control
-	b.UpdateCRC()
-	if !b.IsControl() {
-		t.Fatal("not a control batch")
-	}
-	return b
-}
-
 // leaderWithEpochs builds a leader log over three leader epochs (0, 2, 5),
 // two idempotent producers, a plain producer and a control batch, over
 // several segments. It returns the offsets where epochs 2 and 5 start.
@@ -117,8 +100,9 @@ func leaderWithEpochs(t *testing.T, p *Partition) (epoch2, epoch5 int64) {
 	}
 	epoch2 = p.Log.LogEndOffset()
 	write(8)
-	// A control batch, as the leader writes them (not through produce).
-	if _, err := p.Log.Append(controlBatch(t, 9), p.LeaderEpoch()); err != nil {
+	// A control batch, as the leader writes them (not through produce):
+	// a transaction marker, which producer state records on both sides.
+	if _, err := p.AppendTxnMarker(9, 0, true, 0); err != nil {
 		t.Fatal(err)
 	}
 	write(3)

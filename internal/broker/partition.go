@@ -38,6 +38,28 @@ type batchMeta struct {
 type producerState struct {
 	epoch   int16
 	batches []batchMeta // oldest first, at most producerBatches
+	// coordEpoch is the coordinator epoch of the producer's last
+	// end-transaction marker, -1 if none (Kafka's
+	// ProducerStateEntry.coordinatorEpoch).
+	coordEpoch int32
+	// markerTimestamp is the timestamp of its last marker, -1 if none:
+	// with the batches', what its expiration goes by.
+	markerTimestamp int64
+}
+
+// newProducerState is the state of a producer first seen at epoch.
+func newProducerState(epoch int16) *producerState {
+	return &producerState{epoch: epoch, coordEpoch: -1, markerTimestamp: -1}
+}
+
+// lastTimestamp is the timestamp of the producer's last batch or marker
+// (-1 if none).
+func (st *producerState) lastTimestamp() int64 {
+	last := st.markerTimestamp
+	if k := len(st.batches); k > 0 {
+		last = max(last, st.batches[k-1].timestamp)
+	}
+	return last
 }
 
 // Partition is one partition of this broker: its log, the high watermark
@@ -64,8 +86,13 @@ type Partition struct {
 	// replayed counts the batches the last RebuildProducerState read
 	// from the log (tests check that a snapshot spared the replay).
 	replayed int
-	closed   bool // by Close: for good
-	fenced   bool // by Fence, until Unfence
+	// txn is the partition's transaction state (txn.go), guarded by mu;
+	// txnActive is how many transactions may hold the LSO below the
+	// high watermark, read without mu (LastStableOffset).
+	txn       txnState
+	txnActive atomic.Int32
+	closed    bool // by Close: for good
+	fenced    bool // by Fence, until Unfence
 
 	// snapMu serializes the producer-state snapshot files: writing,
 	// pruning, loading. A roll captures the state under mu and writes it
@@ -341,18 +368,35 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 			return res, nil
 		}
 	}
-	// The batch's CRC was checked; the log need not again.
-	info, err := p.Log.AppendValidatedNoWait(b, p.leaderEpoch.Load())
+	if b.HasProducerID() && !b.IsTransactional() {
+		// Kafka's ProducerAppendInfo.checkProducerEpoch's companion:
+		// a producer with a transaction open here writes
+		// transactionally until its marker.
+		if _, open := p.txn.ongoing[b.ProducerID()]; open {
+			return res, fmt.Errorf("%w: non-transactional batch from producer %d, which has a transaction open", ErrInvalidTxnState, b.ProducerID())
+		}
+	}
+	info, err := p.appendLeaderLocked(b)
 	if err != nil {
 		return res, err
 	}
-	if info.SyncTo > 0 {
-		// Visible once durable (advanceDurable).
-		res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
-	} else {
-		p.appending = true
-		p.setVisibleLocked(p.Log.LogEndOffset())
-		p.appending = false
+	res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
+	res.BaseOffset = info.FirstOffset
+	res.NextOffset = p.Log.LogEndOffset()
+	res.LogStartOffset = p.Log.LogStartOffset()
+	return res, nil
+}
+
+// appendLeaderLocked appends a checked batch as the leader, in the current
+// leader epoch: a roll's snapshot is taken, producer and transaction state
+// record the batch, and only then does the high watermark move (unless an
+// fsync must come first: advanceDurable), so that no reader sees the new
+// high watermark without the transaction the batch opened. Requires mu.
+func (p *Partition) appendLeaderLocked(b record.Batch) (log.AppendInfo, error) {
+	// The batch's CRC was checked; the log need not again.
+	info, err := p.Log.AppendValidatedNoWait(b, p.leaderEpoch.Load())
+	if err != nil {
+		return info, err
 	}
 	if base := p.Log.ActiveSegmentBaseOffset(); base != p.activeBase {
 		p.activeBase = base
@@ -362,14 +406,17 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 			p.onRollLocked(base)
 		}
 	}
-	if b.HasProducerID() {
-		p.recordBatch(b)
+	if err := p.recordAppendedLocked(b); err != nil {
+		// The batch is written; only its txn index entry failed.
+		p.logger.Error("record appended batch", "offset", info.FirstOffset, "err", err)
+	}
+	if info.SyncTo == 0 {
+		p.appending = true
+		p.setVisibleLocked(p.Log.LogEndOffset())
+		p.appending = false
 	}
 	p.notify(int64(len(b)))
-	res.BaseOffset = info.FirstOffset
-	res.NextOffset = p.Log.LogEndOffset()
-	res.LogStartOffset = p.Log.LogStartOffset()
-	return res, nil
+	return info, nil
 }
 
 // validateProduced applies the checks Kafka's LogValidator makes on what a
@@ -441,6 +488,7 @@ func (p *Partition) checkSequence(b record.Batch) (batchMeta, bool, error) {
 // so a failure is only logged: the next start replays more.
 func (p *Partition) onRollLocked(base int64) {
 	entries := p.snapshotEntriesLocked()
+	p.dropAbortedBelowLocked(p.Log.LogStartOffset())
 	p.snapWG.Add(1)
 	go func() {
 		defer p.snapWG.Done()
@@ -459,9 +507,14 @@ func (p *Partition) onRollLocked(base int64) {
 // recordBatch remembers an appended batch (offsets already assigned).
 func (p *Partition) recordBatch(b record.Batch) {
 	st := p.producers[b.ProducerID()]
-	if st == nil || b.ProducerEpoch() != st.epoch {
-		st = &producerState{epoch: b.ProducerEpoch()}
+	if st == nil {
+		st = newProducerState(b.ProducerEpoch())
 		p.producers[b.ProducerID()] = st
+	}
+	if b.ProducerEpoch() != st.epoch {
+		// A new epoch forgets the batches, keeps the coordinator
+		// epoch (Kafka's maybeUpdateProducerEpoch).
+		st.epoch, st.batches = b.ProducerEpoch(), nil
 	}
 	if len(st.batches) == producerBatches {
 		st.batches = append(st.batches[:0], st.batches[1:]...)
@@ -492,9 +545,13 @@ func (p *Partition) rebuildProducerStateLocked() error {
 	p.activeBase = l.ActiveSegmentBaseOffset()
 	p.snapOffset = -1
 	clear(p.producers)
+	clear(p.txn.ongoing)
+	p.txn.unreplicated = nil
+	p.setTxnActiveLocked()
+	txnErr := p.loadTxnIndexLocked()
 	from, ok, err := p.loadSnapshotLocked()
 	p.snapMu.Unlock()
-	if err != nil {
+	if err = errors.Join(err, txnErr); err != nil {
 		return err
 	}
 	if !ok {
@@ -535,11 +592,12 @@ func (p *Partition) removeExpiredLocked(now time.Time) int {
 	cutoff := now.Add(-p.expiration).UnixMilli()
 	n := 0
 	for id, st := range p.producers {
-		last := int64(-1) // a producer known only by its epoch (snapshot entry without a batch)
-		if k := len(st.batches); k > 0 {
-			last = st.batches[k-1].timestamp
+		if _, open := p.txn.ongoing[id]; open {
+			continue // Kafka's isProducerExpired: never with a transaction open
 		}
-		if last <= cutoff {
+		// -1: a producer known only by its epoch (snapshot entry
+		// without a batch).
+		if st.lastTimestamp() <= cutoff {
 			delete(p.producers, id)
 			n++
 		}
@@ -570,8 +628,10 @@ func (p *Partition) replayLocked(from, to int64) (int, error) {
 		}
 		if err := record.Split(buf, func(b record.Batch) bool {
 			n++
-			if b.HasProducerID() && !b.IsControl() && b.LastOffset() >= from {
-				p.recordBatch(b)
+			if b.LastOffset() >= from {
+				if err := p.recordAppendedLocked(b); err != nil {
+					p.logger.Error("replay: txn index", "offset", b.BaseOffset(), "err", err)
+				}
 			}
 			off = b.NextOffset()
 			return true
@@ -588,6 +648,11 @@ type ProducerInfo struct {
 	ProducerEpoch int16
 	LastSequence  int32
 	LastTimestamp int64
+	// CoordinatorEpoch is that of its last transaction marker, -1 if
+	// none; CurrentTxnStartOffset the first offset of its transaction
+	// open on the partition, -1 if none.
+	CoordinatorEpoch      int32
+	CurrentTxnStartOffset int64
 }
 
 // Producers returns the producers the partition remembers.
@@ -596,9 +661,13 @@ func (p *Partition) Producers() []ProducerInfo {
 	defer p.mu.Unlock()
 	out := make([]ProducerInfo, 0, len(p.producers))
 	for id, st := range p.producers {
-		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: -1}
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTimestamp(),
+			CoordinatorEpoch: st.coordEpoch, CurrentTxnStartOffset: -1}
 		if n := len(st.batches); n > 0 {
-			pi.LastSequence, pi.LastTimestamp = st.batches[n-1].lastSeq, st.batches[n-1].timestamp
+			pi.LastSequence = st.batches[n-1].lastSeq
+		}
+		if first, open := p.txn.ongoing[id]; open {
+			pi.CurrentTxnStartOffset = first
 		}
 		out = append(out, pi)
 	}

@@ -45,7 +45,7 @@ type snapshotEntry struct {
 	LastOffset            int64 // -1: no batch remembered
 	OffsetDelta           int32 // last offset - first offset of the last batch
 	Timestamp             int64 // max timestamp of the last batch
-	CoordinatorEpoch      int32 // -1: strata has no transactions
+	CoordinatorEpoch      int32 // of the producer's last marker, -1: none
 	CurrentTxnFirstOffset int64 // -1: no open transaction
 }
 
@@ -144,13 +144,16 @@ func (p *Partition) snapshotEntriesLocked() []snapshotEntry {
 	for id, st := range p.producers {
 		e := snapshotEntry{
 			ProducerID: id, ProducerEpoch: st.epoch,
-			LastSequence: -1, LastOffset: -1, Timestamp: -1,
-			CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1,
+			LastSequence: -1, LastOffset: -1, Timestamp: st.lastTimestamp(),
+			CoordinatorEpoch: st.coordEpoch, CurrentTxnFirstOffset: -1,
 		}
 		if n := len(st.batches); n > 0 {
 			m := st.batches[n-1]
-			e.LastSequence, e.LastOffset, e.Timestamp = m.lastSeq, m.lastOffset, m.timestamp
+			e.LastSequence, e.LastOffset = m.lastSeq, m.lastOffset
 			e.OffsetDelta = int32(m.lastOffset - m.firstOffset)
+		}
+		if first, open := p.txn.ongoing[id]; open {
+			e.CurrentTxnFirstOffset = first
 		}
 		out = append(out, e)
 	}
@@ -158,12 +161,22 @@ func (p *Partition) snapshotEntriesLocked() []snapshotEntry {
 	return out
 }
 
-// restoreSnapshotLocked replaces the producer state with a snapshot's.
+// restoreSnapshotLocked replaces the producer state with a snapshot's,
+// open transactions included (Kafka's ProducerStateManager.loadFromSnapshot).
 func (p *Partition) restoreSnapshotLocked(entries []snapshotEntry) {
 	clear(p.producers)
+	clear(p.txn.ongoing)
 	for _, e := range entries {
-		st := &producerState{epoch: e.ProducerEpoch}
-		if e.LastOffset >= 0 {
+		st := &producerState{epoch: e.ProducerEpoch, coordEpoch: e.CoordinatorEpoch, markerTimestamp: -1}
+		if e.CurrentTxnFirstOffset >= 0 {
+			if p.txn.ongoing == nil {
+				p.txn.ongoing = map[int64]int64{}
+			}
+			p.txn.ongoing[e.ProducerID] = e.CurrentTxnFirstOffset
+		}
+		if e.LastOffset < 0 {
+			st.markerTimestamp = e.Timestamp
+		} else {
 			st.batches = []batchMeta{{
 				firstSeq: decrementSequence(e.LastSequence, e.OffsetDelta), lastSeq: e.LastSequence,
 				firstOffset: e.LastOffset - int64(e.OffsetDelta), lastOffset: e.LastOffset,
@@ -172,6 +185,7 @@ func (p *Partition) restoreSnapshotLocked(entries []snapshotEntry) {
 		}
 		p.producers[e.ProducerID] = st
 	}
+	p.setTxnActiveLocked()
 }
 
 // writeSnapshotSnapLocked writes entries (the producer state covering
@@ -188,7 +202,7 @@ func (p *Partition) writeSnapshotSnapLocked(offset int64, entries []snapshotEntr
 	}
 	p.snapOffset = offset
 	p.logger.Debug("wrote producer state snapshot", "offset", offset, "producers", len(entries))
-	return p.pruneSnapshots()
+	return errors.Join(p.pruneSnapshots(), p.pruneTxnIndexes())
 }
 
 // pruneSnapshots keeps the newest snapshotsKept snapshots, minus any below

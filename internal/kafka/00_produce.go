@@ -47,15 +47,22 @@ package kafka
 //   - v10+ (KIP-951): a partition this node does not lead is
 //     NOT_LEADER_OR_FOLLOWER with its current leader and leader epoch, and
 //     the response lists that leader's endpoint (leader_hints.go).
-//   - Batches with the transactional bit are INVALID_TXN_STATE: no
-//     transaction can have been begun (transactions are not built), which
-//     is what Kafka answers a producer writing to a partition outside its
-//     transaction (KIP-890 verification).
+//   - Transactional batches are taken from a request that carries a
+//     transactional id (with an authorizer, WRITE on it); a request with a
+//     transactional batch and no transactional id (or without the WRITE)
+//     is TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, as
+//     Kafka's KafkaApis.handleProduceRequest answers. The first
+//     transactional batch of a producer opens its transaction on the
+//     partition (the LSO stays at its first offset until the coordinator's
+//     marker, WriteTxnMarkers); a non-transactional batch from a producer
+//     with a transaction open there is INVALID_TXN_STATE. Not built: the
+//     KIP-890 part 1 check with the coordinator that the partition was
+//     added to the transaction.
 //   - With an authorizer (authz.go): WRITE on each topic, else its
 //     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
 //     Kafka). Idempotent producers are authorized at InitProducerId.
 //
-// Not built yet: transactions.
+// Not built yet: KIP-890 partition verification.
 
 import (
 	"context"
@@ -78,8 +85,9 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	req := kreq.(*kmsg.ProduceRequest)
 	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.TransactionID != nil {
-		// Transactions are not built; answer every partition clearly.
+	if hasTransactionalBatch(req) && (req.TransactionID == nil || !ac.txn(acl.OpWrite, *req.TransactionID)) {
+		// Kafka: a transactional produce needs a transactional id
+		// the client may WRITE.
 		return h.encode(produceError(req, kerr.TransactionalIDAuthorizationFailed.Code)), nil
 	}
 	if req.Acks != -1 && req.Acks != 0 && req.Acks != 1 {
@@ -128,9 +136,6 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 			// The batches as produced must fit, and (checked by Append)
 			// so must what is stored after any recompression.
 			err := checkProducedSizes(rp.Records, tc.MaxMessageBytes)
-			if err == nil && len(rp.Records) >= record.HeaderSize && record.Batch(rp.Records).IsTransactional() {
-				err = errTransactionalBatch
-			}
 			// Validated once here (the batch is parsed and its CRC
 			// checked once on this path), then stored as it came or
 			// as the topic's codec re-encodes it.
@@ -236,8 +241,19 @@ func produceError(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
 	return resp
 }
 
-// errTransactionalBatch: INVALID_TXN_STATE.
-var errTransactionalBatch = errors.New("kafka: transactional batch outside a transaction (transactions are not supported)")
+// hasTransactionalBatch reports whether a partition of req holds a batch
+// with the transactional bit (Kafka's ProduceRequest.hasTransactionalRecords
+// looks at the first batch of each).
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if len(rp.Records) >= record.HeaderSize && record.Batch(rp.Records).IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // durableWait is an append to fsync before acknowledging, and where its
 // answer is in the response.

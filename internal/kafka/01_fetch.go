@@ -57,6 +57,14 @@ package kafka
 //   - v16+ (KIP-951): NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH carry
 //     the partition's current leader and leader epoch, and the response
 //     lists that leader's endpoint (leader_hints.go).
+//   - isolation_level=1 (read_committed) reads up to the last stable offset
+//     (the high watermark, or the first offset of the earliest transaction
+//     still open or not yet replicated), and AbortedTransactions lists the
+//     aborted transactions overlapping the range it may read, from the
+//     partitions' .txnindex (broker.Partition.AbortedTransactions), not from
+//     the records: the client drops their records. LastStableOffset is
+//     the LSO in every answer, whatever the isolation level. A follower
+//     reads to the log end whatever its isolation level.
 //   - With an authorizer (authz.go): a consumer needs READ on each topic,
 //     a follower CLUSTER_ACTION on the cluster; else the topic's
 //     partitions are TOPIC_AUTHORIZATION_FAILED, as Kafka answers.
@@ -116,6 +124,9 @@ func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg
 	// partition either lacks.
 	ac := h.auth(ctx, sr)
 	replicaAllowed := !replica || ac.cluster(acl.OpClusterAction)
+	// A follower reads to the log end whatever its isolation level
+	// (Kafka's FetchIsolation.of); a read_committed consumer to the LSO.
+	readCommitted := !replica && req.IsolationLevel == 1
 
 	// Lay out the response in request order and resolve partitions once.
 	im := h.meta.Image()
@@ -191,8 +202,9 @@ func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg
 				// give them, and the answer goes at once (Kafka's
 				// fetchOffsetSnapshot, hasPreferredReadReplica).
 				sp.PreferredReadReplica = preferred
+				sp.LastStableOffset = p.LastStableOffset()
 				sp.HighWatermark = p.Log.HighWatermark()
-				sp.LastStableOffset, sp.LogStartOffset = sp.HighWatermark, p.Log.LogStartOffset()
+				sp.LogStartOffset = p.Log.LogStartOffset()
 				redirected = true
 			default:
 				parts = append(parts, fetchPartition{resp: sp, p: p, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
@@ -231,7 +243,7 @@ func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg
 		if wake != nil {
 			seen = wake.Appended()
 		}
-		total, failed := h.readPartitions(parts, maxBytes, replica)
+		total, failed := h.readPartitions(parts, maxBytes, replica, readCommitted)
 		if replica {
 			h.followerFetched(parts, replicaID, replicaEpoch)
 		}
@@ -256,7 +268,7 @@ func (h *Handler) handleFetch(ctx context.Context, sr *server.Request, kreq kmsg
 		case <-h.stopping:
 		}
 		h.cfg.Metrics.FetchWaiting(-1)
-		h.readPartitions(parts, maxBytes, replica)
+		h.readPartitions(parts, maxBytes, replica, readCommitted)
 		if replica {
 			h.followerFetched(parts, replicaID, replicaEpoch)
 		}
@@ -318,8 +330,12 @@ func (h *Handler) followerFetched(parts []fetchPartition, id int32, brokerEpoch 
 
 // readPartitions reads every partition's region, filling the response's
 // offsets and errors. It returns the bytes found and whether any partition
-// failed (which answers the fetch at once, as Kafka does).
-func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica bool) (int64, bool) {
+// failed (which answers the fetch at once, as Kafka does). A
+// read_committed fetch (readCommitted) reads up to the last stable offset
+// and gets the aborted transactions of the range it may read, from the
+// partition's txn index (Kafka's LocalLog.addAbortedTransactions, whose
+// upper bound may also pass the records returned).
+func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica, readCommitted bool) (int64, bool) {
 	var total int64
 	failed := false
 	for i := range parts {
@@ -334,10 +350,16 @@ func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica
 			failed = true
 			continue
 		}
+		// The LSO first: the high watermark read after is not below it.
+		sp.LastStableOffset = fp.p.LastStableOffset()
 		sp.HighWatermark = l.HighWatermark()
-		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = l.LogStartOffset()
+		sp.AbortedTransactions = nil
 		upTo := sp.HighWatermark
+		if readCommitted {
+			upTo = sp.LastStableOffset
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
 		if fp.follower {
 			if code := followerReadCode(fp.p, fp.offset); code != 0 {
 				fp.region = log.Region{}
@@ -388,6 +410,13 @@ func (h *Handler) readPartitions(parts []fetchPartition, maxBytes int32, replica
 		}
 		fp.region = region
 		total += region.Len
+		if readCommitted && region.Len > 0 {
+			for _, a := range fp.p.AbortedTransactions(fp.offset, upTo) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
+		}
 	}
 	return total, failed
 }

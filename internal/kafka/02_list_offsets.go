@@ -12,6 +12,9 @@ package kafka
 //   - A timestamp t >= 0: the first record whose timestamp >= t, found by
 //     the time index, then the batch, then its records; offsets at or
 //     beyond the high watermark are not returned to consumers (-1).
+//   - isolation_level=1 (read_committed, v2+): the last stable offset
+//     takes the high watermark's place, for -1 and as the bound of
+//     lookups (Kafka's fetchOffsetForTimestamp).
 //   - v4+ returns the leader epoch (0); unknown epochs are checked as Fetch.
 //   - A replica id >= 0 must be a follower of the partition, as in Fetch
 //     (UNKNOWN_LEADER_EPOCH with a current leader epoch, else
@@ -69,6 +72,11 @@ func (h *Handler) handleListOffsets(ctx context.Context, sr *server.Request, kre
 			} else {
 				l := p.Log
 				upTo := l.HighWatermark()
+				if req.IsolationLevel == 1 {
+					// read_committed: up to the LSO (Kafka's
+					// fetchOffsetForTimestamp with TXN_COMMITTED).
+					upTo = p.LastStableOffset()
+				}
 				if req.ReplicaID != -1 {
 					// Not a client: Kafka passes no isolation level,
 					// which reads to the log end (Partition.fetchOffsetForTimestamp).

@@ -2,9 +2,11 @@ package kafka
 
 // DescribeProducers: v0
 //
-// Behavior: the idempotent producers each partition remembers, with their
-// epoch, last sequence and the max timestamp of its last batch.
-// Transactions are not built, so no producer has an open transaction.
+// Behavior: the idempotent and transactional producers each partition
+// remembers, with their epoch, last sequence, the max timestamp of their
+// last batch (or marker), the coordinator epoch of their last transaction
+// marker and the first offset of the transaction they have open there
+// (-1 for none), as Kafka's ProducerStateEntry.
 
 import (
 	"context"
@@ -37,7 +39,7 @@ func (h *Handler) handleDescribeProducers(ctx context.Context, sr *server.Reques
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 					ap.ProducerID, ap.ProducerEpoch = pi.ProducerID, int32(pi.ProducerEpoch)
 					ap.LastSequence, ap.LastTimestamp = pi.LastSequence, pi.LastTimestamp
-					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = -1, -1
+					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = pi.CoordinatorEpoch, pi.CurrentTxnStartOffset
 					sp.ActiveProducers = append(sp.ActiveProducers, ap)
 				}
 			}

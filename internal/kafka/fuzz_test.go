@@ -116,7 +116,9 @@ func seedRequests() []kmsg.Request {
 	hs.Mechanism = "PLAIN"
 	auth := kmsg.NewPtrSASLAuthenticateRequest()
 	auth.SASLAuthBytes = []byte("\x00u\x00p")
-	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(),
+	wtm := kmsg.NewPtrWriteTxnMarkersRequest()
+	wtm.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 3, Committed: true, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{0, 1}}}}}
+	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(), wtm,
 		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest(),
 		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth, toc}
 }

@@ -407,8 +407,10 @@ func errorCode(err error) int16 {
 		return kerr.PolicyViolation.Code
 	case errors.Is(err, broker.ErrInconsistentTopicID):
 		return kerr.InconsistentTopicID.Code
-	case errors.Is(err, errTransactionalBatch):
+	case errors.Is(err, broker.ErrInvalidTxnState):
 		return kerr.InvalidTxnState.Code
+	case errors.Is(err, broker.ErrTransactionCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced.Code
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, controller.ErrInvalidReplicaAssignment):

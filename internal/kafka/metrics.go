@@ -78,6 +78,7 @@ func walkErrorCodes(v reflect.Value, fn func(int16)) {
 type stateCollector struct {
 	h                                     *Handler
 	size, start, end, hw, lag, groupCount *prometheus.Desc
+	ongoingTxns, lsoLag                   *prometheus.Desc
 }
 
 func newStateCollector(h *Handler) *stateCollector {
@@ -91,11 +92,15 @@ func newStateCollector(h *Handler) *stateCollector {
 		lag: prometheus.NewDesc("strata_group_lag", "Records between a group's committed offset and the high watermark.",
 			[]string{"group", "topic", "partition"}, nil),
 		groupCount: prometheus.NewDesc("strata_groups", "Groups known to the coordinator.", nil, nil),
+		ongoingTxns: prometheus.NewDesc("strata_partition_ongoing_transactions",
+			"Transactions open on a partition (a transactional batch written, no marker yet).", tp, nil),
+		lsoLag: prometheus.NewDesc("strata_partition_last_stable_offset_lag",
+			"Offsets between a partition's last stable offset and its high watermark: what read_committed consumers wait for.", tp, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount} {
+	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount, c.ongoingTxns, c.lsoLag} {
 		ch <- d
 	}
 }
@@ -111,7 +116,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.start, p.Log.LogStartOffset(), p.TP.Topic, part)
 		gauge(c.end, p.Log.LogEndOffset(), p.TP.Topic, part)
+		lso := p.LastStableOffset()
 		gauge(c.hw, p.Log.HighWatermark(), p.TP.Topic, part)
+		gauge(c.lsoLag, max(p.Log.HighWatermark()-lso, 0), p.TP.Topic, part)
+		gauge(c.ongoingTxns, int64(p.OngoingTransactions()), p.TP.Topic, part)
 	}
 	groups := map[string]bool{}
 	c.h.groups.EachOffset(func(o group.CommittedOffset) {

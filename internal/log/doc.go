@@ -14,6 +14,9 @@
 //	    00000000000000000000.log         record batches, back to back
 //	    00000000000000000000.index       sparse offset index
 //	    00000000000000000000.timeindex   sparse time index
+//	    00000000000000000000.txnindex    aborted transactions (written by
+//	                                     package broker; deleted with the
+//	                                     segment)
 //	    00000000000000001042.log         next segment: base offset 1042
 //	    ...
 //

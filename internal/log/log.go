@@ -212,7 +212,7 @@ func (l *Log) scanDir() ([]int64, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseSegmentName(name, suffix); ok && !logs[base] {
 				orphans = append(orphans, name)
 			}

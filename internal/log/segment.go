@@ -21,9 +21,13 @@ const (
 	logSuffix       = ".log"
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
-	deletedSuffix   = ".deleted"
-	cleanedSuffix   = ".cleaned"
-	swapSuffix      = ".swap"
+	// txnIndexSuffix: the aborted-transaction index package broker
+	// writes beside a segment that has aborts (Kafka's TransactionIndex);
+	// it goes with its segment when the segment is deleted.
+	txnIndexSuffix = ".txnindex"
+	deletedSuffix  = ".deleted"
+	cleanedSuffix  = ".cleaned"
+	swapSuffix     = ".swap"
 )
 
 // segmentName is Kafka's file name stem: the base offset in 20 digits.
@@ -424,7 +428,7 @@ func (s *segment) close() error {
 // renameDeleted renames the segment's files to *.deleted; they are removed
 // later (file.delete.delay.ms), so readers holding them can finish.
 func (s *segment) renameDeleted() error {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		p := s.path(suffix)
 		if err := s.fsys.Rename(p, p+deletedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rename %s for deletion: %w", p, err)
@@ -436,7 +440,7 @@ func (s *segment) renameDeleted() error {
 // removeDeleted closes the segment and removes its *.deleted files.
 func (s *segment) removeDeleted() error {
 	err := s.close()
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if rerr := s.fsys.Remove(s.path(suffix) + deletedSuffix); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 			err = rerr
 		}
