@@ -78,6 +78,7 @@ func walkErrorCodes(v reflect.Value, fn func(int16)) {
 type stateCollector struct {
 	h                                     *Handler
 	size, start, end, hw, lag, groupCount *prometheus.Desc
+	txnOngoing, txnMarkersPending         *prometheus.Desc
 }
 
 func newStateCollector(h *Handler) *stateCollector {
@@ -91,11 +92,15 @@ func newStateCollector(h *Handler) *stateCollector {
 		lag: prometheus.NewDesc("strata_group_lag", "Records between a group's committed offset and the high watermark.",
 			[]string{"group", "topic", "partition"}, nil),
 		groupCount: prometheus.NewDesc("strata_groups", "Groups known to the coordinator.", nil, nil),
+		txnOngoing: prometheus.NewDesc("strata_transactions_ongoing",
+			"Transactions this node coordinates that are open or being ended (Ongoing, PrepareCommit, PrepareAbort).", nil, nil),
+		txnMarkersPending: prometheus.NewDesc("strata_txn_markers_pending",
+			"Transactions whose commit or abort markers this coordinator is still sending: a count that stays up is a partition leader that does not take them.", nil, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount} {
+	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount, c.txnOngoing, c.txnMarkersPending} {
 		ch <- d
 	}
 }
@@ -123,4 +128,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lag, max(p.Log.HighWatermark()-o.Offset, 0), o.Group, o.Topic, strconv.Itoa(int(o.Partition)))
 	})
 	gauge(c.groupCount, int64(c.h.groups.Count()))
+	ongoing, pending := c.h.txns.coord.Stats()
+	gauge(c.txnOngoing, int64(ongoing))
+	gauge(c.txnMarkersPending, int64(pending))
 }
