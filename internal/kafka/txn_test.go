@@ -1,0 +1,121 @@
+package kafka
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/txn"
+)
+
+// fakeMarkerAPI stands in for Part P's WriteTxnMarkers (API 27) handler:
+// it records the markers and answers every partition without error.
+type fakeMarkerAPI struct {
+	mu      sync.Mutex
+	markers []kmsg.WriteTxnMarkersRequestMarker
+	trusted bool
+}
+
+func (f *fakeMarkerAPI) install(t *testing.T) {
+	old, had := apis[27]
+	register(27, 0, 1, func(h *Handler, ctx context.Context, _ *server.Request, kreq kmsg.Request) (*server.Response, error) {
+		req := kreq.(*kmsg.WriteTxnMarkersRequest)
+		resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.trusted = forwarded(ctx)
+		for _, m := range req.Markers {
+			f.markers = append(f.markers, m)
+			rm := kmsg.NewWriteTxnMarkersResponseMarker()
+			rm.ProducerID = m.ProducerID
+			for _, t := range m.Topics {
+				rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+					rp.Partition = p
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				rm.Topics = append(rm.Topics, rt)
+			}
+			resp.Markers = append(resp.Markers, rm)
+		}
+		return h.encode(resp), nil
+	})
+	t.Cleanup(func() {
+		if had {
+			apis[27] = old
+		} else {
+			delete(apis, 27)
+		}
+	})
+}
+
+// TestTxnCommitThroughLocalMarkers: a transaction on a single node is
+// committed through the handler's own API 27 (the local marker path,
+// dispatched as a trusted request), then completed.
+func TestTxnCommitThroughLocalMarkers(t *testing.T) {
+	fake := &fakeMarkerAPI{}
+	fake.install(t)
+	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "t", 2, 1
+	ct.Topics = append(ct.Topics, rt)
+	if r := roundTrip[*kmsg.CreateTopicsResponse](t, h, ct); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %d", r.Topics[0].ErrorCode)
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.Version, fc.CoordinatorType, fc.CoordinatorKeys = 4, 1, []string{"tx"}
+	if r := roundTrip[*kmsg.FindCoordinatorResponse](t, h, fc); r.Coordinators[0].ErrorCode != 0 || r.Coordinators[0].NodeID != 1 {
+		t.Fatalf("FindCoordinator: %+v", r.Coordinators[0])
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 4
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 10000
+	ir := roundTrip[*kmsg.InitProducerIDResponse](t, h, init)
+	mustCode(t, "InitProducerId", ir.ErrorCode, 0)
+
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "tx", ir.ProducerID, ir.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+	ar := roundTrip[*kmsg.AddPartitionsToTxnResponse](t, h, add)
+	for _, rp := range ar.Topics[0].Partitions {
+		mustCode(t, "AddPartitionsToTxn", rp.ErrorCode, 0)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 4
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx", ir.ProducerID, ir.ProducerEpoch, true
+	mustCode(t, "EndTxn", roundTrip[*kmsg.EndTxnResponse](t, h, end).ErrorCode, 0)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err := h.txns.coord.Describe("tx")
+		if err == nil && d.State == txn.CompleteCommit {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not completed: %+v %v", d, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.markers) != 1 || !fake.trusted {
+		t.Fatalf("markers %+v, trusted %v", fake.markers, fake.trusted)
+	}
+	m := fake.markers[0]
+	if !m.Committed || m.ProducerID != ir.ProducerID || m.ProducerEpoch != ir.ProducerEpoch || len(m.Topics) != 1 || len(m.Topics[0].Partitions) != 2 {
+		t.Fatalf("marker %+v", m)
+	}
+	p := txn.PartitionFor("tx", h.txns.coord.Partitions())
+	if st := h.meta.Image().Topic(txn.Topic).PartitionStates[p]; m.CoordinatorEpoch != st.LeaderEpoch {
+		t.Fatalf("coordinator epoch %d, want the leader epoch %d", m.CoordinatorEpoch, st.LeaderEpoch)
+	}
+}
