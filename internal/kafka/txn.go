@@ -183,22 +183,62 @@ func (h *Handler) followTxnLeadership(im *cluster.Image) {
 type txnStorage struct{ h *Handler }
 
 func (s txnStorage) Append(p int32, key, value []byte) error {
+	part, err := s.partition(p)
+	if err != nil {
+		return err
+	}
+	return s.append(part, record.NewRecord{Key: key, Value: value, Timestamp: time.Now().UnixMilli()})
+}
+
+// Rewrite is txn.Compactor: the live records after a roll, then the
+// records before them deleted, as offsetsStorage compacts
+// __consumer_offsets.
+func (s txnStorage) Rewrite(p int32, keys, values [][]byte) error {
+	part, err := s.partition(p)
+	if err != nil {
+		return err
+	}
+	if err := part.Log.Roll(); err != nil {
+		return err
+	}
+	start := part.Log.LogEndOffset()
+	if len(keys) > 0 {
+		now := time.Now().UnixMilli()
+		recs := make([]record.NewRecord, len(keys))
+		for i := range keys {
+			recs[i] = record.NewRecord{Key: keys[i], Value: values[i], Timestamp: now}
+		}
+		if err := s.append(part, recs...); err != nil {
+			return err
+		}
+	}
+	_, err = part.Log.DeleteRecordsBefore(start)
+	return err
+}
+
+// partition is partition p of __transaction_state, led here.
+func (s txnStorage) partition(p int32) (*broker.Partition, error) {
 	h := s.h
 	t := h.meta.Image().Topic(txn.Topic)
 	if t == nil {
-		return kerr.NotCoordinator
+		return nil, kerr.NotCoordinator
 	}
 	part, tc, code := h.partition(t, p)
 	if code != 0 {
 		if code == kerr.NotLeaderForPartition.Code {
-			return kerr.NotCoordinator
+			return nil, kerr.NotCoordinator
 		}
-		return fmt.Errorf("%s-%d: %w", txn.Topic, p, kerr.ErrorForCode(code))
+		return nil, fmt.Errorf("%s-%d: %w", txn.Topic, p, kerr.ErrorForCode(code))
 	}
 	if part.InSyncReplicas() < tc.MinInsyncReplicas {
-		return fmt.Errorf("%s-%d: %w: %d in sync, min.insync.replicas is %d", txn.Topic, p, kerr.NotEnoughReplicas, part.InSyncReplicas(), tc.MinInsyncReplicas)
+		return nil, fmt.Errorf("%s-%d: %w: %d in sync, min.insync.replicas is %d", txn.Topic, p, kerr.NotEnoughReplicas, part.InSyncReplicas(), tc.MinInsyncReplicas)
 	}
-	b, err := record.Build(record.BuildOptions{}, record.NewRecord{Key: key, Value: value, Timestamp: time.Now().UnixMilli()})
+	return part, nil
+}
+
+// append writes recs as one batch, acknowledged as an acks=all produce.
+func (s txnStorage) append(part *broker.Partition, recs ...record.NewRecord) error {
+	b, err := record.Build(record.BuildOptions{}, recs...)
 	if err != nil {
 		return err
 	}

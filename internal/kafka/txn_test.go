@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/txn"
 )
@@ -117,5 +118,38 @@ func TestTxnCommitThroughLocalMarkers(t *testing.T) {
 	p := txn.PartitionFor("tx", h.txns.coord.Partitions())
 	if st := h.meta.Image().Topic(txn.Topic).PartitionStates[p]; m.CoordinatorEpoch != st.LeaderEpoch {
 		t.Fatalf("coordinator epoch %d, want the leader epoch %d", m.CoordinatorEpoch, st.LeaderEpoch)
+	}
+}
+
+// TestTxnStateCompaction: __transaction_state's partition is rewritten
+// with its live state and the records before deleted, and reloads to the
+// same state.
+func TestTxnStateCompaction(t *testing.T) {
+	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
+	if _, err := h.txnTopic(); err != nil {
+		t.Fatal(err)
+	}
+	var epoch int16
+	for range 1100 {
+		var err error
+		if _, epoch, err = h.txns.coord.InitProducerID("tx", 10000, -1, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := txn.PartitionFor("tx", h.txns.coord.Partitions())
+	part := h.broker.Partition(log.TopicPartition{Topic: txn.Topic, Partition: p})
+	deadline := time.Now().Add(10 * time.Second)
+	for part.Log.LogStartOffset() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("not compacted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.txns.coord.Unload(p)
+	if err := h.txns.coord.Load(p, 5); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := h.txns.coord.Describe("tx"); err != nil || d.ProducerEpoch != epoch {
+		t.Fatalf("after compaction: %+v %v, want epoch %d", d, err, epoch)
 	}
 }

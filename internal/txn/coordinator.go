@@ -103,6 +103,11 @@ type part struct {
 	loading bool
 	ctx     context.Context
 	cancel  context.CancelFunc
+	// appended counts records written since the load or the last
+	// compaction (replayed ones included); live is the ids at the last
+	// compaction or load.
+	appended, live int64
+	compacting     bool
 }
 
 // meta is one transactional id's state (Kafka's TransactionMetadata).
@@ -303,7 +308,9 @@ func (c *Coordinator) Load(p int32, epoch int32) error {
 	c.mu.Unlock()
 
 	found := map[string]*meta{}
+	var n int64
 	err := c.cfg.Storage.Read(p, func(key, value []byte) error {
+		n++
 		id, m, err := decodeRecord(key, value)
 		if err != nil {
 			return err
@@ -340,6 +347,7 @@ func (c *Coordinator) Load(p int32, epoch int32) error {
 		}
 	}
 	pt.loading = false
+	pt.appended, pt.live = n, int64(len(found))
 	for _, m := range resume {
 		c.startMarkersLocked(m, pt)
 	}
@@ -407,6 +415,7 @@ func (c *Coordinator) writeLocked(m *meta, pt *part, next meta) error {
 		// timeout) with COORDINATOR_NOT_AVAILABLE: the client retries.
 		return kerr.CoordinatorNotAvailable
 	}
+	c.noteAppendedLocked(pt)
 	next.pending, next.sending, next.failedFence = false, m.sending, false
 	*m = next
 	if m.state == Dead {

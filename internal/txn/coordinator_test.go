@@ -522,3 +522,65 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// compactingStorage is memStorage with Rewrite.
+type compactingStorage struct {
+	memStorage
+	rewrites int
+}
+
+func (s *compactingStorage) Rewrite(p int32, keys, values [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rewrites++
+	s.recs[p] = nil
+	for i := range keys {
+		s.recs[p] = append(s.recs[p], kv{keys[i], values[i]})
+	}
+	return nil
+}
+
+func (s *compactingStorage) count(p int32) (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs[p]), s.rewrites
+}
+
+func TestCompaction(t *testing.T) {
+	store := &compactingStorage{}
+	var next int64
+	c := New(Config{Partitions: 1, Storage: store, Markers: &fakeMarkers{}, ProducerIDs: func() (int64, error) { next++; return next, nil }})
+	defer c.Close()
+	wantErr(t, c.Load(0, 1), nil)
+	var pid int64
+	var epoch int16
+	for i := range 1500 {
+		var err error
+		pid, epoch, err = c.InitProducerID("a", 1000, -1, -1)
+		wantErr(t, err, nil)
+		if i == 0 {
+			_, _, err = c.InitProducerID("b", 1000, -1, -1)
+			wantErr(t, err, nil)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, rewrites := store.count(0)
+		if rewrites > 0 && n < 600 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not compacted: %d records, %d rewrites", n, rewrites)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Unload(0)
+	wantErr(t, c.Load(0, 2), nil)
+	d, err := c.Describe("a")
+	if err != nil || d.ProducerID != pid || d.ProducerEpoch != epoch {
+		t.Fatalf("after compaction and reload: %+v %v, want %d/%d", d, err, pid, epoch)
+	}
+	if _, err := c.Describe("b"); err != nil {
+		t.Fatalf("b lost: %v", err)
+	}
+}
