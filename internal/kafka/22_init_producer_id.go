@@ -16,7 +16,8 @@ package kafka
 //     first (CONCURRENT_TRANSACTIONS, the client retries),
 //     INVALID_TRANSACTION_TIMEOUT above transaction.max.timeout.ms,
 //     PRODUCER_FENCED for a KIP-360 producer id/epoch (v3+) that is not
-//     the id's, NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS elsewhere.
+//     the id's (INVALID_PRODUCER_EPOCH before v4, KIP-588),
+//     NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS elsewhere.
 
 import (
 	"context"
@@ -45,7 +46,7 @@ func (h *Handler) handleInitProducerID(ctx context.Context, sr *server.Request, 
 	case req.TransactionalID != nil:
 		pid, epoch, err := h.txns.coord.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
 		if err != nil {
-			resp.ErrorCode = errorCode(err)
+			resp.ErrorCode = fencedCode(errorCode(err), req.Version < 4)
 			break
 		}
 		resp.ProducerID, resp.ProducerEpoch = pid, epoch

@@ -15,6 +15,7 @@ package kafka
 //     transactions, each checked as above; VerifyOnly ones are only
 //     checked: each partition is in the ongoing transaction (no error) or
 //     TRANSACTION_ABORTABLE, as Kafka 4's handleVerifyPartitionsInTransaction.
+//   - PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2 (KIP-588).
 
 import (
 	"context"
@@ -44,7 +45,7 @@ func (h *Handler) handleAddPartitionsToTxn(ctx context.Context, sr *server.Reque
 		for _, t := range req.Topics {
 			topics = append(topics, txnTopicPartitions{t.Topic, t.Partitions})
 		}
-		codes := h.addPartitionsToTxn(ac, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, topics)
+		codes := h.addPartitionsToTxn(ac, req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, topics)
 		for i, t := range topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.topic
@@ -66,7 +67,7 @@ func (h *Handler) handleAddPartitionsToTxn(ctx context.Context, sr *server.Reque
 		for _, t := range tx.Topics {
 			topics = append(topics, txnTopicPartitions{t.Topic, t.Partitions})
 		}
-		codes := h.addPartitionsToTxn(ac, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics)
+		codes := h.addPartitionsToTxn(ac, req.Version, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, topics)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tx.TransactionalID
 		for i, t := range topics {
@@ -86,7 +87,7 @@ func (h *Handler) handleAddPartitionsToTxn(ctx context.Context, sr *server.Reque
 
 // addPartitionsToTxn answers one transaction's partitions: codes[i][j] is
 // that of topics[i].partitions[j].
-func (h *Handler) addPartitionsToTxn(ac authCtx, id string, pid int64, epoch int16, verifyOnly bool, topics []txnTopicPartitions) [][]int16 {
+func (h *Handler) addPartitionsToTxn(ac authCtx, version int16, id string, pid int64, epoch int16, verifyOnly bool, topics []txnTopicPartitions) [][]int16 {
 	codes := make([][]int16, len(topics))
 	for i, t := range topics {
 		codes[i] = make([]int16, len(t.partitions))
@@ -133,7 +134,7 @@ func (h *Handler) addPartitionsToTxn(ac authCtx, id string, pid int64, epoch int
 	if verifyOnly {
 		res, err := h.txns.coord.VerifyPartitions(id, pid, epoch, tps)
 		if err != nil {
-			fill(errorCode(err))
+			fill(fencedCode(errorCode(err), version < 2))
 			return codes
 		}
 		for i, t := range topics {
@@ -143,6 +144,6 @@ func (h *Handler) addPartitionsToTxn(ac authCtx, id string, pid int64, epoch int
 		}
 		return codes
 	}
-	fill(errorCode(h.txns.coord.AddPartitions(id, pid, epoch, tps)))
+	fill(fencedCode(errorCode(h.txns.coord.AddPartitions(id, pid, epoch, tps)), version < 2))
 	return codes
 }

@@ -8,7 +8,8 @@ package kafka
 //   - Adds the group's partition of __consumer_offsets to the transaction,
 //     so that the markers that end it reach the group coordinator, which
 //     then applies or drops the offsets TxnOffsetCommit wrote. Errors are
-//     AddPartitionsToTxn's.
+//     AddPartitionsToTxn's (INVALID_PRODUCER_EPOCH for PRODUCER_FENCED
+//     before v2, KIP-588).
 
 import (
 	"context"
@@ -34,7 +35,7 @@ func (h *Handler) handleAddOffsetsToTxn(ctx context.Context, sr *server.Request,
 		resp.ErrorCode = codeGroupAuth
 	default:
 		tp := txn.TopicPartition{Topic: group.Topic, Partition: group.PartitionFor(req.Group, h.groups.Partitions())}
-		resp.ErrorCode = errorCode(h.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}))
+		resp.ErrorCode = fencedCode(errorCode(h.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp})), req.Version < 2)
 	}
 	return h.encode(resp), nil
 }

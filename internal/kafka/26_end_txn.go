@@ -9,7 +9,8 @@ package kafka
 //     markers follow (CONCURRENT_TRANSACTIONS until they are written).
 //     A retry of a finished end succeeds; the other end of a finished or
 //     preparing transaction is INVALID_TXN_STATE, as is ending with no
-//     transaction (v0-4).
+//     transaction (v0-4). PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before
+//     v2 (KIP-588).
 //   - v5 is transaction version 2 (KIP-890 part 2): the epoch is bumped at
 //     every end (a new producer id when it is exhausted), the answer
 //     carries the producer id and epoch to use next, and aborting with no
@@ -37,7 +38,7 @@ func (h *Handler) handleEndTxn(ctx context.Context, sr *server.Request, kreq kms
 	}
 	pid, epoch, err := h.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, req.Version >= 5)
 	if err != nil {
-		resp.ErrorCode = errorCode(err)
+		resp.ErrorCode = fencedCode(errorCode(err), req.Version < 2)
 		return h.encode(resp), nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = pid, epoch

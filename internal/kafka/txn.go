@@ -50,6 +50,17 @@ type TxnConfig struct {
 	SASL kgosasl.Mechanism
 }
 
+// fencedCode is code as a request of a version before KIP-588 (Kafka 2.7)
+// knows it: PRODUCER_FENCED is INVALID_PRODUCER_EPOCH there, as Kafka
+// answers InitProducerId v0-3, AddPartitionsToTxn, AddOffsetsToTxn and
+// EndTxn v0-1.
+func fencedCode(code int16, old bool) int16 {
+	if old && code == kerr.ProducerFenced.Code {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
+}
+
 // txnTopicSegmentBytes is transaction.state.log.segment.bytes' default.
 const txnTopicSegmentBytes = "104857600"
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
@@ -90,6 +91,14 @@ func TestTxnCommitThroughLocalMarkers(t *testing.T) {
 	for _, rp := range ar.Topics[0].Partitions {
 		mustCode(t, "AddPartitionsToTxn", rp.ErrorCode, 0)
 	}
+	// Before KIP-588 (EndTxn v2) a fenced producer is INVALID_PRODUCER_EPOCH.
+	stale := kmsg.NewPtrEndTxnRequest()
+	stale.Version = 1
+	stale.TransactionalID, stale.ProducerID, stale.ProducerEpoch, stale.Commit = "tx", ir.ProducerID, ir.ProducerEpoch+5, true
+	mustCode(t, "EndTxn v1 fenced", roundTrip[*kmsg.EndTxnResponse](t, h, stale).ErrorCode, kerr.InvalidProducerEpoch.Code)
+	stale.Version = 2
+	mustCode(t, "EndTxn v2 fenced", roundTrip[*kmsg.EndTxnResponse](t, h, stale).ErrorCode, kerr.ProducerFenced.Code)
+
 	end := kmsg.NewPtrEndTxnRequest()
 	end.Version = 4
 	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "tx", ir.ProducerID, ir.ProducerEpoch, true
