@@ -1,0 +1,96 @@
+package strata_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestClusterTxnCoordinator: in a 3-node cluster, __transaction_state is
+// created through the controller (replication factor 3,
+// min.insync.replicas 2), each transactional id is coordinated by the
+// leader of its partition, loaded there, and another node answers
+// NOT_COORDINATOR.
+func TestClusterTxnCoordinator(t *testing.T) {
+	c := startCluster(t)
+	n := c.Nodes()[0]
+	ctx := ctxT(t)
+	cl := newClient(t, n.Addr())
+	coordinators := map[int32]bool{}
+	for i := range 6 {
+		id := fmt.Sprintf("tx-%d", i)
+		init := kmsg.NewPtrInitProducerIDRequest()
+		init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr(id), 30000
+		resp, err := cl.Request(ctx, init)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := resp.(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 || r.ProducerEpoch != 0 {
+			t.Fatalf("%s: InitProducerId %v epoch %d", id, kerr.ErrorForCode(r.ErrorCode), r.ProducerEpoch)
+		}
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorType, fc.CoordinatorKey = 1, id
+		fr, err := fc.RequestWith(ctx, cl)
+		if err != nil || fr.ErrorCode != 0 {
+			t.Fatalf("%s: FindCoordinator %v %v", id, err, kerr.ErrorForCode(fr.ErrorCode))
+		}
+		coordinators[fr.NodeID] = true
+		// Another node is not its coordinator.
+		for _, other := range c.Nodes() {
+			if other.ID() == fr.NodeID {
+				continue
+			}
+			init := kmsg.NewPtrInitProducerIDRequest()
+			init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr(id), 30000
+			r, err := init.RequestWith(ctx, cl.Broker(int(other.ID())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ErrorCode != kerr.NotCoordinator.Code {
+				t.Fatalf("%s on broker %d (coordinator %d): %v", id, other.ID(), fr.NodeID, kerr.ErrorForCode(r.ErrorCode))
+			}
+			break
+		}
+		dr := kmsg.NewPtrDescribeTransactionsRequest()
+		dr.TransactionalIDs = []string{id}
+		d, err := dr.RequestWith(ctx, cl)
+		if err != nil || len(d.TransactionStates) != 1 || d.TransactionStates[0].State != "Empty" {
+			t.Fatalf("%s: DescribeTransactions %v %+v", id, err, d)
+		}
+	}
+	if len(coordinators) < 2 {
+		t.Errorf("6 transactional ids all on brokers %v", coordinators)
+	}
+	adm := kadm.NewClient(cl)
+	md, err := adm.Metadata(ctx, "__transaction_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := md.Topics["__transaction_state"]
+	if !td.IsInternal || len(td.Partitions) != 50 || len(td.Partitions[0].Replicas) != 3 {
+		t.Fatalf("__transaction_state: internal %v, %d partitions, replicas %v", td.IsInternal, len(td.Partitions), td.Partitions[0].Replicas)
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "__transaction_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rc.On("__transaction_state", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, kv := range cfg.Configs {
+		if kv.Key == "min.insync.replicas" {
+			found = true
+			if kv.Value == nil || *kv.Value != "2" {
+				t.Fatalf("min.insync.replicas %v", kv.MaybeValue())
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no min.insync.replicas in the topic's configs")
+	}
+}
