@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strata-io/strata"
 )
 
 // TestClusterTxnCoordinator: in a 3-node cluster, __transaction_state is
@@ -15,7 +17,11 @@ import (
 // leader of its partition, loaded there, and another node answers
 // NOT_COORDINATOR.
 func TestClusterTxnCoordinator(t *testing.T) {
-	c := startCluster(t)
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
 	n := c.Nodes()[0]
 	ctx := ctxT(t)
 	cl := newClient(t, n.Addr())

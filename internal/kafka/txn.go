@@ -163,6 +163,15 @@ func (h *Handler) txnTopic() (*cluster.Topic, error) {
 	return t, nil
 }
 
+// createInternalTopic creates __consumer_offsets or __transaction_state
+// (name) as the broker does on first use.
+func (h *Handler) createInternalTopic(name string) (*cluster.Topic, error) {
+	if name == txn.Topic {
+		return h.txnTopic()
+	}
+	return h.offsetsTopic()
+}
+
 // followTxnLeadership loads the partitions of __transaction_state this
 // node has come to lead (again when their leader epoch, the coordinator
 // epoch, changed) and unloads those it no longer leads (Kafka's

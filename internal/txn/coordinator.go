@@ -352,7 +352,11 @@ func (c *Coordinator) Load(p int32, epoch int32) error {
 		c.startMarkersLocked(m, pt)
 	}
 	c.mu.Unlock()
-	c.logger.Info("loaded transaction coordinator partition", "partition", p, "coordinator_epoch", epoch, "transactional_ids", len(found), "resumed_markers", len(resume))
+	level := slog.LevelInfo
+	if len(found) == 0 {
+		level = slog.LevelDebug // 50 empty partitions at creation
+	}
+	c.logger.Log(context.Background(), level, "loaded transaction coordinator partition", "partition", p, "coordinator_epoch", epoch, "transactional_ids", len(found), "resumed_markers", len(resume))
 	c.changed()
 	return nil
 }
