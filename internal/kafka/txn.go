@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -77,6 +78,8 @@ type txnState struct {
 
 	clientsMu sync.Mutex
 	clients   map[int32]*markerClient
+	// retrying is set while a retry of failed loads is scheduled.
+	retrying atomic.Bool
 }
 
 type markerClient struct {
@@ -194,9 +197,27 @@ func (h *Handler) followTxnLeadership(im *cluster.Image) {
 		case lead && (!loaded || epoch != st.LeaderEpoch):
 			if err := h.txns.coord.Load(p, st.LeaderEpoch); err != nil {
 				h.logger.Error("load transaction coordinator partition", "partition", p, "err", err)
+				h.retryTxnLoads()
 			}
 		}
 	}
+}
+
+// retryTxnLoads follows the leadership of __transaction_state again in a
+// second, after a load failed (a read error, the partition not yet
+// there): the image may not change again for a long time.
+func (h *Handler) retryTxnLoads() {
+	if !h.txns.retrying.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(time.Second, func() {
+		h.txns.retrying.Store(false)
+		select {
+		case <-h.stopping:
+		default:
+			h.followTxnLeadership(h.meta.Image())
+		}
+	})
 }
 
 // txnStorage appends the coordinator's records to __transaction_state.
