@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/broker"
+	"github.com/strata-io/strata/internal/cluster"
+	"github.com/strata-io/strata/internal/cluster/records"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/txn"
@@ -160,5 +163,48 @@ func TestTxnStateCompaction(t *testing.T) {
 	}
 	if d, err := h.txns.coord.Describe("tx"); err != nil || d.ProducerEpoch != epoch {
 		t.Fatalf("after compaction: %+v %v, want epoch %d", d, err, epoch)
+	}
+}
+
+// TestTxnRemoteMarkers: markers for a partition another broker leads go
+// to that broker's inter-broker listener over a client connection.
+func TestTxnRemoteMarkers(t *testing.T) {
+	fake := &fakeMarkerAPI{}
+	fake.install(t)
+	cfg := Config{NodeID: 2, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()}
+	remote := newTestHandler(t, t.TempDir(), cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(remote, server.Config{})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	cfg.NodeID = 1
+	h := newTestHandler(t, t.TempDir(), cfg)
+	port := ln.Addr().(*net.TCPAddr).Port
+	im := &cluster.Image{Brokers: map[int32]*cluster.Broker{2: {ID: 2, Endpoints: []records.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: uint16(port)}}}}}
+	mw := markerWriter{h}
+	m := txn.Marker{ProducerID: 7, ProducerEpoch: 3, Commit: true, CoordinatorEpoch: 4}
+	tps := []txn.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 2}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if failed := mw.send(ctx, im, 2, m, tps); len(failed) != 0 {
+		t.Fatalf("failed: %v", failed)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.markers) != 1 {
+		t.Fatalf("markers %+v", fake.markers)
+	}
+	got := fake.markers[0]
+	if got.ProducerID != 7 || got.ProducerEpoch != 3 || !got.Committed || got.CoordinatorEpoch != 4 || len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 2 {
+		t.Fatalf("marker %+v", got)
+	}
+	// A broker that is gone: every partition is to be retried.
+	im.Brokers[2].Fenced = true
+	if failed := mw.send(ctx, im, 2, m, tps); len(failed) != 2 {
+		t.Fatalf("fenced broker: %v", failed)
 	}
 }
