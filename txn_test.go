@@ -229,3 +229,57 @@ func TestTxnProduceCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnTimeoutAborts: the coordinator aborts a transaction older than its
+// transaction.timeout.ms, with a bumped epoch that fences its producer
+// (transaction.abort.timed.out.transaction.cleanup.interval.ms set low).
+func TestTxnTimeoutAborts(t *testing.T) {
+	b := startBroker(t, t.TempDir(), map[string]string{"transaction.abort.timed.out.transaction.cleanup.interval.ms": "50"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := newClient(t, b.Addr(), kgo.RetryTimeout(20*time.Second))
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("slow"), 300
+	ir := txnRequest[*kmsg.InitProducerIDResponse](t, ctx, cl, init)
+	if ir.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(ir.ErrorCode))
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = "slow", ir.ProducerID, ir.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	txnRequest[*kmsg.AddPartitionsToTxnResponse](t, ctx, cl, add)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dr := kmsg.NewPtrDescribeTransactionsRequest()
+		dr.TransactionalIDs = []string{"slow"}
+		d := txnRequest[*kmsg.DescribeTransactionsResponse](t, ctx, cl, dr).TransactionStates[0]
+		// CompleteAbort once WriteTxnMarkers exists; PrepareAbort
+		// until then.
+		if d.State == "PrepareAbort" || d.State == "CompleteAbort" {
+			if d.ProducerEpoch != ir.ProducerEpoch+1 {
+				t.Fatalf("aborted with epoch %d, want %d", d.ProducerEpoch, ir.ProducerEpoch+1)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not aborted: %+v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "slow", ir.ProducerID, ir.ProducerEpoch, true
+	// Fenced before v5; with transaction version 2 (v5) the old epoch is
+	// that of a retried end, and committing the aborted transaction is
+	// INVALID_TXN_STATE, as Kafka 4 answers.
+	r := txnRequest[*kmsg.EndTxnResponse](t, ctx, cl, end)
+	want := kerr.ProducerFenced.Code
+	if r.Version >= 5 {
+		want = kerr.InvalidTxnState.Code
+	}
+	if r.ErrorCode != want {
+		t.Fatalf("commit v%d after the timeout: %v", r.Version, kerr.ErrorForCode(r.ErrorCode))
+	}
+}
