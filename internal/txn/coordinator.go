@@ -452,6 +452,9 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, expectedPID int
 		if err != nil {
 			return -1, -1, err
 		}
+		if c.parts[p] != pt {
+			return -1, -1, kerr.NotCoordinator // unloaded meanwhile
+		}
 		if m = c.txns[id]; m == nil {
 			m = &meta{id: id, part: p, producerID: pid, prevProducerID: -1, nextProducerID: -1, epoch: -1, lastEpoch: -1,
 				timeoutMs: timeoutMs, state: Empty, partitions: map[TopicPartition]struct{}{}, start: -1, lastUpdate: c.nowMs()}
