@@ -201,6 +201,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	h.startTxn(cfg.Txn)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Registry.Register(newStateCollector(h)); err != nil {
+			h.stopTxn()
 			return nil, err
 		}
 	}
