@@ -584,3 +584,35 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("b lost: %v", err)
 	}
 }
+
+// TestEndTxnV2EpochOverflow: a transaction version 2 end at the last epoch
+// moves the id to a new producer id, epoch 0, and the retry of that end
+// with the old id is answered as done.
+func TestEndTxnV2EpochOverflow(t *testing.T) {
+	e := newEnv(t)
+	pid, _, _ := e.c.InitProducerID("a", 1000, -1, -1)
+	e.c.mu.Lock()
+	e.c.txns["a"].epoch = math.MaxInt16 - 1
+	e.c.mu.Unlock()
+	const last = math.MaxInt16 - 1
+	wantErr(t, e.c.AddPartitions("a", pid, last, []TopicPartition{tp0}), nil)
+	npid, nep, err := e.c.EndTxn("a", pid, last, true, true)
+	wantErr(t, err, nil)
+	if npid == pid || nep != 0 {
+		t.Fatalf("overflow end: %d/%d", npid, nep)
+	}
+	d := waitState(t, e.c, "a", CompleteCommit)
+	if d.ProducerID != npid || d.ProducerEpoch != 0 {
+		t.Fatalf("after overflow: %+v", d)
+	}
+	if ms := e.mk.markers(); ms[0].ProducerID != pid || ms[0].ProducerEpoch != math.MaxInt16 {
+		t.Fatalf("overflow markers %+v", ms)
+	}
+	rpid, rep, err := e.c.EndTxn("a", pid, last, true, true)
+	wantErr(t, err, nil)
+	if rpid != npid || rep != 0 {
+		t.Fatalf("retry after overflow: %d/%d", rpid, rep)
+	}
+	// The new id carries on.
+	wantErr(t, e.c.AddPartitions("a", npid, 0, []TopicPartition{tp1}), nil)
+}
