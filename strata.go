@@ -42,6 +42,7 @@ import (
 	"github.com/strata-io/strata/internal/replica"
 	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/tlsconf"
+	"github.com/strata-io/strata/internal/txn"
 )
 
 // Options configure an embedded broker. The zero value listens on a free
@@ -312,6 +313,10 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		}
 	}
 	var replicas *replica.Manager
+	// The replica fetchers' and the transaction markers' connections
+	// to the other brokers.
+	var ibDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	var ibMech sasl.Mechanism
 	if meta.Quorum() && isBroker {
 		dial, err := interBrokerDial(cfg, nn, sources, logger)
 		if err != nil {
@@ -321,6 +326,7 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		if err != nil {
 			return fail(err)
 		}
+		ibDial, ibMech = dial, mech
 		replicas = newReplicaManager(cfg, ctrl, logger, dial, mech)
 	}
 	fail = func(err error) (*Broker, error) {
@@ -366,6 +372,19 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 			MaxMetadataSize:           cfg.OffsetMetadataMaxBytes,
 			ConsumerHeartbeatInterval: msDuration(cfg.GroupConsumerHeartbeatMs),
 			ConsumerSessionTimeout:    msDuration(cfg.GroupConsumerSessionTimeoutMs),
+		},
+		Txn: kafka.TxnConfig{
+			Coordinator: txn.Config{
+				Partitions:            cfg.TransactionStateLogNumPartitions,
+				MaxTimeout:            msDuration(cfg.TransactionMaxTimeoutMs),
+				IDExpiration:          msDuration(cfg.TransactionalIDExpirationMs),
+				AbortInterval:         msDuration(cfg.TransactionAbortTimedOutIntervalMs),
+				RemoveExpiredInterval: msDuration(cfg.TransactionRemoveExpiredIntervalMs),
+			},
+			ReplicationFactor: cfg.TransactionStateLogReplicationFactor,
+			MinISR:            cfg.TransactionStateLogMinISR,
+			Dial:              ibDial,
+			SASL:              ibMech,
 		},
 		GroupConsumerBounds: kafka.GroupConsumerBounds{
 			MinSession:   msDuration(cfg.GroupConsumerMinSessionTimeoutMs),

@@ -101,12 +101,20 @@ type Config struct {
 	OffsetsRetentionMs              int64 // offsets.retention.minutes
 	OffsetsRetentionCheckIntervalMs int64 // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes          int   // offset.metadata.max.bytes
-	GroupMinSessionTimeoutMs        int64 // group.min.session.timeout.ms
-	GroupMaxSessionTimeoutMs        int64 // group.max.session.timeout.ms
-	GroupInitialRebalanceDelayMs    int64 // group.initial.rebalance.delay.ms
-	GroupMaxSize                    int   // group.max.size
-	GroupConsumerHeartbeatMs        int64 // group.consumer.heartbeat.interval.ms
-	GroupConsumerSessionTimeoutMs   int64 // group.consumer.session.timeout.ms
+
+	TransactionStateLogNumPartitions     int32 // transaction.state.log.num.partitions
+	TransactionStateLogReplicationFactor int16 // transaction.state.log.replication.factor
+	TransactionStateLogMinISR            int   // transaction.state.log.min.isr
+	TransactionMaxTimeoutMs              int64 // transaction.max.timeout.ms
+	TransactionalIDExpirationMs          int64 // transactional.id.expiration.ms
+	TransactionAbortTimedOutIntervalMs   int64 // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	TransactionRemoveExpiredIntervalMs   int64 // transaction.remove.expired.transaction.cleanup.interval.ms
+	GroupMinSessionTimeoutMs             int64 // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs             int64 // group.max.session.timeout.ms
+	GroupInitialRebalanceDelayMs         int64 // group.initial.rebalance.delay.ms
+	GroupMaxSize                         int   // group.max.size
+	GroupConsumerHeartbeatMs             int64 // group.consumer.heartbeat.interval.ms
+	GroupConsumerSessionTimeoutMs        int64 // group.consumer.session.timeout.ms
 	// Bounds of a group's consumer.session.timeout.ms and
 	// consumer.heartbeat.interval.ms (KIP-848 group configs):
 	// group.consumer.min/max.session.timeout.ms and
@@ -229,12 +237,20 @@ func Default() Config {
 		OffsetsRetentionMs:              7 * 24 * 3600 * 1000,
 		OffsetsRetentionCheckIntervalMs: 600000,
 		OffsetMetadataMaxBytes:          4096,
-		GroupMinSessionTimeoutMs:        6000,
-		GroupMaxSessionTimeoutMs:        1800000,
-		GroupInitialRebalanceDelayMs:    3000,
-		GroupMaxSize:                    math.MaxInt32,
-		GroupConsumerHeartbeatMs:        5000,
-		GroupConsumerSessionTimeoutMs:   45000,
+
+		TransactionStateLogNumPartitions:     50,
+		TransactionStateLogReplicationFactor: 3,
+		TransactionStateLogMinISR:            2,
+		TransactionMaxTimeoutMs:              900000,
+		TransactionalIDExpirationMs:          604800000,
+		TransactionAbortTimedOutIntervalMs:   10000,
+		TransactionRemoveExpiredIntervalMs:   3600000,
+		GroupMinSessionTimeoutMs:             6000,
+		GroupMaxSessionTimeoutMs:             1800000,
+		GroupInitialRebalanceDelayMs:         3000,
+		GroupMaxSize:                         math.MaxInt32,
+		GroupConsumerHeartbeatMs:             5000,
+		GroupConsumerSessionTimeoutMs:        45000,
 
 		GroupConsumerMinSessionTimeoutMs: 45000,
 		GroupConsumerMaxSessionTimeoutMs: 60000,
@@ -452,6 +468,13 @@ var Defs = []Def{
 	{"offsets.topic.replication.factor", "replicas of __consumer_offsets when it is first created: as many as there are usable brokers when fewer (a single node keeps one)", "3", intSetter(func(c *Config) *int16 { return &c.OffsetsTopicReplicationFactor }, 16)},
 	{"offsets.retention.minutes", "keep an empty group's committed offsets this long", "10080", scaled(func(c *Config) *int64 { return &c.OffsetsRetentionMs }, 60*1000)},
 	{"offsets.retention.check.interval.ms", "how often expired offsets are removed", "600000", intSetter(func(c *Config) *int64 { return &c.OffsetsRetentionCheckIntervalMs }, 64)},
+	{"transaction.state.log.num.partitions", "partitions of __transaction_state, fixed once it exists", "50", intSetter(func(c *Config) *int32 { return &c.TransactionStateLogNumPartitions }, 32)},
+	{"transaction.state.log.replication.factor", "replicas of __transaction_state when it is first created: as many as there are usable brokers when fewer (a single node keeps one)", "3", intSetter(func(c *Config) *int16 { return &c.TransactionStateLogReplicationFactor }, 16)},
+	{"transaction.state.log.min.isr", "min.insync.replicas of __transaction_state when it is first created (capped at its replication factor)", "2", intSetter(func(c *Config) *int { return &c.TransactionStateLogMinISR }, 32)},
+	{"transaction.max.timeout.ms", "largest transaction.timeout.ms a transactional producer may ask for; more is INVALID_TRANSACTION_TIMEOUT", "900000", intSetter(func(c *Config) *int64 { return &c.TransactionMaxTimeoutMs }, 64)},
+	{"transactional.id.expiration.ms", "forget a transactional id with no transaction for this long", "604800000", intSetter(func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }, 64)},
+	{"transaction.abort.timed.out.transaction.cleanup.interval.ms", "how often the transaction coordinator aborts transactions older than their timeout", "10000", intSetter(func(c *Config) *int64 { return &c.TransactionAbortTimedOutIntervalMs }, 64)},
+	{"transaction.remove.expired.transaction.cleanup.interval.ms", "how often expired transactional ids are removed", "3600000", intSetter(func(c *Config) *int64 { return &c.TransactionRemoveExpiredIntervalMs }, 64)},
 	{"offset.metadata.max.bytes", "largest metadata string of a committed offset", "4096", intSetter(func(c *Config) *int { return &c.OffsetMetadataMaxBytes }, 32)},
 	{"group.min.session.timeout.ms", "smallest session timeout a group member may ask for", "6000", intSetter(func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }, 64)},
 	{"group.max.session.timeout.ms", "largest session timeout a group member may ask for", "1800000", intSetter(func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }, 64)},
@@ -823,6 +846,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: log.message.timestamp.before.max.ms %d and log.message.timestamp.after.max.ms %d must not be negative", c.LogMessageTimestampBefore, c.LogMessageTimestampAfter)
 	case c.OffsetsTopicNumPartitions < 1:
 		return fmt.Errorf("config: offsets.topic.num.partitions %d must be at least 1", c.OffsetsTopicNumPartitions)
+	case c.TransactionStateLogNumPartitions < 1:
+		return fmt.Errorf("config: transaction.state.log.num.partitions %d must be at least 1", c.TransactionStateLogNumPartitions)
+	case c.TransactionStateLogReplicationFactor < 1 || c.TransactionStateLogMinISR < 1:
+		return errors.New("config: transaction.state.log.replication.factor and transaction.state.log.min.isr must be at least 1")
+	case c.TransactionMaxTimeoutMs < 1 || c.TransactionalIDExpirationMs < 1 || c.TransactionAbortTimedOutIntervalMs < 1 || c.TransactionRemoveExpiredIntervalMs < 1:
+		return errors.New("config: transaction.max.timeout.ms, transactional.id.expiration.ms and the transaction cleanup intervals must be positive")
 	case c.OffsetsRetentionMs < 1 || c.OffsetsRetentionCheckIntervalMs < 1:
 		return errors.New("config: offsets.retention.minutes and offsets.retention.check.interval.ms must be positive")
 	case c.GroupMinSessionTimeoutMs < 0 || c.GroupMaxSessionTimeoutMs < c.GroupMinSessionTimeoutMs:

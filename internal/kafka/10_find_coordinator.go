@@ -21,9 +21,11 @@ package kafka
 //     librdkafka's committed() reports instead of retrying. The client
 //     asks again after its backoff.
 //   - v4+ answers a batch of keys (KIP-699), each with its own error.
-//   - Transactions are not built: key type TRANSACTION gets
-//     COORDINATOR_NOT_AVAILABLE with a message saying so. Other key types
-//     are INVALID_REQUEST.
+//   - A transactional id's coordinator (key type TRANSACTION) is the
+//     leader of its partition of __transaction_state, which the first such
+//     request creates (transaction.state.log.num.partitions partitions),
+//     with the same answers as for groups. Other key types are
+//     INVALID_REQUEST.
 
 import (
 	"context"
@@ -36,6 +38,7 @@ import (
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/txn"
 )
 
 func init() { register(10, 0, 6, (*Handler).handleFindCoordinator) }
@@ -105,7 +108,23 @@ func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool, listener 
 		}
 		c.NodeID, c.Host, c.Port = node, host, port
 	case coordinatorTransaction:
-		fail(kerr.CoordinatorNotAvailable.Code, "transactions are not supported by this broker yet")
+		freshTxn := h.meta.Image().Topic(txn.Topic) == nil
+		if _, err := h.txnTopic(); err != nil {
+			h.logger.Error("find coordinator", "err", err)
+			fail(kerr.CoordinatorNotAvailable.Code, err.Error())
+			return c
+		}
+		p := txn.PartitionFor(key, h.txns.coord.Partitions())
+		node, host, port, msg := h.coordinatorNode(h.meta.Image(), txn.Topic, p, listener)
+		if msg != "" {
+			fail(kerr.CoordinatorNotAvailable.Code, msg)
+			return c
+		}
+		if freshTxn && node != h.cfg.NodeID {
+			fail(kerr.CoordinatorNotAvailable.Code, txn.Topic+" was just created: its leaders are taking it over")
+			return c
+		}
+		c.NodeID, c.Host, c.Port = node, host, port
 	default:
 		fail(kerr.InvalidRequest.Code, "unknown coordinator key type")
 	}
@@ -116,11 +135,16 @@ func (h *Handler) coordinatorFor(key string, keyType int8, fresh bool, listener 
 // leader of the group's partition of __consumer_offsets, and its address.
 // A message says why there is none.
 func (h *Handler) groupCoordinator(im *cluster.Image, key, listener string) (node int32, host string, port int32, msg string) {
-	t := im.Topic(group.Topic)
+	return h.coordinatorNode(im, group.Topic, group.PartitionFor(key, h.groups.Partitions()), listener)
+}
+
+// coordinatorNode is the leader of partition p of the internal topic
+// topic in im, and its address on listener.
+func (h *Handler) coordinatorNode(im *cluster.Image, topic string, p int32, listener string) (node int32, host string, port int32, msg string) {
+	t := im.Topic(topic)
 	if t == nil {
-		return -1, "", -1, group.Topic + " does not exist"
+		return -1, "", -1, topic + " does not exist"
 	}
-	p := group.PartitionFor(key, h.groups.Partitions())
 	leader := offsetsLeader(t, p)
 	if leader == h.cfg.NodeID {
 		// This node answers for itself even while its image says it
@@ -135,14 +159,14 @@ func (h *Handler) groupCoordinator(im *cluster.Image, key, listener string) (nod
 		}
 	}
 	if leader < 0 {
-		return -1, "", -1, fmt.Sprintf("%s-%d has no leader", group.Topic, p)
+		return -1, "", -1, fmt.Sprintf("%s-%d has no leader", topic, p)
 	}
 	b := im.Broker(leader)
 	if b == nil || b.Fenced {
-		return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, is not available", group.Topic, p, leader)
+		return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, is not available", topic, p, leader)
 	}
 	if ep, ok := endpoint(b, listener); ok {
 		return leader, ep.host, ep.port, ""
 	}
-	return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, has no %s listener", group.Topic, p, leader, listener)
+	return -1, "", -1, fmt.Sprintf("the leader of %s-%d, broker %d, has no %s listener", topic, p, leader, listener)
 }

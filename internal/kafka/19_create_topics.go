@@ -112,9 +112,10 @@ func (h *Handler) handleCreateTopics(ctx context.Context, sr *server.Request, kr
 			}
 		}
 		if forwarded(ctx) && internalTopic(rt.Topic) {
-			// A broker creating __consumer_offsets through the
-			// controller (FindCoordinator on a node that is not it).
-			if t, err := h.offsetsTopic(); err != nil {
+			// A broker creating __consumer_offsets or
+			// __transaction_state through the controller
+			// (FindCoordinator on a node that is not it).
+			if t, err := h.createInternalTopic(rt.Topic); err != nil {
 				fail(errorCode(err), err.Error())
 			} else {
 				st.TopicID, st.NumPartitions, st.ReplicationFactor = t.ID, t.Partitions, replicationFactor(t)

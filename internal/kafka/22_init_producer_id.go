@@ -9,8 +9,15 @@ package kafka
 //     ProducerId/ProducerEpoch an idempotent producer sends (KIP-360, v3+)
 //     are ignored: bumping the epoch of an id the broker no longer
 //     remembers could hand two producers the same id.
-//   - Transactional ids: transactions are not built yet, so the answer is
-//     COORDINATOR_NOT_AVAILABLE.
+//   - With a transactional id (WRITE on it, else
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED), the transaction coordinator
+//     answers (internal/txn): the id's producer id with its epoch bumped,
+//     a new id when the epoch is exhausted, an ongoing transaction aborted
+//     first (CONCURRENT_TRANSACTIONS, the client retries),
+//     INVALID_TRANSACTION_TIMEOUT above transaction.max.timeout.ms,
+//     PRODUCER_FENCED for a KIP-360 producer id/epoch (v3+) that is not
+//     the id's (INVALID_PRODUCER_EPOCH before v4, KIP-588),
+//     NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS elsewhere.
 
 import (
 	"context"
@@ -37,7 +44,12 @@ func (h *Handler) handleInitProducerID(ctx context.Context, sr *server.Request, 
 		// some topic.
 		resp.ErrorCode = codeClusterAuth
 	case req.TransactionalID != nil:
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		pid, epoch, err := h.txns.coord.InitProducerID(*req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+		if err != nil {
+			resp.ErrorCode = fencedCode(errorCode(err), req.Version < 4)
+			break
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 	default:
 		id, err := h.meta.AllocateProducerID()
 		if err != nil {

@@ -118,9 +118,30 @@ func seedRequests() []kmsg.Request {
 	auth.SASLAuthBytes = []byte("\x00u\x00p")
 	wtm := kmsg.NewPtrWriteTxnMarkersRequest()
 	wtm.Markers = []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 3, Committed: true, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: topic, Partitions: []int32{0, 1}}}}}
+	// Transactions: a transactional id's coordinator, its producer id,
+	// a transaction's partitions and offsets, its end, and the admin
+	// views.
+	tfc := kmsg.NewPtrFindCoordinatorRequest()
+	tfc.CoordinatorType, tfc.CoordinatorKey, tfc.CoordinatorKeys = 1, "tx", []string{"tx"}
+	tinit := kmsg.NewPtrInitProducerIDRequest()
+	tinit.TransactionalID, tinit.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 10000
+	tadd := kmsg.NewPtrAddPartitionsToTxnRequest()
+	tadd.TransactionalID, tadd.ProducerID = "tx", 0
+	tadd.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	tadd.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: "tx", VerifyOnly: true,
+		Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{0}}}}}
+	toff := kmsg.NewPtrAddOffsetsToTxnRequest()
+	toff.TransactionalID, toff.Group = "tx", "g"
+	tend := kmsg.NewPtrEndTxnRequest()
+	tend.TransactionalID, tend.Commit = "tx", true
+	tdesc := kmsg.NewPtrDescribeTransactionsRequest()
+	tdesc.TransactionalIDs = []string{"tx", "none"}
+	tlist := kmsg.NewPtrListTransactionsRequest()
+	tlist.StateFilters, tlist.TransactionalIDPattern = []string{"Ongoing", "x"}, kmsg.StringPtr("t.*")
 	return []kmsg.Request{kmsg.NewPtrApiVersionsRequest(), meta, prod, fetch, lo, ct, dc, kmsg.NewPtrInitProducerIDRequest(), wtm,
 		fc, join, sync, hb, leave, commit, of, cgh, kmsg.NewPtrListGroupsRequest(), el, kmsg.NewPtrElectLeadersRequest(),
-		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth, toc}
+		ra, lr, kmsg.NewPtrListPartitionReassignmentsRequest(), scram, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), hs, auth, toc,
+		tfc, tinit, tadd, toff, tend, tdesc, tlist}
 }
 
 // Known, not fixed here: kmsg reads a flexible version's tagged fields

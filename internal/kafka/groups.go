@@ -17,6 +17,7 @@ import (
 	"github.com/strata-io/strata/internal/group"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/txn"
 )
 
 // offsetsTopicConfigs are the topic configs __consumer_offsets is created
@@ -31,7 +32,7 @@ var offsetsTopicConfigs = map[string]string{
 
 // internalTopic reports whether clients may not write, create or delete
 // the topic directly, as Kafka guards its internal topics.
-func internalTopic(name string) bool { return name == group.Topic }
+func internalTopic(name string) bool { return name == group.Topic || name == txn.Topic }
 
 var (
 	errInternalTopic  = errors.New("kafka: internal topic")

@@ -75,6 +75,8 @@ type Config struct {
 	// Group configures the group coordinator (offsets.*, group.*);
 	// Storage and Logger are set by New.
 	Group group.Config
+	// Txn configures the transaction coordinator (transaction.*).
+	Txn TxnConfig
 	// GroupConsumerBounds bound KIP-848 group configs.
 	GroupConsumerBounds GroupConsumerBounds
 	Logger              *slog.Logger
@@ -120,6 +122,8 @@ type Handler struct {
 
 	groups       *group.Coordinator
 	offsetsStore *offsetsStorage
+	// txns is the transaction coordinator (txn.go).
+	txns *txnState
 
 	topicConfigs atomic.Pointer[topicConfigCache]
 	// authz is the authorizer of the image's ACLs (authz.go).
@@ -161,6 +165,7 @@ func (h *Handler) Stop() {
 			p.StopWaits()
 		}
 		h.groups.Close()
+		h.stopTxn()
 	})
 }
 
@@ -193,8 +198,10 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 	if err := h.startGroups(cfg.Group); err != nil {
 		return nil, err
 	}
+	h.startTxn(cfg.Txn)
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Registry.Register(newStateCollector(h)); err != nil {
+			h.stopTxn()
 			return nil, err
 		}
 	}

@@ -76,9 +76,9 @@ func walkErrorCodes(v reflect.Value, fn func(int16)) {
 // offsets and each group's lag per partition (high watermark minus the
 // committed offset).
 type stateCollector struct {
-	h                                     *Handler
-	size, start, end, hw, lag, groupCount *prometheus.Desc
-	ongoingTxns, lsoLag                   *prometheus.Desc
+	h                                                  *Handler
+	size, start, end, hw, lag, groupCount              *prometheus.Desc
+	ongoingTxns, lsoLag, txnOngoing, txnMarkersPending *prometheus.Desc
 }
 
 func newStateCollector(h *Handler) *stateCollector {
@@ -96,11 +96,15 @@ func newStateCollector(h *Handler) *stateCollector {
 			"Transactions open on a partition (a transactional batch written, no marker yet).", tp, nil),
 		lsoLag: prometheus.NewDesc("strata_partition_last_stable_offset_lag",
 			"Offsets between a partition's last stable offset and its high watermark: what read_committed consumers wait for.", tp, nil),
+		txnOngoing: prometheus.NewDesc("strata_transactions_ongoing",
+			"Transactions this node coordinates that are open or being ended (Ongoing, PrepareCommit, PrepareAbort).", nil, nil),
+		txnMarkersPending: prometheus.NewDesc("strata_txn_markers_pending",
+			"Transactions whose commit or abort markers this coordinator is still sending: a count that stays up is a partition leader that does not take them.", nil, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount, c.ongoingTxns, c.lsoLag} {
+	for _, d := range []*prometheus.Desc{c.size, c.start, c.end, c.hw, c.lag, c.groupCount, c.ongoingTxns, c.lsoLag, c.txnOngoing, c.txnMarkersPending} {
 		ch <- d
 	}
 }
@@ -131,4 +135,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.lag, max(p.Log.HighWatermark()-o.Offset, 0), o.Group, o.Topic, strconv.Itoa(int(o.Partition)))
 	})
 	gauge(c.groupCount, int64(c.h.groups.Count()))
+	ongoing, pending := c.h.txns.coord.Stats()
+	gauge(c.txnOngoing, int64(ongoing))
+	gauge(c.txnMarkersPending, int64(pending))
 }

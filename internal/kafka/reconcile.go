@@ -47,6 +47,7 @@ func (h *Handler) applyImage(old, cur *cluster.Image) {
 	}
 	h.applyRoles(cur)
 	h.followOffsetsLeadership(cur)
+	h.followTxnLeadership(cur)
 }
 
 // removeDeletedTopics deletes the local partitions of topics in old that

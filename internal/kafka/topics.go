@@ -102,7 +102,7 @@ func (h *Handler) topic(name string, autoCreate bool) (*cluster.Topic, int16) {
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}
 	if internalTopic(name) {
-		t, err := h.offsetsTopic()
+		t, err := h.createInternalTopic(name)
 		if err != nil {
 			return nil, kerr.CoordinatorNotAvailable.Code
 		}
