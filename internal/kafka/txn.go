@@ -22,7 +22,6 @@ import (
 	"github.com/strata-io/strata/internal/controller"
 	"github.com/strata-io/strata/internal/log"
 	"github.com/strata-io/strata/internal/record"
-	"github.com/strata-io/strata/internal/server"
 	"github.com/strata-io/strata/internal/txn"
 )
 
@@ -70,10 +69,9 @@ type txnState struct {
 	coord *txn.Coordinator
 	// createMu serializes the creation of __transaction_state.
 	createMu sync.Mutex
-	// writeLocalMarkers writes markers to partitions this node leads.
-	// Until Part P's API 27 handler is merged it dispatches the request
-	// through this handler's registration table (dispatchLocalMarkers);
-	// see SetLocalTxnMarkerWriter.
+	// writeLocalMarkers writes markers to partitions this node leads:
+	// by default straight into API 27's code (Handler.WriteTxnMarkers),
+	// without encoding the request; see SetLocalTxnMarkerWriter.
 	writeLocalMarkers func(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error)
 
 	clientsMu sync.Mutex
@@ -98,7 +96,9 @@ func (h *Handler) SetLocalTxnMarkerWriter(f func(ctx context.Context, req *kmsg.
 // by followTxnLeadership as the image makes this node their leader.
 func (h *Handler) startTxn(cfg TxnConfig) {
 	h.txns = &txnState{clients: map[int32]*markerClient{}}
-	h.txns.writeLocalMarkers = h.dispatchLocalMarkers
+	h.txns.writeLocalMarkers = func(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+		return h.WriteTxnMarkers(ctx, req), nil
+	}
 	c := cfg.Coordinator
 	c.Storage = txnStorage{h}
 	c.Markers = markerWriter{h}
@@ -429,46 +429,6 @@ func (w markerWriter) send(ctx context.Context, im *cluster.Image, leader int32,
 	return out
 }
 
-// errNoMarkerAPI says this node serves no WriteTxnMarkers yet.
-var errNoMarkerAPI = errors.New("kafka: WriteTxnMarkers (API 27) is not served by this broker")
-
-// dispatchLocalMarkers runs a WriteTxnMarkers request through this
-// handler's own API 27, as a request from the controller listener (trusted,
-// as inter-broker traffic): encoded, decoded and answered as if it had
-// come over the wire.
-func (h *Handler) dispatchLocalMarkers(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
-	a, ok := apis[req.Key()]
-	if !ok {
-		return nil, errNoMarkerAPI
-	}
-	req.Version = min(max(req.Version, a.min), a.max)
-	body := req.AppendTo(nil)
-	sr := &server.Request{APIKey: req.Key(), APIVersion: req.Version, Body: body}
-	r, err := h.handle(context.WithValue(ctx, forwardedKey{}, true), sr, true)
-	if err != nil {
-		return nil, err
-	}
-	if r.Release != nil {
-		defer r.Release()
-	}
-	if r.Wait != nil {
-		if err := r.Wait(); err != nil {
-			return nil, err
-		}
-	}
-	var buf []byte
-	for _, p := range r.Parts {
-		if p.Region.File != nil {
-			return nil, errors.New("kafka: WriteTxnMarkers answered with a file region")
-		}
-		buf = append(buf, p.Bytes...)
-	}
-	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
-	if err := resp.ReadFrom(buf); err != nil {
-		return nil, fmt.Errorf("decode local WriteTxnMarkers answer: %w", err)
-	}
-	return resp, nil
-}
 
 // sendRemoteMarkers sends req to broker id's inter-broker listener, over a
 // client kept per broker (re-made when its address changes).

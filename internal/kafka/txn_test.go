@@ -62,12 +62,21 @@ func (f *fakeMarkerAPI) install(t *testing.T) {
 }
 
 // TestTxnCommitThroughLocalMarkers: a transaction on a single node is
-// committed through the handler's own API 27 (the local marker path,
-// dispatched as a trusted request), then completed.
+// committed through the handler's own marker path (API 27's code, called
+// directly), which writes a COMMIT marker to each partition, then
+// completed.
 func TestTxnCommitThroughLocalMarkers(t *testing.T) {
-	fake := &fakeMarkerAPI{}
-	fake.install(t)
 	h := newTestHandler(t, t.TempDir(), Config{NodeID: 1, AdvertisedHost: "self", AdvertisedPort: 9092, TopicDefaults: broker.DefaultTopicConfig()})
+	var (
+		mu      sync.Mutex
+		markers []kmsg.WriteTxnMarkersRequestMarker
+	)
+	h.SetLocalTxnMarkerWriter(func(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+		mu.Lock()
+		markers = append(markers, req.Markers...)
+		mu.Unlock()
+		return h.WriteTxnMarkers(ctx, req), nil
+	})
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "t", 2, 1
@@ -118,12 +127,20 @@ func TestTxnCommitThroughLocalMarkers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
-	if len(fake.markers) != 1 || !fake.trusted {
-		t.Fatalf("markers %+v, trusted %v", fake.markers, fake.trusted)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(markers) != 1 {
+		t.Fatalf("markers %+v", markers)
 	}
-	m := fake.markers[0]
+	m := markers[0]
+	// Each partition's log ends with the marker: one control batch
+	// after nothing (no records were produced in the transaction).
+	for p := range int32(2) {
+		part := h.broker.Partition(log.TopicPartition{Topic: "t", Partition: p})
+		if leo := part.Log.LogEndOffset(); leo != 1 || part.LastStableOffset() != 1 {
+			t.Fatalf("t-%d: log end %d, last stable offset %d; want the marker at 0", p, leo, part.LastStableOffset())
+		}
+	}
 	if !m.Committed || m.ProducerID != ir.ProducerID || m.ProducerEpoch != ir.ProducerEpoch || len(m.Topics) != 1 || len(m.Topics[0].Partitions) != 2 {
 		t.Fatalf("marker %+v", m)
 	}
