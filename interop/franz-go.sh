@@ -7,8 +7,9 @@
 # three replicas (KGO_TEST_RF=3, default.replication.factor=3),
 # __consumer_offsets too, and acks=all needs two in-sync replicas
 # (min.insync.replicas=2). franz-go is built at the version go.mod pins;
-# the tests listed are the ones that need no transactions or share groups,
-# which strata lacks.
+# the tests listed are all but the ones that need share groups, which
+# strata lacks (TestTxnEtl is its transactional ETL: GroupTransactSession
+# consuming and producing in transactions, read_committed).
 #
 #   bash interop/franz-go.sh              one broker, KGO_TEST_RF=1
 #   bash interop/franz-go.sh --cluster    three brokers, KGO_TEST_RF=3
@@ -28,7 +29,7 @@ case "${1:-}" in
 esac
 [ -z "$cluster" ] || [ "$cluster" = 3 ] || { echo "franz-go.sh: CLUSTER=$cluster: only 3 nodes are supported"; exit 2; }
 
-tests='TestGroupETL|TestGroupSimple|TestConsumeRegex|Test848RegexBrokerResolves|TestIssue325|TestConsumeTopicRetrieval|TestConsumeTopicRetrieval_Many|TestIssue337|TestDirectPartitionPurge|TestIssue434|TestAddRemovePartitions|TestPauseIssue489|TestPauseIssueOct2023|TestIssue523|TestIssue648|TestIssue810|TestIssue865|TestUnknownGroupOffsetFetchPinned|TestClient_Produce|TestIssue769|TestIssue831|TestClient_ProduceLargeMessages|TestIssueFetchLargerThanBrokerMaxReadBytes|TestPing|TestIssue1034|TestIssue1377'
+tests='TestGroupETL|TestTxnEtl|TestGroupSimple|TestConsumeRegex|Test848RegexBrokerResolves|TestIssue325|TestConsumeTopicRetrieval|TestConsumeTopicRetrieval_Many|TestIssue337|TestDirectPartitionPurge|TestIssue434|TestAddRemovePartitions|TestPauseIssue489|TestPauseIssueOct2023|TestIssue523|TestIssue648|TestIssue810|TestIssue865|TestUnknownGroupOffsetFetchPinned|TestClient_Produce|TestIssue769|TestIssue831|TestClient_ProduceLargeMessages|TestIssueFetchLargerThanBrokerMaxReadBytes|TestPing|TestIssue1034|TestIssue1377'
 
 work=$(mktemp -d)
 broker_pid=""
