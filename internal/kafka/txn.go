@@ -429,7 +429,6 @@ func (w markerWriter) send(ctx context.Context, im *cluster.Image, leader int32,
 	return out
 }
 
-
 // sendRemoteMarkers sends req to broker id's inter-broker listener, over a
 // client kept per broker (re-made when its address changes).
 func (h *Handler) sendRemoteMarkers(ctx context.Context, im *cluster.Image, id int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
