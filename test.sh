@@ -6,6 +6,7 @@
 # interop/security.sh over TLS and SASL),
 # franz-go's own kgo integration tests (interop/franz-go.sh), both of
 # those again against a three-node cluster with RF 3 topics (--cluster),
+# kafkajs's transactions on one broker and a cluster (interop/kafkajs.sh),
 # a smoke run of the benchmark harness (bench/run.sh -smoke), and a
 # short run of each fuzz target over its committed seed corpus. Installs
 # what the tests need.
@@ -18,11 +19,14 @@ cd "$(dirname "$0")"
 command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl)"; exit 1; }
 
 # Install what the tests need: the interop checks use Debian's kcat and
-# python3-confluent-kafka (imported by /usr/bin/python3, not a pyenv one).
+# python3-confluent-kafka (imported by /usr/bin/python3, not a pyenv one),
+# and node with npm for kafkajs.
 missing=""
 command -v kcat >/dev/null || missing="$missing kcat"
 command -v openssl >/dev/null || missing="$missing openssl"
 /usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || missing="$missing python3-confluent-kafka"
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		sudo=""
@@ -77,6 +81,9 @@ bash interop/run.sh --cluster
 
 echo "== franz-go's own integration tests on a 3-node cluster, KGO_TEST_RF=3 (interop/franz-go.sh --cluster)"
 bash interop/franz-go.sh --cluster
+
+echo "== kafkajs transactions on one broker and on a 3-node cluster (interop/kafkajs.sh)"
+bash interop/kafkajs.sh
 
 echo "== benchmark harness smoke run (bench/run.sh -smoke: proves it works, measures nothing)"
 (cd bench && go vet ./... && unformatted=$(gofmt -l .) && [ -z "$unformatted" ] || { echo "gofmt: $unformatted"; exit 1; })
