@@ -491,7 +491,12 @@ func TestGroupProtocolErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code("FindCoordinator TRANSACTION", fcr.ErrorCode, kerr.CoordinatorNotAvailable)
+	// Transactions have a coordinator: this node, the leader of the
+	// id's partition of __transaction_state (created by the request).
+	code("FindCoordinator TRANSACTION", fcr.ErrorCode, nil)
+	if fcr.NodeID != 1 {
+		t.Fatalf("FindCoordinator TRANSACTION: node %d, want 1", fcr.NodeID)
+	}
 
 	protocol := func() []kmsg.JoinGroupRequestProtocol {
 		md := kmsg.NewConsumerMemberMetadata()
