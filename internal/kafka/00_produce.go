@@ -77,6 +77,7 @@ import (
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/txn"
 )
 
 func init() { register(0, 0, 12, (*Handler).handleProduce) }
@@ -85,13 +86,24 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	req := kreq.(*kmsg.ProduceRequest)
 	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if hasTransactionalBatch(req) && (req.TransactionID == nil || !ac.txn(acl.OpWrite, *req.TransactionID)) {
+	transactional := hasTransactionalBatch(req)
+	if transactional && (req.TransactionID == nil || !ac.txn(acl.OpWrite, *req.TransactionID)) {
 		// Kafka: a transactional produce needs a transactional id
 		// the client may WRITE.
 		return h.encode(produceError(req, kerr.TransactionalIDAuthorizationFailed.Code)), nil
 	}
 	if req.Acks != -1 && req.Acks != 0 && req.Acks != 1 {
 		return h.encode(produceError(req, kerr.InvalidRequiredAcks.Code)), nil
+	}
+	// KIP-890 part 1: a producer's first transactional batch on a
+	// partition is checked with its transaction coordinator first
+	// (txn_verify.go). Non-transactional requests skip this.
+	var unverified map[txn.TopicPartition]produceTxnError
+	if transactional {
+		var code int16
+		if unverified, code = h.verifyProduceTxn(ctx, ac, req); code != 0 {
+			return h.encode(produceError(req, code)), nil
+		}
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	// Partitions whose appends must be fsynced before the answer
@@ -132,6 +144,13 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 				sp.ErrorCode = pcode
 				st.Partitions = append(st.Partitions, sp)
 				continue
+			}
+			if unverified != nil {
+				if e, ok := unverified[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+					sp.ErrorCode, sp.ErrorMessage = e.code, e.msg
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
 			}
 			// The batches as produced must fit, and (checked by Append)
 			// so must what is stored after any recompression.
