@@ -55,14 +55,26 @@ package kafka
 //     transactional batch of a producer opens its transaction on the
 //     partition (the LSO stays at its first offset until the coordinator's
 //     marker, WriteTxnMarkers); a non-transactional batch from a producer
-//     with a transaction open there is INVALID_TXN_STATE. Not built: the
-//     KIP-890 part 1 check with the coordinator that the partition was
-//     added to the transaction.
+//     with a transaction open there is INVALID_TXN_STATE.
+//   - KIP-890 part 1 (txn_verify.go; transaction.partition.verification.
+//     enable): before the first transactional batch of a producer with no
+//     transaction open on the partition, the leader asks the coordinator
+//     of the transactional id (AddPartitionsToTxn VerifyOnly; v12: adds
+//     it, as transaction version 2) whether the partition is in the
+//     producer's transaction. If not: INVALID_TXN_STATE (v0-10) or
+//     TRANSACTION_ABORTABLE (v11+); PRODUCER_FENCED is
+//     INVALID_PRODUCER_EPOCH; a coordinator that cannot answer is
+//     NOT_ENOUGH_REPLICAS (retriable, no metadata refresh), as Kafka's
+//     ReplicaManager answers. Several producers in one transactional
+//     request are INVALID_PRODUCER_ID_MAPPING for every partition. No
+//     partition lock is held while the coordinator answers, and
+//     non-transactional requests do none of this.
 //   - With an authorizer (authz.go): WRITE on each topic, else its
 //     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
 //     Kafka). Idempotent producers are authorized at InitProducerId.
 //
-// Not built yet: KIP-890 partition verification.
+// Not built yet: Kafka's VerificationGuard (a transaction that ends
+// between the check and the append is not detected).
 
 import (
 	"context"
