@@ -73,8 +73,9 @@ package kafka
 //     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
 //     Kafka). Idempotent producers are authorized at InitProducerId.
 //
-// Not built yet: Kafka's VerificationGuard (a transaction that ends
-// between the check and the append is not detected).
+// The verification holds a guard on the partition (Kafka's
+// VerificationGuard): a marker of the producer written while the
+// coordinator answers voids it, and the batch is INVALID_TXN_STATE.
 
 import (
 	"context"
@@ -110,10 +111,10 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	// KIP-890 part 1: a producer's first transactional batch on a
 	// partition is checked with its transaction coordinator first
 	// (txn_verify.go). Non-transactional requests skip this.
-	var unverified map[txn.TopicPartition]produceTxnError
+	var verified map[txn.TopicPartition]produceTxnVerified
 	if transactional {
 		var code int16
-		if unverified, code = h.verifyProduceTxn(ctx, ac, req); code != 0 {
+		if verified, code = h.verifyProduceTxn(ctx, ac, req); code != 0 {
 			return h.encode(produceError(req, code)), nil
 		}
 	}
@@ -157,11 +158,15 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			if unverified != nil {
-				if e, ok := unverified[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
-					sp.ErrorCode, sp.ErrorMessage = e.code, e.msg
-					st.Partitions = append(st.Partitions, sp)
-					continue
+			var guard uint64 // KIP-890: the verification to hold to
+			if verified != nil {
+				if v, ok := verified[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+					if v.code != 0 {
+						sp.ErrorCode, sp.ErrorMessage = v.code, v.msg
+						st.Partitions = append(st.Partitions, sp)
+						continue
+					}
+					guard = v.guard
 				}
 			}
 			// The batches as produced must fit, and (checked by Append)
@@ -184,7 +189,7 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 			}
 			var res broker.AppendResult
 			if err == nil {
-				res, err = p.AppendValidatedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
+				res, err = p.AppendVerifiedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime, guard)
 			}
 			if err == nil && res.SyncTo > 0 {
 				syncs = append(syncs, durableWait{p, res.SyncTo, res.SyncGen, len(resp.Topics), len(st.Partitions)})

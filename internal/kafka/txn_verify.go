@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/acl"
+	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/cluster"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/txn"
@@ -45,15 +46,21 @@ const produceTxnAbortableVersion = 11
 
 // verifyProduceTxn checks the transactional batches of req whose producer
 // has no transaction open on their partition with the coordinator of the
-// request's transactional id. It returns the refused partitions with
-// their produce error, nil when every partition may be appended. Only
-// called for a request that holds a transactional batch and a
-// transactional id; no partition lock is held while it waits.
-func (h *Handler) verifyProduceTxn(ctx context.Context, ac authCtx, req *kmsg.ProduceRequest) (map[txn.TopicPartition]produceTxnError, int16) {
+// request's transactional id. It returns, for each partition checked, its
+// verification guard (broker.Partition.StartTxnVerification) or its
+// produce error; a code for the whole request; nil when no partition
+// needed the check. Only called for a request that holds a transactional
+// batch and a transactional id; no partition lock is held while it waits.
+func (h *Handler) verifyProduceTxn(ctx context.Context, ac authCtx, req *kmsg.ProduceRequest) (map[txn.TopicPartition]produceTxnVerified, int16) {
 	if h.cfg.Txn.NoPartitionVerification {
 		return nil, 0
 	}
-	var tps []txn.TopicPartition
+	type checked struct {
+		tp    txn.TopicPartition
+		p     *broker.Partition
+		guard uint64
+	}
+	var todo []checked
 	pid, epoch := int64(-1), int16(-1)
 	for _, rt := range req.Topics {
 		if internalTopic(rt.Topic) || !ac.topic(acl.OpWrite, rt.Topic) {
@@ -78,40 +85,49 @@ func (h *Handler) verifyProduceTxn(ctx context.Context, ac authCtx, req *kmsg.Pr
 			if pid >= 0 && (pid != b.ProducerID() || epoch != b.ProducerEpoch()) {
 				// Kafka's ReplicaManager: "Transactional records
 				// contained more than one producer ID".
+				for _, c := range todo {
+					c.p.AbandonTxnVerification(pid, c.guard)
+				}
 				return nil, kerr.InvalidProducerIDMapping.Code
 			}
 			pid, epoch = b.ProducerID(), b.ProducerEpoch()
-			if _, ok := p.OngoingTxnFirstOffset(pid); ok {
+			guard, needed := p.StartTxnVerification(pid)
+			if !needed {
 				continue // verified when its transaction began here
 			}
-			tps = append(tps, txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			todo = append(todo, checked{txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, p, guard})
 		}
 	}
-	if len(tps) == 0 {
+	if len(todo) == 0 {
 		return nil, 0
+	}
+	tps := make([]txn.TopicPartition, len(todo))
+	for i, c := range todo {
+		tps[i] = c.tp
 	}
 	ctx, cancel := context.WithTimeout(ctx, produceTxnVerifyTimeout)
 	defer cancel()
 	add := req.Version >= produceTxnAddPartitionVersion
 	codes := h.verifyTxnPartitions(ctx, *req.TransactionID, pid, epoch, add, tps)
-	var out map[txn.TopicPartition]produceTxnError
-	for _, tp := range tps {
-		code := codes[tp]
+	out := make(map[txn.TopicPartition]produceTxnVerified, len(todo))
+	for _, c := range todo {
+		code := codes[c.tp]
 		if code == 0 {
+			out[c.tp] = produceTxnVerified{guard: c.guard}
 			continue
 		}
-		if out == nil {
-			out = map[txn.TopicPartition]produceTxnError{}
-		}
-		out[tp] = produceVerifyError(req.Version, code)
+		c.p.AbandonTxnVerification(pid, c.guard)
+		out[c.tp] = produceVerifyError(req.Version, code)
 	}
 	return out, 0
 }
 
-// produceTxnError is a partition's answer when its verification failed.
-type produceTxnError struct {
-	code int16
-	msg  *string
+// produceTxnVerified is a verified partition's guard, or its answer when
+// its verification failed.
+type produceTxnVerified struct {
+	guard uint64
+	code  int16
+	msg   *string
 }
 
 // produceVerifyError maps the coordinator's answer for a partition to
@@ -129,7 +145,7 @@ type produceTxnError struct {
 //     are NOT_ENOUGH_REPLICAS: retriable for every client, and without the
 //     metadata refresh a NOT_LEADER would cause;
 //   - anything else (INVALID_PRODUCER_ID_MAPPING, say) as it is.
-func produceVerifyError(version int16, code int16) produceTxnError {
+func produceVerifyError(version int16, code int16) produceTxnVerified {
 	switch code {
 	case kerr.ProducerFenced.Code:
 		code = kerr.InvalidProducerEpoch.Code
@@ -153,7 +169,7 @@ func produceVerifyError(version int16, code int16) produceTxnError {
 	case kerr.InvalidTxnState.Code, kerr.TransactionAbortable.Code:
 		msg = "Partition was not added to the transaction"
 	}
-	e := produceTxnError{code: code}
+	e := produceTxnVerified{code: code}
 	if msg != "" {
 		e.msg = &msg
 	}
