@@ -385,6 +385,8 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 			MinISR:            cfg.TransactionStateLogMinISR,
 			Dial:              ibDial,
 			SASL:              ibMech,
+
+			NoPartitionVerification: !cfg.TransactionPartitionVerification,
 		},
 		GroupConsumerBounds: kafka.GroupConsumerBounds{
 			MinSession:   msDuration(cfg.GroupConsumerMinSessionTimeoutMs),

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -49,6 +50,13 @@ func txnProduce(t *testing.T, c *kgo.Client, topic, txnID string, pid int64, epo
 		t.Fatal(err)
 	}
 	return resp.Topics[0].Partitions[0]
+}
+
+// noTxnVerify turns off KIP-890 part 1's check with the coordinator, for
+// the tests of the partition side that send transactional batches of
+// producers no coordinator knows.
+func noTxnVerify() map[string]string {
+	return map[string]string{"transaction.partition.verification.enable": "false"}
 }
 
 // produceAddr, for a client of the cluster test, is the node its
@@ -136,7 +144,7 @@ func listLatest(t *testing.T, c *kgo.Client, topic string, iso int8) int64 {
 // under read_committed is the LSO, and franz-go's read_committed consumer
 // sees exactly the committed records.
 func TestTxnPartitionMarkersAndReadCommitted(t *testing.T) {
-	b := startBroker(t, t.TempDir(), nil)
+	b := startBroker(t, t.TempDir(), noTxnVerify())
 	c := newClient(t, b.Addr())
 	adm := kadm.NewClient(c)
 	const topic = "txnpart"
@@ -241,7 +249,7 @@ func TestTxnPartitionMarkersAndReadCommitted(t *testing.T) {
 // and the aborted transactions are as before.
 func TestTxnPartitionRestart(t *testing.T) {
 	dir := t.TempDir()
-	b := startBroker(t, dir, nil)
+	b := startBroker(t, dir, noTxnVerify())
 	c := newClient(t, b.Addr())
 	const topic = "txnrestart"
 	if _, err := kadm.NewClient(c).CreateTopic(ctxT(t), 1, 1, nil, topic); err != nil {
@@ -255,7 +263,7 @@ func TestTxnPartitionRestart(t *testing.T) {
 	addr := b.Addr()
 	c.Close()
 	b.Close()
-	b, err := restartOn(t, dir, addr, nil)
+	b, err := restartOn(t, dir, addr, noTxnVerify())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +295,15 @@ func TestTxnPartitionRestart(t *testing.T) {
 // and after the leader is killed the new leader serves read_committed
 // consumers the same LSO and aborted transactions.
 func TestTxnPartitionCluster(t *testing.T) {
-	c := startCluster(t)
+	c, err := newTestCluster(t, strata.ClusterOptions{Dir: t.TempDir(), Properties: noTxnVerify()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cl := newClient(t, c.Bootstrap()[0])
@@ -393,7 +409,7 @@ func TestTxnPartitionCluster(t *testing.T) {
 // TestTxnPartitionReadCommittedLongPoll: a read_committed fetch waiting at
 // the LSO is answered when the commit marker moves it, not at its timeout.
 func TestTxnPartitionReadCommittedLongPoll(t *testing.T) {
-	b := startBroker(t, t.TempDir(), nil)
+	b := startBroker(t, t.TempDir(), noTxnVerify())
 	c := newClient(t, b.Addr())
 	const topic = "txnpoll"
 	if _, err := kadm.NewClient(c).CreateTopic(ctxT(t), 1, 1, nil, topic); err != nil {

@@ -332,6 +332,16 @@ func (p *Partition) AppendNoWait(data []byte, maxMessageBytes int, logAppendTime
 // (or the broker itself, recompressing) already checked, so that the
 // produce path parses and CRC-checks each batch once.
 func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, logAppendTime bool) (res AppendResult, err error) {
+	return p.AppendVerifiedNoWait(b, maxMessageBytes, logAppendTime, 0)
+}
+
+// AppendVerifiedNoWait is AppendValidatedNoWait for a transactional batch
+// whose partition was verified with the transaction coordinator (KIP-890
+// part 1) under guard, from StartTxnVerification: unless the producer's
+// transaction is open here, the batch is ErrInvalidTxnState when the
+// guard is no longer the producer's (a marker ended the transaction
+// meanwhile), as Kafka's VerificationGuard. Guard 0 checks nothing.
+func (p *Partition) AppendVerifiedNoWait(b record.Batch, maxMessageBytes int, logAppendTime bool, guard uint64) (res AppendResult, err error) {
 	defer func() { p.wrote(err) }()
 	res = AppendResult{LogAppendTime: -1}
 	if len(b) > maxMessageBytes {
@@ -374,6 +384,11 @@ func (p *Partition) AppendValidatedNoWait(b record.Batch, maxMessageBytes int, l
 		// transactionally until its marker.
 		if _, open := p.txn.ongoing[b.ProducerID()]; open {
 			return res, fmt.Errorf("%w: non-transactional batch from producer %d, which has a transaction open", ErrInvalidTxnState, b.ProducerID())
+		}
+	}
+	if guard != 0 && b.IsTransactional() {
+		if err := p.checkTxnVerificationLocked(b.ProducerID(), guard); err != nil {
+			return res, err
 		}
 	}
 	info, err := p.appendLeaderLocked(b)

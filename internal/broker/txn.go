@@ -65,6 +65,60 @@ type txnState struct {
 	unreplicated []completedTxn
 	// aborted is the content of the .txnindex files, in marker order.
 	aborted []txnIndexEntry
+	// verifying maps a producer id without a transaction open here to
+	// the guard of its verification with the coordinator (KIP-890 part
+	// 1), until its transaction begins here or a marker of it comes.
+	verifying map[int64]uint64
+	// guards numbers the verification guards.
+	guards uint64
+}
+
+// StartTxnVerification begins the check, with the transaction
+// coordinator, of producer pid's first transactional batch here (Kafka's
+// UnifiedLog.maybeStartTransactionVerification): needed is false when the
+// producer has a transaction open here already. Otherwise the guard is to
+// be given to AppendVerifiedNoWait: a marker of the producer written
+// meanwhile voids it, so that a verification the transaction's end made
+// stale opens no transaction. The same guard is shared by verifications
+// running at once.
+func (p *Partition) StartTxnVerification(pid int64) (guard uint64, needed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, open := p.txn.ongoing[pid]; open {
+		return 0, false
+	}
+	if g, ok := p.txn.verifying[pid]; ok {
+		return g, true
+	}
+	if p.txn.verifying == nil {
+		p.txn.verifying = map[int64]uint64{}
+	}
+	p.txn.guards++
+	p.txn.verifying[pid] = p.txn.guards
+	return p.txn.guards, true
+}
+
+// AbandonTxnVerification forgets guard after a verification that failed,
+// unless something else replaced it meanwhile.
+func (p *Partition) AbandonTxnVerification(pid int64, guard uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.txn.verifying[pid] == guard {
+		delete(p.txn.verifying, pid)
+	}
+}
+
+// checkTxnVerificationLocked refuses a transactional batch of pid verified
+// under guard when pid has no transaction open here and guard is no
+// longer its verification's. Requires mu.
+func (p *Partition) checkTxnVerificationLocked(pid int64, guard uint64) error {
+	if _, open := p.txn.ongoing[pid]; open {
+		return nil
+	}
+	if p.txn.verifying[pid] != guard {
+		return fmt.Errorf("%w: the transaction of producer %d ended while the partition was verified", ErrInvalidTxnState, pid)
+	}
+	return nil
 }
 
 // setTxnActiveLocked publishes whether the LSO may differ from the high
@@ -162,6 +216,7 @@ func (p *Partition) AbortedTransactions(from, upTo int64) []AbortedTxn {
 // producer opens its transaction. Requires mu.
 func (p *Partition) beginTxnLocked(b record.Batch) {
 	if _, ok := p.txn.ongoing[b.ProducerID()]; !ok {
+		delete(p.txn.verifying, b.ProducerID())
 		if p.txn.ongoing == nil {
 			p.txn.ongoing = map[int64]int64{}
 		}
@@ -205,6 +260,8 @@ func (p *Partition) endTxnLocked(b record.Batch) error {
 		return nil
 	}
 	pid, marker := b.ProducerID(), b.BaseOffset()
+	// A verification running across the marker is stale.
+	delete(p.txn.verifying, pid)
 	st := p.producers[pid]
 	if st == nil {
 		st = &producerState{epoch: b.ProducerEpoch()}

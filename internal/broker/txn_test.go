@@ -410,3 +410,50 @@ func TestTxnIndexRecovery(t *testing.T) {
 		t.Fatalf("lso %d, want 1", lso)
 	}
 }
+
+// TestTxnVerificationGuard: a verification with the coordinator that a
+// marker of the producer overtook is stale: its batch is refused, as
+// Kafka's VerificationGuard does; a fresh one is taken, and the producer's
+// next batches in the transaction need none.
+func TestTxnVerificationGuard(t *testing.T) {
+	b := openBroker(t, t.TempDir())
+	defer closeBroker(t, b)
+	p := partition(t, b)
+	appendBatch(t, p, txnBatch(t, 10, 0, 0, 1)) // 0: an earlier transaction
+	stale, needed := p.StartTxnVerification(10)
+	if needed {
+		t.Fatal("verification needed inside an open transaction")
+	}
+	marker(t, p, 10, 0, true, 0) // 1: it ends
+	stale, needed = p.StartTxnVerification(10)
+	if !needed || stale == 0 {
+		t.Fatalf("verification after the marker: guard %d needed %v", stale, needed)
+	}
+	marker(t, p, 10, 0, false, 0) // 2: the coordinator aborted meanwhile
+	_, err := p.AppendVerifiedNoWait(txnBatch(t, 10, 0, 1, 1), 1<<20, false, stale)
+	if !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("append under a stale guard: %v", err)
+	}
+	if n := p.OngoingTransactions(); n != 0 {
+		t.Fatalf("%d ongoing after a refused batch", n)
+	}
+	guard, needed := p.StartTxnVerification(10)
+	if !needed || guard == stale {
+		t.Fatalf("fresh verification: guard %d (stale %d) needed %v", guard, stale, needed)
+	}
+	if again, _ := p.StartTxnVerification(10); again != guard {
+		t.Fatalf("a verification running at once got guard %d, want %d", again, guard)
+	}
+	if _, err := p.AppendVerifiedNoWait(txnBatch(t, 10, 0, 1, 1), 1<<20, false, guard); err != nil {
+		t.Fatal(err)
+	}
+	if _, needed := p.StartTxnVerification(10); needed {
+		t.Fatal("verification needed once the transaction is open")
+	}
+	// A failed verification leaves nothing behind.
+	g, _ := p.StartTxnVerification(11)
+	p.AbandonTxnVerification(11, g)
+	if _, err := p.AppendVerifiedNoWait(txnBatch(t, 11, 0, 0, 1), 1<<20, false, g); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("append under an abandoned guard: %v", err)
+	}
+}

@@ -109,6 +109,7 @@ type Config struct {
 	TransactionalIDExpirationMs          int64 // transactional.id.expiration.ms
 	TransactionAbortTimedOutIntervalMs   int64 // transaction.abort.timed.out.transaction.cleanup.interval.ms
 	TransactionRemoveExpiredIntervalMs   int64 // transaction.remove.expired.transaction.cleanup.interval.ms
+	TransactionPartitionVerification     bool  // transaction.partition.verification.enable
 	GroupMinSessionTimeoutMs             int64 // group.min.session.timeout.ms
 	GroupMaxSessionTimeoutMs             int64 // group.max.session.timeout.ms
 	GroupInitialRebalanceDelayMs         int64 // group.initial.rebalance.delay.ms
@@ -245,6 +246,7 @@ func Default() Config {
 		TransactionalIDExpirationMs:          604800000,
 		TransactionAbortTimedOutIntervalMs:   10000,
 		TransactionRemoveExpiredIntervalMs:   3600000,
+		TransactionPartitionVerification:     true,
 		GroupMinSessionTimeoutMs:             6000,
 		GroupMaxSessionTimeoutMs:             1800000,
 		GroupInitialRebalanceDelayMs:         3000,
@@ -475,6 +477,7 @@ var Defs = []Def{
 	{"transactional.id.expiration.ms", "forget a transactional id with no transaction for this long", "604800000", intSetter(func(c *Config) *int64 { return &c.TransactionalIDExpirationMs }, 64)},
 	{"transaction.abort.timed.out.transaction.cleanup.interval.ms", "how often the transaction coordinator aborts transactions older than their timeout", "10000", intSetter(func(c *Config) *int64 { return &c.TransactionAbortTimedOutIntervalMs }, 64)},
 	{"transaction.remove.expired.transaction.cleanup.interval.ms", "how often expired transactional ids are removed", "3600000", intSetter(func(c *Config) *int64 { return &c.TransactionRemoveExpiredIntervalMs }, 64)},
+	{"transaction.partition.verification.enable", "KIP-890 part 1: before a partition leader appends a producer's first transactional batch on a partition, it asks the transaction coordinator whether the partition was added to the producer's ongoing transaction (AddPartitionsToTxn VerifyOnly), and refuses the batch if not (INVALID_TXN_STATE, or TRANSACTION_ABORTABLE for Produce v11+)", "true", boolSetter(func(c *Config) *bool { return &c.TransactionPartitionVerification })},
 	{"offset.metadata.max.bytes", "largest metadata string of a committed offset", "4096", intSetter(func(c *Config) *int { return &c.OffsetMetadataMaxBytes }, 32)},
 	{"group.min.session.timeout.ms", "smallest session timeout a group member may ask for", "6000", intSetter(func(c *Config) *int64 { return &c.GroupMinSessionTimeoutMs }, 64)},
 	{"group.max.session.timeout.ms", "largest session timeout a group member may ask for", "1800000", intSetter(func(c *Config) *int64 { return &c.GroupMaxSessionTimeoutMs }, 64)},

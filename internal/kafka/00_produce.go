@@ -55,14 +55,27 @@ package kafka
 //     transactional batch of a producer opens its transaction on the
 //     partition (the LSO stays at its first offset until the coordinator's
 //     marker, WriteTxnMarkers); a non-transactional batch from a producer
-//     with a transaction open there is INVALID_TXN_STATE. Not built: the
-//     KIP-890 part 1 check with the coordinator that the partition was
-//     added to the transaction.
+//     with a transaction open there is INVALID_TXN_STATE.
+//   - KIP-890 part 1 (txn_verify.go; transaction.partition.verification.
+//     enable): before the first transactional batch of a producer with no
+//     transaction open on the partition, the leader asks the coordinator
+//     of the transactional id (AddPartitionsToTxn VerifyOnly; v12: adds
+//     it, as transaction version 2) whether the partition is in the
+//     producer's transaction. If not: INVALID_TXN_STATE (v0-10) or
+//     TRANSACTION_ABORTABLE (v11+); PRODUCER_FENCED is
+//     INVALID_PRODUCER_EPOCH; a coordinator that cannot answer is
+//     NOT_ENOUGH_REPLICAS (retriable, no metadata refresh), as Kafka's
+//     ReplicaManager answers. Several producers in one transactional
+//     request are INVALID_PRODUCER_ID_MAPPING for every partition. No
+//     partition lock is held while the coordinator answers, and
+//     non-transactional requests do none of this.
 //   - With an authorizer (authz.go): WRITE on each topic, else its
 //     partitions are TOPIC_AUTHORIZATION_FAILED (before existence, as
 //     Kafka). Idempotent producers are authorized at InitProducerId.
 //
-// Not built yet: KIP-890 partition verification.
+// The verification holds a guard on the partition (Kafka's
+// VerificationGuard): a marker of the producer written while the
+// coordinator answers voids it, and the batch is INVALID_TXN_STATE.
 
 import (
 	"context"
@@ -77,6 +90,7 @@ import (
 	"github.com/strata-io/strata/internal/broker"
 	"github.com/strata-io/strata/internal/record"
 	"github.com/strata-io/strata/internal/server"
+	"github.com/strata-io/strata/internal/txn"
 )
 
 func init() { register(0, 0, 12, (*Handler).handleProduce) }
@@ -85,13 +99,24 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	req := kreq.(*kmsg.ProduceRequest)
 	ac := h.auth(ctx, sr)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if hasTransactionalBatch(req) && (req.TransactionID == nil || !ac.txn(acl.OpWrite, *req.TransactionID)) {
+	transactional := hasTransactionalBatch(req)
+	if transactional && (req.TransactionID == nil || !ac.txn(acl.OpWrite, *req.TransactionID)) {
 		// Kafka: a transactional produce needs a transactional id
 		// the client may WRITE.
 		return h.encode(produceError(req, kerr.TransactionalIDAuthorizationFailed.Code)), nil
 	}
 	if req.Acks != -1 && req.Acks != 0 && req.Acks != 1 {
 		return h.encode(produceError(req, kerr.InvalidRequiredAcks.Code)), nil
+	}
+	// KIP-890 part 1: a producer's first transactional batch on a
+	// partition is checked with its transaction coordinator first
+	// (txn_verify.go). Non-transactional requests skip this.
+	var verified map[txn.TopicPartition]produceTxnVerified
+	if transactional {
+		var code int16
+		if verified, code = h.verifyProduceTxn(ctx, ac, req); code != 0 {
+			return h.encode(produceError(req, code)), nil
+		}
 	}
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	// Partitions whose appends must be fsynced before the answer
@@ -133,6 +158,17 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			var guard uint64 // KIP-890: the verification to hold to
+			if verified != nil {
+				if v, ok := verified[txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+					if v.code != 0 {
+						sp.ErrorCode, sp.ErrorMessage = v.code, v.msg
+						st.Partitions = append(st.Partitions, sp)
+						continue
+					}
+					guard = v.guard
+				}
+			}
 			// The batches as produced must fit, and (checked by Append)
 			// so must what is stored after any recompression.
 			err := checkProducedSizes(rp.Records, tc.MaxMessageBytes)
@@ -153,7 +189,7 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 			}
 			var res broker.AppendResult
 			if err == nil {
-				res, err = p.AppendValidatedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime)
+				res, err = p.AppendVerifiedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime, guard)
 			}
 			if err == nil && res.SyncTo > 0 {
 				syncs = append(syncs, durableWait{p, res.SyncTo, res.SyncGen, len(resp.Topics), len(st.Partitions)})

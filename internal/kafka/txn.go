@@ -48,6 +48,11 @@ type TxnConfig struct {
 	// net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	SASL kgosasl.Mechanism
+	// NoPartitionVerification turns off KIP-890 part 1's check with the
+	// coordinator before a producer's first transactional batch on a
+	// partition is appended (transaction.partition.verification.enable
+	// false).
+	NoPartitionVerification bool
 }
 
 // fencedCode is code as a request of a version before KIP-588 (Kafka 2.7)
@@ -432,25 +437,7 @@ func (w markerWriter) send(ctx context.Context, im *cluster.Image, leader int32,
 // sendRemoteMarkers sends req to broker id's inter-broker listener, over a
 // client kept per broker (re-made when its address changes).
 func (h *Handler) sendRemoteMarkers(ctx context.Context, im *cluster.Image, id int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
-	b := im.Broker(id)
-	if b == nil || b.Fenced {
-		return nil, fmt.Errorf("broker %d: %w", id, kerr.BrokerNotAvailable)
-	}
-	listener := cmp.Or(h.cfg.InterBrokerListener, h.cfg.Listener, "PLAINTEXT")
-	ep, ok := endpoint(b, listener)
-	if !ok {
-		return nil, fmt.Errorf("broker %d has no %s listener: %w", id, listener, kerr.BrokerNotAvailable)
-	}
-	addr := net.JoinHostPort(ep.host, strconv.Itoa(int(ep.port)))
-	cl, err := h.markerClient(id, addr)
-	if err != nil {
-		return nil, err
-	}
-	seeds := cl.SeedBrokers()
-	if len(seeds) == 0 {
-		return nil, fmt.Errorf("broker %d: no connection", id)
-	}
-	resp, err := seeds[0].Request(ctx, req)
+	resp, err := h.sendInterBroker(ctx, im, id, req)
 	if err != nil {
 		return nil, err
 	}
