@@ -47,8 +47,10 @@ def create(boot, topics, partitions):
 
 
 def producer(boot, txn_id):
+    # librdkafka wants message.timeout.ms <= transaction.timeout.ms.
+    ms = int(TIMEOUT * 1000)
     p = Producer({"bootstrap.servers": boot, "transactional.id": txn_id,
-                  "transaction.timeout.ms": 60000, "message.timeout.ms": int(TIMEOUT * 1000)})
+                  "transaction.timeout.ms": max(60000, ms), "message.timeout.ms": ms})
     p.init_transactions(TIMEOUT)
     return p
 
