@@ -267,6 +267,9 @@ class Admin(Case):
         while name in admin().list_topics(timeout=TIMEOUT).topics:
             self.assertLess(time.time(), deadline, "deleted topic still listed")
             time.sleep(0.2)
+        # Every broker must have applied the deletion before any answer
+        # is checked: librdkafka picks which one it asks.
+        metadata.wait_gone_everywhere(BOOTSTRAP.split(","), name, TIMEOUT)
         t = topic_metadata(name)
         self.assertEqual(t.error.code(), KafkaError.UNKNOWN_TOPIC_OR_PART)
         fs = admin().delete_topics([name], request_timeout=TIMEOUT)

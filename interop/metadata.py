@@ -99,3 +99,18 @@ if __name__ == "__main__":
     except AssertionError as e:
         sys.stderr.write("metadata.py: %s\n" % e)
         sys.exit(1)
+
+
+def wait_gone_everywhere(addrs, topic, timeout):
+    """Waits until every broker listed answers UNKNOWN_TOPIC_OR_PARTITION
+    (3) for topic: after DeleteTopics, as after CreateTopics, each broker
+    applies the change on its own."""
+    deadline = time.time() + timeout
+    for addr in addrs:
+        while True:
+            err, _ = topic_partitions(addr, topic)
+            if err == 3:
+                break
+            if time.time() > deadline:
+                raise AssertionError("deleted topic %s still known to %s: error %s" % (topic, addr, err))
+            time.sleep(0.1)
