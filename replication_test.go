@@ -326,7 +326,11 @@ func TestReplicationIdempotentProducersAcrossKill(t *testing.T) {
 	const perProducer = 1500
 	errs := make(chan error, 2)
 	for pi := range 2 {
-		p := newClient(t, c.Bootstrap()[0], kgo.DefaultProduceTopic("idem"), kgo.ProducerLinger(time.Millisecond))
+		// AlwaysRetryEOF: a request in flight to the killed node ends
+		// in EOF, which franz-go otherwise takes for a missing SASL
+		// setup and fails at once (a producer still initialising its id
+		// on that node failed this test under load).
+		p := newClient(t, c.Bootstrap()[0], kgo.DefaultProduceTopic("idem"), kgo.ProducerLinger(time.Millisecond), kgo.AlwaysRetryEOF())
 		go func() {
 			var first error
 			for i := range perProducer {
