@@ -391,6 +391,12 @@ func (p *Partition) AppendVerifiedNoWait(b record.Batch, maxMessageBytes int, lo
 			return res, err
 		}
 	}
+	return p.appendLeaderResultLocked(b, res)
+}
+
+// appendLeaderResultLocked appends b as the leader (appendLeaderLocked)
+// and fills res with where it went.
+func (p *Partition) appendLeaderResultLocked(b record.Batch, res AppendResult) (AppendResult, error) {
 	info, err := p.appendLeaderLocked(b)
 	if err != nil {
 		return res, err

@@ -378,13 +378,5 @@ func (p *Partition) AppendTxnMarker(pid int64, epoch int16, commit bool, coordin
 			return res, fmt.Errorf("%w: marker for producer %d from coordinator epoch %d, last %d", ErrTransactionCoordinatorFenced, pid, coordinatorEpoch, st.coordEpoch)
 		}
 	}
-	info, err := p.appendLeaderLocked(b)
-	if err != nil {
-		return res, err
-	}
-	res.SyncTo, res.SyncGen = info.SyncTo, info.SyncGen
-	res.BaseOffset = info.FirstOffset
-	res.NextOffset = p.Log.LogEndOffset()
-	res.LogStartOffset = p.Log.LogStartOffset()
-	return res, nil
+	return p.appendLeaderResultLocked(b, res)
 }

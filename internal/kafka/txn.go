@@ -377,18 +377,11 @@ func (w markerWriter) send(ctx context.Context, im *cluster.Image, leader int32,
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
 	mk.ProducerID, mk.ProducerEpoch, mk.Committed = m.ProducerID, m.ProducerEpoch, m.Commit
 	mk.CoordinatorEpoch, mk.TransactionVersion = m.CoordinatorEpoch, m.TransactionVersion
-	idx := map[string]int{}
-	for _, tp := range tps {
-		i, ok := idx[tp.Topic]
-		if !ok {
-			i = len(mk.Topics)
-			idx[tp.Topic] = i
-			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			t.Topic = tp.Topic
-			mk.Topics = append(mk.Topics, t)
-		}
-		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
-	}
+	byTopic(tps, func(topic string, parts []int32) {
+		t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		t.Topic, t.Partitions = topic, parts
+		mk.Topics = append(mk.Topics, t)
+	})
 	req.Markers = append(req.Markers, mk)
 	ctx, cancel := context.WithTimeout(ctx, markerTimeout)
 	defer cancel()
@@ -476,4 +469,20 @@ func (h *Handler) markerClient(id int32, addr string) (*kgo.Client, error) {
 	}
 	st.clients[id] = &markerClient{addr: addr, cl: cl}
 	return cl, nil
+}
+
+// byTopic calls fn once per topic of tps, in order of first appearance,
+// with that topic's partitions (the shape of every per-topic request).
+func byTopic(tps []txn.TopicPartition, fn func(topic string, parts []int32)) {
+	var topics []string
+	parts := map[string][]int32{}
+	for _, tp := range tps {
+		if _, ok := parts[tp.Topic]; !ok {
+			topics = append(topics, tp.Topic)
+		}
+		parts[tp.Topic] = append(parts[tp.Topic], tp.Partition)
+	}
+	for _, t := range topics {
+		fn(t, parts[t])
+	}
 }

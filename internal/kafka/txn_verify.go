@@ -222,18 +222,11 @@ func (h *Handler) verifyTxnPartitions(ctx context.Context, id string, pid int64,
 	}
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, pid, epoch, !add
-	idx := map[string]int{}
-	for _, tp := range tps {
-		i, ok := idx[tp.Topic]
-		if !ok {
-			i = len(tx.Topics)
-			idx[tp.Topic] = i
-			rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-			rt.Topic = tp.Topic
-			tx.Topics = append(tx.Topics, rt)
-		}
-		tx.Topics[i].Partitions = append(tx.Topics[i].Partitions, tp.Partition)
-	}
+	byTopic(tps, func(topic string, parts []int32) {
+		rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		rt.Topic, rt.Partitions = topic, parts
+		tx.Topics = append(tx.Topics, rt)
+	})
 	req.Transactions = append(req.Transactions, tx)
 	kresp, err := h.sendInterBroker(ctx, im, leader, req)
 	if err != nil {
