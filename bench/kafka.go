@@ -26,6 +26,10 @@ type perfReport struct {
 	Errors         int64     `json:"errors"`
 	Checksum       string    `json:"checksum"`
 	ChecksumOK     *bool     `json:"checksum_ok"`
+	// ClientCPU is the perf process's user+system CPU seconds, measured
+	// by the bench (the client shares the machine's cores with the
+	// server: what one spends, the other cannot).
+	ClientCPU float64 `json:"client_cpu_s"`
 }
 
 type latencyMs struct {
@@ -101,13 +105,22 @@ func kfakeTarget(name string, blackhole bool) target {
 // nothing, decodes only what its answers need. The produce ceiling of the
 // client on this machine (kfake-discard is not one: it decodes every
 // request and runs it through its event loop, CPU taken from the client).
-func nullTarget() target {
-	return target{name: "null", canConsume: false, start: func(b *bench, dir string) (*server, error) {
+//
+// With store, the null broker also appends the record bytes to a file per
+// partition (-store): the least a broker that keeps its records must do,
+// so that strata ÷ null-store is strata's own overhead and null-store ÷
+// null the cost of storing bytes on this machine.
+func nullTarget(name string, store bool) target {
+	return target{name: name, canConsume: false, start: func(b *bench, dir string) (*server, error) {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		p, err := startProc("null", filepath.Join(dir, "null.log"), addr, filepath.Join(b.bin, "nullbroker"), "-addr", addr)
+		argv := []string{filepath.Join(b.bin, "nullbroker"), "-addr", addr}
+		if store {
+			argv = append(argv, "-store", filepath.Join(dir, "data"))
+		}
+		p, err := startProc(name, filepath.Join(dir, name+".log"), addr, argv...)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +174,11 @@ func (b *bench) perf(mode, addr string, args ...string) (perfReport, error) {
 	b.logCmd("strata " + strings.Join(argv, " "))
 	err := cmd.Run()
 	var r perfReport
-	if jerr := json.Unmarshal(out.Bytes(), &r); jerr != nil {
+	jerr := json.Unmarshal(out.Bytes(), &r)
+	if cmd.ProcessState != nil {
+		r.ClientCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	}
+	if jerr != nil {
 		return r, fmt.Errorf("strata perf %s: %v: %s", mode, err, strings.TrimSpace(errb.String()))
 	}
 	if err != nil {

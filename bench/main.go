@@ -6,7 +6,9 @@
 // dir), franz-go's kfake (in memory), kfake discarding what it receives,
 // the null broker (bench/cmd/nullbroker: answers produce requests, keeps
 // nothing, decodes only what the answer needs: the produce ceiling of the
-// client on this machine) and NATS JetStream (file storage). The Kafka
+// client on this machine), the null broker storing the record bytes it
+// receives in a file per partition (null-store: the least a broker that
+// keeps its records must do) and NATS JetStream (file storage). The Kafka
 // targets are driven by the same client, `strata perf`, with the same
 // settings and record counts; the order of targets rotates from one
 // repetition to the next, and every consume phase must return every
@@ -124,7 +126,8 @@ var (
 	strataFsync  = strataTarget("strata-fsync", "log.flush.interval.messages=1")
 	kfake        = kfakeTarget("kfake", false)
 	kfakeDiscard = kfakeTarget("kfake-discard", true)
-	null         = nullTarget()
+	null         = nullTarget("null", false)
+	nullStore    = nullTarget("null-store", true)
 )
 
 // kafkaSection: produce and consume throughput, latency and broker CPU for
@@ -139,7 +142,7 @@ func (b *bench) kafkaSection(kafka, nats bool) {
 			}
 			w.records = b.calibrate(w)
 			withNATS := nats && size == 1024 && parts == 1
-			targets := []target{strata, kfake, kfakeDiscard, null}
+			targets := []target{strata, kfake, kfakeDiscard, null, nullStore}
 			if !kafka {
 				targets = []target{strata} // NATS is compared with strata in the same repetitions
 			}

@@ -34,6 +34,9 @@ var (
 	produceCPUPerGB = func(r run) (float64, bool) {
 		return r.ProduceCPU / (float64(r.Produce.Bytes) / 1e9), r.Produce.Bytes > 0
 	}
+	produceClientCPUPerGB = func(r run) (float64, bool) {
+		return r.Produce.ClientCPU / (float64(r.Produce.Bytes) / 1e9), r.Produce.Bytes > 0 && r.Produce.ClientCPU > 0
+	}
 	consumeCPUPerGB = func(r run) (float64, bool) {
 		if r.Consume == nil || r.Consume.Bytes == 0 {
 			return 0, false
@@ -78,20 +81,21 @@ func (b *bench) printKafka(w workload) {
 		b.printf(", %s, payload %s", w.compression, w.payload)
 	}
 	b.printf("\n\nMedian ±half-spread over %d repetitions; produce acks=all, idempotent (franz-go defaults), linger 10ms.\n\n", b.reps)
-	b.printf("| Target | Produce MB/s | Produce rec/s | Latency p50 ms | p99 ms | Consume MB/s | Broker CPU s/GB produce | consume |\n")
-	b.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, t := range []string{"strata", "kfake", "kfake-discard", "null"} {
+	b.printf("| Target | Produce MB/s | Produce rec/s | Latency p50 ms | p99 ms | Consume MB/s | Broker CPU s/GB produce | consume | Client CPU s/GB produce |\n")
+	b.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, t := range []string{"strata", "kfake", "kfake-discard", "null", "null-store"} {
 		if len(b.runs(t, ws)) == 0 {
 			continue
 		}
-		b.printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
+		b.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
 			fmtMed(b.sample(t, ws, produceMBps), 0), fmtMed(b.sample(t, ws, produceRecs), 0),
 			fmtMed(b.sample(t, ws, produceP50), 1), fmtMed(b.sample(t, ws, produceP99), 1),
 			fmtMed(b.sample(t, ws, consumeMBps), 0),
-			fmtMed(b.sample(t, ws, produceCPUPerGB), 2), fmtMed(b.sample(t, ws, consumeCPUPerGB), 2))
+			fmtMed(b.sample(t, ws, produceCPUPerGB), 2), fmtMed(b.sample(t, ws, consumeCPUPerGB), 2),
+			fmtMed(b.sample(t, ws, produceClientCPUPerGB), 2))
 	}
 	b.printf("\n| strata ÷ | Produce MB/s | Consume MB/s | CPU/GB produce | CPU/GB consume |\n| --- | ---: | ---: | ---: | ---: |\n")
-	for _, t := range []string{"kfake", "kfake-discard", "null"} {
+	for _, t := range []string{"kfake", "kfake-discard", "null", "null-store"} {
 		if len(b.runs(t, ws)) == 0 {
 			continue
 		}

@@ -7,6 +7,13 @@
 // machine's limit, with as little server CPU taken from the shared cores
 // as a server can take.
 //
+// With -store DIR it also appends each partition's record bytes, as they
+// came, to one file per partition with write(2): the least any broker that
+// keeps what it acknowledges must do (the copy into the page cache), and
+// nothing more (no parsing, no CRC, no index, no fsync). Against it, a
+// broker's throughput shows its own overhead, apart from the cost of
+// storing bytes on this machine.
+//
 // It speaks just enough to be bootstrapped and produced to: ApiVersions,
 // Metadata (one broker, itself; every topic asked for exists),
 // CreateTopics (remembers the partition count), InitProducerId and
@@ -23,6 +30,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +43,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9092", "address to listen on")
 	partitions := flag.Int("partitions", 1, "partitions of a topic nobody created")
+	storeDir := flag.String("store", "", "append each partition's records to a file in this directory")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -43,6 +52,12 @@ func main() {
 	host, portStr, _ := net.SplitHostPort(ln.Addr().String())
 	port, _ := strconv.Atoi(portStr)
 	s := &server{host: host, port: int32(port), defaultPartitions: int32(*partitions), topics: map[string]int32{}}
+	if *storeDir != "" {
+		if err := os.MkdirAll(*storeDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		s.store = &store{dir: *storeDir, files: map[string]*partitionFile{}}
+	}
 	fmt.Println("nullbroker listening on", ln.Addr())
 	go func() {
 		for {
@@ -67,6 +82,42 @@ type server struct {
 
 	mu     sync.Mutex
 	topics map[string]int32 // partition counts of created topics
+
+	store *store // nil: keep nothing
+}
+
+// store is -store: one append-only file per partition.
+type store struct {
+	dir   string
+	mu    sync.Mutex
+	files map[string]*partitionFile
+}
+
+type partitionFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// append writes records at the end of the partition's file. Partitions of
+// one request are written one after the other, as a broker appends them.
+func (st *store) append(topic string, partition int32, records []byte) error {
+	name := fmt.Sprintf("%s-%d", topic, partition)
+	st.mu.Lock()
+	pf := st.files[name]
+	if pf == nil {
+		f, err := os.OpenFile(filepath.Join(st.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			st.mu.Unlock()
+			return err
+		}
+		pf = &partitionFile{f: f}
+		st.files[name] = pf
+	}
+	st.mu.Unlock()
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	_, err := pf.f.Write(records)
+	return err
 }
 
 func (s *server) partitionsOf(topic string) int32 {
@@ -133,6 +184,7 @@ func (s *server) handle(frame, dst []byte) ([]byte, error) {
 		return nil, fmt.Errorf("api %d v%d: header: %w", key, version, err)
 	}
 	var resp kmsg.Response
+	var err error
 	switch req := req.(type) {
 	case *kmsg.ProduceRequest:
 		if err := req.ReadFrom(body.Src); err != nil {
@@ -141,7 +193,9 @@ func (s *server) handle(frame, dst []byte) ([]byte, error) {
 		if req.Acks == 0 {
 			return dst, nil // no answer to acks=0
 		}
-		resp = s.produce(req)
+		if resp, err = s.produce(req); err != nil {
+			return nil, err
+		}
 	case *kmsg.ApiVersionsRequest:
 		resp = apiVersions(req)
 	case *kmsg.MetadataRequest:
@@ -180,7 +234,7 @@ func skipTags(b *kbin.Reader) {
 	}
 }
 
-func (s *server) produce(req *kmsg.ProduceRequest) kmsg.Response {
+func (s *server) produce(req *kmsg.ProduceRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, t := range req.Topics {
@@ -190,11 +244,16 @@ func (s *server) produce(req *kmsg.ProduceRequest) kmsg.Response {
 		for j, p := range t.Partitions {
 			rp := &rt.Partitions[j]
 			rp.Partition = p.Partition
-			rp.BaseOffset = 0 // nothing is kept: every batch "starts" at 0
+			rp.BaseOffset = 0 // offsets are not counted: every batch "starts" at 0
 			rp.LogAppendTime = -1
+			if s.store != nil && len(p.Records) > 0 {
+				if err := s.store.append(t.Topic, p.Partition, p.Records); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	return resp
+	return resp, nil
 }
 
 func apiVersions(req *kmsg.ApiVersionsRequest) kmsg.Response {
