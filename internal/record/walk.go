@@ -313,10 +313,14 @@ func walkMem(data []byte, count int32, fn func(i, offsetDelta int32, tsDelta int
 
 // varlongAt reads a zigzag varint at b[q:] and returns it with the position
 // after it; q < 0 (an earlier failure) or a malformed varint gives q = -1.
+// One and two bytes, nearly every field of a record, are read inline.
 func varlongAt(b []byte, q int) (int64, int) {
-	if uint(q) < uint(len(b)) {
+	if q >= 0 && q+1 < len(b) {
 		if c := b[q]; c < 0x80 {
 			return int64(c>>1) ^ -int64(c&1), q + 1
+		} else if d := b[q+1]; d < 0x80 {
+			u := int64(c&0x7f) | int64(d)<<7
+			return u>>1 ^ -(u & 1), q + 2
 		}
 	}
 	return varlongAtSlow(b, q)
@@ -333,22 +337,20 @@ func varlongAtSlow(b []byte, q int) (int64, int) {
 	return v, q + n
 }
 
-// varintAt is varlongAt for a varint that must fit an int32, with the
-// one-byte case inlined.
+// varintAt is varlongAt for a varint that must fit an int32.
 func varintAt(b []byte, q int) (int32, int) {
-	if uint(q) < uint(len(b)) {
+	if q >= 0 && q+1 < len(b) {
 		if c := b[q]; c < 0x80 {
 			return int32(c>>1) ^ -int32(c&1), q + 1
+		} else if d := b[q+1]; d < 0x80 {
+			u := int32(c&0x7f) | int32(d)<<7
+			return u>>1 ^ -(u & 1), q + 2
 		}
 	}
 	return varintAtSlow(b, q)
 }
 
 func varintAtSlow(b []byte, q int) (int32, int) {
-	if q >= 0 && q+1 < len(b) && b[q+1] < 0x80 { // two bytes: record and value lengths
-		u := uint32(b[q]&0x7f) | uint32(b[q+1])<<7
-		return int32(u>>1) ^ -int32(u&1), q + 2
-	}
 	v, q := varlongAtSlow(b, q)
 	if v != int64(int32(v)) {
 		return 0, -1
