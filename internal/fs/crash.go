@@ -393,10 +393,6 @@ func (f *crashFile) OS() *os.File    { return f.File }
 func (f *crashFile) Sync() error     { return f.sync("sync") }
 func (f *crashFile) Datasync() error { return f.sync("datasync") }
 
-// Preallocate changes neither content nor size, so the model has nothing
-// to record.
-func (f *crashFile) Preallocate(off, n int64) error { return Preallocate(f.File, off, n) }
-
 func (f *crashFile) sync(op string) error {
 	c := f.fs
 	c.mu.Lock()

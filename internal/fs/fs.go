@@ -91,13 +91,6 @@ type File interface {
 	// Datasync is fdatasync(2): content and size become durable (the
 	// metadata it skips, such as mtime, strata never relies on).
 	Datasync() error
-	// Preallocate reserves disk blocks for [off, off+n) without changing
-	// the size (fallocate(2) with FALLOC_FL_KEEP_SIZE), so that writes
-	// into them skip the file system's allocation of each block; a
-	// Truncate to the current size gives back what lies past the end.
-	// Advisory: where the file system cannot, it fails and nothing
-	// changes.
-	Preallocate(off, n int64) error
 	// OS is the real file, for sendfile(2), mmap(2) and flock(2). Writes
 	// through a mapping are made durable by Sync, as above.
 	OS() *os.File
@@ -149,28 +142,6 @@ type osFile struct{ *os.File }
 
 func (f osFile) OS() *os.File    { return f.File }
 func (f osFile) Datasync() error { return Fdatasync(f.File) }
-
-func (f osFile) Preallocate(off, n int64) error { return Preallocate(f.File, off, n) }
-
-// Preallocate is fallocate(2) with FALLOC_FL_KEEP_SIZE on f's descriptor.
-func Preallocate(f *os.File, off, n int64) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, off, n)
-			if serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
-}
 
 // Fdatasync syncs a file's data through the File's own descriptor
 // reference, so a concurrent Close cannot pull the descriptor away mid-call.

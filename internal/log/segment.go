@@ -79,49 +79,6 @@ type segment struct {
 	// the fallback when batches carry no timestamps.
 	rollingTimestamp int64
 	created          int64
-	// allocatedTo is how far the .log file's blocks are known to be
-	// reserved (preallocate); blocks past size are given back by seal and
-	// close.
-	allocatedTo atomic.Int64
-}
-
-// Appends of at least preallocateMinWrite bytes reserve the file's blocks
-// ahead of them (fs.File.Preallocate), up to preallocateAhead past their
-// end: writes into reserved blocks skip the file system's allocation of
-// each block (ext4's delayed allocation: reservation, quota, extent
-// status), which on ext4 here cost 0.26 of 0.44 CPU s per GB appended, and
-// 0.18 with blocks reserved (docs/BENCHMARKS.md). Smaller appends are not
-// worth the system call, and the reservation stays small: what an active
-// segment reserves past its end is at most preallocateAhead, and is given
-// back when the segment is sealed or closed.
-const (
-	preallocateMinWrite = 64 << 10
-	preallocateAhead    = 8 << 20
-)
-
-// preallocate reserves the blocks for a write of n bytes at pos, and some
-// ahead. Failures are ignored (a file system without fallocate, or a full
-// disk, where the write itself will tell), and not retried before the
-// write position passes what was asked.
-func (s *segment) preallocate(pos int64, n int) {
-	end := pos + int64(n)
-	from := max(pos, s.allocatedTo.Load())
-	if n < preallocateMinWrite || end <= from {
-		return
-	}
-	to := end + min(8*int64(n), preallocateAhead)
-	_ = s.file.Preallocate(from, to-from)
-	s.allocatedTo.Store(to)
-}
-
-// releasePreallocated gives back the blocks reserved past the end of the
-// file: a truncate to its own size frees them and changes nothing else.
-// Best effort: a failure costs disk space, not data.
-func (s *segment) releasePreallocated() {
-	if size := s.size.Load(); s.allocatedTo.Load() > size {
-		_ = s.file.Truncate(size)
-		s.allocatedTo.Store(size)
-	}
 }
 
 func (s *segment) path(suffix string) string {
@@ -350,7 +307,6 @@ func (s *segment) appendBatches(data []byte) error {
 		}
 		return err
 	}
-	s.preallocate(pos, len(data))
 	if _, err := s.file.WriteAt(data, pos); err != nil {
 		if noSpace(err) {
 			// The disk is full: cut what part of the batches was
@@ -358,7 +314,6 @@ func (s *segment) appendBatches(data []byte) error {
 			// acknowledged or fsynced, so the log stays usable and
 			// takes writes again once space is freed.
 			if terr := s.file.Truncate(pos); terr == nil {
-				s.allocatedTo.Store(pos) // the truncate freed them
 				return fmt.Errorf("%w: write segment %s: %w", errNoSpace, s.path(logSuffix), err)
 			}
 		}
@@ -423,7 +378,6 @@ func (s *segment) indexFull() bool { return s.offsets.isFull() || s.times.isFull
 // final entry (so its last entry is the segment's largest timestamp) and both
 // indexes are trimmed. Caller holds the structure lock for writing.
 func (s *segment) seal() error {
-	s.releasePreallocated()
 	if ts := s.maxTimestamp.Load(); ts >= 0 {
 		s.times.maybeAppend(ts, s.offsetOfMaxTimestamp.Load(), true)
 	}
@@ -463,7 +417,6 @@ func (s *segment) close() error {
 	if ts := s.maxTimestamp.Load(); ts >= 0 && s.times.writable {
 		s.times.maybeAppend(ts, s.offsetOfMaxTimestamp.Load(), true)
 	}
-	s.releasePreallocated()
 	err := s.closeIndexes()
 	if ferr := s.file.Close(); err == nil {
 		err = ferr
