@@ -26,6 +26,13 @@ type perfReport struct {
 	Errors         int64     `json:"errors"`
 	Checksum       string    `json:"checksum"`
 	ChecksumOK     *bool     `json:"checksum_ok"`
+	// Requests: the Produce requests (strata perf's produce_requests),
+	// their mean size and round trip.
+	Requests struct {
+		Count     int64   `json:"count"`
+		MeanBytes float64 `json:"mean_bytes"`
+		MeanMs    float64 `json:"mean_round_trip_ms"`
+	} `json:"produce_requests"`
 	// ClientCPU is the perf process's user+system CPU seconds, measured
 	// by the bench (the client shares the machine's cores with the
 	// server: what one spends, the other cannot).

@@ -37,6 +37,8 @@ var (
 	produceClientCPUPerGB = func(r run) (float64, bool) {
 		return r.Produce.ClientCPU / (float64(r.Produce.Bytes) / 1e9), r.Produce.Bytes > 0 && r.Produce.ClientCPU > 0
 	}
+	produceReqKB    = func(r run) (float64, bool) { return r.Produce.Requests.MeanBytes / 1024, r.Produce.Requests.Count > 0 }
+	produceReqMs    = func(r run) (float64, bool) { return r.Produce.Requests.MeanMs, r.Produce.Requests.Count > 0 }
 	consumeCPUPerGB = func(r run) (float64, bool) {
 		if r.Consume == nil || r.Consume.Bytes == 0 {
 			return 0, false
@@ -81,18 +83,19 @@ func (b *bench) printKafka(w workload) {
 		b.printf(", %s, payload %s", w.compression, w.payload)
 	}
 	b.printf("\n\nMedian ±half-spread over %d repetitions; produce acks=all, idempotent (franz-go defaults), linger 10ms.\n\n", b.reps)
-	b.printf("| Target | Produce MB/s | Produce rec/s | Latency p50 ms | p99 ms | Consume MB/s | Broker CPU s/GB produce | consume | Client CPU s/GB produce |\n")
-	b.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.printf("| Target | Produce MB/s | Produce rec/s | Latency p50 ms | p99 ms | Consume MB/s | Broker CPU s/GB produce | consume | Client CPU s/GB produce | Request KiB | Round trip ms |\n")
+	b.printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, t := range []string{"strata", "kfake", "kfake-discard", "null", "null-store"} {
 		if len(b.runs(t, ws)) == 0 {
 			continue
 		}
-		b.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
+		b.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
 			fmtMed(b.sample(t, ws, produceMBps), 0), fmtMed(b.sample(t, ws, produceRecs), 0),
 			fmtMed(b.sample(t, ws, produceP50), 1), fmtMed(b.sample(t, ws, produceP99), 1),
 			fmtMed(b.sample(t, ws, consumeMBps), 0),
 			fmtMed(b.sample(t, ws, produceCPUPerGB), 2), fmtMed(b.sample(t, ws, consumeCPUPerGB), 2),
-			fmtMed(b.sample(t, ws, produceClientCPUPerGB), 2))
+			fmtMed(b.sample(t, ws, produceClientCPUPerGB), 2),
+			fmtMed(b.sample(t, ws, produceReqKB), 0), fmtMed(b.sample(t, ws, produceReqMs), 2))
 	}
 	b.printf("\n| strata ÷ | Produce MB/s | Consume MB/s | CPU/GB produce | CPU/GB consume |\n| --- | ---: | ---: | ---: | ---: |\n")
 	for _, t := range []string{"kfake", "kfake-discard", "null", "null-store"} {

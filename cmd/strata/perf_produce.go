@@ -221,7 +221,40 @@ type perfProduceReport struct {
 	Errors        int64             `json:"errors"`     // failed records
 	Checksum      string            `json:"checksum"`   // of acknowledged values
 	Interrupted   bool              `json:"interrupted,omitempty"`
+	Requests      perfRequests      `json:"produce_requests"`
 	Config        perfProduceConfig `json:"config"`
+}
+
+// perfRequests sums the Produce requests the client sent (kgo's
+// HookBrokerE2E): how many, how big, and how long each took from the
+// start of its write to the end of reading its response. With at most N
+// requests in flight per broker (5 for kgo's idempotent producer),
+// throughput is at most N × bytes per request ÷ round trip.
+type perfRequests struct {
+	Count     int64   `json:"count"`
+	MeanBytes float64 `json:"mean_bytes"`
+	MeanMs    float64 `json:"mean_round_trip_ms"`
+}
+
+// perfRequestHook counts Produce requests for perfRequests.
+type perfRequestHook struct{ n, bytes, nanos atomic.Int64 }
+
+func (h *perfRequestHook) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 0 || e.WriteErr != nil || e.ReadErr != nil {
+		return
+	}
+	h.n.Add(1)
+	h.bytes.Add(int64(e.BytesWritten))
+	h.nanos.Add(int64(e.TimeToWrite + e.ReadWait + e.TimeToRead))
+}
+
+func (h *perfRequestHook) summary() perfRequests {
+	r := perfRequests{Count: h.n.Load()}
+	if r.Count > 0 {
+		r.MeanBytes = perfRound(float64(h.bytes.Load())/float64(r.Count), 0)
+		r.MeanMs = perfRound(float64(h.nanos.Load())/float64(r.Count)/1e6, 3)
+	}
+	return r
 }
 
 func runPerfProduce(cmd *cobra.Command, f *perfProduceFlags) error {
@@ -234,7 +267,8 @@ func runPerfProduce(cmd *cobra.Command, f *perfProduceFlags) error {
 	if err != nil {
 		return err
 	}
-	cl, err := newClient(cmd, f.opts()...)
+	reqs := &perfRequestHook{}
+	cl, err := newClient(cmd, append(f.opts(), kgo.WithHooks(reqs))...)
 	if err != nil {
 		return err
 	}
@@ -258,6 +292,7 @@ func runPerfProduce(cmd *cobra.Command, f *perfProduceFlags) error {
 		Errors:        res.errors,
 		Checksum:      perfHex(res.checksum),
 		Interrupted:   res.interrupted,
+		Requests:      reqs.summary(),
 		Config:        f.configJSON(parts),
 	}
 	if jsonOutput(cmd) {
@@ -271,6 +306,7 @@ func runPerfProduce(cmd *cobra.Command, f *perfProduceFlags) error {
 			{"seconds", fmt.Sprintf("%.3f (first send to last ack)", rep.Seconds)},
 			{"throughput", perfRateRow(rep.Records, rep.Bytes, res.seconds) + " (MB = 10^6 bytes)"},
 			{"latency ms", perfLatencyRow(rep.Latency) + " (send to ack)"},
+			{"produce requests", fmt.Sprintf("%d, %.0f bytes and %.3f ms round trip on average", rep.Requests.Count, rep.Requests.MeanBytes, rep.Requests.MeanMs)},
 			{"errors", fmt.Sprint(rep.Errors)},
 			{"checksum", rep.Checksum},
 		})

@@ -212,6 +212,11 @@ func TestPerfProduceAgreesWithBrokerAndDisk(t *testing.T) {
 	if p50, p99, mx := perfNum(t, rep, "latency_ms.p50"), perfNum(t, rep, "latency_ms.p99"), perfNum(t, rep, "latency_ms.max"); p50 > p99 || p99 > mx || p50 <= 0 {
 		t.Errorf("latency p50 %v, p99 %v, max %v: not ordered", p50, p99, mx)
 	}
+	// The produce requests carried every value, with framing.
+	reqs, mean, rtt := perfNum(t, rep, "produce_requests.count"), perfNum(t, rep, "produce_requests.mean_bytes"), perfNum(t, rep, "produce_requests.mean_round_trip_ms")
+	if reqs < 1 || reqs*mean < n*size || rtt <= 0 {
+		t.Errorf("produce requests: %v of %v bytes on average, %v ms round trip: want at least %d bytes in all", reqs, mean, rtt, n*size)
+	}
 
 	// The broker's count.
 	if got := perfEndOffsetSum(t, addr, "zeros"); got != n {
