@@ -81,6 +81,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -128,6 +131,10 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	// high watermark must pass the batch.
 	var repls []replicatedWait
 	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	// First every partition's answer is laid out and its append planned;
+	// then the appends run (appendAll: at once for a large request of
+	// several partitions); then their results fill the answers.
+	var jobs []produceAppend
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -169,53 +176,38 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 					guard = v.guard
 				}
 			}
-			// The batches as produced must fit, and (checked by Append)
-			// so must what is stored after any recompression.
-			err := checkProducedSizes(rp.Records, tc.MaxMessageBytes)
-			// Validated once here (the batch is parsed and its CRC
-			// checked once on this path), then stored as it came or
-			// as the topic's codec re-encodes it.
-			var records record.Batch
-			if err == nil {
-				records, err = validateProduce(req.Version, rp.Records, tc)
-			}
-			if err == nil {
-				records, err = recompress(records, tc.Compression)
-			}
-			if err == nil && req.Acks == -1 && p.InSyncReplicas() < tc.MinInsyncReplicas {
-				// Kafka checks before appending: an acks=all write
-				// that cannot be replicated as asked is refused.
-				err = fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", broker.ErrNotEnoughReplicas, p.InSyncReplicas(), tc.MinInsyncReplicas)
-			}
-			var res broker.AppendResult
-			if err == nil {
-				res, err = p.AppendVerifiedNoWait(records, tc.MaxMessageBytes, tc.LogAppendTime, guard)
-			}
-			if err == nil && res.SyncTo > 0 {
-				syncs = append(syncs, durableWait{p, res.SyncTo, res.SyncGen, len(resp.Topics), len(st.Partitions)})
-			}
-			if err == nil && req.Acks == -1 {
-				if w, ok := p.WaitFor(res.NextOffset); ok {
-					repls = append(repls, replicatedWait{p, w, len(resp.Topics), len(st.Partitions)})
-				}
-			}
-			if err != nil {
-				sp.ErrorCode = errorCode(err)
-				sp.ErrorMessage = errorMessage(err)
-				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
-					h.logger.Error("produce failed", "partition", p.TP, "err", err)
-				}
-			} else {
-				if !res.Duplicate && len(records) >= record.HeaderSize {
-					h.cfg.Metrics.Produced(rt.Topic, len(records), int(record.Batch(records).RecordCount()))
-				}
-				sp.BaseOffset = res.BaseOffset
-				sp.LogAppendTime = res.LogAppendTime
-				sp.LogStartOffset = res.LogStartOffset
-			}
+			jobs = append(jobs, produceAppend{p: p, tc: tc, guard: guard, data: rp.Records, topic: len(resp.Topics), partition: len(st.Partitions)})
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	appendAll(jobs, req.Version, req.Acks)
+	for i := range jobs {
+		j := &jobs[i]
+		sp := &resp.Topics[j.topic].Partitions[j.partition]
+		res, err := j.res, j.err
+		if err == nil && res.SyncTo > 0 {
+			syncs = append(syncs, durableWait{j.p, res.SyncTo, res.SyncGen, j.topic, j.partition})
+		}
+		if err == nil && req.Acks == -1 {
+			if w, ok := j.p.WaitFor(res.NextOffset); ok {
+				repls = append(repls, replicatedWait{j.p, w, j.topic, j.partition})
+			}
+		}
+		if err != nil {
+			sp.ErrorCode = errorCode(err)
+			sp.ErrorMessage = errorMessage(err)
+			if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
+				h.logger.Error("produce failed", "partition", j.p.TP, "err", err)
+			}
+			continue
+		}
+		if !res.Duplicate && len(j.stored) >= record.HeaderSize {
+			h.cfg.Metrics.Produced(resp.Topics[j.topic].Topic, len(j.stored), int(j.stored.RecordCount()))
+		}
+		sp.BaseOffset = res.BaseOffset
+		sp.LogAppendTime = res.LogAppendTime
+		sp.LogStartOffset = res.LogStartOffset
 	}
 	if req.Acks == 0 {
 		// Nobody waits: the fsyncs run anyway, and the records become
@@ -257,6 +249,100 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 		return nil
 	}
 	return r, nil
+}
+
+// produceAppend is one partition's part of a produce request: what to
+// append where, and how it went.
+type produceAppend struct {
+	p     *broker.Partition
+	tc    broker.TopicConfig
+	guard uint64 // KIP-890 verification to hold to
+	data  []byte // the records as produced
+
+	topic, partition int // the answer's place in the response
+
+	stored record.Batch // as appended: validated, maybe recompressed
+	res    broker.AppendResult
+	err    error
+}
+
+// parallelAppendBytes is the size from which a request's partitions are
+// appended at once, each on its own goroutine (up to GOMAXPROCS at a
+// time): validating and copying a few MiB into the page cache takes
+// milliseconds, and a producer has few requests in flight per broker (5
+// for an idempotent one), so how soon it is answered bounds its
+// throughput. Below it, goroutines cost more than they save.
+const parallelAppendBytes = 512 << 10
+
+// appendAll runs jobs' appends: in order on this goroutine, or at once
+// when there are several and together they reach parallelAppendBytes.
+// Partitions are independent: only one request of a connection is
+// handled at a time, so the order of appends to any one partition is
+// still the order of the requests.
+func appendAll(jobs []produceAppend, version int16, acks int16) {
+	total := 0
+	for i := range jobs {
+		total += len(jobs[i].data)
+	}
+	workers := min(len(jobs), runtime.GOMAXPROCS(0))
+	if workers < 2 || total < parallelAppendBytes || repeatsPartition(jobs) {
+		for i := range jobs {
+			jobs[i].run(version, acks)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
+				jobs[i].run(version, acks)
+			}
+		})
+	}
+	for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
+		jobs[i].run(version, acks)
+	}
+	wg.Wait()
+}
+
+// repeatsPartition reports whether two jobs append to the same partition
+// (a request naming a partition twice): those appends keep the request's
+// order, so the request runs in order.
+func repeatsPartition(jobs []produceAppend) bool {
+	seen := make(map[*broker.Partition]struct{}, len(jobs))
+	for i := range jobs {
+		if _, ok := seen[jobs[i].p]; ok {
+			return true
+		}
+		seen[jobs[i].p] = struct{}{}
+	}
+	return false
+}
+
+// run validates j's records (once: the batch is parsed and its CRC
+// checked once on this path), stores them as they came or as the topic's
+// codec re-encodes them, and appends them.
+func (j *produceAppend) run(version int16, acks int16) {
+	// The batches as produced must fit, and (checked by Append) so must
+	// what is stored after any recompression.
+	err := checkProducedSizes(j.data, j.tc.MaxMessageBytes)
+	var records record.Batch
+	if err == nil {
+		records, err = validateProduce(version, j.data, j.tc)
+	}
+	if err == nil {
+		records, err = recompress(records, j.tc.Compression)
+	}
+	if err == nil && acks == -1 && j.p.InSyncReplicas() < j.tc.MinInsyncReplicas {
+		// Kafka checks before appending: an acks=all write that
+		// cannot be replicated as asked is refused.
+		err = fmt.Errorf("%w: %d in sync, min.insync.replicas is %d", broker.ErrNotEnoughReplicas, j.p.InSyncReplicas(), j.tc.MinInsyncReplicas)
+	}
+	if err == nil {
+		j.res, err = j.p.AppendVerifiedNoWait(records, j.tc.MaxMessageBytes, j.tc.LogAppendTime, j.guard)
+	}
+	j.stored, j.err = records, err
 }
 
 // produceError answers every partition of req with code, appending nothing.
