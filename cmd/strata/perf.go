@@ -53,7 +53,9 @@ of Kafka's kafka-producer-perf-test and kafka-consumer-perf-test:
 A progress line goes to stderr every second (--report-interval); the final
 summary goes to stdout, as a table or, with --json, as one JSON object with
 stable field names (records, bytes, seconds, records_per_sec, mb_per_sec,
-latency_ms{p50,p95,p99,p999,max,mean}, errors, checksum).
+latency_ms{p50,p95,p99,p999,max,mean}, errors, checksum); produce adds
+produce_requests{count,mean_bytes,mean_round_trip_ms}, the Produce requests
+the client sent and how long each took to answer.
 
 Bytes are key+value bytes; MB is 10^6 bytes, as Kafka's tools. The checksum
 is the sum (mod 2^64) of XXH64 over every record value, independent of order
