@@ -306,7 +306,7 @@ func runPerfProduce(cmd *cobra.Command, f *perfProduceFlags) error {
 			{"seconds", fmt.Sprintf("%.3f (first send to last ack)", rep.Seconds)},
 			{"throughput", perfRateRow(rep.Records, rep.Bytes, res.seconds) + " (MB = 10^6 bytes)"},
 			{"latency ms", perfLatencyRow(rep.Latency) + " (send to ack)"},
-			{"produce requests", fmt.Sprintf("%d, %.0f bytes and %.3f ms round trip on average", rep.Requests.Count, rep.Requests.MeanBytes, rep.Requests.MeanMs)},
+			{"requests", fmt.Sprintf("%d Produce, %.0f bytes and %.3f ms round trip on average", rep.Requests.Count, rep.Requests.MeanBytes, rep.Requests.MeanMs)},
 			{"errors", fmt.Sprint(rep.Errors)},
 			{"checksum", rep.Checksum},
 		})

@@ -366,7 +366,7 @@ func TestPerfHumanOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"records     10 acknowledged", "bytes       1000 (key+value)", "first send to last ack", "MB = 10^6 bytes", "p99.9", "errors      0", "checksum"} {
+	for _, want := range []string{"records     10 acknowledged", "bytes       1000 (key+value)", "first send to last ack", "MB = 10^6 bytes", "p99.9", "round trip on average", "errors      0", "checksum"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("produce output lacks %q:\n%s", want, out)
 		}
