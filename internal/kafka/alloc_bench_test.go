@@ -85,16 +85,27 @@ func allocBatch(tb testing.TB, n int) record.Batch {
 // so the same bytes can be sent again and again.
 func (ab *allocBroker) produceRequest(tb testing.TB, records int) *server.Request {
 	batch := allocBatch(tb, records)
+	parts := make([]int32, ab.topic.Partitions)
+	batches := make([][]byte, ab.topic.Partitions)
+	for p := range parts {
+		parts[p], batches[p] = int32(p), batch
+	}
+	return produceRequestTo(ab.topic.Name, parts, batches)
+}
+
+// produceRequestTo is an acks=all Produce request of the newest version
+// served, carrying batches[i] to partition parts[i] of topic.
+func produceRequestTo(topic string, parts []int32, batches [][]byte) *server.Request {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = apis[0].max
 	req.Acks = -1
 	req.TimeoutMillis = 30000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = ab.topic.Name
-	for p := range ab.topic.Partitions {
+	rt.Topic = topic
+	for i, p := range parts {
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Partition = p
-		rp.Records = batch
+		rp.Records = batches[i]
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)

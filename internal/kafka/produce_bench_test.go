@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/strata-io/strata/internal/record"
-	"github.com/strata-io/strata/internal/server"
 )
 
 // BenchmarkProduceCodecs is one Produce request of one batch of 500
@@ -38,17 +35,7 @@ func BenchmarkProduceCodecs(b *testing.B) {
 				b.Fatal(err)
 			}
 			ab := newAllocBroker(b, 1)
-			req := kmsg.NewPtrProduceRequest()
-			req.Version = apis[0].max
-			req.Acks = -1
-			req.TimeoutMillis = 30000
-			rt := kmsg.NewProduceRequestTopic()
-			rt.Topic = ab.topic.Name
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = batch
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-			r := &server.Request{APIKey: req.Key(), APIVersion: req.Version, CorrelationID: 1, Body: req.AppendTo(nil)}
+			r := produceRequestTo(ab.topic.Name, []int32{0}, [][]byte{batch})
 			checkProduce(b, r, ab.handle(b, r))
 			b.SetBytes(int64(len(plain) - record.HeaderSize))
 			b.ReportMetric(float64(len(batch)), "stored-B/op")

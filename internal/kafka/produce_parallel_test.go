@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strata-io/strata/internal/record"
-	"github.com/strata-io/strata/internal/server"
 )
 
 // TestProduceManyPartitionsAtOnce: a request large enough for appendAll to
@@ -33,20 +32,11 @@ func TestProduceManyPartitionsAtOnce(t *testing.T) {
 
 	produce := func(parts []int32, data []record.Batch) []kmsg.ProduceResponseTopicPartition {
 		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.Version = apis[0].max
-		req.Acks = -1
-		req.TimeoutMillis = 30000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = ab.topic.Name
-		for i, p := range parts {
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Partition = p
-			rp.Records = append([]byte(nil), data[i]...)
-			rt.Partitions = append(rt.Partitions, rp)
+		batches := make([][]byte, len(data))
+		for i := range data {
+			batches[i] = append([]byte(nil), data[i]...)
 		}
-		req.Topics = append(req.Topics, rt)
-		r := &server.Request{APIKey: req.Key(), APIVersion: req.Version, CorrelationID: 1, Body: req.AppendTo(nil)}
+		r := produceRequestTo(ab.topic.Name, parts, batches)
 		resp := ab.handle(t, r)
 		defer release(resp)
 		kresp := kmsg.NewPtrProduceResponse()
