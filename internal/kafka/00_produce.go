@@ -292,17 +292,16 @@ func appendAll(jobs []produceAppend, version int16, acks int16) {
 		return
 	}
 	var next atomic.Int64
+	work := func() {
+		for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
+			jobs[i].run(version, acks)
+		}
+	}
 	var wg sync.WaitGroup
 	for range workers - 1 {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
-				jobs[i].run(version, acks)
-			}
-		})
+		wg.Go(work)
 	}
-	for i := next.Add(1) - 1; i < int64(len(jobs)); i = next.Add(1) - 1 {
-		jobs[i].run(version, acks)
-	}
+	work() // this goroutine is the last worker
 	wg.Wait()
 }
 
