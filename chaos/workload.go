@@ -367,7 +367,22 @@ func (w *Workload) produceTxn(ctx context.Context, i int) error {
 	}
 	for n, txn := 0, 0; n < w.MaxRecords && ctx.Err() == nil; txn++ {
 		if err := cl.BeginTransaction(); err != nil {
-			return fmt.Errorf("chaos: %s begin: %w", proc, err)
+			// A fatal producer id (PRODUCER_FENCED after the
+			// coordinator aborted a timed-out transaction and bumped
+			// the epoch, as Kafka does before transaction version 2)
+			// fails every later Begin: a real application makes a new
+			// producer, and so does the workload. Returning here
+			// stopped the producer for the rest of the run.
+			w.H.Add(Event{Kind: KindInfo, Proc: proc, Part: -1, Off: -1, Info: fmt.Sprintf("begin transaction: %v; new client", err)})
+			cl.Close()
+			select { // no spin if the new one fails the same way
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			if cl, err = newClient(); err != nil {
+				return err
+			}
+			continue
 		}
 		tid := fmt.Sprintf("t%d-%d", i, txn)
 		recs := make([]*sent, 0, w.Txn)
