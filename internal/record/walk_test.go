@@ -346,3 +346,54 @@ func TestValidateRecordsLargeZstdWindow(t *testing.T) {
 		t.Fatalf("large window, count above records: %v", err)
 	}
 }
+
+// TestWalkReadsEveryShape: FindTimestamp finds every record of a batch
+// at its own offset and timestamp, for records the walk's fast path reads
+// (no headers, a value of a few bytes, fields of one to three bytes) and
+// for those it leaves to the general path (headers, null or tiny values,
+// four-byte fields), side by side in one batch; offset deltas run past
+// 8,191 (three bytes) and timestamp deltas past ±8,191 ms and ±1,048,575
+// ms (three and four bytes).
+func TestWalkReadsEveryShape(t *testing.T) {
+	const n = 9000
+	recs := make([]recordtest.Record, n)
+	tsDeltas := []int64{0, 1, 63, 64, 8191, 8192, 1 << 19, 1 << 20, 5 << 20}
+	for i := range recs {
+		r := recordtest.Record{Timestamp: 1_000_000_000 + int64(i)*10_000 + tsDeltas[i%len(tsDeltas)]}
+		switch i % 7 {
+		case 0:
+			r.Value = make([]byte, 100)
+		case 1:
+			r.Key, r.Value = []byte("key"), make([]byte, 8)
+		case 2: // null value (tombstone)
+			r.Key = []byte("k")
+		case 3:
+			r.Value = []byte("ab")
+		case 4:
+			r.Value, r.Headers = make([]byte, 50), []kmsg.Header{{Key: "h", Value: []byte("v")}}
+		case 5:
+			r.Value = make([]byte, 100)
+			if i%70 == 5 {
+				r.Value = make([]byte, 20_000) // three-byte lengths
+			}
+		case 6:
+			r.Key, r.Value = make([]byte, 300), make([]byte, 7)
+		}
+		recs[i] = r
+	}
+	for _, c := range []record.Codec{record.CodecNone, record.CodecLZ4} {
+		b := recordtest.Build(t, recordtest.Options{Codec: c, BaseOffset: 1000}, recs...)
+		if err := b.ValidateRecords(record.Checks{}); err != nil {
+			t.Fatalf("%v: %v", c, err)
+		}
+		for i, r := range recs {
+			if i%13 != 0 && i < n-50 {
+				continue // every shape and delta, in less time
+			}
+			off, ts, found, _, err := b.FindTimestamp(r.Timestamp, 1000+int64(i), 1<<30)
+			if err != nil || !found || off != 1000+int64(i) || ts != r.Timestamp {
+				t.Fatalf("%v: record %d (ts %d): FindTimestamp = %d %d %v %v", c, i, r.Timestamp, off, ts, found, err)
+			}
+		}
+	}
+}
