@@ -125,10 +125,6 @@ type meta struct {
 	txnVersion                     int16
 	// pending is set while a transition of the id is being written.
 	pending bool
-	// failedFence: an epoch fence's PrepareAbort failed to be written;
-	// the next fence does not bump the epoch again (Kafka's
-	// hasFailedEpochFence).
-	failedFence bool
 	// sending is set while the markers of a prepared transaction are
 	// being sent.
 	sending bool
@@ -420,7 +416,7 @@ func (c *Coordinator) writeLocked(m *meta, pt *part, next meta) error {
 		return kerr.CoordinatorNotAvailable
 	}
 	c.noteAppendedLocked(pt)
-	next.pending, next.sending, next.failedFence = false, m.sending, false
+	next.pending, next.sending = false, m.sending
 	*m = next
 	if m.state == Dead {
 		delete(c.txns, m.id)
@@ -542,18 +538,23 @@ func (c *Coordinator) allocLocked() (int64, error) {
 // coordinator): the producer using the old epoch is fenced. An exhausted
 // epoch is not bumped (Kafka aborts a timed-out transaction of one with
 // its epoch).
+//
+// A fence whose write failed is retried with the same bump: m keeps the
+// old epoch until a write succeeds, so every attempt writes epoch+1, the
+// same record whether or not a failed attempt reached the log. (Kafka
+// raises its in-memory epoch before writing and so must not bump again
+// after a failure, its hasFailedEpochFence; mirroring that flag here, over
+// an epoch that was never raised, aborted with the old epoch and fenced
+// nobody.)
 func (c *Coordinator) fenceAndAbortLocked(m *meta, pt *part, timedOut bool) error {
 	next := m.clone()
-	if !m.failedFence && m.epoch < math.MaxInt16 && !(timedOut && epochExhausted(m.epoch)) {
+	if m.epoch < math.MaxInt16 && !(timedOut && epochExhausted(m.epoch)) {
 		next.epoch = m.epoch + 1
 	}
 	next.lastEpoch = -1
 	next.state = PrepareAbort
 	next.lastUpdate = c.nowMs()
 	if err := c.writeLocked(m, pt, next); err != nil {
-		if c.txns[m.id] == m {
-			m.failedFence = true
-		}
 		return err
 	}
 	c.startMarkersLocked(m, pt)

@@ -316,6 +316,43 @@ func TestTimedOutTransactionIsAborted(t *testing.T) {
 	wantErr(t, err, kerr.ProducerFenced)
 }
 
+// TestTimedOutAbortFencesAfterFailedWrite: a timed-out transaction whose
+// first abort could not be written (too few in-sync replicas) is still
+// aborted with a bumped epoch when a later attempt succeeds, so the
+// producer that let it time out is fenced. Aborting with the old epoch
+// left that producer able to go on: its next transaction's batches joined
+// the partitions' view of the aborted one (chaos seed 103 lost an
+// acknowledged record that way: the partition answered a new batch as a
+// duplicate of an aborted one with the same epoch and sequence).
+func TestTimedOutAbortFencesAfterFailedWrite(t *testing.T) {
+	e := newEnv(t)
+	pid, epoch, _ := e.c.InitProducerID("a", 1000, -1, -1)
+	wantErr(t, e.c.AddPartitions("a", pid, epoch, []TopicPartition{tp0}), nil)
+	e.clock.Advance(2 * time.Second)
+	e.store.mu.Lock()
+	e.store.fail = kerr.NotEnoughReplicas
+	e.store.mu.Unlock()
+	e.c.AbortTimedOut()
+	e.c.AbortTimedOut()
+	if d, _ := e.c.Describe("a"); d.State != Ongoing || d.ProducerEpoch != epoch {
+		t.Fatalf("after failed aborts: %v epoch %d", d.State, d.ProducerEpoch)
+	}
+	e.store.mu.Lock()
+	e.store.fail = nil
+	e.store.mu.Unlock()
+	e.c.AbortTimedOut()
+	d := waitState(t, e.c, "a", CompleteAbort)
+	if d.ProducerEpoch != epoch+1 {
+		t.Fatalf("epoch %d after the timeout abort, want %d", d.ProducerEpoch, epoch+1)
+	}
+	if ms := e.mk.markers(); len(ms) != 1 || ms[0].Commit || ms[0].ProducerEpoch != epoch+1 {
+		t.Fatalf("abort markers %+v, want one abort with epoch %d", ms, epoch+1)
+	}
+	_, _, err := e.c.EndTxn("a", pid, epoch, false, false)
+	wantErr(t, err, kerr.ProducerFenced)
+	wantErr(t, e.c.AddPartitions("a", pid, epoch, []TopicPartition{tp0}), kerr.ProducerFenced)
+}
+
 func TestExpiredIDIsRemoved(t *testing.T) {
 	e := newEnv(t)
 	e.c.InitProducerID("a", 1000, -1, -1)
