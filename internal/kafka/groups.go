@@ -192,8 +192,10 @@ func (h *Handler) offsetsReplicationFactor() int16 {
 	return 3
 }
 
-// startGroups creates the group coordinator and loads the partitions of
-// __consumer_offsets, if it exists, that this node leads in the image.
+// startGroups creates the group coordinator and, in local mode, loads the
+// partitions of __consumer_offsets, if it exists, that this node leads in
+// the image (in quorum mode the image is current only at AdoptPartitions,
+// which loads them).
 func (h *Handler) startGroups(cfg group.Config) error {
 	h.offsetsStore = &offsetsStorage{h: h}
 	cfg.Storage = h.offsetsStore
@@ -211,8 +213,8 @@ func (h *Handler) startGroups(cfg group.Config) error {
 	}
 	h.groups = group.New(cfg)
 	t := h.meta.Image().Topic(group.Topic)
-	if t == nil {
-		return nil
+	if t == nil || !h.coordsReady {
+		return nil // quorum mode: AdoptPartitions loads them
 	}
 	if err := h.loadLedOffsetsPartitions(t); err != nil {
 		h.groups.Close()

@@ -151,6 +151,12 @@ type Handler struct {
 	// may act on its image's replica assignments (AdoptPartitions).
 	rolesMu    sync.Mutex
 	rolesReady bool
+	// coordsMu serializes followCoordinators; coordsReady is set once
+	// the image's leaderships of __consumer_offsets and
+	// __transaction_state are current ones: from the start in local
+	// mode, at AdoptPartitions in quorum mode.
+	coordsMu    sync.Mutex
+	coordsReady bool
 }
 
 // Stop ends every long-poll in progress and makes later ones answer at
@@ -194,6 +200,7 @@ func New(cfg Config, b *broker.Broker, meta *cluster.Store) (*Handler, error) {
 		if err := h.adoptPartitions(); err != nil {
 			return nil, err
 		}
+		h.coordsReady = true
 	}
 	if err := h.startGroups(cfg.Group); err != nil {
 		return nil, err
@@ -229,6 +236,10 @@ func (h *Handler) AdoptPartitions() error {
 	h.rolesReady = true
 	h.rolesMu.Unlock()
 	h.applyRoles(h.meta.Image())
+	h.coordsMu.Lock()
+	h.coordsReady = true
+	h.coordsMu.Unlock()
+	h.followCoordinators()
 	return nil
 }
 
