@@ -283,36 +283,12 @@ func walkMem(data []byte, count int32, fn func(i, offsetDelta int32, tsDelta int
 		rec := data[q : q+int(length)]
 		p = q + int(length)
 
-		if tsDelta, offsetDelta, ok := plainRecord(rec); ok {
-			if err := fn(i, offsetDelta, tsDelta); err != nil {
-				if err == errStopWalk {
-					return nil
-				}
+		tsDelta, offsetDelta, ok := plainRecord(rec)
+		if !ok {
+			var err error
+			if tsDelta, offsetDelta, err = anyRecord(rec, i); err != nil {
 				return err
 			}
-			continue
-		}
-		r := 1 // attributes: unused in v2
-		if len(rec) < 1 {
-			r = -1
-		}
-		tsDelta, r := varlongAt(rec, r)
-		offsetDelta, r := varintAt(rec, r)
-		r = skipAt(rec, r, false) // key
-		r = skipAt(rec, r, false) // value
-		nh, r := varintAt(rec, r)
-		if r >= 0 && (nh < 0 || int(nh) > len(rec)-r) {
-			// Kafka: "Found invalid number of record headers".
-			return fmt.Errorf("%w: record %d: header count %d with %d bytes left", ErrInvalidRecord, i, nh, len(rec)-r)
-		}
-		for j := int32(0); j < nh && r >= 0; j++ {
-			r = skipAt(rec, r, true)
-			r = skipAt(rec, r, false)
-		}
-		if r != len(rec) {
-			// r < 0: a field past the record, a malformed varint, a
-			// bad length or a null header key.
-			return fmt.Errorf("%w: record %d: its fields do not fill its length %d", ErrInvalidRecord, i, length)
 		}
 		if err := fn(i, offsetDelta, tsDelta); err != nil {
 			if err == errStopWalk {
@@ -327,6 +303,35 @@ func walkMem(data []byte, count int32, fn func(i, offsetDelta int32, tsDelta int
 		return fmt.Errorf("%w: bytes after the declared %d records", ErrInvalidRecord, count)
 	}
 	return nil
+}
+
+// anyRecord reads record i (rec holds exactly the record, after its
+// length) field by field, with every check of the streaming walk: the
+// general case behind plainRecord, and the one that names what is wrong.
+func anyRecord(rec []byte, i int32) (tsDelta int64, offsetDelta int32, err error) {
+	r := 1 // attributes: unused in v2
+	if len(rec) < 1 {
+		r = -1
+	}
+	tsDelta, r = varlongAt(rec, r)
+	offsetDelta, r = varintAt(rec, r)
+	r = skipAt(rec, r, false) // key
+	r = skipAt(rec, r, false) // value
+	nh, r := varintAt(rec, r)
+	if r >= 0 && (nh < 0 || int(nh) > len(rec)-r) {
+		// Kafka: "Found invalid number of record headers".
+		return 0, 0, fmt.Errorf("%w: record %d: header count %d with %d bytes left", ErrInvalidRecord, i, nh, len(rec)-r)
+	}
+	for j := int32(0); j < nh && r >= 0; j++ {
+		r = skipAt(rec, r, true)
+		r = skipAt(rec, r, false)
+	}
+	if r != len(rec) {
+		// r < 0: a field past the record, a malformed varint, a bad
+		// length or a null header key.
+		return 0, 0, fmt.Errorf("%w: record %d: its fields do not fill its length %d", ErrInvalidRecord, i, len(rec))
+	}
+	return tsDelta, offsetDelta, nil
 }
 
 // plainRecord reads a record without headers whose value has at least a
