@@ -52,14 +52,14 @@ func (h *Handler) applyImage(old, cur *cluster.Image) {
 // followCoordinators makes this node the group and transaction
 // coordinator of the partitions of __consumer_offsets and
 // __transaction_state it leads in the newest image, and no longer of the
-// others, once the image is current (coordsReady). It reads the image
-// under coordsMu, so that of two calls racing the later one acts on the
-// later image. Until then a restarting node's image
-// replays the metadata log's history, and following it loaded coordinators
-// at every leader epoch this node once held, each able to act on stale
-// state (abort a timed-out transaction, resume markers) with a past
-// coordinator epoch; Kafka's broker likewise publishes its metadata only
-// once it has caught up.
+// others, once the image is current (coordsReady). Before that, a
+// restarting node's image replays the metadata log's history, and
+// following it loaded coordinators at every leader epoch this node once
+// held, each able to act on stale state (abort a timed-out transaction,
+// resume markers) with a past coordinator epoch; Kafka's broker likewise
+// publishes its metadata only once it has caught up. The image is read
+// under coordsMu, so that of two racing calls the later one acts on the
+// later image.
 func (h *Handler) followCoordinators() {
 	h.coordsMu.Lock()
 	defer h.coordsMu.Unlock()
