@@ -134,7 +134,12 @@ func (h *Handler) handleProduce(ctx context.Context, sr *server.Request, kreq km
 	// First every partition's answer is laid out and its append planned;
 	// then the appends run (appendAll: at once for a large request of
 	// several partitions); then their results fill the answers.
-	var jobs []produceAppend
+	// One allocation for every partition's job, not one per doubling.
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	jobs := make([]produceAppend, 0, n)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
