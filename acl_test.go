@@ -626,8 +626,7 @@ func TestACLAPIs(t *testing.T) {
 // data (its snapshot) enforces them as before.
 func TestACLsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	props := quorumProps(t, dir, aclProps)
-	b, err := strata.Start(strata.Options{Dir: dir, Properties: props})
+	b, err := startOn(t, dir, aclProps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,8 +25,7 @@ import (
 // startBroker starts an embedded broker in a temp dir, closed at cleanup.
 func startBroker(t testing.TB, dir string, props map[string]string) *strata.Broker {
 	t.Helper()
-	props = quorumProps(t, dir, props)
-	b, err := strata.Start(strata.Options{Dir: dir, Properties: props})
+	b, err := startOn(t, dir, props)
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
@@ -144,6 +146,33 @@ func quorumProps(t testing.TB, dir string, props map[string]string) map[string]s
 	return out
 }
 
+// startOn starts a broker on dir with props, through quorumProps. The
+// controller port quorumProps picks was free when it looked, but another
+// test's listener or client socket can take it before the broker binds
+// it: a fresh dir then gets another port, and a restart, whose raft peers
+// know the old one, waits for it to come free.
+func startOn(t testing.TB, dir string, props map[string]string) (*strata.Broker, error) {
+	_, restart := quorumControllers.Load(dir)
+	for attempt := 0; ; attempt++ {
+		b, err := strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, props)})
+		if err == nil || attempt == 20 || !isControllerBindRace(err) {
+			return b, err
+		}
+		t.Logf("controller port taken, attempt %d: %v", attempt+1, err)
+		if restart {
+			time.Sleep(250 * time.Millisecond)
+		} else {
+			quorumControllers.Delete(dir)
+		}
+	}
+}
+
+func isControllerBindRace(err error) bool {
+	return os.Getenv("STRATA_TEST_QUORUM") == "1" &&
+		strings.Contains(err.Error(), "controller listener") &&
+		errors.Is(err, syscall.EADDRINUSE)
+}
+
 // skipInQuorumMode skips a test of local mode's own metadata log under
 // STRATA_TEST_QUORUM=1.
 func skipInQuorumMode(t *testing.T, why string) {
@@ -161,7 +190,7 @@ func restartOn(t testing.TB, dir, addr string, props map[string]string) (*strata
 		props = map[string]string{}
 	}
 	props["listeners"] = "PLAINTEXT://" + addr
-	return strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, props)})
+	return startOn(t, dir, props)
 }
 
 // newTestCluster is strata.StartCluster for a test, skipped in the

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strata-io/strata"
 	"github.com/strata-io/strata/internal/record"
 )
 
@@ -261,7 +260,7 @@ func TestDeleteTopicWhileProducing(t *testing.T) {
 // topic id) is removed at start, not served as the new topic's data.
 func TestNewTopicNeverInheritsOldData(t *testing.T) {
 	dir := t.TempDir()
-	b, err := strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, nil)})
+	b, err := startOn(t, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +276,7 @@ func TestNewTopicNeverInheritsOldData(t *testing.T) {
 	saved := t.TempDir()
 	copyDir(t, partDir, saved)
 
-	b, err = strata.Start(strata.Options{Dir: dir, Properties: quorumProps(t, dir, nil)})
+	b, err = startOn(t, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
