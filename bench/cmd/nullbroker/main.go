@@ -15,8 +15,10 @@
 // storing bytes on this machine.
 //
 // It speaks just enough to be bootstrapped and produced to: ApiVersions,
-// Metadata (one broker, itself; every topic asked for exists),
-// CreateTopics (remembers the partition count), InitProducerId and
+// Metadata (one broker, itself; a topic exists once created, or when a
+// Metadata request that allows auto-creation names it, with -partitions
+// partitions, as Kafka's num.partitions), CreateTopics (remembers the
+// partition count), InitProducerId and
 // Produce. Any other request closes the connection with a log line.
 package main
 
@@ -37,12 +39,13 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9092", "address to listen on")
-	partitions := flag.Int("partitions", 1, "partitions of a topic nobody created")
+	partitions := flag.Int("partitions", 1, "partitions of a topic auto-created by Metadata or created without a count")
 	storeDir := flag.String("store", "", "append each partition's records to a file in this directory")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
@@ -120,13 +123,17 @@ func (st *store) append(topic string, partition int32, records []byte) error {
 	return err
 }
 
-func (s *server) partitionsOf(topic string) int32 {
+// partitionsOf returns topic's partition count, 0 if it does not exist.
+// autoCreate creates a missing topic with the default count.
+func (s *server) partitionsOf(topic string, autoCreate bool) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, ok := s.topics[topic]; ok {
-		return n
+	n, ok := s.topics[topic]
+	if !ok && autoCreate {
+		n = s.defaultPartitions
+		s.topics[topic] = n
 	}
-	return s.defaultPartitions
+	return n
 }
 
 // serve answers one connection's requests in order. Reads are buffered
@@ -288,7 +295,11 @@ func (s *server) metadata(req *kmsg.MetadataRequest) kmsg.Response {
 		rt := kmsg.NewMetadataResponseTopic()
 		rt.Topic = kmsg.StringPtr(name)
 		rt.TopicID = topicID(name)
-		for p := range s.partitionsOf(name) {
+		n := s.partitionsOf(name, req.AllowAutoTopicCreation)
+		if n == 0 {
+			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		for p := range n {
 			rp := kmsg.NewMetadataResponseTopicPartition()
 			rp.Partition, rp.Leader, rp.LeaderEpoch = p, 0, 0
 			rp.Replicas, rp.ISR = []int32{0}, []int32{0}
