@@ -33,6 +33,11 @@ type perfReport struct {
 		MeanBytes float64 `json:"mean_bytes"`
 		MeanMs    float64 `json:"mean_round_trip_ms"`
 	} `json:"produce_requests"`
+	// Config.Partitions is the partition count the run produced to: the
+	// topic's, whatever --partitions asked for when it already existed.
+	Config struct {
+		Partitions int32 `json:"partitions"`
+	} `json:"config"`
 	// ClientCPU is the perf process's user+system CPU seconds, measured
 	// by the bench (the client shares the machine's cores with the
 	// server: what one spends, the other cannot).
@@ -245,6 +250,11 @@ func (b *bench) produceConsume(s *server, t target, w workload, r *run) error {
 	r.ProduceCPU = s.cpu() - c0
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", t.name, w, err)
+	}
+	if p := r.Produce.Config.Partitions; p != int32(w.partitions) {
+		// A target that reports a topic it never created (the null
+		// broker once did) would compare one partition with eight.
+		return fmt.Errorf("%s %s: produced to %d partitions, want %d", t.name, w, p, w.partitions)
 	}
 	if r.Produce.Records != w.records {
 		return fmt.Errorf("%s %s: produced %d records, want %d", t.name, w, r.Produce.Records, w.records)
