@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-io/strata/internal/config"
+	"github.com/strata-io/strata/internal/fs"
 	"github.com/strata-io/strata/internal/netsim"
 )
 
@@ -89,6 +90,9 @@ type Node struct {
 	mu struct {
 		sync.Mutex
 		b *Broker // nil while stopped
+		// fsys holds the node's log dirs: fs.OS, or in power-loss
+		// tests a crashable FS (internal/fs.CrashFS).
+		fsys fs.FS
 	}
 }
 
@@ -190,6 +194,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 			logger:   logger.With("node", id),
 			nn:       nodeNet{dial: c.net.Dialer(id)},
 		}
+		node.mu.fsys = fs.OS
 		listeners := "CONTROLLER://" + node.ctrlAddr
 		if kafkaLns[i] != nil {
 			node.addr = kafkaLns[i].Addr().String()
@@ -586,7 +591,10 @@ func (n *Node) start(lns []net.Listener, ctrlLn net.Listener) error {
 			cls = append(cls, clientListener{ls[i], ln})
 		}
 	}
-	b, err := start(n.cfg, cls, httpLn, ctrlLn, n.logger, n.nn)
+	n.mu.Lock()
+	fsys := n.mu.fsys
+	n.mu.Unlock()
+	b, err := start(n.cfg, cls, httpLn, ctrlLn, n.logger, n.nn, fsys)
 	if err != nil {
 		closeLn()
 		if httpLn != nil {

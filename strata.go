@@ -145,7 +145,7 @@ func StartConfig(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 			return nil, fmt.Errorf("controller listener %s: %w", addr, err)
 		}
 	}
-	b, err := start(cfg, cls, httpLn, ctrlLn, logger, nodeNet{})
+	b, err := start(cfg, cls, httpLn, ctrlLn, logger, nodeNet{}, fs.OS)
 	if err != nil {
 		closeLn()
 		if httpLn != nil {
@@ -181,10 +181,10 @@ const RaftDir = "__raft"
 // non-voter, registers (which makes the active controller add it to
 // raft), waits until raft has sent it the log up to the commit index,
 // then serves and waits until it is unfenced.
-func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet) (*Broker, error) {
+func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener, logger *slog.Logger, nn nodeNet, fsys fs.FS) (*Broker, error) {
 	m := metrics.New()
 	maxPartitions := partitionLimit(logger, cfg.MaxBrokerPartitions)
-	clusterID, err := loadMetaProperties(fs.OS, cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
+	clusterID, err := loadMetaProperties(fsys, cfg.LogDirs[0], cfg.NodeID, quorumClusterID(cfg))
 	if err != nil {
 		if ctrlLn != nil {
 			ctrlLn.Close()
@@ -198,7 +198,7 @@ func start(cfg config.Config, cls []clientListener, httpLn, ctrlLn net.Listener,
 		LogDirs:  cfg.LogDirs,
 		Logger:   logger,
 		Internal: map[log.TopicPartition]log.Config{cluster.MetadataTopic: metaCfg},
-		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs), OnSync: m.Synced},
+		Manager:  log.ManagerConfig{RetentionCheckInterval: msDuration(cfg.LogRetentionCheckIntervalMs), OnSync: m.Synced, FS: fsys},
 
 		ProducerIDExpiration:      msDuration(cfg.ProducerIDExpirationMs),
 		ProducerIDExpirationCheck: msDuration(cfg.ProducerIDExpirationCheckIntervalMs),
