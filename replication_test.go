@@ -54,29 +54,35 @@ func waitReplicasEqual(t *testing.T, c *strata.Cluster, topic string, partitions
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for p := range partitions {
-		for {
-			var logs [][]byte
-			var sizes []int
-			for _, n := range c.Nodes() {
-				if _, err := os.Stat(filepath.Join(n.Dir(), fmt.Sprintf("%s-%d", topic, p))); err != nil {
-					continue // no replica there
-				}
-				l := replicaLog(t, n.Dir(), topic, p)
-				logs = append(logs, l)
-				sizes = append(sizes, len(l))
+		waitReplicaEqual(t, c, topic, p, deadline)
+	}
+}
+
+// waitReplicaEqual is waitReplicasEqual for one partition, until deadline.
+func waitReplicaEqual(t *testing.T, c *strata.Cluster, topic string, p int32, deadline time.Time) {
+	t.Helper()
+	for {
+		var logs [][]byte
+		var sizes []int
+		for _, n := range c.Nodes() {
+			if _, err := os.Stat(filepath.Join(n.Dir(), fmt.Sprintf("%s-%d", topic, p))); err != nil {
+				continue // no replica there
 			}
-			same := len(logs) > 1 && len(logs[0]) > 0
-			for _, l := range logs[1:] {
-				same = same && bytes.Equal(l, logs[0])
-			}
-			if same {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s-%d: replicas differ (sizes %v)", topic, p, sizes)
-			}
-			time.Sleep(100 * time.Millisecond)
+			l := replicaLog(t, n.Dir(), topic, p)
+			logs = append(logs, l)
+			sizes = append(sizes, len(l))
 		}
+		same := len(logs) > 1 && len(logs[0]) > 0
+		for _, l := range logs[1:] {
+			same = same && bytes.Equal(l, logs[0])
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s-%d: replicas differ (sizes %v)", topic, p, sizes)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
