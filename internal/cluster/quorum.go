@@ -102,8 +102,8 @@ type quorum struct {
 	// barrierTerm is the last term in which this node, as leader, saw
 	// every entry of earlier terms applied (a raft barrier).
 	barrierTerm uint64
-	// opened is when raft started: contact with a leader after it
-	// means the commit index is the leader's.
+	// opened is when raft started: a follower is caught up only after
+	// contact with a leader since then (caughtUp).
 	opened time.Time
 	// apiLn is the controller listener's other half: connections that
 	// speak Kafka's protocol (see SplitListener).
@@ -298,8 +298,13 @@ func (c *quorum) caughtUp() (bool, error) {
 		if err := c.fsm.failed(); err != nil {
 			return false, err
 		}
+		// A follower's commit index starts at 0 and is set only by an
+		// AppendEntries that carries the leader's: heartbeats do not,
+		// yet they count as contact. Until one has come, the log (a
+		// snapshot's image, after a restart) may be far behind.
 		_, id := c.raft.LeaderWithID()
-		return id != "" && c.raft.LastContact().After(c.opened) && c.raft.AppliedIndex() >= c.raft.CommitIndex(), nil
+		commit := c.raft.CommitIndex()
+		return id != "" && c.raft.LastContact().After(c.opened) && commit > 0 && c.raft.AppliedIndex() >= commit, nil
 	}
 	return false, nil
 }
